@@ -1,0 +1,66 @@
+"""The `bumps-remote` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bumps-remote", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run a Celery worker that fits bumps problems")
+    worker.add_argument("--redis-url", help="broker and job store (env BUMPS_REMOTE_REDIS_URL)")
+    worker.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        default=None,
+        help="fits run at once (default: number of cores)",
+    )
+    worker.add_argument("--loglevel", "-l", default="INFO")
+    worker.add_argument("--hostname", "-n", default=None, help="Celery node name")
+    worker.add_argument(
+        "celery_args",
+        nargs=argparse.REMAINDER,
+        help="further arguments for `celery worker`, after --",
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        return run_worker(args)
+    return 2
+
+
+def run_worker(args) -> int:
+    from . import transport
+    from .worker import make_app
+    from .worker.settings import SettingsError, WorkerSettings
+
+    try:
+        settings = WorkerSettings.from_env(redis_url=args.redis_url)
+    except SettingsError as e:
+        print(f"bumps-remote worker: {e}", file=sys.stderr)
+        return 2
+    app = make_app(settings)
+    queue = transport.queue_name(settings.queue_prefix, transport.environment())
+    argv = [
+        "worker",
+        "--loglevel",
+        args.loglevel,
+        "--queues",
+        queue,
+        "--hostname",
+        args.hostname or f"bumps-{os.getpid()}@%h",
+    ]
+    if args.concurrency:
+        argv += ["--concurrency", str(args.concurrency)]
+    extra = [a for a in args.celery_args if a != "--"]
+    app.worker_main(argv + extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Turn a validated request into a stored job and a queued Celery message.
+
+Shared by the server extension (async store, send in an executor) and by sync callers
+(tests, the CLI): validation and the record are built here once.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import jobs, transport
+from .worker.tasks import TASK_NAME
+
+
+def new_job(
+    owner: str,
+    payload: dict | bytes | str,
+    fitter: object,
+    options: object = None,
+    *,
+    seed: object = None,
+    name: object = None,
+    tags: object = None,
+    queue_prefix: str,
+    max_attempts: int,
+) -> tuple[dict, bytes]:
+    """Validate a request; return the job record and the payload bytes to store.
+
+    Raises JobInputError naming the field. The problem inside the payload is not decoded.
+    """
+    fitter_info = jobs.validate_fitter(fitter)
+    clean_options = jobs.validate_options(fitter_info.id, options)
+    try:
+        envelope = transport.read_envelope(payload)
+    except transport.PayloadError as e:
+        raise jobs.JobInputError("payload", str(e)) from e
+    raw = payload if isinstance(payload, bytes) else _to_bytes(payload)
+    record = {
+        "id": jobs.new_job_id(),
+        "owner": owner,
+        "name": jobs.validate_name(name, default=f"{fitter_info.id} fit"),
+        "tags": jobs.validate_tags(tags),
+        "fitter": fitter_info.id,
+        "options": clean_options,
+        "seed": jobs.validate_seed(seed),
+        "environment": envelope["environment"],
+        "parameters": envelope.get("parameters") or [],
+        "queue": transport.queue_name(queue_prefix, envelope["environment"]),
+        "max_attempts": max_attempts,
+        "payload_size": len(raw),
+    }
+    return record, raw
+
+
+def _to_bytes(payload: dict | str) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def enqueue(celery_app, record: dict) -> None:
+    """Queue the job's fit on the workers of its environment (blocking: use an executor)."""
+    celery_app.send_task(
+        TASK_NAME,
+        args=[record["id"], record["owner"]],
+        queue=record["queue"],
+        task_id=record["id"],
+    )
+
+
+def submit(store, celery_app, owner: str, payload, fitter, options=None, **fields) -> dict:
+    """Sync submit: validate, store, queue. Returns the job record."""
+    settings = celery_app.conf.bumps_remote
+    record, raw = new_job(
+        owner,
+        payload,
+        fitter,
+        options,
+        queue_prefix=settings.queue_prefix,
+        max_attempts=settings.max_attempts,
+        **fields,
+    )
+    created, _ = store.create(record, raw)
+    enqueue(celery_app, created)
+    return created

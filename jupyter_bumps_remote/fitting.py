@@ -1,0 +1,125 @@
+"""Run one bumps fit exactly as `bumps.fitters.fit` does, plus monitors, abort and seed.
+
+`bumps.fitters.fit` takes no monitors and no abort test, so the worker cannot call it; this
+module follows the same steps (same mapper, same ConvergenceMonitor, `clip` first, seeded
+numpy global RNG) so that `np.random.seed(seed); bumps.fitters.fit(problem, method, **opts)`
+in a kernel gives the same x, chisq and DREAM chains as the remote fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .jobs import COMMON_OPTIONS
+
+
+class BestPointMonitor:
+    """Tracks the best point seen, because bumps' newton returns its start point on abort."""
+
+    def __init__(self):
+        self.value = np.inf
+        self.point = None
+
+    def config_history(self, history):
+        history.requires(point=1, value=1)
+
+    def __call__(self, history):
+        value = history.value[0]
+        if value < self.value:
+            self.value = float(value)
+            self.point = np.array(history.point[0], dtype=float)
+
+
+@dataclass
+class FitOutcome:
+    result: object  # scipy OptimizeResult, as bumps.fitters.fit returns
+    aborted: bool
+
+
+def fitter_class(fitter: str):
+    from bumps import fitters
+
+    for cls in fitters.FITTERS:
+        if cls.id == fitter:
+            return cls
+    raise KeyError(fitter)
+
+
+def bumps_options(options: dict) -> dict:
+    """The options that go to the fitter itself (not parallel/max_time)."""
+    return {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+
+
+def run_fit(
+    problem, fitter: str, options: dict, seed: int, monitors=(), abort_test=None, convergence=None
+):
+    """Fit `problem`; returns a FitOutcome whose result matches bumps.fitters.fit's.
+
+    `convergence` is the ConvergenceMonitor to use, for a caller that reads its rows live.
+    """
+    from bumps.fitters import FitDriver
+    from bumps.mapper import MPMapper, SerialMapper
+    from bumps.webview.server.fit_thread import ConvergenceMonitor
+    from bumps.webview.server.state_hdf5_backed import now_string
+    from scipy.optimize import OptimizeResult
+
+    parallel = options.get("parallel", 1)
+    max_time = options.get("max_time", 0.0)
+    fit_options = bumps_options(options)
+    aborted = [False]
+
+    def stop_requested():
+        if abort_test is not None and abort_test():
+            aborted[0] = True
+        return aborted[0]
+
+    np.random.seed(seed)
+    mapper_class = MPMapper if parallel != 1 else SerialMapper
+    mapper = mapper_class.start_mapper(problem, [], cpus=parallel)
+    convergence = convergence or ConvergenceMonitor(problem)
+    best = BestPointMonitor()
+    driver = FitDriver(
+        fitclass=fitter_class(fitter),
+        problem=problem,
+        monitors=[convergence, best, *monitors],
+        abort_test=stop_requested,
+        mapper=mapper,
+        time=max_time / 3600.0,
+        **fit_options,
+    )
+    try:
+        driver.clip()
+        x, fx = driver.fit()
+    finally:
+        if mapper_class is MPMapper:
+            MPMapper.stop_mapper(mapper)
+    timed_out = bool(max_time) and driver.monitor_runner.history.time[0] >= max_time
+    if (aborted[0] or timed_out) and best.point is not None and best.value < fx:
+        x, fx = best.point, best.value
+    problem.setp(x)
+    result = OptimizeResult(
+        x=np.asarray(x),
+        fun=fx,
+        success=True,
+        status=0,
+        message="successful termination",
+        nit=driver.monitor_runner.history.step[0],
+        dx=driver.stderr(),
+        dof=problem.dof,
+        labels=problem.labels(),
+        numpoints=problem.model_points(),
+        chisq=problem.chisq(nllf=fx),
+        timestamp=now_string(),
+        state=driver.fitter.state,
+        convergence=np.array(convergence.quantiles),
+        method=fitter,
+        options=fit_options,
+    )
+    return FitOutcome(result=result, aborted=aborted[0] or timed_out)
+
+
+def local_fit(problem, fitter: str, seed: int, **options):
+    """The same fit in this process: what a remote job reproduces bit for bit."""
+    return run_fit(problem, fitter, options, seed).result

@@ -1,0 +1,53 @@
+"""The Celery application: json only, late acks, bounded fits (RELIABILITY.md settings)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_init
+
+from .. import transport
+from .settings import WorkerSettings
+from .tasks import register_tasks
+from .warm import warm_up
+
+
+def make_app(settings: WorkerSettings | None = None) -> Celery:
+    settings = settings or WorkerSettings.from_env()
+    app = Celery("jupyter_bumps_remote", broker=settings.redis_url, set_as_current=False)
+    transport_options = {"visibility_timeout": settings.visibility_timeout}
+    app.conf.update(
+        # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        # Job state lives in the project's own keys, not in a result backend.
+        task_ignore_result=True,
+        # A fit whose worker dies is redelivered; the attempt cap in the record stops loops.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Long fits are not hoarded by one worker.
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.time_limit,
+        task_soft_time_limit=settings.soft_time_limit,
+        broker_transport_options=transport_options,
+        result_backend_transport_options=transport_options,
+        visibility_timeout=settings.visibility_timeout,
+        # After a broker blip, don't let a redelivered copy run beside the first one.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        # Task events so that Flower and `celery events` work against the same broker.
+        task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_default_queue=transport.queue_name(settings.queue_prefix, transport.environment()),
+        worker_hijack_root_logger=False,
+    )
+    app.conf.bumps_remote = settings
+    register_tasks(app)
+
+    @worker_init.connect(weak=False)
+    def _warm(sender=None, **_):
+        if getattr(sender, "app", None) is app:
+            warm_up()
+
+    return app

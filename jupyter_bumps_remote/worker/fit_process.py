@@ -1,0 +1,125 @@
+"""The body of the process that runs one fit (forked from a warm worker process).
+
+Everything the user's code can break happens here: decoding the payload (pickled code),
+calling the model, fitting. It records the job's outcome itself; if it dies instead, the
+runner in the parent records how it died.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import resource
+import signal
+import time
+import traceback
+
+from .. import jobs, transport
+from ..fitting import run_fit
+from .cancel import CancelWatch
+from .progress import ProgressMonitor
+from .results import session_bytes, summarize
+from .settings import WorkerSettings
+
+TIME_LIMIT_SIGNAL = signal.SIGUSR1
+_PR_SET_PDEATHSIG = 1
+
+
+def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict) -> int:
+    """Run the job's fit and record its outcome; returns the process exit code."""
+    _become_fit_process(settings)
+    watch = CancelWatch(lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval)
+    signal.signal(TIME_LIMIT_SIGNAL, lambda *_: watch.set("time limit"))
+    try:
+        payload = store.payload(owner, job_id)
+        if payload is None:
+            raise transport.PayloadError(
+                "the job's problem payload is gone from Redis (expired or deleted)",
+                "Submit the problem again",
+            )
+        problem = transport.decode(payload)
+    except transport.PayloadError as e:
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(e))
+        return 0
+    watch.start()
+    try:
+        _fit_and_record(settings, store, owner, job_id, record, problem, watch)
+    except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(e))
+    finally:
+        watch.stop()
+    return 0
+
+
+def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> None:
+    from bumps.webview.server.fit_thread import ConvergenceMonitor
+
+    fitter, options, seed = record["fitter"], record.get("options", {}), record["seed"]
+    started = time.monotonic()
+    # The run keeps its own ConvergenceMonitor; progress reads its rows as they grow.
+    rows = ConvergenceMonitor(problem)
+    progress = ProgressMonitor(
+        problem,
+        rows,
+        jobs.max_steps(fitter, options, problem),
+        send=lambda data, summary: store.progress(owner, job_id, data, summary),
+        interval=settings.progress_interval,
+    )
+    outcome = run_fit(
+        problem, fitter, options, seed, monitors=[progress], abort_test=watch, convergence=rows
+    )
+    result = outcome.result
+    cancelled = watch.reason is not None
+    summary = summarize(
+        problem,
+        result,
+        seed=seed,
+        options=options,
+        partial=cancelled,
+        elapsed=time.monotonic() - started,
+    )
+    store.put_result(owner, job_id, summary, session_bytes(problem, result))
+    progress.emit(final=True)
+    if cancelled:
+        store.finish(
+            owner, job_id, jobs.CANCELLED, reason=watch.reason, partial=True, summary=summary
+        )
+    else:
+        reason = "stopped at max_time" if outcome.aborted else None
+        store.finish(owner, job_id, jobs.SUCCEEDED, reason=reason, summary=summary)
+
+
+def error_of(exc: BaseException) -> dict:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _become_fit_process(settings: WorkerSettings) -> None:
+    # Die with the worker process that forked us (hard time limit, worker killed).
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the runner's wait still catches a lost fit
+        pass
+    # Celery's pool children are daemonic and multiprocessing refuses children to a daemonic
+    # process; this process is a plain fork that owns its children, so bumps' MPMapper
+    # (parallel=N) may start its pool here.
+    multiprocessing.current_process()._config.pop("daemon", None)
+    try:
+        import billiard
+
+        billiard.current_process()._config.pop("daemon", None)
+    except ImportError:
+        pass
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    _limit(resource.RLIMIT_AS, settings.max_memory_mb * 1024 * 1024)
+    _limit(resource.RLIMIT_CPU, settings.max_cpu_seconds)
+    _limit(resource.RLIMIT_NPROC, settings.max_processes)
+
+
+def _limit(which: int, value: int) -> None:
+    if value > 0:
+        resource.setrlimit(which, (value, value))

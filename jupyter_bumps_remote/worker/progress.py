@@ -1,0 +1,68 @@
+"""A bumps Monitor that sends throttled progress events of one fit to the job store.
+
+bumps calls monitors every iteration (0.3-6 ms on small problems), so events are sent at
+most every `interval` seconds; each carries the convergence rows since the previous one,
+so a listener rebuilds the whole convergence plot from the events alone.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class ProgressMonitor:
+    def __init__(self, problem, convergence, max_steps: int, send, interval: float = 0.1):
+        """`convergence` is the run's ConvergenceMonitor (rows in nllf, one per step);
+        `send(data, summary)` stores one event."""
+        self.problem = problem
+        self.convergence = convergence
+        self.max_steps = max_steps
+        self.send = send
+        self.interval = interval
+        self.started = time.monotonic()
+        self.last_sent = -np.inf
+        self.rows_sent = 0
+        self.step = 0
+        self.best_value = np.inf
+        self.best_point = None
+
+    def config_history(self, history):
+        history.requires(step=1, point=1, value=1)
+
+    def __call__(self, history):
+        self.step = int(history.step[0])
+        value = float(history.value[0])
+        if value < self.best_value:
+            self.best_value = value
+            self.best_point = history.point[0]
+        now = time.monotonic()
+        if now - self.last_sent >= self.interval:
+            self.last_sent = now
+            self.emit(final=False)
+
+    def emit(self, final: bool) -> None:
+        rows = self.convergence.quantiles[self.rows_sent :]
+        self.rows_sent += len(rows)
+        chisq = _finite(self.problem.chisq(nllf=self.best_value))
+        data = {
+            "step": self.step,
+            "max_steps": self.max_steps,
+            "chisq": chisq,
+            "x": _floats(self.best_point) if self.best_point is not None else None,
+            "elapsed": time.monotonic() - self.started,
+            "final": final,
+            "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
+        }
+        summary = {key: data[key] for key in ("step", "max_steps", "chisq", "elapsed", "final")}
+        self.send(data, summary)
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _floats(values) -> list:
+    return [_finite(v) for v in np.atleast_1d(values)]

@@ -1,0 +1,100 @@
+"""What a finished fit leaves behind: a JSON summary and a bumps session file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+
+def summarize(problem, result, *, seed: int, options: dict, partial: bool, elapsed: float) -> dict:
+    """The result summary stored as JSON: everything a client shows without bumps."""
+    from bumps import lsqerror
+
+    x = np.asarray(result.x, dtype=float)
+    try:
+        cov = np.asarray(problem.cov(x), dtype=float)
+        stderr = lsqerror.stderr(cov)
+    except Exception:  # noqa: BLE001 - a singular or failing Hessian leaves no covariance
+        cov, stderr = None, None
+    return {
+        "x": _list(x),
+        "dx": _list(result.dx),
+        "chisq": _num(result.chisq),
+        "nllf": _num(result.fun),
+        "labels": list(result.labels),
+        "cov": _list(cov),
+        "stderr": _list(stderr),
+        "convergence": _list(problem.chisq(nllf=np.asarray(result.convergence))),
+        "nit": int(result.nit),
+        "dof": _num(result.dof),
+        "numpoints": int(result.numpoints),
+        "method": result.method,
+        "options": options,
+        "seed": seed,
+        "partial": partial,
+        "elapsed": elapsed,
+        "dream": dream_statistics(result.state, result.labels),
+    }
+
+
+def dream_statistics(state, labels) -> dict | None:
+    """Mean, median, std and 68%/95% intervals per parameter, as bumps reports them."""
+    if state is None or not hasattr(state, "draw"):
+        return None
+    from bumps.dream.stats import var_stats
+
+    stats = var_stats(state.draw())
+    return {
+        "parameters": [
+            {
+                "label": label,
+                "mean": _num(s.mean),
+                "median": _num(s.median),
+                "std": _num(s.std),
+                "p68": _list(s.p68),
+                "p95": _list(s.p95),
+                "best": _num(s.best),
+            }
+            for label, s in zip(labels, stats, strict=False)
+        ],
+        "generations": int(state.generation),
+        "draws": int(state.draws),
+    }
+
+
+def session_bytes(problem, result) -> bytes:
+    """The bumps session HDF5 that `bumps.fitters.load_fit_from_session` and webview open."""
+    from bumps.fitters import save_fit
+
+    fd, path = tempfile.mkstemp(suffix=".h5", prefix="bumps-remote-")
+    os.close(fd)
+    os.unlink(path)  # save_fit appends to an existing session; start a new one
+    try:
+        save_fit(path, problem, result)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _list(values):
+    """Nested lists of floats for JSON, which has no nan or inf: those become null."""
+    if values is None:
+        return None
+    return _finite_or_none(np.asarray(values, dtype=float).tolist())
+
+
+def _finite_or_none(value):
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value if np.isfinite(value) else None

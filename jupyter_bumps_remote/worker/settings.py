@@ -1,0 +1,85 @@
+"""Worker settings from the environment, shared by the Celery app, the CLI and the runner.
+
+The server extension passes the same values to the workers it starts through these
+variables, so one name means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+ENV_PREFIX = "BUMPS_REMOTE_"
+
+
+class SettingsError(ValueError):
+    """A configuration that would break a guarantee; the message names the setting to change."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "bumps-remote:"
+    queue_prefix: str = "bumps-remote."
+    # Hard limit on one fit, Celery's task_time_limit. The soft limit stops the fit and
+    # keeps its best point a little before.
+    time_limit: float = 12 * 3600.0
+    soft_time_limit: float = 12 * 3600.0 - 60
+    # A message not acked within this long is redelivered: it must exceed the hard limit,
+    # or a long fit would run twice at once (RELIABILITY.md 4).
+    visibility_timeout: float = 12 * 3600.0 + 300
+    max_attempts: int = 3
+    events_maxlen: int = 10_000
+    result_ttl: int = 30 * 24 * 3600
+    progress_interval: float = 0.1
+    cancel_poll_interval: float = 0.2
+    # Resource limits of one fit process (0 = unlimited).
+    max_memory_mb: int = 0
+    max_cpu_seconds: int = 0
+    max_processes: int = 0
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> WorkerSettings:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = type(f.default)(raw)
+            except ValueError as e:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid "
+                    f"{type(f.default).__name__}"
+                ) from e
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not self.soft_time_limit < self.time_limit:
+            raise SettingsError(
+                f"soft_time_limit ({self.soft_time_limit:g} s) must be below time_limit "
+                f"({self.time_limit:g} s): set {ENV_PREFIX}SOFT_TIME_LIMIT lower"
+            )
+        if not self.visibility_timeout > self.time_limit:
+            raise SettingsError(
+                f"visibility_timeout ({self.visibility_timeout:g} s) must be above time_limit "
+                f"({self.time_limit:g} s), or a long fit would be delivered twice and run twice "
+                f"at once: raise {ENV_PREFIX}VISIBILITY_TIMEOUT or lower {ENV_PREFIX}TIME_LIMIT"
+            )
+        if self.max_attempts < 1:
+            raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that gives a child process these same settings."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    def store_settings(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "events_maxlen": self.events_maxlen,
+            "result_ttl": self.result_ttl,
+        }

@@ -1,0 +1,92 @@
+"""Shared fixtures: one private redis-server and one real worker for the session."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from jupyter_bumps_remote import dispatch, jobs, transport
+from jupyter_bumps_remote.store import JobStore, Keys
+from jupyter_bumps_remote.worker import make_app
+from jupyter_bumps_remote.worker.settings import WorkerSettings
+
+from .support.services import RedisServer, Worker
+
+SUPPORT = Path(__file__).parent / "support"
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer(appendonly=True).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_server):
+    return WorkerSettings.from_env({}, redis_url=redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def celery_app(settings):
+    return make_app(settings)
+
+
+@pytest.fixture(scope="session")
+def worker(redis_server):
+    """A real `bumps-remote worker` with 2 pool processes; `tests/support/importable` is on
+    its path (a package both sides have, as refl1d would be)."""
+    process = Worker(redis_server.url, concurrency=2, pythonpath=[str(SUPPORT / "importable")])
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def store(redis_server, settings):
+    return JobStore(redis_server.client(), **settings.store_settings())
+
+
+@pytest.fixture
+def owner():
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
+class Remote:
+    """Submit and follow jobs the way the server will, with the sync store."""
+
+    def __init__(self, store: JobStore, app, owner: str):
+        self.store, self.app, self.owner = store, app, owner
+
+    def submit(self, problem_or_payload, fitter="lm", options=None, **fields) -> dict:
+        payload = problem_or_payload
+        if not isinstance(payload, dict | bytes | str):
+            payload = transport.encode(problem_or_payload)
+        return dispatch.submit(self.store, self.app, self.owner, payload, fitter, options, **fields)
+
+    def wait(self, job_id: str, timeout: float = 60, until=jobs.TERMINAL) -> dict:
+        """Block on the job's event stream (no polling) until its status is in `until`."""
+        stream = Keys(self.store.keys.prefix).events(self.owner, job_id)
+        since = "0"
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.store.get(self.owner, job_id)
+            if record["status"] in until:
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"job {job_id} still {record['status']} after {timeout} s")
+            found = self.store.wait_events({stream: since}, block_ms=int(min(remaining, 1) * 1000))
+            for event in found.get(stream, []):
+                since = event["id"]
+
+    def events(self, job_id: str, since: str = "0") -> list[dict]:
+        return self.store.events(self.owner, job_id, since)
+
+
+@pytest.fixture
+def remote(store, celery_app, owner, worker):
+    return Remote(store, celery_app, owner)

@@ -1,0 +1,60 @@
+"""Fit problems for the tests, with model code that travels by value like a notebook's."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+GAUSSIAN_SOURCE = """
+import numpy as np
+import time
+
+SCALE = 1.0   # a global the model reads: must travel with it
+
+def gaussian(x, A, mu, sigma):
+    return SCALE * A * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
+
+def slow_gaussian(x, A, mu, sigma):
+    time.sleep(DELAY)
+    return gaussian(x, A, mu, sigma)
+
+CALLS = [0]
+
+def raising_gaussian(x, A, mu, sigma):
+    CALLS[0] += 1
+    if CALLS[0] > RAISE_AFTER:
+        raise RuntimeError("model exploded on purpose")
+    return gaussian(x, A, mu, sigma)
+
+DELAY = 0.002
+RAISE_AFTER = 1
+"""
+
+
+def user_module(source: str = GAUSSIAN_SOURCE, name: str = "user_notebook_code"):
+    """A module that is not importable elsewhere, as code typed in a notebook is:
+    cloudpickle ships its functions by value."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def gaussian_data(n: int = 50, noise: float = 0.05, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-5, 5, n)
+    y = 1.0 * np.exp(-0.5 * ((x - 0.3) / 1.2) ** 2) + rng.normal(0, noise, n)
+    return x, y, np.full(n, noise)
+
+
+def gaussian_problem(n: int = 50, model: str = "gaussian", **module_globals):
+    from bumps.names import Curve, FitProblem
+
+    module = user_module()
+    vars(module).update(module_globals)
+    x, y, dy = gaussian_data(n)
+    curve = Curve(getattr(module, model), x, y, dy, A=0.8, mu=0.0, sigma=1.0)
+    curve.A.range(0, 3)
+    curve.mu.range(-2, 2)
+    curve.sigma.range(0.1, 5)
+    return FitProblem(curve)

@@ -1,0 +1,148 @@
+"""Start and stop the real processes the tests run against: redis-server, Celery workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a random loopback port, data in its own temp dir."""
+
+    def __init__(self, appendonly: bool = True):
+        if not shutil.which("redis-server"):
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.dir = Path(tempfile.mkdtemp(prefix="bumps-remote-redis-"))
+        self.port = free_port()
+        self.appendonly = appendonly
+        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"redis-server did not start: {self.dir}/redis.log"
+                    ) from None
+                time.sleep(0.02)
+
+    def client(self, **kwargs) -> redis.Redis:
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Worker:
+    """`bumps-remote worker` as a real process, its log in a file."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        concurrency: int = 2,
+        env: dict | None = None,
+        pythonpath: list[str] | None = None,
+    ):
+        self.log = Path(tempfile.mkstemp(prefix="bumps-remote-worker-", suffix=".log")[1])
+        self.env = {
+            **os.environ,
+            "BUMPS_REMOTE_REDIS_URL": redis_url,
+            "BUMPS_REMOTE_PROGRESS_INTERVAL": "0.1",
+            "PYTHONPATH": os.pathsep.join([*(pythonpath or []), str(REPO)]),
+            **(env or {}),
+        }
+        self.concurrency = concurrency
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> Worker:
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_bumps_remote.cli",
+                "worker",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "INFO",
+                "--",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while b" ready." not in self.log.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        return self
+
+    def children(self) -> list[int]:
+        """Pids of the worker's pool processes and their fit processes."""
+        out = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split() if int(p) != self.process.pid]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()  # warm shutdown: Celery waits for running fits
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if getattr(self, "_log_file", None):
+            self._log_file.close()
