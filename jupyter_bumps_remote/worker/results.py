@@ -68,6 +68,10 @@ def session_bytes(problem, result) -> bytes:
     """The bumps session HDF5 that `bumps.fitters.load_fit_from_session` and webview open."""
     from bumps.fitters import save_fit
 
+    if not hasattr(result.state, "total_generations"):
+        # bumps 1.0.5's load_fit_from_session reads `total_generations` from any stored state
+        # and fails on de's dict state; only DREAM's MCMCDraw is worth keeping for a reload.
+        result = type(result)({**result, "state": None})
     fd, path = tempfile.mkstemp(suffix=".h5", prefix="bumps-remote-")
     os.close(fd)
     os.unlink(path)  # save_fit appends to an existing session; start a new one
