@@ -68,7 +68,9 @@ def test_terminal_state_is_final(store, owner):
     assert store.progress(owner, job["id"], {"step": 99}, {"step": 99}) is None
     record = store.get(owner, job["id"])
     assert record["status"] == jobs.SUCCEEDED and record["has_result"] and "error" not in record
-    statuses = [e["data"]["status"] for e in store.events(owner, job["id"]) if e["type"] == "status"]
+    statuses = [
+        e["data"]["status"] for e in store.events(owner, job["id"]) if e["type"] == "status"
+    ]
     assert statuses == ["queued", "running", "succeeded"]
 
 

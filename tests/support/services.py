@@ -101,24 +101,17 @@ class Worker:
             **(env or {}),
         }
         self.concurrency = concurrency
+        self.command = [
+            sys.executable, "-m", "jupyter_bumps_remote.cli", "worker",
+            "--concurrency", str(concurrency), "--loglevel", "INFO",
+            "--", "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Worker:
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_bumps_remote.cli",
-                "worker",
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "INFO",
-                "--",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            self.command,
             env=self.env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

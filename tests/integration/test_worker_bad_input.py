@@ -1,0 +1,181 @@
+"""Bad input: each gives the job a clear reason, and the worker goes on serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from jupyter_bumps_remote import dispatch, jobs, transport
+
+from ..support.problems import gaussian_problem
+from .test_worker_progress_cancel import LONG_DREAM, wait_for_progress
+
+
+@pytest.fixture
+def payload():
+    return transport.encode(gaussian_problem())
+
+
+def submit_raw(remote, payload: dict, fitter="lm", options=None, queue=None) -> dict:
+    """Store and queue a job as the server would, but with a payload altered after encoding,
+    routed to the test worker's own queue."""
+    settings = remote.app.conf.bumps_remote
+    record, raw = dispatch.new_job(
+        remote.owner,
+        payload,
+        fitter,
+        options,
+        queue_prefix=settings.queue_prefix,
+        max_attempts=settings.max_attempts,
+    )
+    record["queue"] = queue or transport.queue_name(settings.queue_prefix, transport.environment())
+    created, _ = remote.store.create(record, raw)
+    dispatch.enqueue(remote.app, created)
+    return created
+
+
+def assert_failed_then_worker_serves(remote, job, *fragments) -> dict:
+    record = remote.wait(job["id"], timeout=60)
+    assert record["status"] == jobs.FAILED, record
+    message = record["error"]["message"]
+    for fragment in fragments:
+        assert fragment in message, message
+    healthy = remote.submit(gaussian_problem(), "lm")
+    assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
+    return record
+
+
+def test_undecodable_payload(remote, payload):
+    payload["problem"] = "bm90IHpsaWI="  # base64 of "not zlib"
+    job = submit_raw(remote, payload)
+    assert_failed_then_worker_serves(remote, job, "corrupt", "Re-encode")
+
+
+@pytest.mark.parametrize(
+    ("fitter", "options", "field", "hint"),
+    [
+        ("simplex", None, "fitter", "amoeba, de, dream, lm, newton, pt"),
+        ("dream", {"stepz": 10}, "options.stepz", "allowed: alpha, burn"),
+        ("dream", {"init": "sobol"}, "options.init", "eps, lhs, cov, random"),
+        ("de", {"CR": 3}, "options.CR", "between 0 and 1"),
+    ],
+)
+def test_unknown_fitter_or_bad_option_is_refused_before_queueing(
+    remote, payload, fitter, options, field, hint
+):
+    with pytest.raises(jobs.JobInputError) as refused:
+        remote.submit(payload, fitter, options)
+    assert refused.value.field == field and hint in refused.value.message
+    assert remote.store.list(remote.owner)[2] == 0  # nothing stored, nothing queued
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "fragments"),
+    [
+        ("python", "3.10.4", ("Python 3.10.4", "Run a worker with Python 3.10")),
+        ("bumps", "0.9.3", ("bumps 0.9.3", "Install bumps 0.9.3")),
+    ],
+)
+def test_version_mismatch(remote, payload, part, value, fragments):
+    payload["environment"][part] = value
+    job = submit_raw(remote, payload)
+    assert_failed_then_worker_serves(remote, job, *fragments)
+
+
+def test_a_mismatched_environment_is_routed_to_its_own_queue(remote, payload):
+    payload["environment"]["python"] = "3.10.4"
+    record, _ = dispatch.new_job(
+        remote.owner, payload, "lm", queue_prefix="bumps-remote.", max_attempts=3
+    )
+    assert record["queue"] == "bumps-remote.py3.10-bumps" + ".".join(
+        transport.environment()["bumps"].split(".")[:2]
+    )
+
+
+def test_missing_model_module(remote, tmp_path, monkeypatch):
+    (tmp_path / "only_in_my_kernel.py").write_text(
+        "import numpy as np\n\ndef decay(x, a, k):\n    return a * np.exp(-k * x)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from bumps.names import Curve, FitProblem
+    from only_in_my_kernel import decay  # noqa: I001 - importable here only
+
+    x = list(range(1, 11))
+    curve = Curve(decay, x, [2.0 * 0.8**v for v in x], [0.1] * 10, a=1.0, k=0.1)
+    curve.a.range(0, 5)
+    curve.k.range(0, 1)
+    job = remote.submit(FitProblem(curve), "lm")
+    assert_failed_then_worker_serves(remote, job, "only_in_my_kernel", "Install")
+    sys.modules.pop("only_in_my_kernel", None)
+
+
+def test_an_importable_package_travels_by_reference(remote):
+    sys.path.insert(0, str(remote_support_dir()))
+    try:
+        from bumps.names import Curve, FitProblem
+        from refmodels import line
+
+        x = [float(v) for v in range(20)]
+        curve = Curve(line, x, [2 * v + 1 for v in x], [0.5] * 20, m=1.0, b=0.0)
+        curve.m.range(0, 5)
+        curve.b.range(-5, 5)
+        payload = transport.encode(FitProblem(curve))
+        assert len(payload["problem"]) < 4000  # the function is a reference, not its code
+        job = remote.submit(payload, "lm")
+        record = remote.wait(job["id"])
+        assert record["status"] == jobs.SUCCEEDED, record.get("error")
+        summary = remote.store.result(remote.owner, job["id"])
+        fitted = dict(zip(summary["labels"], summary["x"], strict=True))
+        assert fitted == pytest.approx({"m": 2.0, "b": 1.0}, rel=1e-6)
+    finally:
+        sys.path.remove(str(remote_support_dir()))
+        sys.modules.pop("refmodels", None)
+
+
+def remote_support_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "support" / "importable"
+
+
+def test_model_that_raises_mid_fit(remote):
+    job = remote.submit(gaussian_problem(model="raising_gaussian", RAISE_AFTER=1), "amoeba")
+    record = assert_failed_then_worker_serves(remote, job, "model exploded on purpose")
+    assert record["error"]["type"] == "RuntimeError"
+    assert "raising_gaussian" in record["error"]["traceback"]
+
+
+def test_nan_chisq_at_the_start(remote):
+    payload = transport.encode(gaussian_problem(SCALE=float("nan")))
+    assert payload["chisq"] is None
+    job = remote.submit(payload, "lm")
+    assert_failed_then_worker_serves(remote, job, "chisq is nan at the start point", "dy")
+
+
+def test_preflight_mismatch(remote, payload):
+    payload["chisq"] *= 1.001
+    job = remote.submit(payload, "lm")
+    assert_failed_then_worker_serves(remote, job, "kernel computed", "same versions")
+
+
+def fit_process_of(worker) -> int:
+    """The forked fit process: a grandchild of the worker's main process."""
+    pool = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True)
+    for child in pool.stdout.split():
+        fits = subprocess.run(["pgrep", "-P", child], capture_output=True, text=True)
+        if fits.stdout.split():
+            return int(fits.stdout.split()[0])
+    raise LookupError("no fit process")
+
+
+def test_fit_process_killed_by_a_signal(remote, worker):
+    job = remote.submit(gaussian_problem(), "dream", LONG_DREAM)
+    wait_for_progress(remote, job["id"])
+    os.kill(fit_process_of(worker), signal.SIGKILL)
+    record = assert_failed_then_worker_serves(remote, job, "killed by signal 9 (SIGKILL)")
+    assert record["error"]["type"] == "FitProcessDied"
+    assert worker.process.poll() is None
