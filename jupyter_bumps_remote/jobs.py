@@ -45,7 +45,7 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: str) -> bool:
-    return bool(_JOB_ID.match(value or ""))
+    return isinstance(value, str) and bool(_JOB_ID.fullmatch(value))
 
 
 def new_seed() -> int:
@@ -106,6 +106,7 @@ def validate_options(fitter: str, options: object) -> dict:
                 f"options.{name}",
                 f"{fitter} has no option {name!r}; allowed: {', '.join(allowed)}",
             )
+    _check_combination(fitter, clean, defaults)
     return clean
 
 
@@ -115,7 +116,7 @@ def _check_common(name: str, value: object) -> int | float:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
             raise JobInputError(field, "must be an integer from 0 (all cores) to 1024")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _is_finite_number(value):
         raise JobInputError(field, "must be a number of seconds")
     if value <= 0:
         raise JobInputError(field, "must be a positive number of seconds")
@@ -144,7 +145,7 @@ def _check_setting(fitter: str, name: str, value: object, default: object) -> ob
         if not isinstance(value, bool):
             raise JobInputError(field, f"must be true or false (default {default})")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _is_finite_number(value):
         raise JobInputError(field, f"must be a finite number (default {default})")
     if parser is bumps_options.parse_int:
         if value != int(value) or value < 0:
@@ -159,6 +160,28 @@ def _check_setting(fitter: str, name: str, value: object, default: object) -> ob
     if name in _UNIT_INTERVAL and not 0 <= value <= 1:
         raise JobInputError(field, f"must be between 0 and 1 (default {default})")
     return value
+
+
+def _is_finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float (JSON allows 10**400)
+        return False
+
+
+def _check_combination(fitter: str, options: dict, defaults: dict) -> None:
+    """Settings that are fine alone but crash bumps together."""
+    merged = {**defaults, **options}
+    if "pop" in options and options["pop"] == 0:
+        raise JobInputError("options.pop", "must not be 0 (it sets the population size)")
+    if fitter == "de" and merged.get("pop", 1) < 0:
+        raise JobInputError("options.pop", "de needs a positive pop (a multiple of parameters)")
+    if fitter == "dream" and merged.get("steps") == 0 and merged.get("samples", 1) < 1:
+        raise JobInputError("options.samples", "must be 1 or more when steps is 0")
+    if fitter == "pt" and merged.get("Tmin", 0) >= merged.get("Tmax", 1):
+        raise JobInputError("options.Tmin", "must be below Tmax")
 
 
 def validate_seed(seed: object) -> int:

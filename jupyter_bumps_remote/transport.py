@@ -21,6 +21,7 @@ ENCODING = "bumps-serialize+zlib+base64"
 # A problem rebuilt from its payload must give the same chisq as in the kernel; the
 # arithmetic is identical, so anything beyond rounding noise means a different model.
 PREFLIGHT_RTOL = 1e-9
+_BUMPS_REBUILD_WARNING = r"Error (loading function|restoring)"
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
@@ -102,7 +103,7 @@ def read_envelope(raw: bytes | str | dict) -> dict:
     """Parse and check the envelope without touching the problem inside (safe anywhere)."""
     try:
         envelope = raw if isinstance(raw, dict) else json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, TypeError) as e:
         raise PayloadError("the payload is not JSON", "Re-encode the problem with encode()") from e
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise PayloadError(
@@ -152,9 +153,10 @@ def decode(raw: bytes | str | dict, *, verify: bool = True):
         ) from e
     try:
         # A model function whose module is missing here deserializes to None with only a
-        # warning, and every chisq after it is nan: make that an error with its reason.
+        # warning, and every chisq after it is nan: make bumps' own "Error ..." warnings
+        # errors with their reason (other warnings, e.g. deprecations, stay warnings).
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
+            warnings.filterwarnings("error", message=_BUMPS_REBUILD_WARNING)
             problem = deserialize(inner)
     except Exception as e:  # noqa: BLE001 - any failure here is the payload's, reported as such
         # bumps reports a missing module inside a warning or a RuntimeError's text.
@@ -166,9 +168,13 @@ def decode(raw: bytes | str | dict, *, verify: bool = True):
             ) from e
         raise PayloadError(
             f"the problem could not be rebuilt on the worker ({type(e).__name__}: {e})",
-            "Check that every module the model uses is installed on the workers",
+            "Check that the problem builds locally from the same data (dy must be > 0) and "
+            "that every module the model uses is installed on the workers",
         ) from e
-    problem = as_fit_problem(problem)
+    try:
+        problem = as_fit_problem(problem)
+    except TypeError as e:
+        raise PayloadError(f"the payload holds no fit problem ({e})", "Encode a FitProblem") from e
     if verify:
         verify_preflight(problem, envelope.get("chisq"))
     return problem
@@ -177,6 +183,10 @@ def decode(raw: bytes | str | dict, *, verify: bool = True):
 def verify_preflight(problem, expected) -> float:
     """Recompute chisq at the start point and compare it with the kernel's own value."""
     try:
+        # FitProblem.chisq() swallows a model's exception and returns nan; the models'
+        # own nllf() lets it through, so the user sees the real error.
+        for model in problem.models:
+            model.nllf()
         chisq = float(problem.chisq())
     except Exception as e:  # noqa: BLE001 - the user's model raised; report it as the cause
         raise PayloadError(
@@ -189,7 +199,9 @@ def verify_preflight(problem, expected) -> float:
             "Check the model, the data (dy must be > 0) and the start values: "
             "problem.chisq() must be finite locally",
         )
-    if expected is None or not math.isclose(chisq, expected, rel_tol=PREFLIGHT_RTOL):
+    if not isinstance(expected, int | float) or not math.isclose(
+        chisq, expected, rel_tol=PREFLIGHT_RTOL
+    ):
         raise PayloadError(
             f"the worker computes chisq {chisq!r} at the start point but the kernel computed "
             f"{expected!r}; the model behaves differently on the worker",

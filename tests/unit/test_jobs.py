@@ -81,11 +81,6 @@ def test_is_job_id_accepts_the_pattern():
     assert re.fullmatch(jobs.JOB_ID_PATTERN, "0123456789abcdef" * 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobs._JOB_ID uses `^...$` with re.match, and `$` also matches before a trailing "
-    "newline, so is_job_id('<32 hex>\\n') is True; needs fullmatch or \\Z",
-)
 def test_is_job_id_rejects_trailing_newline():
     assert not jobs.is_job_id("0" * 32 + "\n")
 
@@ -343,33 +338,18 @@ def test_range_edges_accepted(fitter, options):
     assert jobs.validate_options(fitter, options) == options
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="math.isfinite(10**400) raises OverflowError (JSON allows such ints): "
-    "validate_options lets it escape instead of raising JobInputError (a 500, not a 400)",
-)
 @pytest.mark.parametrize("name", ["steps", "max_time"])
 def test_huge_integer_is_an_input_error(name):
     with pytest.raises(JobInputError):
         jobs.validate_options("lm", {name: 10**400})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pop is not range-checked: pop=0 is accepted but de and dream crash "
-    "(IndexError in bumps) with an empty population",
-)
 @pytest.mark.parametrize("fitter", ["de", "dream"])
 def test_zero_population_rejected(fitter):
     with pytest.raises(JobInputError):
         jobs.validate_options(fitter, {"pop": 0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dream samples=0 with steps=0 (its default) is accepted but the fit crashes "
-    "(IndexError in bumps): nothing to draw",
-)
 def test_dream_zero_samples_without_steps_rejected():
     with pytest.raises(JobInputError):
         jobs.validate_options("dream", {"samples": 0})

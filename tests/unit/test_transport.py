@@ -497,12 +497,6 @@ def test_missing_model_module_is_named(temp_module, tmp_path):
     assert repr(module.__name__) in error.fix and "Install" in error.fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode turns every warning into an error while deserializing, so a model module "
-    "that is installed but warns when imported (a DeprecationWarning, common in scientific "
-    "packages) fails with 'could not be rebuilt … check every module is installed'",
-)
 def test_model_module_that_warns_on_import_still_decodes(temp_module):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -551,12 +545,6 @@ def test_model_that_raises_at_the_start_point_is_refused(monkeypatch):
     assert "problem.chisq()" in error.fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bumps' FitProblem.chisq() catches the model's exception, logs it and returns nan, "
-    "so verify_preflight's 'the model raised …' branch never runs: the error says 'chisq is "
-    "nan' and the exception (type and message) is lost",
-)
 def test_model_that_raises_names_the_exception(monkeypatch):
     refused(_raising_on_worker_payload(monkeypatch), "RuntimeError", "model exploded")
 
@@ -589,11 +577,6 @@ def test_zero_dy_is_refused():
     assert "uncertainty must be positive" in error.cause
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with dy=0 the Curve cannot even be rebuilt, and the fix offered is the generic "
-    "'Check that every module the model uses is installed on the workers', not about dy",
-)
 def test_zero_dy_fix_points_at_dy():
     error = refused(_zero_dy_payload())
     assert "dy" in error.fix
