@@ -84,6 +84,13 @@ class Keys:
     def owner_events(self, owner: str) -> str:
         return f"{self.owner(owner)}events"
 
+    def worker(self, name: str) -> str:
+        return f"{self.prefix}worker:{quote(name, safe='@')}"
+
+    @property
+    def workers_pattern(self) -> str:
+        return f"{self.prefix}worker:*"
+
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.owner(owner)}idem:{quote(key, safe='')}"
 
@@ -419,6 +426,31 @@ class _Ops:
             transaction=True,
         )
         return True
+
+    # -- worker registry ---------------------------------------------------------------------
+
+    def beat(self, name: str, info: dict, ttl: float):
+        """A live worker says what it runs; the entry vanishes `ttl` s after its last beat."""
+        yield Batch([("SET", self.keys.worker(name), _dumps(info), "PX", int(ttl * 1000))])
+
+    def forget_worker(self, name: str):
+        yield Batch([("DEL", self.keys.worker(name))])
+
+    def workers(self):
+        """Every live worker's advertised info."""
+        names, cursor = [], 0
+        while True:
+            (reply,) = yield Batch(
+                [("SCAN", cursor, "MATCH", self.keys.workers_pattern, "COUNT", 500)]
+            )
+            cursor, found = int(reply[0]), reply[1]
+            names.extend(found)
+            if cursor == 0:
+                break
+        if not names:
+            return []
+        (values,) = yield Batch([("MGET", *names)])
+        return sorted((json.loads(v) for v in values if v), key=lambda info: info.get("name", ""))
 
     # -- events -----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
 from .. import transport
 from .settings import WorkerSettings
@@ -13,7 +13,7 @@ from .warm import warm_up
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
     settings = settings or WorkerSettings.from_env()
-    app = Celery("jupyter_bumps_remote", broker=settings.redis_url, set_as_current=False)
+    app = Celery("jupyter_bumps_remote", broker=settings.broker_url, set_as_current=False)
     transport_options = {"visibility_timeout": settings.visibility_timeout}
     app.conf.update(
         # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
@@ -49,5 +49,22 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     def _warm(sender=None, **_):
         if getattr(sender, "app", None) is app:
             warm_up()
+
+    @worker_ready.connect(weak=False)
+    def _advertise(sender=None, **_):
+        if getattr(sender, "app", None) is app:
+            from .heartbeat import Heartbeat, worker_info
+            from .runner import store_for
+
+            info = worker_info(settings, sender.hostname, sender.controller.concurrency)
+            app.conf.bumps_remote_heartbeat = Heartbeat(
+                store_for(settings), info, settings.heartbeat_interval
+            ).start()
+
+    @worker_shutdown.connect(weak=False)
+    def _retire(sender=None, **_):
+        heartbeat = app.conf.get("bumps_remote_heartbeat")
+        if heartbeat is not None and getattr(sender, "app", None) is app:
+            heartbeat.stop()
 
     return app

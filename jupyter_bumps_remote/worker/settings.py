@@ -32,6 +32,7 @@ class WorkerSettings:
     events_maxlen: int = 10_000
     result_ttl: int = 30 * 24 * 3600
     progress_interval: float = 0.1
+    heartbeat_interval: float = 10.0
     cancel_poll_interval: float = 0.2
     # Resource limits of one fit process (0 = unlimited).
     max_memory_mb: int = 0
@@ -72,6 +73,13 @@ class WorkerSettings:
             )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
+
+    @property
+    def broker_url(self) -> str:
+        """The same server as kombu spells it: redis-py's unix:///path is redis+socket:///path."""
+        if self.redis_url.startswith("unix://"):
+            return "redis+socket://" + self.redis_url[len("unix://") :]
+        return self.redis_url
 
     def to_env(self) -> dict[str, str]:
         """The environment that gives a child process these same settings."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from jupyter_bumps_remote import jobs, transport
 from jupyter_bumps_remote.worker import make_app
@@ -64,3 +65,14 @@ def test_start_up_refuses_a_visibility_timeout_not_above_the_time_limit(redis_se
     assert done.returncode == 2
     assert "visibility_timeout (600 s) must be above time_limit (600 s)" in done.stderr
     assert "BUMPS_REMOTE_VISIBILITY_TIMEOUT" in done.stderr
+
+
+def test_workers_advertise_their_environment_and_fitters(worker, store):
+    deadline = time.monotonic() + 20
+    while not (found := store.workers()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first beat follows the worker's "ready" by a moment
+    (info,) = [w for w in found if w["pid"] == worker.process.pid]
+    assert info["environment"] == transport.environment()
+    assert info["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
+    assert info["queue"] == transport.queue_name("bumps-remote.", transport.environment())
+    assert info["concurrency"] == 2
