@@ -1,0 +1,549 @@
+"""Benchmark: what a remote fit costs over the same fit in the kernel.
+
+In one run on this machine: a private redis-server, a real `bumps-remote worker`
+(concurrency 2) and a bare Celery worker on the same Redis, then
+
+1. a tiny lm fit (3 parameters, 50 points) remote vs local, p50/p95;
+2. a DREAM fit of a few seconds, remote wall / local wall;
+3. a bare Celery `send_task(...).get()` round trip with a no-op task, p50/p95.
+
+Prints a markdown table; `--write` (the default without `--quick`) puts it in
+docs/benchmarks.md with the machine it ran on. Raw figures go to bench/results/latest.json.
+
+    ./run bench            # full, about a minute
+    ./run bench --quick    # smoke run, under 40 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+for path in (REPO, BENCH):  # tests.support (services, problems) and bare_celery
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import bare_celery  # noqa: E402
+
+from jupyter_bumps_remote import dispatch, jobs, transport  # noqa: E402
+from jupyter_bumps_remote.fitting import local_fit  # noqa: E402
+from jupyter_bumps_remote.store import JobStore  # noqa: E402
+from jupyter_bumps_remote.worker import make_app  # noqa: E402
+from jupyter_bumps_remote.worker.settings import WorkerSettings  # noqa: E402
+from tests.support.problems import gaussian_problem  # noqa: E402
+from tests.support.services import RedisServer, Worker  # noqa: E402
+
+DOC = REPO / "docs" / "benchmarks.md"
+RESULTS = BENCH / "results" / "latest.json"
+SEED = 20240601
+LM_TIMEOUT = 60.0
+DREAM_TIMEOUT = 300.0
+BARE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    lm_runs: int
+    lm_warmup: int
+    dream_steps: int
+    dream_runs: int
+    bare_runs: int
+    bare_warmup: int
+
+
+FULL = Plan(lm_runs=100, lm_warmup=5, dream_steps=300, dream_runs=8, bare_runs=500, bare_warmup=20)
+QUICK = Plan(lm_runs=15, lm_warmup=2, dream_steps=30, dream_runs=2, bare_runs=50, bare_warmup=5)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+class BareWorker:
+    """`celery -A bare_celery worker`, prefork with one process, on its own queue."""
+
+    def __init__(self, redis_url: str):
+        self.redis_url = redis_url
+        fd, name = tempfile.mkstemp(prefix="bumps-remote-bench-bare-", suffix=".log")
+        os.close(fd)
+        self.log = Path(name)
+        self.process: subprocess.Popen | None = None
+        self._log_file = None
+
+    def start(self) -> BareWorker:
+        env = {
+            **os.environ,
+            "BENCH_BARE_REDIS_URL": self.redis_url,
+            "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
+        }
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bare_celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--queues",
+                bare_celery.QUEUE,
+                "--hostname",
+                f"bench-bare-{os.getpid()}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while b" ready." not in self.log.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bare worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if self._log_file:
+            self._log_file.close()
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+class Client:
+    """Submit and follow jobs as the server will: sync store, blocking XREAD on events."""
+
+    def __init__(self, store: JobStore, app, owner: str):
+        self.store, self.app, self.owner = store, app, owner
+
+    def wait(self, job_id: str, timeout: float) -> dict:
+        """Like `Remote.wait` in tests/conftest.py: no polling, XREAD BLOCK on the job stream."""
+        stream = self.store.keys.events(self.owner, job_id)
+        since = "0"
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.store.get(self.owner, job_id)
+            if record["status"] in jobs.TERMINAL:
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"job {job_id} still {record['status']} after {timeout} s")
+            found = self.store.wait_events({stream: since}, block_ms=int(min(remaining, 1) * 1000))
+            for event in found.get(stream, []):
+                since = event["id"]
+
+    def fit(self, problem, fitter: str, options: dict, timeout: float) -> dict:
+        """One remote fit, timed in phases: the client's clock for encode and submit, the
+        job record's created/started/finished (same machine) for the rest."""
+        t0 = time.perf_counter()
+        payload = transport.encode(problem)
+        t1 = time.perf_counter()
+        record = dispatch.submit(
+            self.store, self.app, self.owner, payload, fitter, options, seed=SEED
+        )
+        t2 = time.perf_counter()
+        final = self.wait(record["id"], timeout)
+        summary = self.store.result(self.owner, record["id"])
+        t3, wall = time.perf_counter(), time.time()
+        if final["status"] != jobs.SUCCEEDED or summary is None:
+            raise RuntimeError(f"remote {fitter} fit ended {final['status']}: {final.get('error')}")
+        session_key = self.store.keys.session(self.owner, record["id"])
+        return {
+            "total": t3 - t0,
+            "encode": t1 - t0,
+            "submit": t2 - t1,
+            "queued": final["started"] - final["created"],
+            "running": final["finished"] - final["started"],
+            "fit": summary["elapsed"],
+            "notified_fetch": wall - final["finished"],
+            "payload_bytes": record["payload_size"],
+            "summary_bytes": len(json.dumps(summary)),
+            "session_bytes": self.store.redis.strlen(session_key),
+            "x": summary["x"],
+        }
+
+
+def local(fitter: str, options: dict) -> dict:
+    problem = gaussian_problem()
+    t0 = time.perf_counter()
+    result = local_fit(problem, fitter, SEED, **options)
+    return {"total": time.perf_counter() - t0, "x": [float(v) for v in result.x]}
+
+
+def remote(client: Client, fitter: str, options: dict, timeout: float) -> dict:
+    return client.fit(gaussian_problem(), fitter, options, timeout)
+
+
+def compare(client: Client, fitter: str, options: dict, runs: int, warmup: int, timeout: float):
+    """`warmup` unmeasured runs on each side, then `runs` pairs; remote and local alternate
+    so that drift in the machine's load hits both."""
+    warm = [remote(client, fitter, options, timeout)["total"] for _ in range(warmup)]
+    for _ in range(warmup):
+        local(fitter, options)
+    remotes, locals_ = [], []
+    for _ in range(runs):
+        remotes.append(remote(client, fitter, options, timeout))
+        locals_.append(local(fitter, options))
+    return {"first_remote": warm[0] if warm else None, "remote": remotes, "local": locals_}
+
+
+def bare_round_trips(app, runs: int, warmup: int) -> list[float]:
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        value = app.send_task(bare_celery.TASK_NAME, args=[i], queue=bare_celery.QUEUE).get(
+            timeout=BARE_TIMEOUT
+        )
+        elapsed = time.perf_counter() - t0
+        if value != i:
+            raise RuntimeError(f"bare task returned {value!r}, expected {i}")
+        if i >= warmup:
+            times.append(elapsed)
+    return times
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def pct(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def col(rows: list[dict], key: str) -> list[float]:
+    return [r[key] for r in rows]
+
+
+def p50_p95(values) -> list[float]:
+    return [pct(values, 50), pct(values, 95)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def sec(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+def identical(a: list[dict], b: list[dict]) -> bool:
+    return all(np.array_equal(x["x"], y["x"]) for x, y in zip(a, b, strict=True))
+
+
+def figures(lm: dict, dream: dict, bare: list[float]) -> dict:
+    phases = ("encode", "submit", "queued", "running", "fit", "notified_fetch")
+    return {
+        "lm": {
+            "local": p50_p95(col(lm["local"], "total")),
+            "remote": p50_p95(col(lm["remote"], "total")),
+            "phases": {key: p50_p95(col(lm["remote"], key)) for key in phases},
+            "first_remote": lm["first_remote"],
+            "identical": identical(lm["remote"], lm["local"]),
+            "payload_bytes": lm["remote"][0]["payload_bytes"],
+            "session_bytes": lm["remote"][0]["session_bytes"],
+        },
+        "dream": {
+            "local": p50_p95(col(dream["local"], "total")),
+            "remote": p50_p95(col(dream["remote"], "total")),
+            "running": pct(col(dream["remote"], "running"), 50),
+            "fit": pct(col(dream["remote"], "fit"), 50),
+            "identical": identical(dream["remote"], dream["local"]),
+            "payload_bytes": dream["remote"][0]["payload_bytes"],
+            "summary_bytes": dream["remote"][0]["summary_bytes"],
+            "session_bytes": dream["remote"][0]["session_bytes"],
+        },
+        "bare": p50_p95(bare),
+    }
+
+
+def table(plan: Plan, f: dict) -> str:
+    lm, dream, bare = f["lm"], f["dream"], f["bare"]
+    p = lm["phases"]
+    n_lm, n_dr = plan.lm_runs, plan.dream_runs
+    indent = "&nbsp;&nbsp;"
+    rows = [
+        ("**lm fit**, 3 parameters × 50 points: local, in-process", n_lm, *map(ms, lm["local"])),
+        ("**lm fit**: remote (encode + submit + wait + fetch)", n_lm, *map(ms, lm["remote"])),
+        (
+            "**lm fit: remote − local**",
+            "",
+            *(ms(r - lo) for r, lo in zip(lm["remote"], lm["local"], strict=True)),
+        ),
+        (f"{indent}encode (serialize + preflight chisq)", n_lm, *map(ms, p["encode"])),
+        (f"{indent}submit (job record + `send_task`)", n_lm, *map(ms, p["submit"])),
+        (f"{indent}queued → running (Celery delivery, start)", n_lm, *map(ms, p["queued"])),
+        (
+            f"{indent}running → finished (fork, decode, fit, summary, session)",
+            n_lm,
+            *map(ms, p["running"]),
+        ),
+        (f"{indent}{indent}of which the fit itself (worker clock)", n_lm, *map(ms, p["fit"])),
+        (
+            f"{indent}finished → client woken, result fetched",
+            n_lm,
+            *map(ms, p["notified_fetch"]),
+        ),
+        ("first remote lm fit after the worker started", 1, ms(lm["first_remote"]), ""),
+        (
+            "**bare Celery round trip**: no-op `send_task(...).get()`",
+            plan.bare_runs,
+            *map(ms, bare),
+        ),
+        (
+            f"**dream fit**, steps={plan.dream_steps}: local, in-process",
+            n_dr,
+            *map(sec, dream["local"]),
+        ),
+        (
+            "**dream fit**: remote (encode + submit + wait + fetch)",
+            n_dr,
+            *map(sec, dream["remote"]),
+        ),
+        (
+            "**dream fit: remote / local**",
+            "",
+            *(f"{r / lo:.2f}×" for r, lo in zip(dream["remote"], dream["local"], strict=True)),
+        ),
+    ]
+    lines = ["| Measure | Runs | p50 | p95 |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def notes(plan: Plan, f: dict) -> str:
+    lm, dream, bare = f["lm"], f["dream"], f["bare"]
+    over = lm["remote"][0] - lm["local"][0]
+    same = {True: "identical", False: "**different**"}
+    ratio = dream["remote"][0] / dream["local"][0]
+    return "\n".join(
+        [
+            f"- A tiny remote fit costs {ms(over)} more than in the kernel (p50); a bare Celery "
+            f"round trip on the same Redis is {ms(bare[0])}, so the project's own path "
+            f"(encode, job record, events, fork, summary, session file, result) adds about "
+            f"{ms(over - bare[0])} on top of Celery.",
+            f"- A {sec(dream['local'][0])} dream fit takes {sec(dream['remote'][0])} remotely "
+            f"({ratio:.2f}×); on the worker, running → finished is {sec(dream['running'])}, "
+            f"of which the fit is {sec(dream['fit'])} (p50s).",
+            f"- Best points of remote and local fits with the same seed: "
+            f"lm {same[lm['identical']]}, dream {same[dream['identical']]}.",
+            f"- Sizes: payload {lm['payload_bytes']:,} bytes; session file {lm['session_bytes']:,} "
+            f"bytes (lm), {dream['session_bytes']:,} bytes (dream, steps={plan.dream_steps}); "
+            f"dream result summary {dream['summary_bytes']:,} bytes of JSON.",
+            "- Each percentile is of its own series: the p50s of the phases need not add up to "
+            "the p50 of the total. Remote and local runs alternate; warm-up runs are left out "
+            "(the first remote fit after the worker started is shown on its own).",
+        ]
+    )
+
+
+def machine() -> dict:
+    import bumps
+    import celery
+    import kombu
+    import redis
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": cpu,
+        "loadavg": loadavg(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "bumps": bumps.__version__,
+        "numpy": np.__version__,
+        "celery": celery.__version__,
+        "kombu": kombu.__version__,
+        "redis-py": redis.__version__,
+        "redis-server": _redis_version(server.stdout),
+        "commit": commit or "unknown",
+    }
+
+
+def loadavg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _redis_version(text: str) -> str:
+    for word in text.split():
+        if word.startswith("v="):
+            return word[2:]
+    return text.strip() or "unknown"
+
+
+def document(plan: Plan, quick: bool, f: dict, info: dict, elapsed: float) -> str:
+    mode = "`./run bench --quick`" if quick else "`./run bench`"
+    return f"""# Benchmarks
+
+What sending a fit to a worker costs compared with running it in the kernel. All figures
+come from one run of `bench/run.py` on one machine, so they compare side by side; they are
+not meant to be compared across machines.
+
+Set-up, all on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), one
+`bumps-remote worker` with 2 pool processes, and for reference a bare Celery app with a no-op
+task (json, Redis broker and result backend, prefork with 1 process) on its own queue of the
+same Redis. The problem is the tests' 3-parameter gaussian `Curve` with 50 points
+(`tests.support.problems.gaussian_problem`), its model function pickled by value as from a
+notebook.
+
+- **local**: `jupyter_bumps_remote.fitting.local_fit(problem, fitter, seed)` in the bench
+  process: the fit that a remote job reproduces.
+- **remote**: `transport.encode` + `dispatch.submit` + wait for a terminal status by blocking
+  `XREAD` on the job's event stream (as the tests' `Remote.wait`) + `JobStore.result`. The
+  phases come from the client's clock and the job record's `created`/`started`/`finished`.
+- **bare Celery round trip**: `send_task(...).get()` of a no-op task: the floor that Celery
+  and Redis alone set on this machine.
+
+## Results
+
+{table(plan, f)}
+
+{notes(plan, f)}
+
+## Machine
+
+- Date: {info["date"]}; commit {info["commit"]}; run: {mode}, {elapsed:.0f} s in all
+- CPUs (nproc): {info["nproc"]} × {info["cpu"]}; load average (1/5/15 min) {info["loadavg"]} at the
+  start, {info["loadavg_end"]} at the end (other work on the machine adds noise)
+- {info["os"]}
+- Python {info["python"]}, bumps {info["bumps"]}, numpy {info["numpy"]}, celery \
+{info["celery"]}, kombu {info["kombu"]}, redis-py {info["redis-py"]}, redis-server \
+{info["redis-server"]}
+
+## How to reproduce
+
+```
+./run bench            # full run (about a minute); writes this file
+./run bench --quick    # smoke run (under 40 s); prints the table, writes nothing
+```
+
+`./run bench` calls `bench/run.py "$@"` (options in `bench/README.md`). It needs
+`redis-server` on the PATH, and starts and stops every process itself.
+"""
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (< 40 s)")
+    parser.add_argument(
+        "--write",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"write {DOC.relative_to(REPO)} (default: yes for a full run, no with --quick)",
+    )
+    parser.add_argument("--dream-steps", type=int, help="override the plan's dream steps")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.dream_steps:
+        plan = replace(plan, dream_steps=args.dream_steps)
+    write = (not args.quick) if args.write is None else args.write
+
+    # A SIGTERM ends the run through the finally clause, which stops every process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    warnings.filterwarnings("ignore", message="Did not converge")
+    started = time.monotonic()
+    info = machine()
+    server = RedisServer(appendonly=True)
+    worker = bare = None
+    failed = True
+    try:
+        server.start()
+        print(f"redis-server on {server.url}; starting the workers", file=sys.stderr)
+        bare = BareWorker(server.url).start()  # starts while the bumps worker warms up
+        worker = Worker(server.url, concurrency=2)
+        worker.start()
+        bare.wait_ready()
+
+        settings = WorkerSettings.from_env({}, redis_url=server.url)
+        store = JobStore(server.client(), **settings.store_settings())
+        client = Client(store, make_app(settings), f"bench-{uuid.uuid4().hex[:8]}")
+
+        print(f"lm: {plan.lm_runs} remote/local pairs", file=sys.stderr)
+        lm = compare(client, "lm", {}, plan.lm_runs, plan.lm_warmup, LM_TIMEOUT)
+        print(f"bare Celery: {plan.bare_runs} round trips", file=sys.stderr)
+        bare_app = bare_celery.make_app(server.url)
+        bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
+        bare_app.close()
+        print(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs", file=sys.stderr)
+        # A short dream on each side first, so the measured runs find dream's code warm.
+        compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
+        options = {"steps": plan.dream_steps}
+        dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
+        failed = False
+    finally:
+        if bare:
+            bare.stop()
+        if worker:
+            worker.stop()
+        server.cleanup()
+        for log in (getattr(worker, "log", None), getattr(bare, "log", None)):
+            if log is not None and failed:
+                print(f"log kept: {log}", file=sys.stderr)
+            elif log is not None:
+                log.unlink(missing_ok=True)
+
+    elapsed = time.monotonic() - started
+    info["loadavg_end"] = loadavg()
+    f = figures(lm, dream, bare_times)
+    print(table(plan, f))
+    print()
+    print(notes(plan, f))
+    RESULTS.parent.mkdir(exist_ok=True)
+    raw = {"plan": asdict(plan), "machine": info, "figures": f, "elapsed": elapsed}
+    raw["runs"] = {"lm": lm, "dream": dream, "bare": bare_times}
+    RESULTS.write_text(json.dumps(raw, indent=1))
+    if write:
+        DOC.parent.mkdir(exist_ok=True)
+        DOC.write_text(document(plan, args.quick, f, info, elapsed))
+        print(f"\nwrote {DOC.relative_to(REPO)}", file=sys.stderr)
+    print(f"done in {elapsed:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
