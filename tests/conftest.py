@@ -16,6 +16,7 @@ from jupyter_bumps_remote.worker.settings import WorkerSettings
 from .support.services import RedisServer, Worker
 
 SUPPORT = Path(__file__).parent / "support"
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,183 @@
+"""The jupyter_server extension `bumps_remote`: settings, routes, start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode, default
+
+from .. import __version__
+from ..worker.settings import SettingsError, WorkerSettings
+from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
+from .handlers import (
+    CancelHandler,
+    InfoHandler,
+    JobHandler,
+    JobsHandler,
+    ResultHandler,
+    RetryHandler,
+    SessionHandler,
+    WorkersHandler,
+)
+from .service import JobService
+from .websockets import EventsSocket
+
+API = "bumps-remote/api"
+JOB = rf"{API}/jobs/([^/]+)"
+_DEFAULTS = WorkerSettings()
+
+
+class BumpsRemote(ExtensionApp):
+    name = "bumps_remote"
+    version = __version__
+    load_other_extensions = True
+
+    redis_url = Unicode(
+        help="""Redis for jobs and the Celery broker: redis://, rediss:// (TLS) or unix://,
+        with a password or ACL user in the URL. Empty: embedded mode, where the server starts
+        a private redis-server and local workers itself. Env: BUMPS_REMOTE_REDIS_URL.""",
+    ).tag(config=True)
+
+    @default("redis_url")
+    def _redis_url_from_env(self):
+        return os.environ.get("BUMPS_REMOTE_REDIS_URL", "")
+
+    key_prefix = Unicode(_DEFAULTS.prefix, help="Prefix of every Redis key of jobs.").tag(
+        config=True
+    )
+    queue_prefix = Unicode(
+        _DEFAULTS.queue_prefix,
+        help="Prefix of the Celery queues; a queue per Python minor and bumps minor version.",
+    ).tag(config=True)
+    embedded_workers = Int(1, help="Local worker processes in embedded mode.").tag(config=True)
+    worker_concurrency = Int(
+        0, help="Fits at once per local worker process (0: one per core)."
+    ).tag(config=True)
+    max_payload_bytes = Int(
+        32 * 1024 * 1024, help="Largest request body accepted by POST jobs (413 above it)."
+    ).tag(config=True)
+    events_maxlen = Int(
+        _DEFAULTS.events_maxlen, help="Approximate cap of each event stream (XADD MAXLEN ~)."
+    ).tag(config=True)
+    result_ttl = Int(
+        _DEFAULTS.result_ttl,
+        help="Seconds a finished job, its result and session file are kept (0: forever).",
+    ).tag(config=True)
+    max_attempts = Int(
+        _DEFAULTS.max_attempts, help="Deliveries of a job before it fails as 'worker lost'."
+    ).tag(config=True)
+    time_limit = Float(_DEFAULTS.time_limit, help="Hard limit of one fit, seconds.").tag(
+        config=True
+    )
+    soft_time_limit = Float(
+        _DEFAULTS.soft_time_limit,
+        help="The fit stops and keeps its best point after this many seconds.",
+    ).tag(config=True)
+    visibility_timeout = Float(
+        _DEFAULTS.visibility_timeout,
+        help="Seconds before an unacknowledged fit is redelivered; above time_limit.",
+    ).tag(config=True)
+    executor_threads = Int(
+        4, help="Threads for blocking Celery calls (sends), so the IOLoop never waits."
+    ).tag(config=True)
+    redis_server = Unicode(help="The redis-server binary for embedded mode.").tag(config=True)
+
+    @default("redis_server")
+    def _find_redis_server(self):
+        return shutil.which("redis-server") or ""
+
+    service: JobService | None = None
+    unavailable_reason = "the bumps-remote extension is starting"
+    _embedded_redis: EmbeddedRedis | None = None
+    _supervisor: WorkerSupervisor | None = None
+    _started: asyncio.Event | None = None
+
+    @property
+    def mode(self) -> str:
+        return "shared" if self.redis_url else "embedded"
+
+    def initialize_handlers(self):
+        self.handlers.extend(
+            [
+                (rf"/{API}/info", InfoHandler),
+                (rf"/{API}/jobs", JobsHandler),
+                (rf"/{JOB}", JobHandler),
+                (rf"/{JOB}/cancel", CancelHandler),
+                (rf"/{JOB}/retry", RetryHandler),
+                (rf"/{JOB}/result", ResultHandler),
+                (rf"/{JOB}/session\.h5", SessionHandler),
+                (rf"/{JOB}/events", EventsSocket),
+                (rf"/{API}/events", EventsSocket),
+                (rf"/{API}/workers", WorkersHandler),
+            ]
+        )
+
+    def worker_settings(self, redis_url: str) -> WorkerSettings:
+        settings = WorkerSettings.from_env(
+            {},
+            redis_url=redis_url,
+            prefix=self.key_prefix,
+            queue_prefix=self.queue_prefix,
+            time_limit=self.time_limit,
+            soft_time_limit=self.soft_time_limit,
+            visibility_timeout=self.visibility_timeout,
+            max_attempts=self.max_attempts,
+            events_maxlen=self.events_maxlen,
+            result_ttl=self.result_ttl,
+        )
+        return settings
+
+    async def _start_jupyter_server_extension(self, serverapp):
+        try:
+            await self._start_service()
+        finally:
+            self.started.set()
+
+    @property
+    def started(self) -> asyncio.Event:
+        """Set once start-up is over, successful or not (tests and probes wait on it)."""
+        if self._started is None:
+            self._started = asyncio.Event()
+        return self._started
+
+    async def _start_service(self):
+        try:
+            if self.redis_url:
+                settings = self.worker_settings(self.redis_url)
+            else:
+                settings = await self._start_embedded()
+            self.service = JobService(
+                settings, self.mode, self.max_payload_bytes, self.executor_threads
+            )
+        except (RedisUnavailable, SettingsError) as e:
+            self.unavailable_reason = f"bumps-remote is not available: {e}"
+            self.log.error(self.unavailable_reason)
+            return
+        self.log.info("bumps-remote %s ready (%s mode)", __version__, self.mode)
+
+    async def _start_embedded(self) -> WorkerSettings:
+        base = Path(jupyter_runtime_dir()) / "bumps-remote"
+        self._embedded_redis = EmbeddedRedis(
+            self.redis_server, base, Path(jupyter_data_dir()) / "bumps-remote" / "redis", self.log
+        )
+        url = await self._embedded_redis.start()
+        settings = self.worker_settings(url)
+        self._supervisor = WorkerSupervisor(
+            settings, self.embedded_workers, self.worker_concurrency, self.log
+        )
+        await self._supervisor.start()
+        return settings
+
+    async def stop_extension(self):
+        if self.service is not None:
+            await self.service.close()
+            self.service = None
+        if self._supervisor is not None:
+            await self._supervisor.stop()
+        if self._embedded_redis is not None:
+            await self._embedded_redis.stop()

@@ -1,0 +1,239 @@
+"""REST handlers: thin adapters from HTTP to `JobService` (routes in openapi.yaml)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .. import jobs
+from ..store import JobNotFound, TransitionRefused
+from .identity import owner_of
+from .service import REDIS_ERRORS, JobService, ResultNotReady, ServiceUnavailable
+
+AUTH_RESOURCE = "bumps_remote"
+JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags"))
+RETRY_FIELDS = frozenset(("options", "seed", "name", "tags"))
+_SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def maps_errors(method):
+    """Domain exceptions to HTTP errors; `APIHandler.write_error` shapes the JSON body."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        try:
+            if not all(jobs.is_job_id(job_id) for job_id in args):  # only job ids are in URLs
+                raise JobNotFound(args)
+            return await method(self, *args, **kwargs)
+        except jobs.JobInputError as e:
+            raise web.HTTPError(400, str(e), reason="Bad " + _reason(e.field)) from e
+        except JobNotFound as e:
+            raise web.HTTPError(404, "no such job", reason="Job Not Found") from e
+        except TransitionRefused as e:
+            raise web.HTTPError(409, str(e), reason="Job Is " + e.status.title()) from e
+        except ResultNotReady as e:
+            raise web.HTTPError(409, str(e), reason="No Result") from e
+        except ServiceUnavailable as e:
+            raise web.HTTPError(503, str(e), reason="Service Unavailable") from e
+        except REDIS_ERRORS as e:
+            raise web.HTTPError(
+                503,
+                f"the job store (Redis) is not reachable: {e}; retry when it is back",
+                reason="Service Unavailable",
+            ) from e
+
+    return wrapper
+
+
+def _reason(field: str) -> str:
+    return re.sub(r"[^A-Za-z0-9 ._-]", "", field) or "Input"
+
+
+class BumpsRemoteHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> JobService:
+        app = self.extensionapp
+        if app.service is None:
+            raise ServiceUnavailable(app.unavailable_reason)
+        return app.service
+
+    @property
+    def owner(self) -> str:
+        return owner_of(self)
+
+    def json_body(self, allowed: frozenset, raw: bytes | None = None) -> dict:
+        raw = self.request.body if raw is None else raw
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise jobs.JobInputError("body", f"is not valid JSON ({e})") from e
+        if not isinstance(body, dict):
+            raise jobs.JobInputError("body", "must be a JSON object")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise jobs.JobInputError(
+                unknown[0], f"unknown field; allowed: {', '.join(sorted(allowed))}"
+            )
+        return body
+
+    def write_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, allow_nan=False))
+
+    def job_url(self, job_id: str) -> str:
+        return f"{self.base_url}bumps-remote/api/jobs/{job_id}"
+
+
+class InfoHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self):
+        self.write_json(await self.service.info())
+
+
+@web.stream_request_body
+class JobsHandler(BumpsRemoteHandler):
+    """GET: the user's jobs; POST: submit one. The body is streamed so that an oversized
+    payload is refused (413) without being read into memory whole."""
+
+    async def prepare(self):
+        await super().prepare()
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._too_large = False
+        if self.request.method != "POST" or self.current_user is None:
+            return  # @web.authenticated answers 403 before any body is used
+        limit = self.extensionapp.max_payload_bytes
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
+        self.request.connection.set_max_body_size(limit + 1)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > self.extensionapp.max_payload_bytes:
+            self._too_large = True
+            self._chunks = []  # keep nothing of a body we will refuse
+        elif not self._too_large:
+            self._chunks.append(chunk)
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self):
+        query = {
+            "status": self.get_query_argument("status", None),
+            "tag": self.get_query_argument("tag", None),
+            "offset": _int_argument(self, "offset", 0),
+            "limit": _int_argument(self, "limit", 50),
+        }
+        self.write_json(await self.service.list(self.owner, **query))
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self):
+        limit = self.extensionapp.max_payload_bytes
+        if self._too_large:
+            raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
+        body = self.json_body(JOB_FIELDS, b"".join(self._chunks))
+        for required in ("payload", "fitter"):
+            if required not in body:
+                raise jobs.JobInputError(required, "is required")
+        key = self.request.headers.get("Idempotency-Key")
+        record, created = await self.service.submit(self.owner, body, key)
+        self.set_header("Location", self.job_url(record["id"]))
+        self.write_json(record, 201 if created else 200)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the request is larger than the payload limit of {limit} bytes; "
+        "raise c.BumpsRemote.max_payload_bytes or send less data"
+    )
+
+
+def _int_argument(handler, name: str, default: int) -> int:
+    value = handler.get_query_argument(name, None)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise jobs.JobInputError(name, f"must be an integer, got {value!r}") from None
+
+
+class JobHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id):
+        self.write_json(await self.service.get(self.owner, job_id))
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def delete(self, job_id):
+        await self.service.delete(self.owner, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class CancelHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, job_id):
+        self.write_json(await self.service.cancel(self.owner, job_id))
+
+
+class RetryHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, job_id):
+        body = self.json_body(RETRY_FIELDS)
+        record = await self.service.retry(self.owner, job_id, body)
+        self.set_header("Location", self.job_url(record["id"]))
+        self.write_json(record, 201)
+
+
+class ResultHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id):
+        self.write_json(await self.service.result(self.owner, job_id))
+
+
+class SessionHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id):
+        record, data = await self.service.session(self.owner, job_id)
+        name = _SAFE_FILENAME.sub("-", record.get("name") or "fit").strip("-") or "fit"
+        filename = f"{name}-{job_id[:8]}.h5"
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+        self.finish(data, set_content_type="application/x-hdf5")
+
+
+class WorkersHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self):
+        self.write_json({"workers": await self.service.workers()})

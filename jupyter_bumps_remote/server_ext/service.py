@@ -1,0 +1,207 @@
+"""What the REST and WebSocket handlers do, without Tornado: one async service per server.
+
+Redis is reached with redis.asyncio; Celery's blocking calls run in a small thread pool
+behind a semaphore, so nothing here blocks the IOLoop. A Redis or broker outage becomes
+`ServiceUnavailable` (503) with a message; the next request tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis.asyncio
+import redis.exceptions
+from kombu.exceptions import OperationalError
+
+from .. import __version__, dispatch, jobs, transport
+from ..store import AsyncJobStore, JobNotFound
+from ..worker import make_app
+from ..worker.settings import WorkerSettings
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+MAX_PAGE = 200
+# A worker is live while its heartbeat key exists; its info says which queue it serves.
+WAITING = "waiting for a worker with {env} (Python {python}, bumps {bumps}); none is running"
+
+
+class ServiceUnavailable(Exception):
+    """Redis or the broker cannot be reached, or embedded mode could not start (503)."""
+
+
+class ResultNotReady(Exception):
+    """The job exists but has no result (yet): 409 with the job's status."""
+
+
+class JobService:
+    def __init__(
+        self, settings: WorkerSettings, mode: str, max_payload_bytes: int, executor_threads: int = 4
+    ):
+        self.settings = settings
+        self.mode = mode
+        self.max_payload_bytes = max_payload_bytes
+        self.redis = redis.asyncio.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+        )
+        self.store = AsyncJobStore(self.redis, **settings.store_settings())
+        self.celery = make_app(settings)
+        self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
+        self._celery_slots = asyncio.Semaphore(executor_threads)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _celery(self, fn, *args):
+        """Run a blocking Celery call off the IOLoop, at most `executor_threads` at once."""
+        async with self._celery_slots:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._executor, fn, *args)
+            except (OperationalError, *REDIS_ERRORS) as e:
+                raise ServiceUnavailable(f"the Celery broker is not reachable: {e}") from e
+
+    async def _record(self, owner: str, job_id: str) -> dict:
+        record = await self.store.get(owner, job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    # -- routes ------------------------------------------------------------------------------
+
+    async def info(self) -> dict:
+        return {
+            "version": __version__,
+            "mode": self.mode,
+            "environment": transport.environment(),
+            "fitters": [
+                {**info.to_dict(), "default": info.id == "amoeba"}
+                for info in jobs.fitters().values()
+            ],
+            "common_options": jobs.COMMON_OPTIONS,
+            "max_payload_bytes": self.max_payload_bytes,
+            "workers": await self.workers(),
+        }
+
+    async def workers(self) -> list[dict]:
+        return await self.store.workers()
+
+    async def submit(
+        self, owner: str, body: dict, idempotency_key: str | None
+    ) -> tuple[dict, bool]:
+        record, raw = dispatch.new_job(
+            owner,
+            body.get("payload"),
+            body.get("fitter"),
+            body.get("options"),
+            seed=body.get("seed"),
+            name=body.get("name"),
+            tags=body.get("tags"),
+            queue_prefix=self.settings.queue_prefix,
+            max_attempts=self.settings.max_attempts,
+        )
+        return await self._create_and_queue(record, raw, idempotency_key)
+
+    async def _create_and_queue(self, record, raw, idempotency_key=None):
+        created, is_new = await self.store.create(record, raw, idempotency_key)
+        if is_new:
+            try:
+                await self._celery(dispatch.enqueue, self.celery, created)
+            except ServiceUnavailable as e:
+                # Stored but not queued: say so on the record rather than leave it queued.
+                await self.store.finish(
+                    record["owner"],
+                    record["id"],
+                    jobs.FAILED,
+                    error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
+                )
+                raise
+        return await self.describe(created), is_new
+
+    async def describe(self, record: dict) -> dict:
+        """The record as the API shows it: a queued job says why it waits, if it does."""
+        if record.get("status") == jobs.QUEUED:
+            queues = {w.get("queue") for w in await self.workers()}
+            if record.get("queue") not in queues:
+                env = record.get("environment", {})
+                record["waiting_reason"] = WAITING.format(
+                    env=transport.environment_key(env) if env else "?",
+                    python=env.get("python", "?"),
+                    bumps=env.get("bumps", "?"),
+                )
+        return record
+
+    async def get(self, owner: str, job_id: str) -> dict:
+        return await self.describe(await self._record(owner, job_id))
+
+    async def list(self, owner: str, status=None, tag=None, offset=0, limit=50) -> dict:
+        if status is not None and status not in jobs.STATES:
+            raise jobs.JobInputError("status", f"must be one of {', '.join(jobs.STATES)}")
+        if not 0 < limit <= MAX_PAGE:
+            raise jobs.JobInputError("limit", f"must be from 1 to {MAX_PAGE}")
+        if offset < 0:
+            raise jobs.JobInputError("offset", "must be 0 or more")
+        records, next_offset, total = await self.store.list(owner, status, tag, offset, limit)
+        return {
+            "jobs": [await self.describe(r) for r in records],
+            "next_offset": next_offset,
+            "total": total,
+        }
+
+    async def cancel(self, owner: str, job_id: str) -> dict:
+        await self.store.request_cancel(owner, job_id)
+        return await self.get(owner, job_id)
+
+    async def retry(self, owner: str, job_id: str, body: dict) -> dict:
+        """A new job from the same payload and options; a new seed unless one is given."""
+        old = await self._record(owner, job_id)
+        payload = await self.store.payload(owner, job_id)
+        if payload is None:
+            raise ResultNotReady("the job's payload has expired; submit the problem again")
+        record, raw = dispatch.new_job(
+            owner,
+            payload,
+            old["fitter"],
+            body.get("options", old.get("options")),
+            seed=body.get("seed"),
+            name=body.get("name", old.get("name")),
+            tags=body.get("tags", old.get("tags")),
+            queue_prefix=self.settings.queue_prefix,
+            max_attempts=self.settings.max_attempts,
+        )
+        record["retry_of"] = job_id
+        created, _ = await self._create_and_queue(record, raw)
+        return created
+
+    async def delete(self, owner: str, job_id: str) -> None:
+        await self.store.delete(owner, job_id)
+
+    async def result(self, owner: str, job_id: str) -> dict:
+        summary = await self.store.result(owner, job_id)
+        if summary is None:
+            record = await self._record(owner, job_id)
+            raise ResultNotReady(_no_result(record))
+        return summary
+
+    async def session(self, owner: str, job_id: str) -> tuple[dict, bytes]:
+        record = await self._record(owner, job_id)
+        data = await self.store.session(owner, job_id)
+        if data is None:
+            raise ResultNotReady(_no_result(record))
+        return record, data
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        await self.redis.ping()
+        return time.perf_counter() - started
+
+
+def _no_result(record: dict) -> str:
+    status = record["status"]
+    if status in jobs.ACTIVE:
+        return f"the job is {status}: its result is stored when it finishes"
+    error = (record.get("error") or {}).get("message")
+    return f"the job {status} without a result" + (f": {error}" if error else "")

@@ -1,0 +1,101 @@
+"""WebSockets: one job's events, or every status event of the user's jobs.
+
+A client that reconnects with `?since=<last id seen>` gets exactly what it missed: events
+are read from Redis streams (replay with XRANGE, then blocking XREAD), never from pub/sub.
+Protocol pings (WebSocketMixin) keep idle proxies from cutting the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web, websocket
+
+from .. import jobs
+from .handlers import AUTH_RESOURCE
+from .identity import owner_of
+from .service import REDIS_ERRORS
+
+_STREAM_ID = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
+BLOCK_MS = 5_000
+REPLAY_BATCH = 500
+RETRY_DELAY = 1.0
+
+
+class EventsSocket(
+    ExtensionHandlerMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler
+):
+    auth_resource = AUTH_RESOURCE
+    _pump: asyncio.Task | None = None
+
+    @ws_authenticated
+    async def get(self, job_id: str | None = None):
+        user = self.current_user
+        if not await ensure_async(self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)):
+            raise web.HTTPError(403)
+        service = self.extensionapp.service
+        if service is None:
+            raise web.HTTPError(503, self.extensionapp.unavailable_reason)
+        self.owner = owner_of(self)
+        self.job_id = job_id
+        self.since = self.get_query_argument("since", "0")
+        if not _STREAM_ID.match(self.since):
+            raise web.HTTPError(400, "since: must be an event id like 1700000000000-0, or 0")
+        if job_id is not None:
+            if not jobs.is_job_id(job_id):
+                raise web.HTTPError(404, "no such job")
+            try:
+                record = await service.store.get(self.owner, job_id)
+            except REDIS_ERRORS as e:
+                raise web.HTTPError(503, f"the job store (Redis) is not reachable: {e}") from e
+            if record is None:
+                raise web.HTTPError(404, "no such job")
+        result = super().get(job_id) if job_id is not None else super().get()
+        if result is not None:
+            await result
+
+    def open(self, *args, **kwargs):
+        self._pump = asyncio.ensure_future(self._forward())
+
+    def on_message(self, message):
+        """Clients only listen; anything they send is ignored."""
+
+    def on_close(self):
+        if self._pump is not None:
+            self._pump.cancel()
+
+    async def _forward(self) -> None:
+        store = self.extensionapp.service.store
+        stream = (
+            store.keys.events(self.owner, self.job_id)
+            if self.job_id
+            else store.keys.owner_events(self.owner)
+        )
+        last = self.since
+        try:
+            while True:
+                try:
+                    # replay what is missed in batches, then block until something new
+                    events = await store.events(self.owner, self.job_id, last, REPLAY_BATCH)
+                    if not events:
+                        found = await store.wait_events({stream: last}, BLOCK_MS)
+                        events = found.get(stream, [])
+                except REDIS_ERRORS:
+                    await asyncio.sleep(RETRY_DELAY)  # Redis away: resume from `last` later
+                    continue
+                last = self._send(events, last)
+        except (websocket.WebSocketClosedError, asyncio.CancelledError):
+            pass
+
+    def _send(self, events: list[dict], last: str) -> str:
+        for event in events:
+            self.write_message(json.dumps(event, allow_nan=False))
+            last = event["id"]
+        return last

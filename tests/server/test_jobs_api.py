@@ -1,0 +1,178 @@
+"""The REST API on a real jupyter_server, Redis and worker (responses checked by openapi.yaml)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from bumps.fitters import load_fit_from_session
+
+from jupyter_bumps_remote import jobs, transport
+
+from ..integration.test_worker_progress_cancel import LONG_DREAM
+from ..support.problems import gaussian_problem
+
+
+async def wait_status(api, job_id, statuses=jobs.TERMINAL, timeout=60):
+    """Follow the job's WebSocket-independent record until it reaches `statuses`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        record = await api.json("GET", "jobs", job_id, expect=200)
+        if record["status"] in statuses:
+            return record
+        assert loop.time() < deadline, record
+        await asyncio.sleep(0.05)
+
+
+async def test_info_lists_fitters_options_and_workers(api):
+    info = await api.json("GET", "info", expect=200)
+    assert info["mode"] == "shared"
+    fitters = {f["id"]: f for f in info["fitters"]}
+    assert sorted(fitters) == ["amoeba", "de", "dream", "lm", "newton", "pt"]
+    assert fitters["dream"]["settings"]["samples"] == 10000
+    assert set(info["common_options"]) == {"parallel", "max_time"}
+    assert info["environment"] == transport.environment()
+
+
+async def test_submit_run_result_and_session(api):
+    job = await api.submit(name="gauss", tags=["t1"], seed=7)
+    assert job["status"] == jobs.QUEUED and job["name"] == "gauss" and job["seed"] == 7
+    record = await wait_status(api, job["id"])
+    assert record["status"] == jobs.SUCCEEDED and record["has_result"]
+    summary = await api.json("GET", "jobs", job["id"], "result", expect=200)
+    assert summary["seed"] == 7 and len(summary["x"]) == 3
+    response = await api.call("GET", "jobs", job["id"], "session.h5", expect=200)
+    assert response.headers["Content-Type"] == "application/x-hdf5"
+    assert "gauss-" in response.headers["Content-Disposition"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.h5"
+        path.write_bytes(response.body)
+        _, reloaded = load_fit_from_session(path)
+    np.testing.assert_allclose(reloaded.x, summary["x"], rtol=1e-12)
+
+
+async def test_location_header_points_at_the_job(api, jp_fetch):
+    payload = transport.encode(gaussian_problem())
+    response = await api.call("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    job = json.loads(response.body)
+    assert response.headers["Location"].endswith(f"/bumps-remote/api/jobs/{job['id']}")
+
+
+async def test_list_filters_and_pages(api):
+    made = [await api.submit(tags=["sweep"] if i % 2 else ["other"]) for i in range(5)]
+    page = await api.json("GET", "jobs", params={"limit": 2}, expect=200)
+    assert [j["id"] for j in page["jobs"]] == [m["id"] for m in made[::-1][:2]]
+    assert page["next_offset"] == 2 and page["total"] >= 5
+    sweep = await api.json("GET", "jobs", params={"tag": "sweep"}, expect=200)
+    assert {j["id"] for j in sweep["jobs"]} == {made[1]["id"], made[3]["id"]}
+    for job in made:
+        await wait_status(api, job["id"])
+    done = await api.json("GET", "jobs", params={"status": "succeeded"}, expect=200)
+    assert {m["id"] for m in made} <= {j["id"] for j in done["jobs"]}
+    bad = await api.json("GET", "jobs", params={"status": "sleeping"}, expect=400)
+    assert "status" in bad["message"] and "queued" in bad["message"]
+    bad = await api.json("GET", "jobs", params={"limit": "many"}, expect=400)
+    assert "limit" in bad["message"]
+
+
+async def test_cancel_retry_delete_and_their_conflicts(api):
+    running = await api.submit(fitter="dream", options=LONG_DREAM, seed=11)
+    await wait_status(api, running["id"], {jobs.RUNNING})
+    answer = await api.json("POST", "jobs", running["id"], "cancel", expect=200)
+    assert answer["cancel_requested"]
+    record = await wait_status(api, running["id"])
+    assert record["status"] == jobs.CANCELLED and record["partial"]
+    partial = await api.json("GET", "jobs", running["id"], "result", expect=200)
+    assert partial["partial"]
+    # a finished job cannot be cancelled again
+    conflict = await api.json("POST", "jobs", running["id"], "cancel", expect=409)
+    assert "cancelled" in conflict["message"]
+
+    retried = await api.json("POST", "jobs", running["id"], "retry", body={}, expect=201)
+    assert retried["retry_of"] == running["id"] and retried["seed"] != running["seed"]
+    assert retried["options"] == running["options"] and retried["fitter"] == "dream"
+    # a running job cannot be deleted; a finished one can
+    await wait_status(api, retried["id"], {jobs.RUNNING})
+    await api.json("DELETE", "jobs", retried["id"], expect=409)
+    await api.json("POST", "jobs", retried["id"], "cancel", expect=200)
+    await wait_status(api, retried["id"])
+    await api.call("DELETE", "jobs", retried["id"], expect=204)
+    await api.json("GET", "jobs", retried["id"], expect=404)
+
+    seeded = await api.json("POST", "jobs", running["id"], "retry", body={"seed": 5}, expect=201)
+    assert seeded["seed"] == 5
+    await api.json("POST", "jobs", seeded["id"], "cancel", expect=200)
+
+
+async def test_result_of_an_unfinished_job_is_409(api):
+    job = await api.submit(fitter="dream", options=LONG_DREAM)
+    answer = await api.json("GET", "jobs", job["id"], "result", expect=409)
+    assert "result is stored when it finishes" in answer["message"]
+    await api.json("POST", "jobs", job["id"], "cancel", expect=200)
+
+
+async def test_idempotency_key_gives_one_job(api):
+    payload = transport.encode(gaussian_problem())
+    body = {"payload": payload, "fitter": "lm"}
+    first = await api.json("POST", "jobs", body=body, headers={"Idempotency-Key": "abc"},
+                           expect=201)  # fmt: skip
+    again = await api.json("POST", "jobs", body=body, headers={"Idempotency-Key": "abc"},
+                           expect=200)  # fmt: skip
+    assert again["id"] == first["id"]
+
+
+async def test_bad_input_is_400_naming_the_field_and_nothing_is_stored(api):
+    payload = transport.encode(gaussian_problem())
+    before = (await api.json("GET", "jobs", expect=200))["total"]
+    cases = [
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        ({"fitter": "lm"}, "payload"),
+        ({"payload": payload}, "fitter"),
+        ({"payload": payload, "fitter": "simplex"}, "fitter"),
+        ({"payload": payload, "fitter": "lm", "options": {"stepz": 3}}, "options.stepz"),
+        ({"payload": payload, "fitter": "lm", "options": {"steps": "many"}}, "options.steps"),
+        ({"payload": payload, "fitter": "lm", "options": []}, "options"),
+        ({"payload": payload, "fitter": "lm", "seed": -1}, "seed"),
+        ({"payload": payload, "fitter": "lm", "tags": "x"}, "tags"),
+        ({"payload": {"format": "nope"}, "fitter": "lm"}, "payload"),
+        ({"payload": payload, "fitter": "lm", "colour": "red"}, "colour"),
+    ]
+    for body, field in cases:
+        answer = await api.json("POST", "jobs", body=body, expect=400)
+        assert answer["message"].startswith(f"{field}:"), (field, answer)
+    assert (await api.json("GET", "jobs", expect=200))["total"] == before
+
+
+async def test_oversized_payload_is_413(api):
+    huge = b'{"payload": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    answer = await api.json("POST", "jobs", body=huge, expect=413)
+    assert "max_payload_bytes" in answer["message"]
+
+
+async def test_bad_and_unknown_job_ids_are_404(api):
+    for job_id in ("0" * 32, "not-an-id", "..%2F..%2Fetc", "A" * 32):
+        await api.json("GET", "jobs", job_id, expect=404)
+        await api.json("POST", "jobs", job_id, "cancel", expect=404)
+
+
+async def test_workers_route_lists_the_live_worker(api):
+    deadline = asyncio.get_running_loop().time() + 20
+    while not (workers := (await api.json("GET", "workers", expect=200))["workers"]):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    assert workers[0]["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
+
+
+async def test_a_job_for_an_environment_no_worker_has_says_why_it_waits(api):
+    payload = transport.encode(gaussian_problem())
+    payload["environment"]["python"] = "3.10.2"
+    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    assert "waiting for a worker with py3.10" in job["waiting_reason"]
+    again = await api.json("GET", "jobs", job["id"], expect=200)
+    assert again["status"] == jobs.QUEUED and "none is running" in again["waiting_reason"]
+    await api.json("POST", "jobs", job["id"], "cancel", expect=200)
