@@ -139,3 +139,73 @@ class Worker:
                 self.process.wait(5)
         if getattr(self, "_log_file", None):
             self._log_file.close()
+
+
+class JupyterServer:
+    """A real `jupyter server` process with its own config, data and runtime dirs."""
+
+    def __init__(self, home: Path, env: dict | None = None, args: list[str] | None = None):
+        self.home = Path(home)
+        self.port = free_port()
+        self.token = "t" + os.urandom(8).hex()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+            "JUPYTER_DATA_DIR": str(self.home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
+        self.env.pop("BUMPS_REMOTE_REDIS_URL", None)
+        self.args = args or []
+        self.process: subprocess.Popen | None = None
+        self.log = self.home / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60) -> JupyterServer:
+        import requests
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
+             f"--port={self.port}", "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
+             f"--ServerApp.root_dir={self.home}", *self.args],
+            env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(self.url + "api/status", headers=self.headers, timeout=1)
+                return self
+            except requests.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log.read_text()
+                    raise RuntimeError(f"jupyter server did not start:\n{log}") from None
+                time.sleep(0.1)
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"token {self.token}"}
+
+    def api(self, method: str, path: str, **kwargs):
+        import requests
+
+        return requests.request(
+            method, self.url + "bumps-remote/api/" + path, headers=self.headers, timeout=30,
+            **kwargs,
+        )  # fmt: skip
+
+    def stop(self, timeout: float = 60) -> None:
+        import requests
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            requests.post(self.url + "api/shutdown", headers=self.headers, timeout=5)
+            self.process.wait(timeout)
+        except (requests.RequestException, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(10)
+        finally:
+            self._log_file.close()

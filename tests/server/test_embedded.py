@@ -1,0 +1,93 @@
+"""Embedded mode end to end: a `jupyter server` with no configuration runs fits by itself."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from jupyter_bumps_remote import jobs, transport
+
+from ..support.problems import gaussian_problem
+from ..support.services import JupyterServer
+
+
+def our_processes(home) -> list[str]:
+    """Command lines of processes started for this server home (redis, workers, fits)."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(home) in line or "embedded0-" in line]
+
+
+def wait_until(predicate, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
+    server = JupyterServer(home).start()
+    try:
+        info = wait_until(
+            lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"]
+            and r.json(), what="an embedded worker",
+        )  # fmt: skip
+        assert info["mode"] == "embedded"
+        socket_dir = home / "runtime" / "bumps-remote"
+        assert (socket_dir / "redis.sock").is_socket()
+        assert socket_dir.stat().st_mode & 0o777 == 0o700
+        payload = transport.encode(gaussian_problem())
+        created = server.api("POST", "jobs", json={"payload": payload, "fitter": "lm"})
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        record = wait_until(
+            lambda: (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL
+            and r, what="the fit",
+        )  # fmt: skip
+        assert record["status"] == jobs.SUCCEEDED, record
+        chisq = server.api("GET", f"jobs/{job_id}/result").json()["chisq"]
+        assert our_processes(home), "redis-server and the worker run while the server runs"
+    finally:
+        server.stop()
+    # nothing of ours outlives the server
+    wait_until(lambda: not our_processes(home), timeout=20, what="our processes to exit")
+
+    restarted = JupyterServer(home).start()
+    try:
+        listed = wait_until(
+            lambda: (r := restarted.api("GET", "jobs")).status_code == 200 and r.json(),
+            what="the job store after restart",
+        )  # fmt: skip
+        assert [j["id"] for j in listed["jobs"]] == [job_id]
+        assert listed["jobs"][0]["status"] == jobs.SUCCEEDED
+        assert restarted.api("GET", f"jobs/{job_id}/result").json()["chisq"] == chisq
+    finally:
+        restarted.stop()
+    wait_until(lambda: not our_processes(home), timeout=20, what="our processes to exit")
+
+
+def test_without_redis_server_the_api_says_how_to_get_one(home, tmp_path):
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    server = JupyterServer(home, env={"PATH": str(empty_bin)}).start()
+    try:
+        answer = wait_until(
+            lambda: (r := server.api("GET", "info")).status_code == 503 and r.json(),
+            what="a 503",
+        )  # fmt: skip
+        assert "redis-server, which is not installed" in answer["message"]
+        assert "c.BumpsRemote.redis_url" in answer["message"]
+        assert server.api("GET", "jobs").status_code == 503
+        assert server.process.poll() is None  # the server itself runs on
+    finally:
+        server.stop()
+    # said once at start-up (jupyter_server also logs each 503 answer as a warning)
+    errors = [line for line in server.log.read_text().splitlines() if line.startswith("[E")]
+    assert len([e for e in errors if "redis-server, which is not installed" in e]) == 1
