@@ -1,9 +1,10 @@
 """Run one bumps fit exactly as `bumps.fitters.fit` does, plus monitors, abort and seed.
 
 `bumps.fitters.fit` takes no monitors and no abort test, so the worker cannot call it; this
-module follows the same steps (same mapper, same ConvergenceMonitor, `clip` first, seeded
-numpy global RNG) so that `np.random.seed(seed); bumps.fitters.fit(problem, method, **opts)`
-in a kernel gives the same x, chisq and DREAM chains as the remote fit.
+module follows the same steps (same ConvergenceMonitor, `clip` first, seeded numpy global
+RNG; a mapper only evaluates points, in order, so a faster one changes nothing) so that
+`np.random.seed(seed); bumps.fitters.fit(problem, method, **opts)` in a kernel gives the
+same x, chisq and DREAM chains as the remote fit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fork_mapper import ForkPoolMapper
 from .jobs import COMMON_OPTIONS
 
 
@@ -60,7 +62,7 @@ def run_fit(
     `convergence` is the ConvergenceMonitor to use, for a caller that reads its rows live.
     """
     from bumps.fitters import FitDriver
-    from bumps.mapper import MPMapper, SerialMapper
+    from bumps.mapper import SerialMapper
     from bumps.webview.server.fit_thread import ConvergenceMonitor
     from bumps.webview.server.state_hdf5_backed import now_string
     from scipy.optimize import OptimizeResult
@@ -76,8 +78,11 @@ def run_fit(
         return aborted[0]
 
     np.random.seed(seed)
-    mapper_class = MPMapper if parallel != 1 else SerialMapper
-    mapper = mapper_class.start_mapper(problem, [], cpus=parallel)
+    mapper = (
+        ForkPoolMapper(problem, parallel)
+        if parallel != 1
+        else SerialMapper.start_mapper(problem, [], cpus=1)
+    )
     convergence = convergence or ConvergenceMonitor(problem)
     best = BestPointMonitor()
     driver = FitDriver(
@@ -93,8 +98,8 @@ def run_fit(
         driver.clip()
         x, fx = driver.fit()
     finally:
-        if mapper_class is MPMapper:
-            MPMapper.stop_mapper(mapper)
+        if isinstance(mapper, ForkPoolMapper):
+            mapper.close()
     timed_out = bool(max_time) and driver.monitor_runner.history.time[0] >= max_time
     if (aborted[0] or timed_out) and best.point is not None and best.value < fx:
         x, fx = best.point, best.value

@@ -104,8 +104,8 @@ def _become_fit_process(settings: WorkerSettings) -> None:
     except (OSError, AttributeError):  # not Linux: the runner's wait still catches a lost fit
         pass
     # Celery's pool children are daemonic and multiprocessing refuses children to a daemonic
-    # process; this process is a plain fork that owns its children, so bumps' MPMapper
-    # (parallel=N) may start its pool here.
+    # process; this process is a plain fork that owns its children, so the population
+    # mapper (parallel=N) may start its pool here.
     multiprocessing.current_process()._config.pop("daemon", None)
     try:
         import billiard

@@ -76,7 +76,8 @@ def test_cancel_stops_a_running_dream_within_a_second_keeping_its_best_point(rem
 
 def test_cancelled_newton_keeps_its_best_point_not_its_start(remote):
     # newton returns its starting point when aborted; the worker must return the best seen.
-    problem = gaussian_problem(model="slow_gaussian", DELAY=0.003)
+    # newton converges in ~9 iterations; a 50 ms model makes that seconds, time to cancel
+    problem = gaussian_problem(model="slow_gaussian", DELAY=0.05)
     start_chisq = problem.chisq()
     job = remote.submit(problem, "newton", {"steps": 100_000}, seed=5)
     first = wait_for_progress(remote, job["id"])

@@ -1,0 +1,43 @@
+"""Population evaluation in forked processes that already hold the problem.
+
+bumps' MPMapper sends a Manager proxy with every point, and each pool process reconnects
+to the manager to read it: for a 2 ms model with 30 points per generation, parallel=2 was
+barely faster than serial (2.6 s vs 3.0 s, dream steps=40). Forking the pool after the
+problem is built means only points and values cross process boundaries, one chunk per
+process per generation. Results are in input order, so fits are identical to serial ones.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+
+_problem = None  # the problem, inherited by the forked pool processes
+
+
+def _evaluate(point):
+    return _problem.nllf(point)
+
+
+def pool_size(processes: int) -> int:
+    """0 means every core this process may run on (as bumps' own `parallel=0`)."""
+    if processes > 0:
+        return processes
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class ForkPoolMapper:
+    def __init__(self, problem, processes: int):
+        global _problem
+        _problem = problem
+        self.processes = pool_size(processes)
+        self.pool = multiprocessing.get_context("fork").Pool(self.processes)
+
+    def __call__(self, points):
+        chunk = max(1, math.ceil(len(points) / self.processes))
+        return self.pool.map(_evaluate, points, chunksize=chunk)
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
