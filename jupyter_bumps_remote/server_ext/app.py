@@ -118,8 +118,9 @@ class BumpsRemote(ExtensionApp):
         )
 
     def worker_settings(self, redis_url: str) -> WorkerSettings:
-        settings = WorkerSettings.from_env(
-            {},
+        """Traitlets decide what they cover; BUMPS_REMOTE_* variables the rest (limits)."""
+        return WorkerSettings.from_env(
+            None,
             redis_url=redis_url,
             prefix=self.key_prefix,
             queue_prefix=self.queue_prefix,
@@ -130,7 +131,6 @@ class BumpsRemote(ExtensionApp):
             events_maxlen=self.events_maxlen,
             result_ttl=self.result_ttl,
         )
-        return settings
 
     async def _start_jupyter_server_extension(self, serverapp):
         try:

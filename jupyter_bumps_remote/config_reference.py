@@ -1,0 +1,71 @@
+"""Write docs/configuration.md from the traitlets and worker settings themselves.
+
+`python -m jupyter_bumps_remote.config_reference > docs/configuration.md`; a test keeps
+the page in step with the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from .server_ext.app import BumpsRemote
+from .worker.settings import ENV_PREFIX, WorkerSettings
+
+WORKER_HELP = {
+    "redis_url": "Broker and job store: redis://, rediss:// (TLS) or unix:///path.",
+    "prefix": "Prefix of every Redis key of jobs (c.BumpsRemote.key_prefix).",
+    "queue_prefix": "Prefix of the Celery queues (one per Python and bumps minor version).",
+    "time_limit": "Hard limit of one fit, seconds (Celery task_time_limit).",
+    "soft_time_limit": "The fit stops and keeps its best point after this many seconds.",
+    "visibility_timeout": "An unacknowledged fit is redelivered after this; > time_limit.",
+    "max_attempts": "Deliveries of a job before it fails as 'worker lost'.",
+    "events_maxlen": "Approximate cap of each event stream.",
+    "result_ttl": "Seconds a finished job is kept (0: forever).",
+    "progress_interval": "Minimum seconds between two progress events of a fit.",
+    "heartbeat_interval": "Seconds between two heartbeats of a worker in Redis.",
+    "cancel_poll_interval": "Seconds between two checks of a running fit for a cancel request.",
+    "max_memory_mb": "Address-space limit of one fit process, MB (0: none).",
+    "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none).",
+    "max_processes": "Process-count limit of one fit process (0: none; ignored for root).",
+}
+
+
+def render() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the code by `python -m jupyter_bumps_remote.config_reference`.",
+        "",
+        "## Server extension (`c.BumpsRemote.*`)",
+        "",
+        'Set in `jupyter_server_config.py` (`c.BumpsRemote.redis_url = "redis://..."`) or on',
+        "the command line (`jupyter lab --BumpsRemote.redis_url=redis://...`).",
+        "",
+        "| setting | type | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    app = BumpsRemote
+    for name, trait in sorted(app.class_own_traits(config=True).items()):
+        default = trait.default_value_repr()
+        if name in ("redis_url", "redis_server"):
+            default = {"redis_url": "'' (env BUMPS_REMOTE_REDIS_URL)",
+                       "redis_server": "redis-server on PATH"}[name]  # fmt: skip
+        help_text = " ".join((trait.help or "").split())
+        lines.append(f"| `{name}` | {type(trait).__name__} | `{default}` | {help_text} |")
+    lines += [
+        "",
+        "## Workers (environment variables)",
+        "",
+        "`bumps-remote worker` and `celery -A jupyter_bumps_remote.worker worker` read these;",
+        "the server passes the same values to the workers it starts in embedded mode.",
+        "",
+        "| variable | default | meaning |",
+        "| --- | --- | --- |",
+    ]
+    for f in fields(WorkerSettings):
+        lines.append(f"| `{ENV_PREFIX}{f.name.upper()}` | `{f.default}` | {WORKER_HELP[f.name]} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
