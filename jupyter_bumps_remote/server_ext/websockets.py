@@ -13,7 +13,7 @@ import re
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
@@ -34,6 +34,10 @@ class EventsSocket(
 ):
     auth_resource = AUTH_RESOURCE
     _pump: asyncio.Task | None = None
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """A refused handshake answers like the REST routes: JSON {message, reason}."""
+        APIHandler.write_error(self, status_code, **kwargs)
 
     @ws_authenticated
     async def get(self, job_id: str | None = None):
@@ -63,6 +67,8 @@ class EventsSocket(
 
     def open(self, *args, **kwargs):
         self._pump = asyncio.ensure_future(self._forward())
+        self.extensionapp.pumps.add(self._pump)
+        self._pump.add_done_callback(self.extensionapp.pumps.discard)
 
     def on_message(self, message):
         """Clients only listen; anything they send is ignored."""
