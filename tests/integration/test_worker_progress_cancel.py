@@ -13,10 +13,6 @@ from ..support.problems import gaussian_problem
 LONG_DREAM = {"steps": 200_000, "burn": 10}
 
 
-def stream_ms(event_id: str) -> int:
-    return int(event_id.split("-")[0])
-
-
 def wait_for_progress(remote, job_id, timeout=30):
     """Until the job has sent its first progress event."""
     deadline = time.monotonic() + timeout
@@ -48,9 +44,10 @@ def test_progress_is_ordered_throttled_and_ends_with_final_then_status(remote):
     assert not any(p["data"]["final"] for p in progress[:-1])
     steps = [p["data"]["step"] for p in progress]
     assert steps == sorted(steps) and steps[-1] == record["progress"]["step"]
-    # throttled: at most one live event per 0.1 s (the worker's configured interval)
-    live = [stream_ms(p["id"]) for p in progress[:-1]]
-    assert min(np.diff(live)) >= 95
+    # throttled: at most one live event per 0.1 s (the worker's configured interval), on
+    # the fit's own clock (arrival times in Redis jitter by a few ms)
+    live = [p["data"]["elapsed"] for p in progress[:-1]]
+    assert min(np.diff(live)) >= 0.1
     assert all(p["data"]["max_steps"] == progress[0]["data"]["max_steps"] > 0 for p in progress)
     # the events alone rebuild the whole convergence history of the result
     rows = [row for p in progress for row in p["data"]["rows"]]
