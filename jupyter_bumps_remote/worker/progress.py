@@ -40,9 +40,10 @@ class ProgressMonitor:
         now = time.monotonic()
         if now - self.last_sent >= self.interval:
             self.last_sent = now
-            self.emit(final=False)
+            self.emit(final=False, now=now)
 
-    def emit(self, final: bool) -> None:
+    def emit(self, final: bool, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         rows = self.convergence.quantiles[self.rows_sent :]
         self.rows_sent += len(rows)
         chisq = _finite(self.problem.chisq(nllf=self.best_value))
@@ -51,7 +52,7 @@ class ProgressMonitor:
             "max_steps": self.max_steps,
             "chisq": chisq,
             "x": _floats(self.best_point) if self.best_point is not None else None,
-            "elapsed": time.monotonic() - self.started,
+            "elapsed": now - self.started,
             "final": final,
             "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
         }
