@@ -1,0 +1,95 @@
+"""The Python API in a kernel: submit, get_job, list_jobs, connect, submit_many."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from .. import jobs, transport
+from .client import Client
+from .discovery import ServerInfo, find_server
+from .job import RemoteJob
+
+_client: Client | None = None
+_lock = threading.Lock()
+
+
+def connect(url: str | None = None, token: str | None = None) -> Client:
+    """Use this Jupyter server (default: find the kernel's own) for every call after."""
+    global _client
+    if url:
+        server = ServerInfo(url if url.endswith("/") else url + "/", token or "", "connect()")
+    else:
+        server = find_server()
+    with _lock:
+        _client = Client(server)
+    return _client
+
+
+def client() -> Client:
+    global _client
+    with _lock:
+        if _client is None:
+            _client = Client(find_server())
+        return _client
+
+
+def prepare(problem) -> dict:
+    """Encode a problem, refusing here what the worker would refuse (a clear error now)."""
+    problem = transport.as_fit_problem(problem)
+    payload = transport.encode(problem)
+    if payload["chisq"] is None or not math.isfinite(payload["chisq"]):
+        # recompute the way the worker does, for its message (names the exception if any)
+        transport.verify_preflight(problem, payload["chisq"])
+    return payload
+
+
+def submit(
+    problem,
+    fitter: str = "amoeba",
+    *,
+    name: str | None = None,
+    tags=None,
+    seed: int | None = None,
+    idempotency_key: str | None = None,
+    **options,
+) -> RemoteJob:
+    """Send a fit to the workers; returns at once with a RemoteJob (displays live)."""
+    jobs.validate_options(fitter, options)  # the same check as the server, before encoding
+    body = {"payload": prepare(problem), "fitter": fitter, "options": options}
+    for key, value in (("name", name), ("tags", tags), ("seed", seed)):
+        if value is not None:
+            body[key] = value
+    return RemoteJob(client(), client().submit(body, idempotency_key))
+
+
+def get_job(job_id: str) -> RemoteJob:
+    """Re-attach to a job by id (after a kernel restart, or from another notebook)."""
+    return RemoteJob(client(), client().get(job_id))
+
+
+def list_jobs(status: str | None = None, tag: str | None = None, limit: int = 200
+              ) -> list[RemoteJob]:  # fmt: skip
+    """Your jobs, newest first."""
+    found, offset = [], 0
+    while len(found) < limit:
+        page = client().list(status=status, tag=tag, offset=offset, limit=min(200, limit))
+        found += [RemoteJob(client(), record) for record in page["jobs"]]
+        if page["next_offset"] is None:
+            break
+        offset = page["next_offset"]
+    return found[:limit]
+
+
+def submit_many(problems, fitter: str = "amoeba", *, name: str | None = None, tags=None, **options):
+    """Submit a sweep: one job per problem, tagged together; returns a JobGroup."""
+    from .group import JobGroup
+
+    problems = list(problems)
+    label = name or f"sweep of {len(problems)}"
+    group_tag = f"sweep-{jobs.new_job_id()[:8]}"
+    members = [
+        submit(problem, fitter, name=f"{label} [{i}]", tags=[group_tag, *(tags or [])], **options)
+        for i, problem in enumerate(problems)
+    ]
+    return JobGroup(label, group_tag, members)

@@ -1,0 +1,124 @@
+"""HTTP and WebSocket client of the server extension's API (kernel side)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import requests
+
+from .discovery import ServerInfo, find_server
+
+TIMEOUT = 30
+
+
+class RemoteError(Exception):
+    """The server refused a request; `status` is the HTTP status, the message says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ServerUnreachable(RemoteError):
+    pass
+
+
+class Client:
+    def __init__(self, server: ServerInfo | None = None):
+        self.server = server or find_server()
+        self.session = requests.Session()
+        if self.server.token:
+            self.session.headers["Authorization"] = f"token {self.server.token}"
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, self.server.api + path, timeout=TIMEOUT, **kwargs
+            )
+        except requests.ConnectionError as e:
+            raise ServerUnreachable(
+                0,
+                f"cannot reach the Jupyter server at {self.server.url} ({self.server.source}); "
+                "is it running? Call jupyter_bumps_remote.connect(url, token) to use another",
+            ) from e
+        if response.status_code == 404 and not response.headers.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            raise RemoteError(
+                404,
+                f"the Jupyter server at {self.server.url} has no bumps-remote extension: "
+                "pip install jupyter-bumps-remote where the server runs, then restart it",
+            )
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message") or response.reason
+            except ValueError:
+                message = response.text[:500] or response.reason
+            raise RemoteError(response.status_code, message)
+        return response
+
+    def json(self, method: str, path: str, **kwargs):
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        return self.json("GET", "info")
+
+    def submit(self, body: dict, idempotency_key: str | None = None) -> dict:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.json("POST", "jobs", data=json.dumps(body), headers=headers)
+
+    def get(self, job_id: str) -> dict:
+        return self.json("GET", f"jobs/{job_id}")
+
+    def list(self, status=None, tag=None, offset=0, limit=50) -> dict:
+        params = {"offset": offset, "limit": limit}
+        params.update({k: v for k, v in (("status", status), ("tag", tag)) if v is not None})
+        return self.json("GET", "jobs", params=params)
+
+    def cancel(self, job_id: str) -> dict:
+        return self.json("POST", f"jobs/{job_id}/cancel")
+
+    def retry(self, job_id: str, **changes) -> dict:
+        return self.json("POST", f"jobs/{job_id}/retry", data=json.dumps(changes))
+
+    def delete(self, job_id: str) -> None:
+        self.request("DELETE", f"jobs/{job_id}")
+
+    def result(self, job_id: str) -> dict:
+        return self.json("GET", f"jobs/{job_id}/result")
+
+    def session_file(self, job_id: str) -> bytes:
+        return self.request("GET", f"jobs/{job_id}/session.h5").content
+
+    def events(self, job_id: str | None = None, since: str = "0", timeout: float | None = None
+               ) -> Iterator[dict]:  # fmt: skip
+        """Events of one job (or of all the user's jobs) from `since` on, as they come.
+
+        Ends when the server closes the socket; raises TimeoutError after `timeout` s of
+        silence. The caller remembers the last id to resume without a gap.
+        """
+        import websocket  # websocket-client, which jupyter_server itself depends on
+
+        path = f"jobs/{job_id}/events" if job_id else "events"
+        headers = [f"Authorization: token {self.server.token}"] if self.server.token else []
+        ws = websocket.create_connection(
+            f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
+        )
+        try:
+            while True:
+                try:
+                    message = ws.recv()
+                except websocket.WebSocketTimeoutException as e:
+                    raise TimeoutError(f"no event within {timeout} s") from e
+                except websocket.WebSocketConnectionClosedException:
+                    return
+                if not message:
+                    return
+                yield json.loads(message)
+        finally:
+            ws.close()

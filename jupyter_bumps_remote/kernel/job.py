@@ -1,0 +1,174 @@
+"""RemoteJob: a handle on one remote fit, from the kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+
+from .. import jobs
+from .client import Client
+from .result import FitResult
+
+
+class RemoteFitError(RuntimeError):
+    """The remote fit failed; `error` holds its type, message and traceback."""
+
+    def __init__(self, job_id: str, error: dict):
+        self.job_id = job_id
+        self.error = error or {}
+        super().__init__(
+            f"remote fit {job_id} failed: {self.error.get('type', 'Error')}: "
+            f"{self.error.get('message', 'no message')}"
+        )
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a wall of client-side frames."""
+        lines = [str(self)]
+        if self.error.get("traceback"):
+            lines += ["", "Remote traceback:", self.error["traceback"].rstrip()]
+        return lines
+
+
+class RemoteJob:
+    def __init__(self, client: Client, record: dict):
+        self._client = client
+        self._record = record
+        self._last_event = "0"
+        self._result: FitResult | None = None
+
+    # -- the record -----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._record["id"]
+
+    @property
+    def name(self) -> str:
+        return self._record.get("name", "")
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._record.get("tags", []))
+
+    @property
+    def fitter(self) -> str:
+        return self._record.get("fitter", "")
+
+    @property
+    def options(self) -> dict:
+        return dict(self._record.get("options", {}))
+
+    @property
+    def seed(self) -> int:
+        return self._record.get("seed")
+
+    @property
+    def record(self) -> dict:
+        return dict(self._record)
+
+    @property
+    def status(self) -> str:
+        if self._record["status"] not in jobs.TERMINAL:
+            self.refresh()
+        return self._record["status"]
+
+    @property
+    def done(self) -> bool:
+        return self.status in jobs.TERMINAL
+
+    @property
+    def progress(self) -> dict:
+        if self._record["status"] not in jobs.TERMINAL:
+            self.refresh()
+        return dict(self._record.get("progress") or {})
+
+    @property
+    def error(self) -> dict | None:
+        return self._record.get("error")
+
+    def refresh(self) -> RemoteJob:
+        self._record = self._client.get(self.id)
+        return self
+
+    # -- following it -----------------------------------------------------------------------------
+
+    def events(self, since: str = "0", timeout: float | None = None) -> Iterator[dict]:
+        """Every event of the job from `since` on, until its terminal status."""
+        last = since
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
+            for event in self._client.events(self.id, since=last, timeout=remaining):
+                last = event["id"]
+                yield event
+                if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} not finished after {timeout} s")
+
+    def wait(self, timeout: float | None = None, progress: bool = False) -> RemoteJob:
+        """Block until the job ends (or `timeout` s pass: TimeoutError)."""
+        if self._record["status"] in jobs.TERMINAL:
+            return self
+        for event in self.events(self._last_event, timeout):
+            self._last_event = event["id"]
+            if progress and event["type"] == "progress":
+                print("\r" + progress_line(self, event["data"]), end="", file=sys.stderr)
+        if progress:
+            print(file=sys.stderr)
+        return self.refresh()
+
+    def __await__(self):
+        return asyncio.to_thread(self.wait).__await__()
+
+    def result(self, timeout: float | None = None) -> FitResult:
+        """The fit's result. A cancelled fit gives the best point it reached (`partial`);
+        a failed one raises RemoteFitError carrying the job's error."""
+        self.wait(timeout)
+        status = self._record["status"]
+        if status == jobs.FAILED:
+            raise RemoteFitError(self.id, self.error)
+        if status == jobs.CANCELLED and not self._record.get("has_result"):
+            raise RemoteFitError(
+                self.id,
+                {"type": "Cancelled", "message": "cancelled before it started: no result"},
+            )
+        if self._result is None:
+            summary = self._client.result(self.id)
+            self._result = FitResult(self.id, summary, lambda: self._client.session_file(self.id))
+        return self._result
+
+    # -- changing it ------------------------------------------------------------------------------
+
+    def cancel(self) -> RemoteJob:
+        self._record = self._client.cancel(self.id)
+        return self
+
+    def retry(self, **changes) -> RemoteJob:
+        """A new job with the same problem and options (a new seed unless `seed=` is given)."""
+        return RemoteJob(self._client, self._client.retry(self.id, **changes))
+
+    def delete(self) -> None:
+        self._client.delete(self.id)
+
+    # -- showing it --------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<RemoteJob {self.id[:8]} {self.name!r} {self.fitter} {self._record['status']}>"
+
+    def _ipython_display_(self) -> None:
+        from .widget import display_job
+
+        display_job(self)  # once per cell: the magic's own display and its result are one
+
+
+def progress_line(job: RemoteJob, data: dict) -> str:
+    step, total = data.get("step", 0), data.get("max_steps") or 0
+    chisq = data.get("chisq")
+    parts = [f"[{job.name or job.fitter}]", f"step {step}" + (f"/{total}" if total else "")]
+    if chisq is not None:
+        parts.append(f"χ²={chisq:.4g}")
+    parts.append(f"{data.get('elapsed', 0):.1f} s")
+    return " ".join(parts)

@@ -1,0 +1,134 @@
+"""FitResult: a remote fit's result as bumps objects in the kernel.
+
+The summary (x, dx, chisq, cov, convergence, …) comes as JSON at once; the session file,
+which holds the problem and the DREAM state, is fetched the first time `problem`, `state`
+or `save()` needs it, and opened with bumps' own `load_fit_from_session`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class FitResult:
+    def __init__(self, job_id: str, summary: dict, fetch_session):
+        self.job_id = job_id
+        self._summary = summary
+        self._fetch_session = fetch_session
+        self._session_bytes: bytes | None = None
+        self._loaded = None
+        self.x = np.asarray(summary["x"], dtype=float)
+        self.dx = _array(summary.get("dx"))
+        self.chisq = summary.get("chisq")
+        self.labels: list[str] = list(summary["labels"])
+        self.cov = _array(summary.get("cov"))
+        self.stderr = _array(summary.get("stderr"))
+        self.convergence = _array(summary.get("convergence"))
+        self.nit = summary.get("nit")
+        self.method = summary.get("method")
+        self.options = summary.get("options", {})
+        self.seed = summary.get("seed")
+        self.partial = bool(summary.get("partial"))
+        self.dream = summary.get("dream")
+
+    # -- the session file, lazily ------------------------------------------------------------
+
+    def session_bytes(self) -> bytes:
+        if self._session_bytes is None:
+            self._session_bytes = self._fetch_session()
+        return self._session_bytes
+
+    def _load(self):
+        if self._loaded is None:
+            from bumps.fitters import load_fit_from_session
+
+            fd, path = tempfile.mkstemp(suffix=".h5", prefix="bumps-remote-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(self.session_bytes())
+                self._loaded = load_fit_from_session(path)
+            finally:
+                os.unlink(path)
+        return self._loaded
+
+    @property
+    def problem(self):
+        """The problem rebuilt in the kernel with the best point set: `.plot()` works."""
+        problem, _ = self._load()
+        problem.setp(self.x)
+        return problem
+
+    @property
+    def state(self):
+        """DREAM's MCMCDraw (None for the other fitters)."""
+        return self._load()[1].state
+
+    def save(self, path) -> Path:
+        """Write the bumps session file (open it with bumps' webview or load_fit_from_session)."""
+        path = Path(path)
+        path.write_bytes(self.session_bytes())
+        return path
+
+    # -- reproducing and showing ---------------------------------------------------------------
+
+    def local_fit(self, problem):
+        """Run the same fit in this kernel: with the recorded seed, the same result."""
+        from ..fitting import local_fit
+
+        return local_fit(problem, self.method, self.seed, **self.options)
+
+    def to_dict(self) -> dict:
+        return dict(self._summary)
+
+    def parameters(self) -> list[tuple[str, float, float | None]]:
+        dx = self.dx if self.dx is not None else [None] * len(self.x)
+        return list(zip(self.labels, self.x.tolist(), list(dx), strict=True))
+
+    def __repr__(self) -> str:
+        chisq = "?" if self.chisq is None else f"{self.chisq:.4g}"
+        head = f"FitResult({self.method}, chisq={chisq}{', partial' if self.partial else ''})"
+        rows = [f"  {name} = {_value_error(value, error)}" for name, value, error in
+                self.parameters()]  # fmt: skip
+        return "\n".join([head, *rows])
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{_value_error(value, error)}</td></tr>"
+            for name, value, error in self.parameters()
+        )
+        chisq = "?" if self.chisq is None else f"{self.chisq:.4g}"
+        note = " (partial: the fit was stopped)" if self.partial else ""
+        return (
+            f"<div><b>{html.escape(str(self.method))}</b> χ² = {chisq}{note}, "
+            f"seed {self.seed}</div><table><thead><tr><th>parameter</th>"
+            f"<th>value ± uncertainty</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+
+def _array(values):
+    """JSON lists (null for what was nan) to a float array."""
+    if values is None:
+        return None
+    return np.asarray(_nan_for_none(values), dtype=float)
+
+
+def _nan_for_none(values):
+    if isinstance(values, list):
+        return [_nan_for_none(v) for v in values]
+    return np.nan if values is None else values
+
+
+def _value_error(value: float, error: float | None) -> str:
+    if error is None or not np.isfinite(error):
+        return f"{value:.6g}"
+    try:
+        from bumps.formatnum import format_uncertainty
+
+        return format_uncertainty(value, error)
+    except Exception:  # noqa: BLE001 - formatting only: fall back to plain numbers
+        return f"{value:.6g} ± {error:.2g}"

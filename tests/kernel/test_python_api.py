@@ -1,0 +1,89 @@
+"""The kernel-side Python API against a real server, Redis and worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jupyter_bumps_remote import jobs
+
+from ..support.problems import gaussian_problem
+
+
+def test_submit_wait_result(api_client):
+    problem = gaussian_problem()
+    job = api_client.submit(problem, "lm", name="api fit", tags=["api"], seed=3)
+    assert job.name == "api fit" and job.tags == ["api"] and job.seed == 3
+    result = job.result(timeout=60)
+    assert job.status == jobs.SUCCEEDED and not result.partial
+    assert result.labels == problem.labels() and result.x.shape == (3,)
+    local = result.local_fit(gaussian_problem())
+    np.testing.assert_allclose(result.x, local.x, rtol=1e-9)
+    assert result.problem.chisq() == pytest.approx(result.chisq, rel=1e-9)
+    assert "±" in result._repr_html_() and "FitResult(lm" in repr(result)
+
+
+def test_events_iterator_ends_with_the_terminal_status(api_client):
+    job = api_client.submit(gaussian_problem(), "dream", steps=100, burn=10)
+    events = list(job.events(timeout=60))
+    assert events[-1]["type"] == "status" and events[-1]["data"]["status"] == jobs.SUCCEEDED
+    assert any(e["type"] == "progress" for e in events)
+
+
+def test_failed_fit_raises_with_the_remote_error(api_client):
+    job = api_client.submit(gaussian_problem(model="raising_gaussian", RAISE_AFTER=1), "amoeba")
+    with pytest.raises(api_client.RemoteFitError) as failed:
+        job.result(timeout=60)
+    assert failed.value.error["type"] == "RuntimeError"
+    assert "model exploded on purpose" in str(failed.value)
+    assert "Remote traceback:" in "\n".join(failed.value._render_traceback_())
+
+
+def test_cancelled_fit_gives_its_partial_result(api_client):
+    job = api_client.submit(gaussian_problem(), "dream", steps=200_000, burn=10)
+    for event in job.events(timeout=60):
+        if event["type"] == "progress":
+            break
+    job.cancel()
+    result = job.result(timeout=30)
+    assert job.status == jobs.CANCELLED and result.partial and len(result.x) == 3
+
+
+def test_get_job_list_jobs_and_retry(api_client):
+    job = api_client.submit(gaussian_problem(), "lm", tags=["listed"])
+    job.wait(60)
+    again = api_client.get_job(job.id)
+    assert again.id == job.id and again.status == jobs.SUCCEEDED
+    assert job.id in [j.id for j in api_client.list_jobs(tag="listed")]
+    retried = job.retry(seed=9)
+    assert retried.seed == 9 and retried.result(60).seed == 9
+
+
+def test_save_writes_a_session_file_bumps_opens(api_client, tmp_path):
+    from bumps.fitters import load_fit_from_session
+
+    result = api_client.submit(gaussian_problem(), "dream", steps=100, burn=10).result(60)
+    assert result.state is not None and result.dream["parameters"][0]["label"] == "A"
+    path = result.save(tmp_path / "fit.h5")
+    _, reloaded = load_fit_from_session(path)
+    np.testing.assert_allclose(reloaded.x, result.x, rtol=1e-12)
+
+
+def test_submit_many_runs_a_sweep(api_client):
+    group = api_client.submit_many([gaussian_problem(n=40 + i) for i in range(4)], "lm")
+    rows = group.table(timeout=60)
+    assert len(rows) == 4 and all(r["status"] == jobs.SUCCEEDED for r in rows)
+    assert all("A" in r and "dA" in r for r in rows)
+    assert group.statuses() == {jobs.SUCCEEDED: 4}
+
+
+def test_bad_input_fails_before_anything_is_sent(api_client):
+    from jupyter_bumps_remote.jobs import JobInputError
+    from jupyter_bumps_remote.transport import PayloadError
+
+    with pytest.raises(JobInputError, match="options.stepz"):
+        api_client.submit(gaussian_problem(), "dream", stepz=3)
+    with pytest.raises(TypeError, match="expected a bumps FitProblem"):
+        api_client.submit(object(), "lm")
+    with pytest.raises(PayloadError, match="chisq is nan"):
+        api_client.submit(gaussian_problem(SCALE=float("nan")), "lm")
