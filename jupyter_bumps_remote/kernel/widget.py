@@ -71,6 +71,8 @@ class JobPanel:
              self.plot, self.table, self.figures]
         )  # fmt: skip
         self.rows: list[list[float | None]] = []
+        self.last_progress: dict | None = None
+        self.terminal = False
         self.last_plot = 0.0
         self.finished = threading.Event()
         self._parent = _current_parent()
@@ -94,7 +96,7 @@ class JobPanel:
                 elif event["type"] == "status":
                     self._render_status(event["data"]["status"], event["data"])
             self.job.refresh()
-            self._render_record(self.job.record)
+            self._render_status(self.job.record["status"], self.job.record)
             self._render_plot(force=True)
             self._render_final()
         except Exception as e:  # noqa: BLE001 - the panel says what broke; the job is fine
@@ -127,7 +129,9 @@ class JobPanel:
         self.status.value = f'<span style="color:{colour}">{icon} {status}</span>' + (
             f" — {html.escape(detail)}" if detail else ""
         )
-        self.cancel.disabled = status in jobs.TERMINAL
+        self.cancel.disabled = self.terminal = status in jobs.TERMINAL
+        if self.last_progress:
+            self._render_numbers(self.last_progress)
         if status == jobs.SUCCEEDED:
             self.bar.value = self.bar.max
             self.bar.bar_style = "success"
@@ -138,19 +142,24 @@ class JobPanel:
 
     def _render_progress(self, data: dict) -> None:
         step, total = data.get("step", 0), data.get("max_steps") or 0
-        if total:
+        if total and not self.terminal:
             self.bar.max = float(total)
             self.bar.value = float(min(step, total))
         self.rows.extend(data.get("rows") or [])
+        self.last_progress = data
+        self._render_numbers(data)
+        self._render_plot()
+
+    def _render_numbers(self, data: dict) -> None:
+        step, total = data.get("step", 0), data.get("max_steps") or 0
         elapsed = data.get("elapsed") or 0.0
         parts = [f"step {step}" + (f" / {total}" if total else "")]
         if data.get("chisq") is not None:
             parts.append(f"χ² = {data['chisq']:.5g}")
         parts.append(f"elapsed {_duration(elapsed)}")
-        if total and 0 < step < total:
+        if total and 0 < step < total and not self.terminal:
             parts.append(f"remaining ~{_duration(elapsed * (total - step) / step)}")
         self.numbers.value = " · ".join(parts)
-        self._render_plot()
 
     def _render_plot(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -1,0 +1,37 @@
+"""Execute notebooks headless in a real kernel that finds the test server by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def execute(path: Path, env: dict, cwd: Path, timeout: int = 300) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )  # fmt: skip
+    client.execute(env=env)
+    return notebook
+
+
+def text_of(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output["text"])
+        elif "data" in output:
+            parts.append(output["data"].get("text/plain", ""))
+            parts.append(output["data"].get("text/html", ""))
+    return "".join(parts)
+
+
+def widget_states(notebook) -> list[dict]:
+    saved = notebook.metadata.get("widgets", {})
+    state = saved.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return [model["state"] for model in state.values()]

@@ -1,0 +1,50 @@
+"""The example notebooks, executed headless against the real stack, with their results."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from .notebooks import EXAMPLES, execute, text_of, widget_states
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return tmp_path
+
+
+def run(name, kernel_env, workdir):
+    path = workdir / name
+    shutil.copy(EXAMPLES / name, path)
+    return execute(path, kernel_env, workdir)
+
+
+def test_quickstart(kernel_env, workdir):
+    notebook = run("quickstart.ipynb", kernel_env, workdir)
+    check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
+    assert "quickstart OK" in text_of(check)
+    assert (workdir / "peak-dream.h5").stat().st_size > 10_000
+    # the live panels' final state, as the notebook saved it
+    html = [
+        s.get("value", "") for s in widget_states(notebook) if s.get("_model_name") == "HTMLModel"
+    ]
+    assert sum("succeeded" in value for value in html) >= 2  # amoeba and dream panels
+    assert any("χ²" in value and "±" in value for value in html)  # the parameter table
+    assert any("<svg" in value and "convergence" in value for value in html)
+    bars = [s for s in widget_states(notebook) if s.get("_model_name") == "FloatProgressModel"]
+    assert bars and all(b["value"] == b["max"] and b["bar_style"] == "success" for b in bars)
+    images = [s for s in widget_states(notebook) if s.get("_model_name") == "ImageModel"]
+    assert len(images) >= 3  # the fit, and DREAM's distributions and correlations
+
+
+def test_sweep(kernel_env, workdir):
+    notebook = run("sweep.ipynb", kernel_env, workdir)
+    check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
+    assert "sweep OK" in text_of(check) and "20 succeeded" in text_of(check)
+
+
+def test_cancel_and_reattach(kernel_env, workdir):
+    notebook = run("cancel_and_reattach.ipynb", kernel_env, workdir)
+    check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
+    assert "cancel OK" in text_of(check)
