@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ..support.services import JupyterServer
+from ..support.services import REPO, JupyterServer
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,7 @@ def kernel_env(notebook_server):
         "JPY_PARENT_PID": str(notebook_server.process.pid),
         "JUPYTER_RUNTIME_DIR": notebook_server.env["JUPYTER_RUNTIME_DIR"],
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYTHONPATH": str(REPO),  # the kernels import tests.support for their problems
     }
 
 
