@@ -94,8 +94,8 @@ def test_no_reachable_server_is_one_clear_message(kernel_env):
 def test_a_job_survives_a_kernel_restart(kernel_env):
     session = KernelSession(kernel_env)
     try:
-        out = session.run(SETUP + "job = %bumps_remote problem --fitter dream --steps 300 --burn 10\n"
-                          "print(job.id)")  # fmt: skip
+        submit = "job = %bumps_remote problem --fitter dream --steps 300 --burn 10\nprint(job.id)"
+        out = session.run(SETUP + submit)
         job_id = out["stdout"].strip().splitlines()[-1]
         session.restart()
         out = session.run(
