@@ -66,6 +66,7 @@ class EventsSocket(
             await result
 
     def open(self, *args, **kwargs):
+        super().open(*args, **kwargs)  # WebSocketMixin starts the keep-alive pings here
         self._pump = asyncio.ensure_future(self._forward())
         self.extensionapp.pumps.add(self._pump)
         self._pump.add_done_callback(self.extensionapp.pumps.discard)
