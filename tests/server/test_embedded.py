@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -63,6 +65,19 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
         )  # fmt: skip
         assert record["status"] == jobs.SUCCEEDED, record
         chisq = server.api("GET", f"jobs/{job_id}/result").json()["chisq"]
+
+        # a local worker that dies is replaced, and the replacement serves
+        (first,) = info["workers"]
+        os.kill(first["pid"], signal.SIGKILL)
+        wait_until(
+            lambda: any(w["pid"] != first["pid"] for w in server.api("GET", "workers").json()[
+                "workers"]), what="a restarted worker",
+        )  # fmt: skip
+        again = server.api("POST", "jobs", json={"payload": payload, "fitter": "lm"}).json()
+        wait_until(
+            lambda: server.api("GET", f"jobs/{again['id']}").json()["status"] == jobs.SUCCEEDED,
+            what="a fit on the restarted worker",
+        )
         assert len(our_processes(home, server)) >= 3, "redis-server, worker and pool run"
     finally:
         server.stop()
@@ -75,8 +90,8 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
             lambda: (r := restarted.api("GET", "jobs")).status_code == 200 and r.json(),
             what="the job store after restart",
         )  # fmt: skip
-        assert [j["id"] for j in listed["jobs"]] == [job_id]
-        assert listed["jobs"][0]["status"] == jobs.SUCCEEDED
+        assert [j["id"] for j in listed["jobs"]] == [again["id"], job_id]
+        assert listed["jobs"][1]["status"] == jobs.SUCCEEDED
         assert restarted.api("GET", f"jobs/{job_id}/result").json()["chisq"] == chisq
     finally:
         restarted.stop()

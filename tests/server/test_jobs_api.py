@@ -28,9 +28,11 @@ async def wait_status(api, job_id, statuses=jobs.TERMINAL, timeout=60):
         await asyncio.sleep(0.05)
 
 
-async def test_info_lists_fitters_options_and_workers(api):
+async def test_info_lists_fitters_options_and_workers(api, bumps_ext):
     info = await api.json("GET", "info", expect=200)
     assert info["mode"] == "shared"
+    # shared mode starts nothing locally: the workers live elsewhere
+    assert bumps_ext._embedded_redis is None and bumps_ext._supervisor is None
     fitters = {f["id"]: f for f in info["fitters"]}
     assert sorted(fitters) == ["amoeba", "de", "dream", "lm", "newton", "pt"]
     assert fitters["dream"]["settings"]["samples"] == 10000
