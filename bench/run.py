@@ -5,13 +5,15 @@ In one run on this machine: a private redis-server, a real `bumps-remote worker`
 
 1. a tiny lm fit (3 parameters, 50 points) remote vs local, p50/p95;
 2. a DREAM fit of a few seconds, remote wall / local wall;
-3. a bare Celery `send_task(...).get()` round trip with a no-op task, p50/p95.
+3. a bare Celery `send_task(...).get()` round trip with a no-op task, p50/p95;
+4. the server extension on a real `jupyter server` (bench/server.py): POST latency, event
+   latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers.
 
 Prints a markdown table; `--write` (the default without `--quick`) puts it in
 docs/benchmarks.md with the machine it ran on. Raw figures go to bench/results/latest.json.
 
-    ./run bench            # full, about a minute
-    ./run bench --quick    # smoke run, under 40 s
+    ./run bench            # full, three to four minutes
+    ./run bench --quick    # smoke run, about a minute
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ for path in (REPO, BENCH):  # tests.support (services, problems) and bare_celery
         sys.path.insert(0, str(path))
 
 import bare_celery  # noqa: E402
+import server as server_bench  # noqa: E402
 
 from jupyter_bumps_remote import dispatch, jobs, transport  # noqa: E402
 from jupyter_bumps_remote.fitting import local_fit  # noqa: E402
@@ -413,12 +416,14 @@ def _redis_version(text: str) -> str:
     return text.strip() or "unknown"
 
 
-def document(plan: Plan, quick: bool, f: dict, info: dict, elapsed: float) -> str:
+def document(plan: Plan, quick: bool, f: dict, info: dict, elapsed: float, server: str = "") -> str:
     mode = "`./run bench --quick`" if quick else "`./run bench`"
+    server = f"\n{server}" if server else ""
     return f"""# Benchmarks
 
-What sending a fit to a worker costs compared with running it in the kernel. All figures
-come from one run of `bench/run.py` on one machine, so they compare side by side; they are
+What sending a fit to a worker costs compared with running it in the kernel, and what the
+server extension costs a client (REST, WebSocket events, IOLoop lag). All figures come from
+one run of `bench/run.py` on one machine, so they compare side by side; they are
 not meant to be compared across machines.
 
 Set-up, all on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), one
@@ -441,7 +446,7 @@ notebook.
 {table(plan, f)}
 
 {notes(plan, f)}
-
+{server}
 ## Machine
 
 - Date: {info["date"]}; commit {info["commit"]}; run: {mode}, {elapsed:.0f} s in all
@@ -455,8 +460,8 @@ notebook.
 ## How to reproduce
 
 ```
-./run bench            # full run (about a minute); writes this file
-./run bench --quick    # smoke run (under 40 s); prints the table, writes nothing
+./run bench            # full run (three to four minutes); writes this file
+./run bench --quick    # smoke run (about a minute); prints the tables, writes nothing
 ```
 
 `./run bench` calls `bench/run.py "$@"` (options in `bench/README.md`). It needs
@@ -469,7 +474,7 @@ notebook.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (< 40 s)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
     parser.add_argument(
         "--write",
         action=argparse.BooleanOptionalAction,
@@ -477,8 +482,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"write {DOC.relative_to(REPO)} (default: yes for a full run, no with --quick)",
     )
     parser.add_argument("--dream-steps", type=int, help="override the plan's dream steps")
+    parser.add_argument(
+        "--server",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the server extension too (bench/server.py; default: yes)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    server_plan = server_bench.SERVER_QUICK if args.quick else server_bench.SERVER_FULL
     if args.dream_steps:
         plan = replace(plan, dream_steps=args.dream_steps)
     write = (not args.quick) if args.write is None else args.write
@@ -514,6 +526,10 @@ def main(argv: list[str] | None = None) -> int:
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
         options = {"steps": plan.dream_steps}
         dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
+        server_raw = None
+        if args.server:
+            print(f"server: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            server_raw = server_bench.measure(server_plan, server.url, store)
         failed = False
     finally:
         if bare:
@@ -533,13 +549,28 @@ def main(argv: list[str] | None = None) -> int:
     print(table(plan, f))
     print()
     print(notes(plan, f))
+    server_doc = ""
+    if server_raw is not None:
+        server_f = server_bench.figures(server_raw)
+        server_doc = server_bench.section(server_plan, server_f)
+        print()
+        print(server_bench.table(server_plan, server_f))
+        print()
+        print(server_bench.notes(server_plan, server_f))
     RESULTS.parent.mkdir(exist_ok=True)
     raw = {"plan": asdict(plan), "machine": info, "figures": f, "elapsed": elapsed}
     raw["runs"] = {"lm": lm, "dream": dream, "bare": bare_times}
+    if server_raw is not None:
+        raw["server"] = {
+            "plan": asdict(server_plan),
+            "figures": server_f,
+            "post": server_raw["post"],
+            "events": server_raw["events"],
+        }
     RESULTS.write_text(json.dumps(raw, indent=1))
     if write:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(document(plan, args.quick, f, info, elapsed))
+        DOC.write_text(document(plan, args.quick, f, info, elapsed, server_doc))
         print(f"\nwrote {DOC.relative_to(REPO)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s", file=sys.stderr)
     return 0
