@@ -96,10 +96,6 @@ class BumpsRemote(ExtensionApp):
     _embedded_redis: EmbeddedRedis | None = None
     _supervisor: WorkerSupervisor | None = None
     _started: asyncio.Event | None = None
-    pumps: set  # the running WebSocket forwarders, cancelled at stop
-
-    def initialize_settings(self):
-        self.pumps = set()
 
     @property
     def mode(self) -> str:
@@ -178,10 +174,6 @@ class BumpsRemote(ExtensionApp):
         return settings
 
     async def stop_extension(self):
-        for pump in list(self.pumps):  # WebSocket forwarders still blocked on Redis
-            pump.cancel()
-        if self.pumps:
-            await asyncio.gather(*self.pumps, return_exceptions=True)
         if self.service is not None:
             await self.service.close()
             self.service = None

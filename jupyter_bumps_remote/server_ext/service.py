@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import redis.asyncio
@@ -45,11 +46,17 @@ class JobService:
             settings.redis_url, socket_connect_timeout=5, health_check_interval=30
         )
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
+        from .event_hub import EventHub
+
+        self.hub = EventHub(
+            self.store, settings.redis_url, f"{settings.prefix}hub:{uuid.uuid4().hex}"
+        )
         self.celery = make_app(settings)
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
 
     async def close(self) -> None:
+        await self.hub.close()
         await self.redis.aclose()
         self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -1,14 +1,12 @@
 """WebSockets: one job's events, or every status event of the user's jobs.
 
 A client that reconnects with `?since=<last id seen>` gets exactly what it missed: events
-are read from Redis streams (replay with XRANGE, then blocking XREAD), never from pub/sub.
+are read from Redis streams (replay, then the server's one EventHub reader), never pub/sub.
 Protocol pings (WebSocketMixin) keep idle proxies from cutting the connection.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 
 from jupyter_core.utils import ensure_async
@@ -19,21 +17,19 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 
 from .. import jobs
+from .event_hub import Subscriber
 from .handlers import AUTH_RESOURCE
 from .identity import owner_of
 from .service import REDIS_ERRORS
 
 _STREAM_ID = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
-BLOCK_MS = 5_000
-REPLAY_BATCH = 500
-RETRY_DELAY = 1.0
 
 
 class EventsSocket(
     ExtensionHandlerMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler
 ):
     auth_resource = AUTH_RESOURCE
-    _pump: asyncio.Task | None = None
+    subscriber: Subscriber | None = None
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """A refused handshake answers like the REST routes: JSON {message, reason}."""
@@ -65,44 +61,23 @@ class EventsSocket(
         if result is not None:
             await result
 
-    def open(self, *args, **kwargs):
+    async def open(self, *args, **kwargs):
         super().open(*args, **kwargs)  # WebSocketMixin starts the keep-alive pings here
-        self._pump = asyncio.ensure_future(self._forward())
-        self.extensionapp.pumps.add(self._pump)
-        self._pump.add_done_callback(self.extensionapp.pumps.discard)
+        hub = self.extensionapp.service.hub
+        try:
+            self.subscriber = await hub.subscribe(self.owner, self.job_id, self.since, self._send)
+        except REDIS_ERRORS:
+            self.close(1011, "the job store (Redis) is not reachable; reconnect later")
 
     def on_message(self, message):
         """Clients only listen; anything they send is ignored."""
 
     def on_close(self):
-        if self._pump is not None:
-            self._pump.cancel()
+        if self.subscriber is not None and self.extensionapp.service is not None:
+            self.extensionapp.service.hub.unsubscribe(self.subscriber)
 
-    async def _forward(self) -> None:
-        store = self.extensionapp.service.store
-        stream = (
-            store.keys.events(self.owner, self.job_id)
-            if self.job_id
-            else store.keys.owner_events(self.owner)
-        )
-        last = self.since
+    def _send(self, text: str) -> None:
         try:
-            while True:
-                try:
-                    # replay what is missed in batches, then block until something new
-                    events = await store.events(self.owner, self.job_id, last, REPLAY_BATCH)
-                    if not events:
-                        found = await store.wait_events({stream: last}, BLOCK_MS)
-                        events = found.get(stream, [])
-                except REDIS_ERRORS:
-                    await asyncio.sleep(RETRY_DELAY)  # Redis away: resume from `last` later
-                    continue
-                last = self._send(events, last)
-        except (websocket.WebSocketClosedError, asyncio.CancelledError):
-            pass
-
-    def _send(self, events: list[dict], last: str) -> str:
-        for event in events:
-            self.write_message(json.dumps(event, allow_nan=False))
-            last = event["id"]
-        return last
+            self.write_message(text)
+        except websocket.WebSocketClosedError:
+            self.on_close()

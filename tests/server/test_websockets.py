@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 
 from jupyter_bumps_remote import jobs
@@ -71,3 +72,25 @@ async def test_bad_since_is_refused(api, jp_ws_fetch):
             assert e.code == 400
         else:
             raise AssertionError(f"since={since!r} was accepted")
+
+
+async def test_many_sockets_share_one_reader_and_rest_keeps_working(
+    api, jp_ws_fetch, bumps_ext, redis_server
+):
+    # more sockets than redis-py's default pool of 100 connections: each socket holding
+    # its own blocking read would starve the REST routes (503 "Too many connections")
+    stream = bumps_ext.service.store.keys.owner_events(getpass.getuser())
+    latest = redis_server.client().xrevrange(stream, count=1)
+    now = latest[0][0].decode() if latest else "0"  # from here on: nothing to replay
+    sockets = [await jp_ws_fetch(*API, "events", params={"since": now}) for _ in range(150)]
+    try:
+        job = await api.submit()  # REST answers (201) with 150 sockets open
+        await api.json("GET", "jobs", job["id"], expect=200)
+        assert bumps_ext.service.hub.subscribers  # the sockets are the hub's subscribers
+        for ws in sockets:
+            # the first event each socket sees is the new job's
+            event = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+            assert event["data"]["job"] == job["id"] and event["data"]["status"] == "queued"
+    finally:
+        for ws in sockets:
+            ws.close()
