@@ -219,11 +219,8 @@ def _images(result):
 
         matplotlib.use("Agg", force=False)
         result.problem.plot(figfile=base)
-        state = result.state
-        if state is not None:
-            from bumps.dream import views
-
-            views.plot_all(state, figfile=base)
+        if result.state is not None:
+            _dream_plots(result.state, base)
         images = []
         for png in sorted(Path(tmp).glob("*.png")):
             images.append(w.Image(value=png.read_bytes(), format="png",
@@ -232,6 +229,24 @@ def _images(result):
 
         plt.close("all")
         return images
+
+
+def _dream_plots(state, base: str) -> None:
+    """Parameter distributions and correlations, as bumps' plot_all draws them (without
+    the text report plot_all prints, which would land in the cell's output)."""
+    import matplotlib.pyplot as plt
+    from bumps.dream import varplot, views
+    from bumps.dream.stats import var_stats
+
+    draw = state.draw()
+    stats = var_stats(draw)
+    plt.figure(figsize=varplot.var_plot_size(len(stats)))
+    varplot.plot_vars(draw, stats)
+    plt.savefig(base + "-vars.png")
+    if draw.Nvar <= views.CORRPLOT_MAXVAR:
+        plt.figure()
+        views.plot_corrmatrix(draw)
+        plt.savefig(base + "-corr.png")
 
 
 def _duration(seconds: float) -> str:

@@ -50,9 +50,8 @@ def test_cell_magic_runs_the_cell_then_fits_its_problem(kernel):
 
 
 def test_help_documents_every_option(kernel):
-    out = kernel.run(
-        "from jupyter_bumps_remote.kernel.magic import magic_help\nprint(magic_help())"
-    )
+    # what `%bumps_remote?` shows: the registered magic's docstring
+    out = kernel.run("print(get_ipython().find_line_magic('bumps_remote').__doc__)")
     for option in ("--fitter", "--steps", "--samples", "--burn", "--pop", "--name", "--tag",
                    "--seed", "--parallel", "--max-time", "--wait"):  # fmt: skip
         assert option in out["stdout"], option
@@ -94,16 +93,22 @@ def test_no_reachable_server_is_one_clear_message(kernel_env):
 def test_a_job_survives_a_kernel_restart(kernel_env):
     session = KernelSession(kernel_env)
     try:
-        submit = "job = %bumps_remote problem --fitter dream --steps 300 --burn 10\nprint(job.id)"
+        submit = "job = %bumps_remote problem --fitter dream --steps 2000 --burn 10\nprint(job.id)"
         out = session.run(SETUP + submit)
         job_id = out["stdout"].strip().splitlines()[-1]
         session.restart()
+        # displaying the re-attached job again resumes its live panel
         out = session.run(
             "import jupyter_bumps_remote as r\n"
-            f"result = r.get_job('{job_id}').result(timeout=120)\n"
+            f"job = r.get_job('{job_id}')\nprint(job.status)\ndisplay(job)\n"
+            "job._panel.join(120)\nprint(job._panel.status.value)\n"
+            "result = job.result(timeout=120)\n"
             f"print(result.method, len(result.x), '{job_id}' in [j.id for j in r.list_jobs()])"
         )
         assert out["status"] == "ok", out
+        lines = out["stdout"].splitlines()
+        assert lines[0] in ("queued", "running"), lines  # still going when re-attached
+        assert "succeeded" in lines[1], lines  # the panel followed it to the end
         assert "dream 3 True" in out["stdout"]
     finally:
         session.close()

@@ -35,7 +35,7 @@ def test_quickstart(kernel_env, workdir):
     bars = [s for s in widget_states(notebook) if s.get("_model_name") == "FloatProgressModel"]
     assert bars and all(b["value"] == b["max"] and b["bar_style"] == "success" for b in bars)
     images = [s for s in widget_states(notebook) if s.get("_model_name") == "ImageModel"]
-    assert len(images) >= 3  # the fit, and DREAM's distributions and correlations
+    assert len(images) == 1 + 3  # amoeba: the fit; dream: the fit, distributions, correlations
 
 
 def test_sweep(kernel_env, workdir):

@@ -87,3 +87,14 @@ def test_bad_input_fails_before_anything_is_sent(api_client):
         api_client.submit(object(), "lm")
     with pytest.raises(PayloadError, match="chisq is nan"):
         api_client.submit(gaussian_problem(SCALE=float("nan")), "lm")
+
+
+def test_a_job_can_be_awaited(api_client):
+    import asyncio
+
+    job = api_client.submit(gaussian_problem(), "lm")
+
+    async def follow():
+        return await job
+
+    assert asyncio.run(follow()) is job and job.status == jobs.SUCCEEDED
