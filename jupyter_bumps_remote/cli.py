@@ -28,9 +28,19 @@ def main(argv: list[str] | None = None) -> int:
         help="further arguments for `celery worker`, after --",
     )
 
+    submit = commands.add_parser(
+        "submit", add_help=False,
+        help="fit a bumps model script on the workers (options as %%bumps_remote)",
+    )  # fmt: skip
+    submit.add_argument("rest", nargs=argparse.REMAINDER)
+
     args = parser.parse_args(argv)
     if args.command == "worker":
         return run_worker(args)
+    if args.command == "submit":
+        from .submit_script import run_submit
+
+        return run_submit(args.rest)
     return 2
 
 

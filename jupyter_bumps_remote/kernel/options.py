@@ -1,0 +1,102 @@
+"""The fit options of `%bumps_remote` and `bumps-remote submit`, parsed once for both."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from .. import jobs
+
+
+class OptionsError(ValueError):
+    """A wrong option; the message lists the allowed ones."""
+
+
+COMMON = {
+    "name": "a name for the job (default: '<fitter> fit')",
+    "tag": "a tag for the job; repeat for several",
+    "seed": "random seed (default: a new one, always recorded)",
+    "parallel": "processes evaluating the population (de, dream); 0 = all cores",
+    "max-time": "stop the fit after this many seconds, keeping its best point",
+    "wait": "block until the fit ends (prints progress outside notebooks)",
+}
+
+
+def fitter_settings() -> dict[str, tuple[object, set[str]]]:
+    """Every fitter option bumps knows: its default (of the first fitter) and its fitters."""
+    settings: dict[str, tuple[object, set[str]]] = {}
+    for info in jobs.fitters().values():
+        for name, default in info.settings:
+            settings.setdefault(name, (default, set()))[1].add(info.id)
+    return settings
+
+
+def build_parser(prog: str = "%bumps_remote", target: str = "the problem (line form)"
+                 ) -> argparse.ArgumentParser:  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Fit a bumps problem on the remote workers; returns a RemoteJob at once.",
+        epilog="Cell form: %%bumps_remote [options] runs the cell, then fits its `problem`.",
+        add_help=False,
+        exit_on_error=False,
+    )
+    parser.add_argument("expr", nargs="?", help=target)
+    fitter_ids = sorted(jobs.fitters())
+    parser.add_argument("--fitter", "-f", default="amoeba", choices=fitter_ids,
+                        help="the fitter (default amoeba)")  # fmt: skip
+    for name, (default, used_by) in sorted(fitter_settings().items()):
+        used = ", ".join(sorted(used_by))
+        parser.add_argument(
+            f"--{name}", dest=f"opt_{name}", metavar="VALUE",
+            help=f"{used} option (default {default})",
+        )  # fmt: skip
+    parser.add_argument("--name", help=COMMON["name"])
+    parser.add_argument("--tag", action="append", help=COMMON["tag"])
+    parser.add_argument("--seed", type=int, help=COMMON["seed"])
+    parser.add_argument("--parallel", type=int, help=COMMON["parallel"])
+    parser.add_argument("--max-time", type=float, dest="max_time", help=COMMON["max-time"])
+    parser.add_argument("--wait", action="store_true", help=COMMON["wait"])
+    return parser
+
+
+def parse(line: str | list[str], parser: argparse.ArgumentParser | None = None
+          ) -> tuple[argparse.Namespace, dict]:  # fmt: skip
+    """Parse options; returns the arguments and the fitter options, checked as the server
+    checks them. Raises OptionsError naming the wrong option and listing the allowed ones."""
+    from bumps import options as bumps_options
+
+    parser = parser or build_parser()
+    words = shlex.split(line) if isinstance(line, str) else line
+    try:
+        args, unknown = parser.parse_known_args(words)
+    except (argparse.ArgumentError, ValueError) as e:
+        raise OptionsError(f"{e}\n{_allowed(None)}") from None
+    if unknown:
+        raise OptionsError(f"unknown option {unknown[0]!r}\n{_allowed(args.fitter)}")
+    options = {}
+    for name in fitter_settings():
+        raw = getattr(args, f"opt_{name}")
+        if raw is None:
+            continue
+        parse_value = bumps_options.FIT_FIELDS.get(name, (None, str))[1]
+        try:
+            options[name] = parse_value(raw)
+        except ValueError as e:
+            raise OptionsError(f"--{name} {raw}: {e}") from None
+    if args.parallel is not None:
+        options["parallel"] = args.parallel
+    if args.max_time is not None:
+        options["max_time"] = args.max_time
+    try:
+        jobs.validate_options(args.fitter, options)
+    except jobs.JobInputError as e:
+        raise OptionsError(f"{e.message}\n{_allowed(args.fitter)}") from None
+    return args, options
+
+
+def _allowed(fitter: str | None) -> str:
+    if fitter is None:
+        return "Options: --fitter " + "|".join(sorted(jobs.fitters())) + "; see %bumps_remote?"
+    settings = [name for name, _ in jobs.fitters()[fitter].settings]
+    common = ["name", "tag", "seed", "parallel", "max-time", "wait"]
+    return f"{fitter} options: " + " ".join(f"--{n}" for n in settings + common)
