@@ -6,14 +6,16 @@ In one run on this machine: a private redis-server, a real `bumps-remote worker`
 1. a tiny lm fit (3 parameters, 50 points) remote vs local, p50/p95;
 2. a DREAM fit of a few seconds, remote wall / local wall;
 3. a bare Celery `send_task(...).get()` round trip with a no-op task, p50/p95;
+3b. end to end (bench/end_to_end.py): `submit(problem, "lm").result()` through a real
+   `jupyter server`, and `%bumps_remote problem --fitter lm --wait` in a real kernel;
 4. the server extension on a real `jupyter server` (bench/server.py): POST latency, event
    latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers.
 
 Prints a markdown table; `--write` (the default without `--quick`) puts it in
 docs/benchmarks.md with the machine it ran on. Raw figures go to bench/results/latest.json.
 
-    ./run bench            # full, three to four minutes
-    ./run bench --quick    # smoke run, about a minute
+    ./run bench            # full, about four minutes
+    ./run bench --quick    # smoke run, about a minute and a half
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ for path in (REPO, BENCH):  # tests.support (services, problems) and bare_celery
         sys.path.insert(0, str(path))
 
 import bare_celery  # noqa: E402
+import end_to_end  # noqa: E402
 import server as server_bench  # noqa: E402
 
 from jupyter_bumps_remote import dispatch, jobs, transport  # noqa: E402
@@ -416,13 +419,17 @@ def _redis_version(text: str) -> str:
     return text.strip() or "unknown"
 
 
-def document(plan: Plan, quick: bool, f: dict, info: dict, elapsed: float, server: str = "") -> str:
+def document(
+    plan: Plan, quick: bool, f: dict, info: dict, elapsed: float, server: str = "", e2e: str = ""
+) -> str:
     mode = "`./run bench --quick`" if quick else "`./run bench`"
     server = f"\n{server}" if server else ""
+    e2e = f"\n{e2e}" if e2e else ""
     return f"""# Benchmarks
 
-What sending a fit to a worker costs compared with running it in the kernel, and what the
-server extension costs a client (REST, WebSocket events, IOLoop lag). All figures come from
+What sending a fit to a worker costs compared with running it in the kernel, end to end from
+a kernel (`submit(...).result()`, `%bumps_remote ... --wait`), and what the server extension
+costs a client (REST, WebSocket events, IOLoop lag). All figures come from
 one run of `bench/run.py` on one machine, so they compare side by side; they are
 not meant to be compared across machines.
 
@@ -446,7 +453,7 @@ notebook.
 {table(plan, f)}
 
 {notes(plan, f)}
-{server}
+{e2e}{server}
 ## Machine
 
 - Date: {info["date"]}; commit {info["commit"]}; run: {mode}, {elapsed:.0f} s in all
@@ -460,8 +467,8 @@ notebook.
 ## How to reproduce
 
 ```
-./run bench            # full run (three to four minutes); writes this file
-./run bench --quick    # smoke run (about a minute); prints the tables, writes nothing
+./run bench            # full run (about four minutes); writes this file
+./run bench --quick    # smoke run (about a minute and a half); prints the tables, writes nothing
 ```
 
 `./run bench` calls `bench/run.py "$@"` (options in `bench/README.md`). It needs
@@ -488,9 +495,17 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="measure the server extension too (bench/server.py; default: yes)",
     )
+    parser.add_argument(
+        "--kernel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure end to end through a jupyter server and a kernel too "
+        "(bench/end_to_end.py; default: yes)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     server_plan = server_bench.SERVER_QUICK if args.quick else server_bench.SERVER_FULL
+    e2e_plan = end_to_end.E2E_QUICK if args.quick else end_to_end.E2E_FULL
     if args.dream_steps:
         plan = replace(plan, dream_steps=args.dream_steps)
     write = (not args.quick) if args.write is None else args.write
@@ -521,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         bare_app = bare_celery.make_app(server.url)
         bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
         bare_app.close()
+        e2e_raw = None
+        if args.kernel:
+            print(f"end to end: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            e2e_raw = end_to_end.measure(e2e_plan, server.url)
         print(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs", file=sys.stderr)
         # A short dream on each side first, so the measured runs find dream's code warm.
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
@@ -549,17 +568,28 @@ def main(argv: list[str] | None = None) -> int:
     print(table(plan, f))
     print()
     print(notes(plan, f))
+    e2e_doc = ""
+    if e2e_raw is not None:
+        e2e_f = end_to_end.figures(e2e_raw, f["bare"])
+        e2e_doc = end_to_end.section(e2e_plan, e2e_f)
+        print()
+        print(end_to_end.table(e2e_f))
+        print()
+        print(end_to_end.notes(e2e_f))
     server_doc = ""
     if server_raw is not None:
         server_f = server_bench.figures(server_raw)
-        server_doc = server_bench.section(server_plan, server_f)
+        before = server_bench.load_baseline()
+        server_doc = server_bench.section(server_plan, server_f, before)
         print()
-        print(server_bench.table(server_plan, server_f))
+        print(server_bench.table(server_plan, server_f, before))
         print()
-        print(server_bench.notes(server_plan, server_f))
+        print(server_bench.notes(server_plan, server_f, before))
     RESULTS.parent.mkdir(exist_ok=True)
     raw = {"plan": asdict(plan), "machine": info, "figures": f, "elapsed": elapsed}
     raw["runs"] = {"lm": lm, "dream": dream, "bare": bare_times}
+    if e2e_raw is not None:
+        raw["end_to_end"] = {"plan": asdict(e2e_plan), "figures": e2e_f, "raw": e2e_raw}
     if server_raw is not None:
         raw["server"] = {
             "plan": asdict(server_plan),
@@ -570,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(raw, indent=1))
     if write:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(document(plan, args.quick, f, info, elapsed, server_doc))
+        DOC.write_text(document(plan, args.quick, f, info, elapsed, server_doc, e2e_doc))
         print(f"\nwrote {DOC.relative_to(REPO)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s", file=sys.stderr)
     return 0

@@ -9,7 +9,7 @@ running; this module starts a `jupyter server` in shared mode on that Redis and 
 3. IOLoop lag with many WebSocket subscribers of the owner's event stream while fits run:
    `GET /api/status` (jupyter_server's own, no Redis) timed from outside, with and without
    the subscribers, and the subscribers' event latencies meanwhile;
-4. a pool check: Redis-backed REST calls with pool size - 1 and pool size idle subscribers.
+4. a REST check: every Redis-backed REST route with many idle subscribers open (503s?).
 
 The WebSocket subscribers run in child processes (`python bench/server.py subscribe`,
 tornado's websocket client), so that reading hundreds of sockets does not stall the probes'
@@ -46,6 +46,7 @@ PROBE_WINDOW_MAX = 30.0  # seconds: a window ends after its probes or this long,
 POOL_CHECK_GETS = 10
 CONNECT_CONCURRENCY = 20  # WebSocket handshakes in flight at once in the child
 SETTLE = 1.0  # seconds after the subscribers are ready, before probing
+BASELINE = BENCH / "baseline" / "server-c4d8116.json"  # the figures before the EventHub
 MISSING_MARGIN_MS = 2000  # events older than this at the end must have reached every socket
 JOB_TIMEOUT = 120.0
 CHILD_TIMEOUT = 120.0
@@ -63,6 +64,7 @@ class ServerPlan:
     event_steps: int
     probes: int  # GET /api/status per window
     subscribers: tuple[int, ...]  # one load window per count
+    pool_counts: tuple[int, ...]  # idle subscribers open during each REST check
 
 
 SERVER_FULL = ServerPlan(
@@ -72,9 +74,16 @@ SERVER_FULL = ServerPlan(
     event_steps=25,
     probes=300,
     subscribers=(50, 100, 200),
+    pool_counts=(99, 100, 150, 200),
 )
 SERVER_QUICK = ServerPlan(
-    post_runs=30, post_warmup=3, event_jobs=4, event_steps=15, probes=60, subscribers=(50,)
+    post_runs=30,
+    post_warmup=3,
+    event_jobs=4,
+    event_steps=15,
+    probes=60,
+    subscribers=(50,),
+    pool_counts=(150,),
 )
 LOAD_OPTIONS = {"steps": 100_000, "burn": 0}  # cancelled when the windows are over
 EVENT_OPTIONS = {"burn": 0}
@@ -472,28 +481,53 @@ def delivery(store, owner: str, since: str, ready_ms: float, result: dict) -> di
     }
 
 
-def pool_check(api: Api, store, owner: str, job_id: str) -> dict:
-    """No fit running, no event flowing: with pool size - 1 and pool size idle subscribers
-    open, POOL_CHECK_GETS `GET bumps-remote/api/jobs/{id}`; their status codes and a message."""
-    size = pool_max_connections()
+REST_CHECK_ROUTES = ("GET info", "GET jobs", "GET jobs/{id}", "GET jobs/{id}/result",
+                     "GET workers", "POST jobs")  # fmt: skip
+
+
+def rest_check(api: Api, store, owner: str, job_id: str, plan: ServerPlan) -> dict:
+    """No fit running: with each count of idle subscribers open on the owner stream,
+    POOL_CHECK_GETS rounds of every Redis-backed REST route above (the POST submits a tiny
+    lm fit, run to its end before the next round); status codes per route, times, and the
+    message of a refusal."""
+    from jupyter_bumps_remote import transport
+    from tests.support.problems import gaussian_problem
+
+    payload = transport.encode(gaussian_problem())
+    base = api.server.url + "bumps-remote/api/"
+    gets = {
+        "GET info": base + "info",
+        "GET jobs": base + "jobs?limit=20",
+        "GET jobs/{id}": base + f"jobs/{job_id}",
+        "GET jobs/{id}/result": base + f"jobs/{job_id}/result",
+        "GET workers": base + "workers",
+    }
+    body = {"payload": payload, "fitter": "lm", "options": {}}
     out = {}
-    for count in (size - 1, size):
+    for count in plan.pool_counts:
         subscribers = Subscribers(api.server, count, last_id(store, owner))
-        codes, message = {}, ""
+        codes = {route: {} for route in REST_CHECK_ROUTES}
+        times, message = [], ""
         try:
             subscribers.start()
             time.sleep(SETTLE)
             for _ in range(POOL_CHECK_GETS):
-                response = api.session.get(
-                    api.server.url + f"bumps-remote/api/jobs/{job_id}", timeout=30
-                )
-                codes[response.status_code] = codes.get(response.status_code, 0) + 1
-                if response.status_code != 200:
-                    message = response.json().get("message", response.text[:200])
-                time.sleep(0.1)
+                for route in REST_CHECK_ROUTES:
+                    t0 = time.perf_counter()
+                    if route == "POST jobs":
+                        response = api.session.post(base + "jobs", json=body, timeout=30)
+                    else:
+                        response = api.session.get(gets[route], timeout=30)
+                    times.append(time.perf_counter() - t0)
+                    code = response.status_code
+                    codes[route][code] = codes[route].get(code, 0) + 1
+                    if code >= 400:
+                        message = response.json().get("message", response.text[:200])
+                    elif route == "POST jobs":
+                        wait_terminal(store, owner, response.json()["id"])
         finally:
             subscribers.close()
-        out[count] = {"codes": codes, "message": message}
+        out[count] = {"codes": codes, "times": times, "message": message}
         time.sleep(SETTLE)
     return out
 
@@ -516,8 +550,9 @@ def measure(plan: ServerPlan, redis_url: str, store) -> dict:
         events = event_latency(api, store, owner, plan)
         print(f"server: IOLoop lag, {plan.probes} probes per window", file=sys.stderr)
         lag = ioloop_lag(api, store, owner, job_id, plan)
-        print("server: Redis pool check", file=sys.stderr)
-        pool = pool_check(api, store, owner, job_id)
+        counts = ", ".join(map(str, plan.pool_counts))
+        print(f"server: REST with {counts} idle subscribers", file=sys.stderr)
+        pool = rest_check(api, store, owner, job_id, plan)
         failed = False
     finally:
         if api is not None:
@@ -596,8 +631,37 @@ def figures(raw: dict) -> dict:
             "jobs": raw["events"]["jobs"],
         },
         "windows": windows,
-        "pool": {str(k): v for k, v in raw["pool"].items()},
+        "pool": {
+            str(count): {
+                "codes": check["codes"],
+                "all": _sum_codes(check["codes"]),
+                "time": _p50_p95([s * 1000 for s in check["times"]]),
+                "message": check["message"],
+            }
+            for count, check in raw["pool"].items()
+        },
     }
+
+
+def _sum_codes(per_route: dict) -> dict:
+    total: dict = {}
+    for codes in per_route.values():
+        for code, n in codes.items():
+            total[str(code)] = total.get(str(code), 0) + n
+    return total
+
+
+def load_baseline(path: Path = BASELINE) -> dict | None:
+    """The figures of the run before the EventHub, in the shape `figures()` gives now."""
+    if not path.exists():
+        return None
+    baseline = json.loads(path.read_text())
+    f = baseline["figures"]
+    for check in f["pool"].values():  # then: codes of GET jobs/{id} only, no times
+        if "all" not in check:
+            check["all"] = dict(check["codes"])
+            check["codes"] = {"GET jobs/{id}": check["codes"]}
+    return baseline
 
 
 def _ms(value: float) -> str:
@@ -608,56 +672,113 @@ def _verdict(value: float, target: float) -> str:
     return f"≤ {target:.0f} ms: **met**" if value <= target else f"≤ {target:.0f} ms: **missed**"
 
 
-def table(plan: ServerPlan, f: dict) -> str:
+def _met(value: float, target: float) -> str:
+    return "**met**" if value <= target else "**missed**"
+
+
+def _rows(f: dict, subscribers, pool_counts) -> list[tuple]:
+    """(id, label, n, [p50, p95] or None, target ms for the p95 or None, note) per row."""
     ev, w = f["events"], f["windows"]
     indent = "&nbsp;&nbsp;"
     rows = [
-        ("`POST bumps-remote/api/jobs`, tiny lm payload, idle server", f["post_runs"],
-         *map(_ms, f["post"]), ""),
-        (f"**event latency** worker → WebSocket client, 1 subscriber, owner stream, "
-         f"{ev['jobs']} jobs", ev["count"], *map(_ms, ev["all"]),
-         f"p95 {_verdict(ev['all'][1], EVENT_LATENCY_TARGET_MS)}"),
-        (f"{indent}status events", ev["status_count"], *map(_ms, ev["status"]), ""),
-        (f"{indent}progress events", ev["count"] - ev["status_count"], *map(_ms, ev["progress"]),
-         ""),
-        ("`GET /api/status`, idle server", w["idle"]["probes"], *map(_ms, w["idle"]["status"]),
-         ""),
-        ("`GET /api/status`, 2 fits running, no subscriber", w["load"]["probes"],
-         *map(_ms, w["load"]["status"]), ""),
+        ("post", "`POST bumps-remote/api/jobs`, tiny lm payload, idle server", f["post_runs"],
+         f["post"], None, ""),
+        ("events", "**event latency** worker → WebSocket client, 1 subscriber, owner stream, "
+         f"{ev['jobs']} jobs", ev["count"], ev["all"], EVENT_LATENCY_TARGET_MS,
+         f"max {_ms(ev['max'])}"),
+        ("events.status", f"{indent}status events", ev["status_count"], ev["status"], None, ""),
+        ("events.progress", f"{indent}progress events", ev["count"] - ev["status_count"],
+         ev["progress"], None, ""),
+        ("idle", "`GET /api/status`, idle server", w["idle"]["probes"], w["idle"]["status"],
+         None, ""),
+        ("load", "`GET /api/status`, 2 fits running, no subscriber", w["load"]["probes"],
+         w["load"]["status"], None, ""),
     ]  # fmt: skip
-    for count in plan.subscribers:
-        e = w[str(count)]
+    for count in subscribers:
+        e = w.get(str(count))
+        if e is None:
+            continue
+        missing = (
+            f"{e['sockets_missing']} sockets short of {e['missing']} events"
+            if e["missing"]
+            else "none short"
+        )
         rows += [
-            (f"`GET /api/status`, 2 fits running, **{count} subscribers**", e["probes"],
-             *map(_ms, e["status"]), ""),
-            (f"{indent}**IOLoop lag** (− the same without subscribers)", "",
-             *map(_ms, e["lag"]), f"p95 {_verdict(e['lag'][1], LAG_TARGET_MS)}"
-             if count >= 200 else f"(target is for 200: ≤ {LAG_TARGET_MS:.0f} ms)"),
-            (f"{indent}event latency seen by 1 of them, alone in its client process",
-             e["observer_n"], *map(_ms, e["observer"]),
-             f"max {_ms(e['observer_max'])}; "
-             f"p95 {_verdict(e['observer'][1], EVENT_LATENCY_TARGET_MS)}"),
-            (f"{indent}event latency, every message of every socket (client included)",
-             e["messages"], *map(_ms, e["latency"]), f"max {_ms(e['max_latency'])}"),
-            (f"{indent}{indent}an event reaches its first socket", e["seen"],
-             *map(_ms, e["first"]), ""),
-            (f"{indent}{indent}… and its last socket", e["seen"], *map(_ms, e["last"]), ""),
-            (f"{indent}`GET bumps-remote/api/jobs/{{id}}` (one Redis read)",
-             sum(e["codes"].values()), *map(_ms, e["job"]), _codes(e["codes"])),
+            (f"{count}", f"`GET /api/status`, 2 fits running, **{count} subscribers**",
+             e["probes"], e["status"], None, ""),
+            (f"{count}.lag", f"{indent}**IOLoop lag** (− the same without subscribers)", "",
+             e["lag"], LAG_TARGET_MS if count >= 200 else None,
+             "" if count >= 200 else f"(target is for 200: ≤ {LAG_TARGET_MS:.0f} ms)"),
+            (f"{count}.observer",
+             f"{indent}event latency seen by 1 of them, alone in its client process",
+             e["observer_n"], e["observer"], EVENT_LATENCY_TARGET_MS,
+             f"max {_ms(e['observer_max'])}"),
+            (f"{count}.latency",
+             f"{indent}event latency, every message of every socket (client included)",
+             e["messages"], e["latency"], None, f"max {_ms(e['max_latency'])}"),
+            (f"{count}.first", f"{indent}{indent}an event reaches its first socket", e["seen"],
+             e["first"], None, ""),
+            (f"{count}.last", f"{indent}{indent}… and its last socket", e["seen"], e["last"],
+             None, f"events > {MISSING_MARGIN_MS / 1000:.0f} s old at the end: {missing}"),
+            (f"{count}.job", f"{indent}`GET bumps-remote/api/jobs/{{id}}` (one Redis read)",
+             sum(e["codes"].values()), e["job"], None, _codes(e["codes"])),
         ]  # fmt: skip
-    for count, check in f["pool"].items():
+    for count in pool_counts:
+        check = f["pool"].get(str(count))
+        if check is None:
+            continue
         rows.append(
-            (f"`GET bumps-remote/api/jobs/{{id}}`, no fit running, **{count} idle subscribers**",
-             sum(check["codes"].values()), "", "", _codes(check["codes"]))
+            (f"pool.{count}", f"Redis-backed REST calls, no fit running, **{count} idle "
+             "subscribers**", sum(check["all"].values()), check.get("time"), None,
+             _codes(check["all"]))
         )  # fmt: skip
-    lines = ["| Measure | N | p50 | p95 | Target, note |", "| --- | ---: | ---: | ---: | --- |"]
-    lines += [f"| {a} | {b} | {c} | {d} | {t} |" for a, b, c, d, t in rows]
+    return rows
+
+
+def table(plan: ServerPlan, f: dict, before: dict | None = None) -> str:
+    """Before (a baseline's figures) and after (this run's), side by side."""
+    after_rows = _rows(f, plan.subscribers, plan.pool_counts)
+    if before is None:
+        lines = ["| Measure | N | p50 | p95 | Target, note |", "| --- | ---: | ---: | ---: | --- |"]
+        for _, label, n, values, target, note in after_rows:
+            p50, p95 = map(_ms, values) if values else ("", "")
+            if target is not None:
+                note = f"p95 {_verdict(values[1], target)}" + (f"; {note}" if note else "")
+            lines.append(f"| {label} | {n} | {p50} | {p95} | {note} |")
+        return "\n".join(lines)
+    bf = before["figures"]
+    before_counts = tuple(int(c) for c in bf["windows"] if c not in ("idle", "load"))
+    before_pool = tuple(int(c) for c in bf["pool"])
+    old = {row[0]: row for row in _rows(bf, before_counts, before_pool)}
+    lines = [
+        "| Measure | Before: N | p50 | p95 | After (EventHub): N | p50 | p95 | Target, note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for key, label, n, values, target, note in after_rows:
+        was = old.get(key)
+        b_n, b_p50, b_p95 = ("", "—", "—") if was is None else (was[2], "—", "—")
+        if was is not None and was[3]:
+            b_p50, b_p95 = map(_ms, was[3])
+        p50, p95 = map(_ms, values) if values else ("—", "—")
+        parts = []
+        if target is not None:
+            then = f"before {_met(was[3][1], target)}, " if was is not None else ""
+            parts.append(f"p95 ≤ {target:.0f} ms: {then}after {_met(values[1], target)}")
+        if note and was is not None and was[5] and was[5] != note:
+            parts.append(f"before: {was[5]}; after: {note}")
+        elif note:
+            parts.append(note)
+        lines.append(
+            f"| {label} | {b_n} | {b_p50} | {b_p95} | {n} | {p50} | {p95} | {'; '.join(parts)} |"
+        )
     return "\n".join(lines)
 
 
 def _codes(codes: dict) -> str:
-    bad = {k: v for k, v in codes.items() if str(k) != "200"}
-    return "all 200" if not bad else ", ".join(f"{v}× **{k}**" for k, v in sorted(bad.items()))
+    bad = {k: v for k, v in codes.items() if str(k) != "200" and str(k) != "201"}
+    if not bad:
+        return "no error"
+    return ", ".join(f"{v}× **{k}**" for k, v in sorted(bad.items()))
 
 
 def pool_max_connections() -> int:
@@ -667,20 +788,35 @@ def pool_max_connections() -> int:
     return redis.asyncio.ConnectionPool().max_connections
 
 
-def notes(plan: ServerPlan, f: dict) -> str:
+def _then(before: dict | None, path: tuple, index: int | None = None) -> str:
+    """` (before: X)` from the baseline's figures, if it has them."""
+    if before is None:
+        return ""
+    value = before["figures"]
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return ""
+        value = value[key]
+    if index is not None:
+        value = value[index]
+    return f" (before: {_ms(value)})"
+
+
+def notes(plan: ServerPlan, f: dict, before: dict | None = None) -> str:
     ev, w = f["events"], f["windows"]
     idle, load = w["idle"]["status"], w["load"]["status"]
     lines = [
         f"- `POST bumps-remote/api/jobs` answers in {_ms(f['post'][0])} (p50; p95 "
-        f"{_ms(f['post'][1])}); jupyter_server's own `GET /api/status` takes {_ms(idle[0])} on "
-        f"the same idle server, so validating, storing and queueing a job costs about "
-        f"{_ms(f['post'][0] - idle[0])} (record, payload and index in Redis, Celery "
-        f"`send_task` in a thread, a SCAN of the workers for `waiting_reason`).",
-        f"- Event latency with one subscriber: p95 {_ms(ev['all'][1])} against a target of "
-        f"{EVENT_LATENCY_TARGET_MS:.0f} ms: "
-        + ("**met**" if ev["all"][1] <= EVENT_LATENCY_TARGET_MS else "**missed**")
-        + f" (max {_ms(ev['max'])}; {ev['count']} events of {ev['jobs']} jobs). Stream ids "
-        "have 1 ms resolution, so each figure may read up to 1 ms high.",
+        f"{_ms(f['post'][1])}){_then(before, ('post',), 0)}; jupyter_server's own "
+        f"`GET /api/status` takes {_ms(idle[0])} on the same idle server, so validating, "
+        f"storing and queueing a job costs about {_ms(f['post'][0] - idle[0])} (record, "
+        "payload and index in Redis, Celery `send_task` in a thread, a SCAN of the workers "
+        "for `waiting_reason`).",
+        f"- Event latency with one subscriber: p95 {_ms(ev['all'][1])}"
+        f"{_then(before, ('events', 'all'), 1)} against a target of "
+        f"{EVENT_LATENCY_TARGET_MS:.0f} ms: {_met(ev['all'][1], EVENT_LATENCY_TARGET_MS)} "
+        f"(max {_ms(ev['max'])}; {ev['count']} events of {ev['jobs']} jobs). Stream ids have "
+        "1 ms resolution, so each figure may read up to 1 ms high.",
         f"- With 2 fits running and no subscriber, `GET /api/status` takes {_ms(load[0])} / "
         f"{_ms(load[1])} (p50 / p95) against {_ms(idle[0])} / {_ms(idle[1])} idle: what the "
         "event flow and the machine's load cost before any subscriber.",
@@ -689,18 +825,28 @@ def notes(plan: ServerPlan, f: dict) -> str:
         e = w[str(count)]
         verdict = ""
         if count >= 200:
-            verdict = " Target ≤ {:.0f} ms at 200 subscribers: **{}**.".format(
-                LAG_TARGET_MS, "met" if e["lag"][1] <= LAG_TARGET_MS else "missed"
+            verdict = (
+                f" Target ≤ {LAG_TARGET_MS:.0f} ms (p95) at 200 subscribers: "
+                f"{_met(e['lag'][1], LAG_TARGET_MS)}"
+                + (
+                    f" (before: {_ms(before['figures']['windows']['200']['lag'][1])}, "
+                    f"{_met(before['figures']['windows']['200']['lag'][1], LAG_TARGET_MS)})."
+                    if before and "200" in before["figures"]["windows"]
+                    else "."
+                )
             )
+        window = ("windows", str(count))
         lines.append(
             f"- **{count} subscribers** (opened in {e['connect_s']:.1f} s): IOLoop lag "
-            f"{_ms(e['lag'][0])} p50, {_ms(e['lag'][1])} p95.{verdict} The owner stream got "
-            f"{e['emitted']} events ({e['events_per_s']:.0f}/s), {e['messages']:,} messages "
-            f"reached the sockets. The subscriber alone in its client process got its events "
-            f"{_ms(e['observer'][0])} (p50), {_ms(e['observer'][1])} (p95) after the worker "
-            f"sent them ({_verdict(e['observer'][1], EVENT_LATENCY_TARGET_MS)}); "
-            f"an event reached its last socket after {_ms(e['last'][0])} "
-            f"(p50), {_ms(e['last'][1])} (p95); worst message {_ms(e['max_latency'])}. "
+            f"{_ms(e['lag'][0])} p50, {_ms(e['lag'][1])} p95"
+            f"{_then(before, (*window, 'lag'), 1).replace(')', ' p95)')}.{verdict} The owner "
+            f"stream got {e['emitted']} events ({e['events_per_s']:.0f}/s), {e['messages']:,} "
+            f"messages reached the sockets. The subscriber alone in its client process got its "
+            f"events {_ms(e['observer'][0])} (p50), {_ms(e['observer'][1])} (p95"
+            f"{_then(before, (*window, 'observer'), 1).replace(' (', '; ').replace(')', '')}) "
+            f"after the worker sent them ({_verdict(e['observer'][1], EVENT_LATENCY_TARGET_MS)}); "
+            f"an event reached its last socket after {_ms(e['last'][0])} (p50), "
+            f"{_ms(e['last'][1])} (p95); worst message {_ms(e['max_latency'])}. "
             + (
                 f"{e['sockets_missing']} sockets had still not received {e['missing']} events "
                 f"more than {MISSING_MARGIN_MS / 1000:.0f} s old when they closed (late, not "
@@ -715,16 +861,17 @@ def notes(plan: ServerPlan, f: dict) -> str:
             )
         )
     lines += [
-        "- Why the lag and the latency grow with subscribers: each WebSocket runs its own "
-        "loop in the server (`EventsSocket._forward`): an `XRANGE` from its last id, then a "
-        "blocking `XREAD BLOCK 5000` on a connection of its own from the server's one "
-        "`redis.asyncio` pool. Every event added to the owner stream wakes every subscriber's "
-        "`XREAD`; each then parses the reply, writes its message and issues a new `XRANGE` and "
-        "`XREAD`: N subscribers cost N times the Redis round trips and Python work of one, on "
-        "the one IOLoop that also serves the REST API. Once that work outgrows the CPU the "
-        "IOLoop gets, each socket reads a growing backlog: the latency builds up for as long "
-        "as the events flow.",
-        _pool_note(f["pool"]),
+        "- What changed: before, each WebSocket ran its own loop in the server (an `XRANGE` "
+        "from its last id, then a blocking `XREAD BLOCK 5000` on a pooled connection of its "
+        "own), so every event woke N `XREAD`s, each parsed its reply, serialized and wrote "
+        "its message and issued a new `XRANGE` and `XREAD`: N times the Redis round trips "
+        "and Python work of one, on the one IOLoop that also serves the REST API. Now one "
+        "`EventHub` per server (`server_ext/event_hub.py`) reads every stream that has "
+        "subscribers in a single `XREAD` on its own connection, serializes each event once "
+        "and hands the text to the subscribers of its stream: per event, one Redis reply "
+        "and N `write_message` calls.",
+        *_left_note(plan, f),
+        _pool_note(f["pool"], before),
         "- How it is measured: the subscribers live in child processes (tornado's WebSocket "
         "client): one alone in its process, whose latencies are the server's, and N − 1 in "
         "another, whose own reading of every socket is part of the other latencies. They "
@@ -736,25 +883,55 @@ def notes(plan: ServerPlan, f: dict) -> str:
     return "\n".join(lines)
 
 
-def _pool_note(pool: dict) -> str:
+def _left_note(plan: ServerPlan, f: dict) -> list[str]:
+    """What may still cost at the largest subscriber count, if its lag target is missed."""
+    count = max(plan.subscribers)
+    e = f["windows"][str(count)]
+    if count < 200 or e["lag"][1] <= LAG_TARGET_MS:
+        return []
+    rate = e["messages"] / max(e["emitted"], 1) * e["events_per_s"]
+    return [
+        f"- What is left at {count} subscribers (not profiled): the hub writes each event to "
+        f"every socket in one synchronous loop (`Subscriber.deliver` → `write_message`: a "
+        f"WebSocket frame and a socket write per subscriber, no `await` between them), about "
+        f"{rate:,.0f} messages/s here on the one IOLoop that also answers REST; and the "
+        f"subscribers' client process, reading the same messages in Python, shares the 2 "
+        f"CPUs with the server. The p50 lag ({_ms(e['lag'][0])}) is small; the p95 "
+        f"({_ms(e['lag'][1])}) is what misses the target."
+    ]
+
+
+def _pool_note(pool: dict, before: dict | None) -> str:
     size = pool_max_connections()
-    below, at = pool[str(size - 1)], pool[str(size)]
-    failed = {k: v for k, v in at["codes"].items() if str(k) != "200"}
+    parts = []
+    for count, check in pool.items():
+        text = f"{count}: {_codes(check['all'])}"
+        if check["message"]:
+            text += f' ("{check["message"]}")'
+        parts.append(text)
+    failed = any(_codes(check["all"]) != "no error" for check in pool.values())
     text = (
-        f"- The server's `redis.asyncio` pool holds at most {size} connections (redis-py "
-        f"{_redis_py_version()}'s default; the extension sets none) and each open event "
-        f"WebSocket keeps one in its blocking `XREAD`. With no fit running and {size - 1} idle "
-        f"subscribers, `GET bumps-remote/api/jobs/{{id}}` answered {_codes(below['codes'])}; "
-        f"with {size}: {_codes(at['codes'])}"
+        f"- 503s: with no fit running and N idle WebSockets open on the owner stream, "
+        f"{POOL_CHECK_GETS} rounds of every Redis-backed REST route ("
+        + ", ".join(f"`{r}`" for r in REST_CHECK_ROUTES)
+        + f") answered, by N: {'; '.join(parts)}. "
     )
-    if failed:
+    text += (
+        "So REST calls still fail with many sockets open."
+        if failed
+        else "No REST call failed: the sockets no longer hold Redis connections (the hub's "
+        f"reader has one of its own; redis-py's pool holds at most {size}, redis-py "
+        f"{_redis_py_version()}'s default, which the extension keeps)."
+    )
+    if before is not None:
+        then = before["figures"]["pool"]
+        was = "; ".join(f"{c}: {_codes(check['all'])}" for c, check in then.items())
         text += (
-            f' ("{at["message"]}"). So from {size} open event WebSockets on, every REST call '
-            "that needs Redis fails until sockets close, and sockets beyond the pool get "
-            "`MaxConnectionsError` (a redis `ConnectionError`, which `_forward` takes for a "
-            "Redis outage) and retry after 1 s"
+            f" Before, each open event WebSocket held a pooled connection in its blocking "
+            f"`XREAD`; `GET bumps-remote/api/jobs/{{id}}` answered, by N: {was}, and 503s "
+            "showed up in the 100 and 200 subscriber windows."
         )
-    return text + "."
+    return text
 
 
 def _redis_py_version() -> str:
@@ -763,10 +940,23 @@ def _redis_py_version() -> str:
     return redis.__version__
 
 
-def section(plan: ServerPlan, f: dict) -> str:
+def section(plan: ServerPlan, f: dict, before: dict | None = None) -> str:
     """The server section of docs/benchmarks.md."""
     counts = ", ".join(str(c) for c in plan.subscribers)
-    pool = pool_max_connections()
+    pool_counts = ", ".join(str(c) for c in plan.pool_counts)
+    routes = ", ".join(f"`{r}`" for r in REST_CHECK_ROUTES)
+    columns = ""
+    if before is not None:
+        m = before["machine"]
+        columns = f"""
+**{before["label"][:1].upper() + before["label"][1:]}**: the last run before the EventHub, kept in
+`bench/baseline/server-c4d8116.json` (run {m["date"]} on commit {m["commit"]}: the same
+server code but for WebSocket keep-alive pings; load average {m["loadavg"]} at its start,
+{m["loadavg_end"]} at its end; its REST check was `GET bumps-remote/api/jobs/{{id}}` only, with
+99 and 100 subscribers, untimed). **After (EventHub)**: this run, with one shared event
+reader per server (`server_ext/event_hub.py`). Same machine and plan; the machine's load
+differs (below).
+"""
     return f"""## Server: REST and WebSockets
 
 The jupyter_server extension as a client meets it: a real `jupyter server` process
@@ -786,17 +976,20 @@ served by the same `bumps-remote worker`; everything on 127.0.0.1.
   after {PROBE_WINDOW_MAX:.0f} s if its probes are not done). Every 5th probe is followed by a
   `GET bumps-remote/api/jobs/{{id}}` (one Redis read), with its status code. In each window
   the subscribers' messages are timed as above.
-- **pool check**: no fit running, {pool - 1} then {pool} idle WebSockets on the owner stream,
-  {POOL_CHECK_GETS} `GET bumps-remote/api/jobs/{{id}}` each time.
+- **REST check**: no fit running, {pool_counts} idle WebSockets on the owner stream; with
+  each, {POOL_CHECK_GETS} rounds of every Redis-backed REST route:
+  {routes}
+  (the POST submits the tiny lm fit, which runs to its end before the next round); their
+  status codes, and the times of all these calls together.
 
-The fits of the last two measurements use the tests' `slow_gaussian` model (1 ms of sleep per
-evaluation, about 40 ms per dream step): they send progress events at the worker's usual
-pace (at most one per 0.1 s per job) while leaving the CPUs to the server, as workers on
-other machines would.
+The fits of the IOLoop lag windows and the event latency use the tests' `slow_gaussian` model
+(1 ms of sleep per evaluation, about 40 ms per dream step): they send progress events at the
+worker's usual pace (at most one per 0.1 s per job) while leaving the CPUs to the server, as
+workers on other machines would.
+{columns}
+{table(plan, f, before)}
 
-{table(plan, f)}
-
-{notes(plan, f)}
+{notes(plan, f, before)}
 """
 
 
@@ -831,7 +1024,10 @@ def main(argv: list[str]) -> int:
             worker.log.unlink(missing_ok=True)
         redis_server.cleanup()
     f = figures(raw)
-    print(table(plan, f))
+    before = load_baseline()
+    print(table(plan, f, before))
+    print()
+    print(notes(plan, f, before))
     return 0
 
 
