@@ -14,7 +14,14 @@ from .warm import warm_up
 def make_app(settings: WorkerSettings | None = None) -> Celery:
     settings = settings or WorkerSettings.from_env()
     app = Celery("jupyter_bumps_remote", broker=settings.broker_url, set_as_current=False)
-    transport_options = {"visibility_timeout": settings.visibility_timeout}
+    transport_options = {
+        "visibility_timeout": settings.visibility_timeout,
+        # kombu 5.7 looks for messages of lost workers every unacked_restore_interval (10 s)
+        # times unacked_restore_throttle (10): a lost fit waited up to 100 s beyond the
+        # visibility timeout. Sweep on every tick, at most a tenth of the timeout apart.
+        "unacked_restore_interval": min(10.0, max(0.5, settings.visibility_timeout / 10)),
+        "unacked_restore_throttle": 1,
+    }
     app.conf.update(
         # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
         task_serializer="json",
