@@ -128,10 +128,14 @@ class JobService:
                 raise
         return await self.describe(created), is_new
 
-    async def describe(self, record: dict) -> dict:
+    async def live_queues(self) -> set[str]:
+        return {w.get("queue") for w in await self.workers()}
+
+    async def describe(self, record: dict, queues: set[str] | None = None) -> dict:
         """The record as the API shows it: a queued job says why it waits, if it does."""
         if record.get("status") == jobs.QUEUED:
-            queues = {w.get("queue") for w in await self.workers()}
+            if queues is None:
+                queues = await self.live_queues()
             if record.get("queue") not in queues:
                 env = record.get("environment", {})
                 record["waiting_reason"] = WAITING.format(
@@ -152,8 +156,10 @@ class JobService:
         if offset < 0:
             raise jobs.JobInputError("offset", "must be 0 or more")
         records, next_offset, total = await self.store.list(owner, status, tag, offset, limit)
+        queued = any(r.get("status") == jobs.QUEUED for r in records)
+        queues = await self.live_queues() if queued else set()  # one look for the whole page
         return {
-            "jobs": [await self.describe(r) for r in records],
+            "jobs": [await self.describe(r, queues) for r in records],
             "next_offset": next_offset,
             "total": total,
         }
