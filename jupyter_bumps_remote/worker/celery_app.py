@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure, worker_init, worker_ready, worker_shutdown
 
 from .. import transport
 from .settings import WorkerSettings
@@ -67,6 +68,17 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
             app.conf.bumps_remote_heartbeat = Heartbeat(
                 store_for(settings), info, settings.heartbeat_interval
             ).start()
+
+    @task_failure.connect(weak=False)
+    def _hard_time_limit(sender=None, exception=None, args=None, **_):
+        # Celery killed the pool process at the hard limit (its fit died with it, by
+        # PDEATHSIG): nothing in it can record the end, so the worker's main process does.
+        # Celery acks the message (task_acks_on_timeout), so it is not delivered again.
+        if getattr(sender, "app", None) is app and isinstance(exception, TimeLimitExceeded):
+            from .runner import record_hard_timeout
+
+            job_id, owner = args
+            record_hard_timeout(settings, owner, job_id)
 
     @worker_shutdown.connect(weak=False)
     def _retire(sender=None, **_):

@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from .. import jobs
 from ..store import JobStore
 from . import fit_process
-from .settings import WorkerSettings
+from .settings import ENV_PREFIX, WorkerSettings
 
 log = logging.getLogger(__name__)
 _stores: dict[int, JobStore] = {}
@@ -56,6 +56,19 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         store.finish(owner, job_id, jobs.FAILED, error=death_error(status))
         return "died"
     return "done"
+
+
+def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> None:
+    """The job's pool process was killed at Celery's hard time limit (worker main process)."""
+    error = {
+        "type": "TimeLimitExceeded",
+        "message": f"timeout: the fit ran past the hard time limit of {settings.time_limit:g} s "
+        f"and was killed (it did not stop at the soft limit, "
+        f"{settings.soft_time_limit:g} s). Give the fit a max_time or fewer steps, or raise "
+        f"{ENV_PREFIX}TIME_LIMIT on the workers",
+        "traceback": "",
+    }
+    store_for(settings).finish(owner, job_id, jobs.FAILED, error=error, reason="timeout")
 
 
 def _wait(pid: int) -> int:
