@@ -19,7 +19,7 @@ from ..fitting import run_fit
 from .cancel import CancelWatch
 from .progress import ProgressMonitor
 from .results import session_bytes, summarize
-from .settings import WorkerSettings
+from .settings import ENV_PREFIX, WorkerSettings
 
 TIME_LIMIT_SIGNAL = signal.SIGUSR1
 _PR_SET_PDEATHSIG = 1
@@ -45,7 +45,7 @@ def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict)
     try:
         _fit_and_record(settings, store, owner, job_id, record, problem, watch)
     except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(e))
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(e, settings))
     finally:
         watch.stop()
     return 0
@@ -89,10 +89,17 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         store.finish(owner, job_id, jobs.SUCCEEDED, reason=reason, summary=summary)
 
 
-def error_of(exc: BaseException) -> dict:
+def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:
+    message = str(exc)
+    if isinstance(exc, MemoryError) and settings is not None and settings.max_memory_mb:
+        # MemoryError often says nothing at all (bytearray, list growth): name the limit
+        message = (
+            f"{message or 'out of memory'}: the fit process may use at most "
+            f"{settings.max_memory_mb} MB ({ENV_PREFIX}MAX_MEMORY_MB on the workers)"
+        )
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
+        "message": message,
         "traceback": "".join(traceback.format_exception(exc)),
     }
 
@@ -116,10 +123,12 @@ def _become_fit_process(settings: WorkerSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)
     _limit(resource.RLIMIT_AS, settings.max_memory_mb * 1024 * 1024)
-    _limit(resource.RLIMIT_CPU, settings.max_cpu_seconds)
+    # The soft CPU limit sends SIGXCPU, which names the cause; with hard == soft Linux sends
+    # SIGKILL instead. The hard limit a second later still stops code that catches SIGXCPU.
+    _limit(resource.RLIMIT_CPU, settings.max_cpu_seconds, grace=1)
     _limit(resource.RLIMIT_NPROC, settings.max_processes)
 
 
-def _limit(which: int, value: int) -> None:
+def _limit(which: int, value: int, grace: int = 0) -> None:
     if value > 0:
-        resource.setrlimit(which, (value, value))
+        resource.setrlimit(which, (value, value + grace))
