@@ -5,7 +5,8 @@
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {'missing', 0} end
 if current ~= 'queued' and current ~= 'running' then return {'terminal', 0} end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+-- the record counts attempts that ran: a refused delivery leaves it at the cap
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') + 1
 local event = ARGV[5]
 local outcome = 'started'
 if attempt > tonumber(ARGV[3]) then
@@ -13,7 +14,8 @@ if attempt > tonumber(ARGV[3]) then
   event = ARGV[6]
   outcome = 'exhausted'
 else
-  redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1])
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1],
+             'attempt', attempt)
   redis.call('HDEL', KEYS[1], 'reason')
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)

@@ -82,6 +82,7 @@ def test_attempt_cap_fails_a_poison_job(store, owner):
     outcome, record = store.start(owner, job["id"], "w", max_attempts=2)
     assert outcome == "exhausted" and record["status"] == jobs.FAILED
     assert record["error"]["message"].startswith("worker lost 2 times")
+    assert record["attempt"] == 2  # attempts that ran, never above the cap
 
 
 def test_cancel_queued_ends_it_and_running_flags_it(store, owner):
