@@ -23,6 +23,7 @@ from ..worker.settings import WorkerSettings
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 MAX_PAGE = 200
+MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion jobs
 # A worker is live while its heartbeat key exists; its info says which queue it serves.
 WAITING = "waiting for a worker with {env} (Python {python}, bumps {bumps}); none is running"
 
@@ -153,8 +154,8 @@ class JobService:
             raise jobs.JobInputError("status", f"must be one of {', '.join(jobs.STATES)}")
         if not 0 < limit <= MAX_PAGE:
             raise jobs.JobInputError("limit", f"must be from 1 to {MAX_PAGE}")
-        if offset < 0:
-            raise jobs.JobInputError("offset", "must be 0 or more")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise jobs.JobInputError("offset", f"must be from 0 to {MAX_OFFSET}")
         records, next_offset, total = await self.store.list(owner, status, tag, offset, limit)
         queued = any(r.get("status") == jobs.QUEUED for r in records)
         queues = await self.live_queues() if queued else set()  # one look for the whole page
