@@ -162,14 +162,15 @@ export class JobsPanel extends ReactWidget {
             {this._handshake.message}
           </div>
         )}
+        {/* keys: a UseSignal reused for another signal would keep listening to the first */}
         {detail ? (
-          <UseSignal signal={detail.changed}>
+          <UseSignal key={`detail-${detail.job.id}`} signal={detail.changed}>
             {() => (
               <JobDetail model={detail} onBack={() => this.closeDetail()} />
             )}
           </UseSignal>
         ) : (
-          <UseSignal signal={this._model.changed}>
+          <UseSignal key="list" signal={this._model.changed}>
             {() => (
               <>
                 <Filters model={this._model} />

@@ -235,6 +235,10 @@ class JupyterLab(JupyterServer):
         (notification / "notification.jupyterlab-settings").write_text(
             '{"fetchNews": "false", "checkForUpdates": false}'
         )
+        notebook = settings / "@jupyterlab" / "notebook-extension"
+        notebook.mkdir(parents=True, exist_ok=True)
+        # no "Select Kernel" dialog when the kernel specs load after the notebook opens
+        (notebook / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
 
     def lab_url(self, path: str = "lab") -> str:
         return f"{self.url}{path}?token={self.token}"

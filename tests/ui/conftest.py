@@ -8,6 +8,7 @@ import shutil
 
 import nbformat
 import pytest
+from playwright.sync_api import expect
 
 from ..support.services import REPO, JupyterLab
 
@@ -44,6 +45,21 @@ curve.sigma.range(0.1, 5)
 problem = FitProblem(curve)"""
 QUICK = "quick = %bumps_remote problem --fitter de --steps 150 --name quick --tag ui"
 SLOW = "slow = %bumps_remote problem --fitter de --steps 100000 --name slow --tag ui"
+
+
+expect.set_options(timeout=30_000)  # a kernel start and a fit take seconds, not 5
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """pytest_jupyter's autouse loop fixtures close and run the current loop, which here is
+    Playwright's, already running: these tests use no in-process server, so they get none."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +108,10 @@ def pytest_runtest_makereport(item, call):
 
 def open_sidebar(page):
     """The left sidebar's "Bumps fits" tab, opened (a second click would close it)."""
-    panel = page.get_by_role("region", name="Bumps fits")
-    if not panel.is_visible():
-        page.get_by_role("tab", name="Bumps fits").click()
-    return panel
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0)  # layout restored
+    tab = page.get_by_role("tab", name="Bumps fits")
+    if tab.get_attribute("aria-selected") != "true":
+        tab.click()
+    return page.get_by_role("region", name="Bumps fits")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
 
 from ..support.services import REPO
 
+BIN = os.path.dirname(sys.executable)  # jlpm and jupyter, as in an isolated build env
 SHARE = "jupyter_bumps_remote-{v}.data/data/share/jupyter/labextensions/jupyter-bumps-remote/"
 
 
@@ -24,6 +26,7 @@ def test_wheel_from_a_fresh_clone_contains_the_labextension(tmp_path):
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
          "-w", str(tmp_path / "dist"), str(clone)],
         check=True,
+        env={**os.environ, "PATH": os.pathsep.join([BIN, os.environ["PATH"]])},
     )  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("jupyter_bumps_remote-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
