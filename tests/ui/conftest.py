@@ -69,7 +69,11 @@ def lab(redis_server, worker, tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (PROBLEM, QUICK, SLOW)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, home / "fits.ipynb")
     server = JupyterLab(home, args=[f"--BumpsRemote.redis_url={redis_server.url}"]).start()
     yield server
@@ -113,5 +117,3 @@ def open_sidebar(page):
     if tab.get_attribute("aria-selected") != "true":
         tab.click()
     return page.get_by_role("region", name="Bumps fits")
-
-
