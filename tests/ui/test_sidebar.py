@@ -63,3 +63,27 @@ def test_submit_watch_cancel_detail_notify(lab, page):
     panel.screenshot(path=str(ARTIFACTS / "sidebar-detail.png"))
     detail.get_by_role("button", name="Back").click()
     expect(row(panel, "slow")).to_be_visible()
+
+
+def test_list_survives_reload_and_server_restart(lab, page):
+    from jupyter_bumps_remote import transport
+
+    from ..support.problems import gaussian_problem
+
+    payload = transport.encode(gaussian_problem())
+    created = lab.api("POST", "jobs", json={"payload": payload, "fitter": "lm", "name": "kept"})
+    assert created.status_code == 201, created.text
+    page.goto(lab.lab_url())
+    panel = open_sidebar(page)
+    expect(row(panel, "kept")).to_contain_text("succeeded")
+
+    page.reload()
+    panel = open_sidebar(page)  # the restored layout has it open already
+    expect(row(panel, "kept")).to_contain_text("succeeded")
+    connection = panel.get_by_role("status").first
+
+    lab.stop()
+    expect(connection).to_have_text("disconnected")
+    lab.start()
+    expect(connection).to_have_text("connected")
+    expect(row(panel, "kept")).to_contain_text("succeeded")
