@@ -80,8 +80,10 @@ def lab(redis_server, worker, tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Package-scoped: Playwright's sync API keeps its event loop current while it lives,
+    which the later tests' asyncio fixtures must not find."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
