@@ -39,3 +39,8 @@ def _jupyter_server_extension_points():
     from .server_ext import BumpsRemote
 
     return [{"module": "jupyter_bumps_remote", "app": BumpsRemote}]
+
+
+def _jupyter_labextension_paths():
+    # the prebuilt sidebar; installed wheels ship it in share/jupyter/labextensions
+    return [{"src": "labextension", "dest": "jupyter-bumps-remote"}]

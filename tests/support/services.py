@@ -161,6 +161,7 @@ class JupyterServer:
         self.args = args or []
         self.process: subprocess.Popen | None = None
         self.log = self.home / f"server-{self.port}.log"
+        self.command = "jupyter_server"
 
     def start(self, timeout: float = 60) -> JupyterServer:
         import requests
@@ -168,7 +169,7 @@ class JupyterServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
+            [sys.executable, "-m", self.command, "--allow-root", "--no-browser",
              f"--port={self.port}", "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.home}", *self.args],
             env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -209,3 +210,35 @@ class JupyterServer:
             self.process.wait(10)
         finally:
             self._log_file.close()
+
+
+class JupyterLab(JupyterServer):
+    """`jupyter lab` (the same server, with the JupyterLab front end and our labextension)
+    with its own settings and workspaces, news and update checks off, so that no toast but
+    ours shows up. `stop()` then `start()` restarts it on the same port and token."""
+
+    def __init__(self, home: Path, env: dict | None = None, args: list[str] | None = None):
+        home = Path(home)
+        settings = home / "lab-settings"
+        super().__init__(
+            home,
+            env,
+            [
+                f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={home / 'workspaces'}",
+                *(args or []),
+            ],
+        )
+        self.command = "jupyterlab"
+        notification = settings / "@jupyterlab" / "apputils-extension"
+        notification.mkdir(parents=True, exist_ok=True)
+        (notification / "notification.jupyterlab-settings").write_text(
+            '{"fetchNews": "false", "checkForUpdates": false}'
+        )
+        notebook = settings / "@jupyterlab" / "notebook-extension"
+        notebook.mkdir(parents=True, exist_ok=True)
+        # no "Select Kernel" dialog when the kernel specs load after the notebook opens
+        (notebook / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
+
+    def lab_url(self, path: str = "lab") -> str:
+        return f"{self.url}{path}?token={self.token}"

@@ -1,0 +1,121 @@
+/**
+ * One job in detail: its record, its events (replayed from the start, for the convergence
+ * plot) and, once it has one, its result. Stops listening when the job is finished.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { addRows, emptyConvergence, IConvergence } from './convergence';
+import { applyEvent, isTerminal } from './merge';
+import {
+  IEvent,
+  IJob,
+  IJobsService,
+  IResult,
+  SocketFactory,
+  ISocket
+} from './tokens';
+
+export class JobDetailModel {
+  constructor(options: JobDetailModel.IOptions) {
+    this._service = options.service;
+    this._job = options.job;
+    this._socketFactory =
+      options.socketFactory ?? (url => new WebSocket(url) as ISocket);
+  }
+
+  get job(): IJob {
+    return this._job;
+  }
+
+  get convergence(): IConvergence {
+    return this._convergence;
+  }
+
+  get result(): IResult | null {
+    return this._result;
+  }
+
+  get error(): string {
+    return this._error;
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  async start(): Promise<void> {
+    try {
+      this._job = await this._service.getJob(this._job.id);
+    } catch (e) {
+      this._error = String((e as Error).message ?? e);
+    }
+    this._changed.emit();
+    const socket = this._socketFactory(
+      this._service.eventsUrl('0', this._job.id)
+    );
+    this._socket = socket;
+    socket.onmessage = msg => this._onEvent(JSON.parse(String(msg.data)));
+    if (isTerminal(this._job.status)) {
+      void this._loadResult();
+    }
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    this._socket?.close();
+    this._socket = null;
+    Signal.clearData(this);
+  }
+
+  private _onEvent(event: IEvent): void {
+    const before = this._job;
+    this._convergence = addRows(this._convergence, event);
+    this._job = applyEvent(this._job, event);
+    if (!isTerminal(before.status) && isTerminal(this._job.status)) {
+      // the record now has finished time, error and has_result
+      this._service
+        .getJob(this._job.id)
+        .then(job => {
+          this._job = job;
+          this._changed.emit();
+          return this._loadResult();
+        })
+        .catch(() => undefined);
+    }
+    if (!this._disposed) {
+      this._changed.emit();
+    }
+  }
+
+  private async _loadResult(): Promise<void> {
+    if (!this._job.has_result || this._result) {
+      return;
+    }
+    try {
+      this._result = await this._service.result(this._job.id);
+    } catch (e) {
+      this._error = String((e as Error).message ?? e);
+    }
+    if (!this._disposed) {
+      this._changed.emit();
+    }
+  }
+
+  private _service: IJobsService;
+  private _socketFactory: SocketFactory;
+  private _socket: ISocket | null = null;
+  private _job: IJob;
+  private _convergence = emptyConvergence();
+  private _result: IResult | null = null;
+  private _error = '';
+  private _disposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+export namespace JobDetailModel {
+  export interface IOptions {
+    service: IJobsService;
+    job: IJob;
+    socketFactory?: SocketFactory;
+  }
+}
