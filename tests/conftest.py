@@ -13,7 +13,7 @@ from jupyter_bumps_remote.store import JobStore, Keys
 from jupyter_bumps_remote.worker import make_app
 from jupyter_bumps_remote.worker.settings import WorkerSettings
 
-from .support.services import RedisServer, Worker
+from .support.services import JupyterServer, RedisServer, Worker
 
 SUPPORT = Path(__file__).parent / "support"
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -44,6 +44,17 @@ def worker(redis_server):
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook_server(redis_server, worker, tmp_path_factory):
+    """A real `jupyter server` process in shared mode on the session's Redis and worker."""
+    server = JupyterServer(
+        tmp_path_factory.mktemp("notebook-server"),
+        args=[f"--BumpsRemote.redis_url={redis_server.url}"],
+    ).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A real `jupyter server` (shared mode, on the session's Redis and worker) for kernels."""
+"""Kernels that find the session's `jupyter server` (tests/conftest.py) by themselves."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import os
 
 import pytest
 
-from ..support.services import REPO, JupyterServer
-
-
-@pytest.fixture(scope="session")
-def notebook_server(redis_server, worker, tmp_path_factory):
-    server = JupyterServer(
-        tmp_path_factory.mktemp("notebook-server"),
-        args=[f"--BumpsRemote.redis_url={redis_server.url}"],
-    ).start()
-    yield server
-    server.stop()
+from ..support.services import REPO
 
 
 @pytest.fixture(scope="session")

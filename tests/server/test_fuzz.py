@@ -3,7 +3,6 @@ response on the schema. Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -14,7 +13,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ..support.openapi import SPEC
-from ..support.services import JupyterServer
 
 schema = schemathesis.openapi.from_path(SPEC).exclude(path_regex=r".*/events$")
 
@@ -29,19 +27,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, past_authentication]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def fuzzed_server(redis_server, worker, tmp_path_factory):
-    server = JupyterServer(
-        tmp_path_factory.mktemp("fuzzed-server"),
-        args=[f"--BumpsRemote.redis_url={redis_server.url}"],
-    ).start()
-    yield server
-    server.stop()
-
-
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_api_holds_to_its_schema(case, fuzzed_server):
+def test_the_api_holds_to_its_schema(case, notebook_server):
     # the spec's security scheme makes schemathesis invent an Authorization header: use ours
-    case.headers = {**(case.headers or {}), "Authorization": f"token {fuzzed_server.token}"}
-    case.call_and_validate(base_url=fuzzed_server.url + "bumps-remote/api", checks=CHECKS)
+    case.headers = {**(case.headers or {}), "Authorization": f"token {notebook_server.token}"}
+    case.call_and_validate(base_url=notebook_server.url + "bumps-remote/api", checks=CHECKS)
