@@ -10,7 +10,9 @@ Keys (all under `prefix`, per owner so that a Redis ACL pattern can fence a user
   {prefix}u:{owner}:job:{id}:payload    the problem payload (opaque JSON bytes)
   {prefix}u:{owner}:job:{id}:events     stream: status and progress events of the job
   {prefix}u:{owner}:job:{id}:result     result summary JSON
-  {prefix}u:{owner}:job:{id}:session    bumps session HDF5 bytes
+  {prefix}u:{owner}:job:{id}:session    bumps session HDF5 bytes, stored just after the
+                                        terminal status (record field `session`: writing →
+                                        ready | failed)
   {prefix}u:{owner}:jobs                sorted set of job ids by creation time
   {prefix}u:{owner}:events              stream: status events of all the owner's jobs
   {prefix}u:{owner}:idem:{key}          idempotency key -> job id
@@ -324,8 +326,12 @@ class _Ops:
         reason: str | None = None,
         partial: bool = False,
         summary: dict | None = None,
+        session_follows: bool = False,
     ):
-        """Move a job to a terminal state unless it already is in one. Returns True if moved."""
+        """Move a job to a terminal state unless it already is in one. Returns True if moved.
+
+        `session_follows`: the fit process writes the session file right after this (see
+        `put_session`), so the result is readable before that slower HDF5 write is done."""
         assert status in jobs.TERMINAL
         record = yield from self.get(owner, job_id)
         if record is None:
@@ -337,6 +343,8 @@ class _Ops:
             "partial": partial,
             "has_result": summary is not None,
         }
+        if session_follows:
+            fields["session"] = "writing"
         chisq = summary.get("chisq") if summary else None
         event = status_event(record, status, error=error, reason=reason, chisq=chisq)
         return (yield from self._transition(owner, job_id, status, fields, event))
@@ -408,11 +416,16 @@ class _Ops:
         (values,) = yield Batch([("HMGET", self.keys.job(owner, job_id), *names)])
         return values
 
-    def put_result(self, owner: str, job_id: str, summary: dict, session: bytes | None):
-        commands = [("SET", self.keys.result(owner, job_id), _dumps(summary))]
-        if session is not None:
-            commands.append(("SET", self.keys.session(owner, job_id), session))
-        yield Batch(commands, transaction=True)
+    def put_result(self, owner: str, job_id: str, summary: dict):
+        yield Batch([("SET", self.keys.result(owner, job_id), _dumps(summary))])
+
+    def put_session(self, owner: str, job_id: str, data: bytes | None, error: str = ""):
+        """Store the session file (or why there is none) of a job whose status says
+        `session: writing`. Returns False if the job is gone."""
+        keys = [self.keys.job(owner, job_id), self.keys.session(owner, job_id)]
+        args = ["ready", data] if data is not None else ["failed", error]
+        (reply,) = yield Batch([Script("session", keys, args)])
+        return bool(reply)
 
     def delete(self, owner: str, job_id: str):
         """Delete a finished job and everything stored with it."""

@@ -98,6 +98,16 @@ class Remote:
     def events(self, job_id: str, since: str = "0") -> list[dict]:
         return self.store.events(self.owner, job_id, since)
 
+    def session(self, job_id: str, timeout: float = 30) -> bytes:
+        """The session file, which the fit process stores just after the terminal status."""
+        deadline = time.monotonic() + timeout
+        while (data := self.store.session(self.owner, job_id)) is None:
+            state = self.store.get(self.owner, job_id).get("session")
+            if state != "writing" or time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id}: no session file (session: {state})")
+            time.sleep(0.01)
+        return data
+
 
 @pytest.fixture
 def remote(store, celery_app, owner, worker):

@@ -26,6 +26,8 @@ MAX_PAGE = 200
 MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion jobs
 # A worker is live while its heartbeat key exists; its info says which queue it serves.
 WAITING = "waiting for a worker with {env} (Python {python}, bumps {bumps}); none is running"
+# How long a request for a session file waits while its fit process writes it.
+SESSION_WAIT = 60.0
 
 
 class ServiceUnavailable(Exception):
@@ -201,16 +203,33 @@ class JobService:
         return summary
 
     async def session(self, owner: str, job_id: str) -> tuple[dict, bytes]:
-        record = await self._record(owner, job_id)
-        data = await self.store.session(owner, job_id)
-        if data is None:
-            raise ResultNotReady(_no_result(record))
-        return record, data
+        """The session file; a fit process writes it just after the job's terminal status,
+        so a request in between waits for it (a few ms for small fits)."""
+        deadline = time.monotonic() + SESSION_WAIT
+        delay = 0.005
+        while True:
+            record = await self._record(owner, job_id)
+            data = await self.store.session(owner, job_id)
+            if data is not None:
+                return record, data
+            if record.get("session") != "writing" or time.monotonic() > deadline:
+                raise ResultNotReady(_no_session(record))
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 0.1)
 
     async def ping(self) -> float:
         started = time.perf_counter()
         await self.redis.ping()
         return time.perf_counter() - started
+
+
+def _no_session(record: dict) -> str:
+    state = record.get("session")
+    if state == "writing":
+        return "the session file is still being written: try again in a moment"
+    if state == "failed":
+        return f"no session file: {record.get('session_error') or 'it could not be written'}"
+    return _no_result(record)
 
 
 def _no_result(record: dict) -> str:

@@ -78,15 +78,28 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         partial=cancelled,
         elapsed=time.monotonic() - started,
     )
-    store.put_result(owner, job_id, summary, session_bytes(problem, result))
+    store.put_result(owner, job_id, summary)
     progress.emit(final=True)
     if cancelled:
-        store.finish(
-            owner, job_id, jobs.CANCELLED, reason=watch.reason, partial=True, summary=summary
-        )
+        status, reason = jobs.CANCELLED, watch.reason
     else:
-        reason = "stopped at max_time" if outcome.aborted else None
-        store.finish(owner, job_id, jobs.SUCCEEDED, reason=reason, summary=summary)
+        status, reason = jobs.SUCCEEDED, ("stopped at max_time" if outcome.aborted else None)
+    # The summary is the result: the job is finished for its client now. The session file
+    # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
+    store.finish(
+        owner,
+        job_id,
+        status,
+        reason=reason,
+        partial=cancelled,
+        summary=summary,
+        session_follows=True,
+    )
+    try:
+        data, error = session_bytes(problem, result), ""
+    except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file
+        data, error = None, f"bumps could not write it: {type(e).__name__}: {e}"
+    store.put_session(owner, job_id, data, error)
 
 
 def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:

@@ -53,9 +53,18 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
             os._exit(code)
     status = _wait(pid)
     if os.waitstatus_to_exitcode(status) != 0:
-        store.finish(owner, job_id, jobs.FAILED, error=death_error(status))
+        error = death_error(status)
+        if not store.finish(owner, job_id, jobs.FAILED, error=error):
+            _session_lost(store, owner, job_id, error["message"])
         return "died"
     return "done"
+
+
+def _session_lost(store: JobStore, owner: str, job_id: str, cause: str) -> None:
+    """The fit process died after recording its result, while writing the session file."""
+    record = store.get(owner, job_id)
+    if record and record.get("session") == "writing":
+        store.put_session(owner, job_id, None, f"the fit process died while writing it ({cause})")
 
 
 def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> None:
@@ -68,7 +77,9 @@ def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> No
         f"{ENV_PREFIX}TIME_LIMIT on the workers",
         "traceback": "",
     }
-    store_for(settings).finish(owner, job_id, jobs.FAILED, error=error, reason="timeout")
+    store = store_for(settings)
+    if not store.finish(owner, job_id, jobs.FAILED, error=error, reason="timeout"):
+        _session_lost(store, owner, job_id, "hard time limit")
 
 
 def _wait(pid: int) -> int:

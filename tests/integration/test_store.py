@@ -160,8 +160,9 @@ def test_retention_expires_finished_jobs_and_cleans_the_index(redis_server, owne
     short = JobStore(redis_server.client(), result_ttl=1)
     job = create(short, owner)
     short.start(owner, job["id"], "w", 3)
-    short.put_result(owner, job["id"], {"chisq": 1.0}, b"h5")
-    short.finish(owner, job["id"], jobs.SUCCEEDED, summary={"chisq": 1.0})
+    short.put_result(owner, job["id"], {"chisq": 1.0})
+    short.finish(owner, job["id"], jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)
+    assert short.put_session(owner, job["id"], b"h5")  # written after the terminal status
     client = redis_server.client()
     for key in short.keys.job_keys(owner, job["id"]):
         assert client.ttl(key) in (0, 1) or not client.exists(key)

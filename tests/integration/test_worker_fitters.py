@@ -59,7 +59,7 @@ def test_remote_fit_equals_local_fit(remote, payload, fitter):
     assert np.shape(summary["cov"]) == (3, 3) and len(summary["stderr"]) == 3
 
     # The session file reloads with bumps into the same point, chisq and state.
-    session = remote.store.session(remote.owner, job["id"])
+    session = remote.session(job["id"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fit.h5"
         path.write_bytes(session)

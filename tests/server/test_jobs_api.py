@@ -181,3 +181,40 @@ async def test_a_job_for_an_environment_no_worker_has_says_why_it_waits(api):
     again = await api.json("GET", "jobs", job["id"], expect=200)
     assert again["status"] == jobs.QUEUED and "none is running" in again["waiting_reason"]
     await api.json("POST", "jobs", job["id"], "cancel", expect=200)
+
+
+async def test_session_file_written_after_the_status_is_waited_for(api, store):
+    # A job no worker takes (foreign environment), whose worker part this test plays: the
+    # fit process records the result and the terminal status, then writes the session file.
+    payload = transport.encode(gaussian_problem())
+    payload["environment"]["python"] = "3.10.2"
+    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    owner, job_id = job["owner"], job["id"]
+    store.start(owner, job_id, "played-worker", 3)
+    store.put_result(owner, job_id, {"chisq": 1.0})
+    store.finish(owner, job_id, jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)
+    assert (await api.json("GET", "jobs", job_id, expect=200))["session"] == "writing"
+
+    request = asyncio.ensure_future(api.call("GET", "jobs", job_id, "session.h5"))
+    await asyncio.sleep(0.2)  # the request is now waiting on the file being written
+    assert not request.done()
+    assert store.put_session(owner, job_id, b"HDF5 bytes")
+    response = await request
+    assert response.code == 200 and response.body == b"HDF5 bytes"
+    assert (await api.json("GET", "jobs", job_id, expect=200))["session"] == "ready"
+
+
+async def test_a_session_file_that_could_not_be_written_says_why(api, store):
+    payload = transport.encode(gaussian_problem())
+    payload["environment"]["python"] = "3.10.2"
+    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    owner, job_id = job["owner"], job["id"]
+    store.start(owner, job_id, "played-worker", 3)
+    store.finish(owner, job_id, jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)
+    store.put_session(owner, job_id, None, "bumps could not write it: OSError: disk full")
+    answer = await api.json("GET", "jobs", job_id, "session.h5", expect=409)
+    assert answer["message"] == "no session file: bumps could not write it: OSError: disk full"
+    # a job deleted before its file is written leaves nothing behind
+    await api.call("DELETE", "jobs", job_id, expect=204)
+    assert not store.put_session(owner, job_id, b"late")
+    assert store.session(owner, job_id) is None
