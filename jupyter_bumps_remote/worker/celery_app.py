@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_failure,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from .. import transport
 from .settings import WorkerSettings
@@ -57,6 +63,14 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     def _warm(sender=None, **_):
         if getattr(sender, "app", None) is app:
             warm_up()
+
+    @worker_process_init.connect(weak=False)
+    def _first_spare(**_):
+        # Each pool process readies a fit process for its first job (runner.prepare_spare).
+        if app.conf.get("bumps_remote") is settings:
+            from .runner import prepare_spare
+
+            prepare_spare(settings)
 
     @worker_ready.connect(weak=False)
     def _advertise(sender=None, **_):

@@ -26,8 +26,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict) -> int:
-    """Run the job's fit and record its outcome; returns the process exit code."""
-    _become_fit_process(settings)
+    """Run the job's fit and record its outcome; returns the process exit code.
+
+    The process has already been made a fit process (`become_fit_process`)."""
     watch = CancelWatch(lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval)
     signal.signal(TIME_LIMIT_SIGNAL, lambda *_: watch.set("time limit"))
     try:
@@ -117,7 +118,7 @@ def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict
     }
 
 
-def _become_fit_process(settings: WorkerSettings) -> None:
+def become_fit_process(settings: WorkerSettings) -> None:
     # Die with the worker process that forked us (hard time limit, worker killed).
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

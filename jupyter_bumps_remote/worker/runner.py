@@ -1,7 +1,9 @@
-"""Run one delivered job: mark it running, fork its fit process, record how that ended.
+"""Run one delivered job: mark it running, hand it to a fit process, record how that ended.
 
-Forking from the warm worker process keeps bumps imported (no ~1 s import per job) while a
-crash, a segfault or an OOM kill of the fit only fails that one job.
+Fit processes are forked from the warm worker process, which keeps bumps imported (no ~1 s
+import per job) while a crash, a segfault or an OOM kill of the fit only fails that one job.
+Each pool process keeps one spare fit process forked and warmed up ahead of its next job
+(spare.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from .. import jobs
 from ..store import JobStore
 from . import fit_process
 from .settings import ENV_PREFIX, WorkerSettings
+from .spare import SpareFitProcess
 
 log = logging.getLogger(__name__)
 _stores: dict[int, JobStore] = {}
+_spares: dict[int, SpareFitProcess] = {}  # by the pid of the pool process that forked it
 
 
 def store_for(settings: WorkerSettings) -> JobStore:
@@ -43,21 +47,41 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
     if reason:  # cancelled while a lost worker held it: don't start it again
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
         return "cancelled"
-    pid = os.fork()
-    if pid == 0:  # the fit process
-        code = 1
-        try:
-            _stores.clear()
-            code = fit_process.main(settings, store_for(settings), owner, job_id, record)
-        finally:
-            os._exit(code)
-    status = _wait(pid)
+    try:
+        status = _wait(_hand_to_fit_process(settings, owner, job_id, record))
+    finally:
+        prepare_spare(settings)  # for the next job, while this pool process is idle
     if os.waitstatus_to_exitcode(status) != 0:
         error = death_error(status)
         if not store.finish(owner, job_id, jobs.FAILED, error=error):
             _session_lost(store, owner, job_id, error["message"])
         return "died"
     return "done"
+
+
+def prepare_spare(settings: WorkerSettings) -> None:
+    """Fork this pool process's spare fit process unless it has one."""
+    if os.getpid() not in _spares:
+        _spares.clear()  # a forked child must not use its parent's spare
+        _spares[os.getpid()] = SpareFitProcess.fork(settings, _fresh_store)
+
+
+def _hand_to_fit_process(
+    settings: WorkerSettings, owner: str, job_id: str, record: dict
+) -> SpareFitProcess:
+    spare = _spares.pop(os.getpid(), None)
+    if spare is not None and spare.hand_over(owner, job_id, record):
+        return spare
+    # No spare, or it died while idle: a fit process forked now does the same, cold. If that
+    # one dies too before reading its job, its exit status is what the job records.
+    spare = SpareFitProcess.fork(settings, _fresh_store)
+    spare.hand_over(owner, job_id, record)
+    return spare
+
+
+def _fresh_store(settings: WorkerSettings) -> JobStore:
+    _stores.clear()  # the fit process's own connection, not its parent's socket
+    return store_for(settings)
 
 
 def _session_lost(store: JobStore, owner: str, job_id: str, cause: str) -> None:
@@ -82,14 +106,14 @@ def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> No
         _session_lost(store, owner, job_id, "hard time limit")
 
 
-def _wait(pid: int) -> int:
+def _wait(process: SpareFitProcess) -> int:
     """Wait for the fit process; on Celery's soft time limit, ask it to stop and keep its
     best point, then keep waiting (the hard limit remains the backstop)."""
     while True:
         try:
-            return os.waitpid(pid, 0)[1]
+            return process.wait()
         except SoftTimeLimitExceeded:
-            os.kill(pid, fit_process.TIME_LIMIT_SIGNAL)
+            os.kill(process.pid, fit_process.TIME_LIMIT_SIGNAL)
 
 
 def death_error(status: int) -> dict:

@@ -1,0 +1,34 @@
+"""A tiny built-in fit run through a job's steps, to warm up a spare fit process."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import transport
+from ..fitting import run_fit
+from .results import session_bytes, summarize
+
+
+def line(x, a, b):
+    return a * x + b
+
+
+def rehearse(job_waiting=lambda: False) -> None:
+    """Each step warms what a job's same step uses; stop as soon as a job is waiting, which
+    then goes first (warming up further would only delay it)."""
+    from bumps.curve import Curve
+    from bumps.fitproblem import FitProblem
+    from bumps.webview.server.fit_thread import ConvergenceMonitor
+
+    x = np.linspace(0, 1, 20)
+    model = Curve(line, x, 2 * x + 1, 0.1 * np.ones_like(x), a=1.0, b=0.0)
+    model.a.range(-10, 10)
+    model.b.range(-10, 10)
+    problem = transport.decode(transport.encode(FitProblem(model)))
+    if job_waiting():
+        return
+    outcome = run_fit(problem, "lm", {}, 0, convergence=ConvergenceMonitor(problem))
+    if job_waiting():
+        return
+    summarize(problem, outcome.result, seed=0, options={}, partial=False, elapsed=0.0)
+    session_bytes(problem, outcome.result)
