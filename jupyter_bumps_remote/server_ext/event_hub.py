@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 10_000
 RETRY_DELAY = 1.0
 REPLAY_BATCH = 500
+FAN_OUT_SLICE = 25  # sockets written between two turns of the IOLoop
 
 
 def _id_key(event_id: str) -> tuple[int, int]:
@@ -147,9 +148,15 @@ class EventHub:
                 if stream in self.positions:
                     self.positions[stream] = events[-1]["id"]
                 for event in events:
-                    text = _message(event)
-                    for subscriber in list(self.subscribers.get(stream, ())):
-                        subscriber.deliver(event["id"], text)
+                    await self._fan_out(stream, event["id"], _message(event))
+
+    async def _fan_out(self, stream: str, event_id: str, text: str) -> None:
+        # One socket write each; between slices the IOLoop serves other requests, so that
+        # hundreds of subscribers do not hold a REST call for the whole fan-out.
+        for count, subscriber in enumerate(list(self.subscribers.get(stream, ())), 1):
+            subscriber.deliver(event_id, text)
+            if count % FAN_OUT_SLICE == 0:
+                await asyncio.sleep(0)
 
 
 def _message(event: dict) -> str:
