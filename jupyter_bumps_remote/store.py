@@ -470,6 +470,12 @@ class _Ops:
     def _xadd(self, stream: str, kind: str, data: str) -> tuple:
         return ("XADD", stream, "MAXLEN", "~", self.events_maxlen, "*", "type", kind, "data", data)
 
+    def last_event_id(self, owner: str, job_id: str) -> str:
+        """The id of the job's newest event ("0" if none): where to follow it from."""
+        (entries,) = yield Batch([("XREVRANGE", self.keys.events(owner, job_id), "+", "-",
+                                   "COUNT", 1)])  # fmt: skip
+        return decode_events(entries)[0]["id"] if entries else "0"
+
     def events(self, owner: str, job_id: str | None, since: str = "0", count: int = 1000):
         """Events after `since` (exclusive), oldest first; job stream or owner stream."""
         stream = self.keys.events(owner, job_id) if job_id else self.keys.owner_events(owner)

@@ -34,9 +34,8 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
-            response = self.session.request(
-                method, self.server.api + path, timeout=TIMEOUT, **kwargs
-            )
+            kwargs.setdefault("timeout", TIMEOUT)
+            response = self.session.request(method, self.server.api + path, **kwargs)
         except requests.ConnectionError as e:
             raise ServerUnreachable(
                 0,
@@ -72,8 +71,13 @@ class Client:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self.json("POST", "jobs", data=json.dumps(body), headers=headers)
 
-    def get(self, job_id: str) -> dict:
-        return self.json("GET", f"jobs/{job_id}")
+    def get(self, job_id: str, wait: float = 0) -> dict:
+        """The job's record; with `wait`, the server answers once the job has ended or
+        after `wait` seconds (one long-poll request, no WebSocket)."""
+        if not wait:
+            return self.json("GET", f"jobs/{job_id}")
+        return self.json("GET", f"jobs/{job_id}", params={"wait": f"{wait:.3f}"},
+                         timeout=wait + TIMEOUT)  # fmt: skip
 
     def list(self, status=None, tag=None, offset=0, limit=50) -> dict:
         params = {"offset": offset, "limit": limit}

@@ -11,6 +11,8 @@ from .. import jobs
 from .client import Client
 from .result import FitResult
 
+LONG_POLL = 30.0  # seconds one GET of the record may wait for the job to end
+
 
 class RemoteFitError(RuntimeError):
     """The remote fit failed; `error` holds its type, message and traceback."""
@@ -109,16 +111,30 @@ class RemoteJob:
                 raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
     def wait(self, timeout: float | None = None, progress: bool = False) -> RemoteJob:
-        """Block until the job ends (or `timeout` s pass: TimeoutError)."""
+        """Block until the job ends (or `timeout` s pass: TimeoutError); `progress` prints
+        a progress line as the fit goes."""
         if self._record["status"] in jobs.TERMINAL:
             return self
+        if not progress:
+            return self._long_poll(timeout)
         for event in self.events(self._last_event, timeout):
             self._last_event = event["id"]
-            if progress and event["type"] == "progress":
+            if event["type"] == "progress":
                 print("\r" + progress_line(self, event["data"]), end="", file=sys.stderr)
-        if progress:
-            print(file=sys.stderr)
+        print(file=sys.stderr)
         return self.refresh()
+
+    def _long_poll(self, timeout: float | None) -> RemoteJob:
+        # One request per LONG_POLL seconds at most, so that no proxy in between (JupyterHub's)
+        # drops an idle request; each answers as soon as the job ends.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = LONG_POLL if deadline is None else deadline - time.monotonic()
+            self._record = self._client.get(self.id, wait=max(0.001, min(LONG_POLL, remaining)))
+            if self._record["status"] in jobs.TERMINAL:
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
     def __await__(self):
         return asyncio.to_thread(self.wait).__await__()

@@ -15,7 +15,7 @@ from tornado import web
 from .. import jobs
 from ..store import JobNotFound, TransitionRefused
 from .identity import owner_of
-from .service import REDIS_ERRORS, JobService, ResultNotReady, ServiceUnavailable
+from .service import MAX_WAIT, REDIS_ERRORS, JobService, ResultNotReady, ServiceUnavailable
 
 AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags"))
@@ -166,6 +166,21 @@ def _too_large(limit: int) -> str:
     )
 
 
+def _wait_argument(handler) -> float:
+    value = handler.get_query_argument("wait", None)
+    if value is None:
+        return 0.0
+    try:
+        wait = float(value)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT:  # also refuses nan
+        raise jobs.JobInputError(
+            "wait", f"must be a number of seconds from 0 to {MAX_WAIT:g}, got {value!r}"
+        )
+    return wait
+
+
 def _int_argument(handler, name: str, default: int) -> int:
     value = handler.get_query_argument(name, None)
     if value is None:
@@ -181,7 +196,8 @@ class JobHandler(BumpsRemoteHandler):
     @authorized
     @maps_errors
     async def get(self, job_id):
-        self.write_json(await self.service.get(self.owner, job_id))
+        wait = _wait_argument(self)
+        self.write_json(await self.service.get(self.owner, job_id, wait))
 
     @web.authenticated
     @authorized

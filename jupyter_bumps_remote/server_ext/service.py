@@ -8,6 +8,7 @@ behind a semaphore, so nothing here blocks the IOLoop. A Redis or broker outage 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion j
 WAITING = "waiting for a worker with {env} (Python {python}, bumps {bumps}); none is running"
 # How long a request for a session file waits while its fit process writes it.
 SESSION_WAIT = 60.0
+MAX_WAIT = 300.0  # the longest a GET of a job may wait for it to end
 
 
 class ServiceUnavailable(Exception):
@@ -148,8 +150,36 @@ class JobService:
                 )
         return record
 
-    async def get(self, owner: str, job_id: str) -> dict:
-        return await self.describe(await self._record(owner, job_id))
+    async def get(self, owner: str, job_id: str, wait: float = 0) -> dict:
+        """The job's record; with `wait`, once it has ended or after `wait` seconds."""
+        record = await self._record(owner, job_id)
+        if wait > 0 and record["status"] not in jobs.TERMINAL:
+            record = await self._until_terminal(owner, job_id, wait)
+        return await self.describe(record)
+
+    async def _until_terminal(self, owner: str, job_id: str, wait: float) -> dict:
+        # Follow the job's stream from its newest event, read before the record: a terminal
+        # event can then only come after that point, never slip in between.
+        since = await self.store.last_event_id(owner, job_id)
+        record = await self._record(owner, job_id)
+        if record["status"] in jobs.TERMINAL:
+            return record
+        ended = asyncio.get_running_loop().create_future()
+
+        def watch(text: str) -> None:
+            event = json.loads(text)
+            if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
+                if not ended.done():
+                    ended.set_result(None)
+
+        subscriber = await self.hub.subscribe(owner, job_id, since, watch)
+        try:
+            await asyncio.wait_for(ended, wait)
+        except TimeoutError:
+            pass
+        finally:
+            self.hub.unsubscribe(subscriber)
+        return await self._record(owner, job_id)
 
     async def list(self, owner: str, status=None, tag=None, offset=0, limit=50) -> dict:
         if status is not None and status not in jobs.STATES:

@@ -218,3 +218,24 @@ async def test_a_session_file_that_could_not_be_written_says_why(api, store):
     await api.call("DELETE", "jobs", job_id, expect=204)
     assert not store.put_session(owner, job_id, b"late")
     assert store.session(owner, job_id) is None
+
+
+async def test_get_with_wait_answers_when_the_job_ends(api):
+    job = await api.submit(fitter="dream", options=LONG_DREAM)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    running = await api.json("GET", "jobs", job["id"], params={"wait": "0.3"}, expect=200)
+    assert running["status"] in jobs.ACTIVE and loop.time() - started >= 0.3  # waited it out
+    waiting = asyncio.ensure_future(api.json("GET", "jobs", job["id"], params={"wait": "60"}))
+    await api.json("POST", "jobs", job["id"], "cancel", expect=200)
+    ended = await asyncio.wait_for(waiting, 10)  # answered at the end, not after 60 s
+    assert ended["status"] == jobs.CANCELLED
+    again = await api.json("GET", "jobs", job["id"], params={"wait": "60"}, expect=200)
+    assert again["status"] == jobs.CANCELLED  # an ended job answers at once
+
+
+async def test_a_bad_wait_is_400_naming_it(api):
+    job = await api.submit()
+    for bad in ("-1", "301", "nan", "soon"):
+        answer = await api.json("GET", "jobs", job["id"], params={"wait": bad}, expect=400)
+        assert answer["message"].startswith("wait: must be a number of seconds from 0 to 300")
