@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import jobs
 from ..store import JobStore
 from . import fit_process
+from .lease import LeaseKeeper, claim
 from .settings import ENV_PREFIX, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -35,13 +37,18 @@ def store_for(settings: WorkerSettings) -> JobStore:
 
 def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> str:
     store = store_for(settings)
-    outcome, record = store.start(owner, job_id, worker, settings.max_attempts)
+    token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    outcome, record = claim(
+        store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds
+    )
     if outcome != "started":
+        # 'duplicate': another execution runs this job now; acking this copy is all to do
         log.info("job %s not run: %s", job_id, outcome)
         return outcome
     reason = store.cancel_reason(owner, job_id)
-    if reason:  # cancelled while a lost worker held it: don't start it again
+    if reason:  # cancelled between its delivery and now: don't start the fit
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
+        store.release_lease(owner, job_id, token)
         return "cancelled"
     pid = os.fork()
     if pid == 0:  # the fit process
@@ -51,11 +58,23 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
             code = fit_process.main(settings, store_for(settings), owner, job_id, record)
         finally:
             os._exit(code)
-    status = _wait(pid)
-    if os.waitstatus_to_exitcode(status) != 0:
-        store.finish(owner, job_id, jobs.FAILED, error=death_error(status))
-        return "died"
-    return "done"
+    lease = LeaseKeeper(
+        store, owner, job_id, token, settings.lease_seconds,
+        on_lost=lambda: os.kill(pid, signal.SIGKILL),
+    ).start()  # fmt: skip
+    try:
+        status = _wait(pid)
+    finally:
+        lease.stop()
+    if lease.lost:  # the execution that took the job over records its end
+        return "superseded"
+    try:
+        if os.waitstatus_to_exitcode(status) != 0:
+            store.finish(owner, job_id, jobs.FAILED, error=death_error(status))
+            return "died"
+        return "done"
+    finally:
+        lease.release()
 
 
 def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> None:
