@@ -8,8 +8,12 @@ import time
 from collections.abc import Iterator
 
 from .. import jobs
-from .client import Client
+from .client import Client, ServerUnreachable
 from .result import FitResult
+
+# How long a waiting job keeps trying to reach a Jupyter server that went away (a restart
+# takes seconds) before it gives up and says so; the fit itself goes on regardless.
+RECONNECT_GRACE = 300.0
 
 
 class RemoteFitError(RuntimeError):
@@ -95,16 +99,33 @@ class RemoteJob:
     # -- following it -----------------------------------------------------------------------------
 
     def events(self, since: str = "0", timeout: float | None = None) -> Iterator[dict]:
-        """Every event of the job from `since` on, until its terminal status."""
+        """Every event of the job from `since` on, until its terminal status. If the Jupyter
+        server goes away (restart), reconnects by itself and resumes after the last event
+        seen: nothing missed, nothing twice (RELIABILITY.md 9)."""
         last = since
         deadline = None if timeout is None else time.monotonic() + timeout
+        away_since: float | None = None
         while True:
             remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
-            for event in self._client.events(self.id, since=last, timeout=remaining):
-                last = event["id"]
-                yield event
-                if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
-                    return
+            try:
+                for event in self._client.events(self.id, since=last, timeout=remaining):
+                    away_since = None
+                    last = event["id"]
+                    yield event
+                    if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
+                        return
+            except ServerUnreachable:
+                now = time.monotonic()
+                away_since = away_since or now
+                if now - away_since > RECONNECT_GRACE:
+                    raise ServerUnreachable(
+                        0,
+                        f"the Jupyter server at {self._client.server.url} has been unreachable "
+                        f"for {RECONNECT_GRACE:.0f} s; the fit goes on without it: call "
+                        f'get_job("{self.id}") once the server is back',
+                    ) from None
+                if deadline is None or now < deadline:
+                    time.sleep(min(1.0, 0.1 + (now - away_since) / 10))  # the server restarts
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
