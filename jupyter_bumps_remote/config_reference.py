@@ -18,6 +18,8 @@ WORKER_HELP = {
     "time_limit": "Hard limit of one fit, seconds (Celery task_time_limit).",
     "soft_time_limit": "The fit stops and keeps its best point after this many seconds.",
     "visibility_timeout": "An unacknowledged fit is redelivered after this; > time_limit.",
+    "lease_seconds": "Life of a running job's lease (renewed every third of it): a copy of "
+    "its message delivered meanwhile is not run; a lost run's job is taken over after it.",
     "max_attempts": "Deliveries of a job before it fails as 'worker lost'.",
     "events_maxlen": "Approximate cap of each event stream.",
     "result_ttl": "Seconds a finished job is kept (0: forever).",

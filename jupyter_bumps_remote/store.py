@@ -13,6 +13,7 @@ Keys (all under `prefix`, per owner so that a Redis ACL pattern can fence a user
   {prefix}u:{owner}:job:{id}:session    bumps session HDF5 bytes, stored just after the
                                         terminal status (record field `session`: writing →
                                         ready | failed)
+  {prefix}u:{owner}:job:{id}:lease      token of the execution running the job (short TTL)
   {prefix}u:{owner}:jobs                sorted set of job ids by creation time
   {prefix}u:{owner}:events              stream: status events of all the owner's jobs
   {prefix}u:{owner}:idem:{key}          idempotency key -> job id
@@ -79,6 +80,9 @@ class Keys:
 
     def session(self, owner: str, job_id: str) -> str:
         return f"{self.job(owner, job_id)}:session"
+
+    def lease(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:lease"
 
     def index(self, owner: str) -> str:
         return f"{self.owner(owner)}jobs"
@@ -281,9 +285,20 @@ class _Ops:
         keys = self.keys.job_keys(owner, job_id)
         return [keys[0], keys[2], self.keys.owner_events(owner), keys[1], keys[3], keys[4]]
 
-    def start(self, owner: str, job_id: str, worker: str, max_attempts: int):
-        """Mark a delivered job running. Returns (outcome, record) where outcome is one of
-        'started', 'missing', 'terminal' (nothing to do) or 'exhausted' (failed now)."""
+    def start(
+        self,
+        owner: str,
+        job_id: str,
+        worker: str,
+        max_attempts: int,
+        lease: str = "",
+        lease_seconds: float = 0,
+    ):
+        """Mark a delivered job running and give its lease to token `lease` (none if
+        `lease_seconds` is 0). Returns (outcome, record) where outcome is one of 'started',
+        'missing', 'terminal' (nothing to do), 'exhausted' (failed now), 'leased' (a live
+        execution holds the job: this delivery is a copy) or 'cancelled' (a cancel asked
+        while its execution was lost: cancelled now)."""
         record = yield from self.get(owner, job_id)
         if record is None:
             return "missing", None
@@ -295,11 +310,14 @@ class _Ops:
             "traceback": "",
         }
         failed = _dumps(status_event(record, jobs.FAILED, error=lost))
+        cancelled = _dumps(
+            status_event(record, jobs.CANCELLED, reason=record.get("reason") or "cancelled")
+        )
         (reply,) = yield Batch(
             [
                 Script(
                     "start",
-                    self._transition_keys(owner, job_id),
+                    [*self._transition_keys(owner, job_id), self.keys.lease(owner, job_id)],
                     [
                         worker,
                         now,
@@ -309,6 +327,9 @@ class _Ops:
                         failed,
                         _dumps(lost),
                         self.result_ttl,
+                        lease,
+                        int(lease_seconds * 1000),
+                        cancelled,
                     ],
                 )
             ]
@@ -316,6 +337,21 @@ class _Ops:
         outcome = _text(reply[0])
         record = yield from self.get(owner, job_id)
         return outcome, record
+
+    def keep_lease(self, owner: str, job_id: str, token: str, seconds: float):
+        """Renew the lease of the execution `token`; False if another execution holds it."""
+        (reply,) = yield Batch(
+            [Script("lease", [self.keys.lease(owner, job_id)], [token, int(seconds * 1000), ""])]
+        )
+        return bool(reply)
+
+    def release_lease(self, owner: str, job_id: str, token: str):
+        yield Batch([Script("lease", [self.keys.lease(owner, job_id)], [token, 0, "release"])])
+
+    def lease_left(self, owner: str, job_id: str):
+        """Seconds before the job's lease lapses unless renewed; None if there is none."""
+        (ms,) = yield Batch([("PTTL", self.keys.lease(owner, job_id))])
+        return ms / 1000 if ms >= 0 else None
 
     def finish(
         self,

@@ -110,19 +110,34 @@ class Client:
 
         path = f"jobs/{job_id}/events" if job_id else "events"
         headers = [f"Authorization: token {self.server.token}"] if self.server.token else []
-        ws = websocket.create_connection(
-            f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
-        )
+        try:
+            ws = websocket.create_connection(
+                f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
+            )
+        except websocket.WebSocketBadStatusException as e:
+            if e.status_code < 500:
+                raise RemoteError(e.status_code, f"event stream refused: {e}") from e
+            raise self._unreachable(e) from e  # the server (re)starting: 503 for a moment
+        except (OSError, websocket.WebSocketException) as e:
+            raise self._unreachable(e) from e
         try:
             while True:
                 try:
                     message = ws.recv()
                 except websocket.WebSocketTimeoutException as e:
                     raise TimeoutError(f"no event within {timeout} s") from e
-                except websocket.WebSocketConnectionClosedException:
-                    return
+                except (websocket.WebSocketConnectionClosedException, OSError):
+                    return  # the server went away (restart): the caller resumes from its id
                 if not message:
                     return
                 yield json.loads(message)
         finally:
             ws.close()
+
+    def _unreachable(self, cause: Exception) -> ServerUnreachable:
+        return ServerUnreachable(
+            0,
+            f"cannot reach the Jupyter server at {self.server.url} ({self.server.source}): "
+            f"{cause}; is it running? Call jupyter_bumps_remote.connect(url, token) to use "
+            "another",
+        )

@@ -8,10 +8,13 @@ import time
 from collections.abc import Iterator
 
 from .. import jobs
-from .client import Client
+from .client import Client, RemoteError, ServerUnreachable
 from .result import FitResult
 
 LONG_POLL = 30.0  # seconds one GET of the record may wait for the job to end
+# How long a waiting job keeps trying to reach a Jupyter server that went away (a restart
+# takes seconds) before it gives up and says so; the fit itself goes on regardless.
+RECONNECT_GRACE = 300.0
 
 
 class RemoteFitError(RuntimeError):
@@ -97,16 +100,23 @@ class RemoteJob:
     # -- following it -----------------------------------------------------------------------------
 
     def events(self, since: str = "0", timeout: float | None = None) -> Iterator[dict]:
-        """Every event of the job from `since` on, until its terminal status."""
+        """Every event of the job from `since` on, until its terminal status. If the Jupyter
+        server goes away (restart), reconnects by itself and resumes after the last event
+        seen: nothing missed, nothing twice (RELIABILITY.md 9)."""
         last = since
         deadline = None if timeout is None else time.monotonic() + timeout
+        away = _ServerAway(self)
         while True:
             remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
-            for event in self._client.events(self.id, since=last, timeout=remaining):
-                last = event["id"]
-                yield event
-                if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
-                    return
+            try:
+                for event in self._client.events(self.id, since=last, timeout=remaining):
+                    away.back()
+                    last = event["id"]
+                    yield event
+                    if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
+                        return
+            except ServerUnreachable:
+                away.pause(deadline)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
@@ -126,11 +136,19 @@ class RemoteJob:
 
     def _long_poll(self, timeout: float | None) -> RemoteJob:
         # One request per LONG_POLL seconds at most, so that no proxy in between (JupyterHub's)
-        # drops an idle request; each answers as soon as the job ends.
+        # drops an idle request; each answers as soon as the job ends. A server restart in
+        # between is waited out as in events().
         deadline = None if timeout is None else time.monotonic() + timeout
+        away = _ServerAway(self)
         while True:
             remaining = LONG_POLL if deadline is None else deadline - time.monotonic()
-            self._record = self._client.get(self.id, wait=max(0.001, min(LONG_POLL, remaining)))
+            try:
+                self._record = self._client.get(self.id, wait=max(0.001, min(LONG_POLL, remaining)))
+                away.back()
+            except RemoteError as e:
+                if not isinstance(e, ServerUnreachable) and e.status < 500:
+                    raise
+                away.pause(deadline)  # gone or 5xx: the server (re)starting
             if self._record["status"] in jobs.TERMINAL:
                 return self
             if deadline is not None and time.monotonic() >= deadline:
@@ -188,3 +206,28 @@ def progress_line(job: RemoteJob, data: dict) -> str:
         parts.append(f"χ²={chisq:.4g}")
     parts.append(f"{data.get('elapsed', 0):.1f} s")
     return " ".join(parts)
+
+
+class _ServerAway:
+    """How long the job's Jupyter server has been unreachable: waits between attempts to
+    reach it again, and gives up with a clear message after RECONNECT_GRACE."""
+
+    def __init__(self, job: RemoteJob):
+        self.job = job
+        self.since: float | None = None
+
+    def back(self) -> None:
+        self.since = None
+
+    def pause(self, deadline: float | None) -> None:
+        now = time.monotonic()
+        self.since = self.since or now
+        if now - self.since > RECONNECT_GRACE:
+            raise ServerUnreachable(
+                0,
+                f"the Jupyter server at {self.job._client.server.url} has been unreachable "
+                f"for {RECONNECT_GRACE:.0f} s; the fit goes on without it: call "
+                f'get_job("{self.job.id}") once the server is back',
+            ) from None
+        if deadline is None or now < deadline:
+            time.sleep(min(1.0, 0.1 + (now - self.since) / 10))  # the server restarts

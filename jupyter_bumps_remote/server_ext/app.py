@@ -12,6 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
 from .. import __version__
+from ..worker.requeue import requeue_unacked
 from ..worker.settings import SettingsError, WorkerSettings
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
@@ -167,6 +168,27 @@ class BumpsRemote(ExtensionApp):
         )
         url = await self._embedded_redis.start()
         settings = self.worker_settings(url)
+        if not self._embedded_redis.reused:
+            # the previous server's workers died with it: their fits run again now rather
+            # than after the visibility timeout
+            try:
+                requeued = await asyncio.get_running_loop().run_in_executor(
+                    None, requeue_unacked, settings
+                )
+            except Exception as e:  # noqa: BLE001 - kombu redelivers them later anyway
+                requeued = 0
+                self.log.warning(
+                    "bumps-remote: could not queue again the fits cut short when the server "
+                    "last stopped (%s); they run again after the visibility timeout (%g s)",
+                    e,
+                    settings.visibility_timeout,
+                )
+            if requeued:
+                self.log.warning(
+                    "bumps-remote: %d fit(s) cut short when the server last stopped are "
+                    "queued again (their next attempt starts over)",
+                    requeued,
+                )
         self._supervisor = WorkerSupervisor(
             settings, self.embedded_workers, self.worker_concurrency, self.log
         )

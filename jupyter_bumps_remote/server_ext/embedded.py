@@ -3,7 +3,9 @@
 Redis listens only on a unix socket in a 0700 directory under the Jupyter runtime dir,
 with AOF on and its data under the Jupyter data dir, so jobs outlive a server restart.
 Both die with the server: they are stopped by `stop()`, and the kernel's parent-death
-signal stops them if the server itself is killed.
+signal stops them if the server itself is killed (Redis with SIGTERM, which flushes its AOF;
+workers with SIGKILL, since a warm shutdown would wait for their fits without a broker).
+A fit cut short so is queued again when the server next starts (RELIABILITY.md 9).
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ except (OSError, AttributeError):  # not Linux: no parent-death signal; stop() s
     _prctl = None
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
     """Runs in the child between fork and exec (so: nothing that takes a lock)."""
     if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def _worker_dies_with_parent() -> None:
+    _die_with_parent(signal.SIGKILL)
 
 
 class RedisUnavailable(RuntimeError):
@@ -46,6 +52,7 @@ class EmbeddedRedis:
         self.socket = self.socket_dir / "redis.sock"
         self.log = log
         self.process: subprocess.Popen | None = None
+        self.reused = False  # True: another server's Redis (and workers) answered there
 
     @property
     def url(self) -> str:
@@ -63,6 +70,7 @@ class EmbeddedRedis:
             os.chmod(path, 0o700)
         if await self._answers():
             self.log.info("bumps-remote: reusing the embedded Redis at %s", self.socket)
+            self.reused = True
             return self.url
         self.socket.unlink(missing_ok=True)
         args = [
@@ -140,7 +148,7 @@ class WorkerSupervisor:
         env = {**os.environ, **self.settings.to_env()}
         return subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True,
+            preexec_fn=_worker_dies_with_parent, start_new_session=True,
         )  # fmt: skip
 
     async def start(self) -> None:

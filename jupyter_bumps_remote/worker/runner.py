@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import jobs
 from ..store import JobStore
 from . import fit_process
+from .lease import LeaseKeeper, claim
 from .settings import ENV_PREFIX, WorkerSettings
 from .spare import SpareFitProcess
 
@@ -39,24 +41,40 @@ def store_for(settings: WorkerSettings) -> JobStore:
 
 def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> str:
     store = store_for(settings)
-    outcome, record = store.start(owner, job_id, worker, settings.max_attempts)
+    token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    outcome, record = claim(
+        store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds
+    )
     if outcome != "started":
+        # 'duplicate': another execution runs this job now; acking this copy is all to do
         log.info("job %s not run: %s", job_id, outcome)
         return outcome
     reason = store.cancel_reason(owner, job_id)
-    if reason:  # cancelled while a lost worker held it: don't start it again
+    if reason:  # cancelled between its delivery and now: don't start the fit
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
+        store.release_lease(owner, job_id, token)
         return "cancelled"
+    process = _hand_to_fit_process(settings, owner, job_id, record)
+    lease = LeaseKeeper(
+        store, owner, job_id, token, settings.lease_seconds,
+        on_lost=lambda: os.kill(process.pid, signal.SIGKILL),
+    ).start()  # fmt: skip
     try:
-        status = _wait(_hand_to_fit_process(settings, owner, job_id, record))
+        status = _wait(process)
     finally:
+        lease.stop()
         prepare_spare(settings)  # for the next job, while this pool process is idle
-    if os.waitstatus_to_exitcode(status) != 0:
-        error = death_error(status)
-        if not store.finish(owner, job_id, jobs.FAILED, error=error):
-            _session_lost(store, owner, job_id, error["message"])
-        return "died"
-    return "done"
+    if lease.lost:  # the execution that took the job over records its end
+        return "superseded"
+    try:
+        if os.waitstatus_to_exitcode(status) != 0:
+            error = death_error(status)
+            if not store.finish(owner, job_id, jobs.FAILED, error=error):
+                _session_lost(store, owner, job_id, error["message"])
+            return "died"
+        return "done"
+    finally:
+        lease.release()
 
 
 def prepare_spare(settings: WorkerSettings) -> None:

@@ -28,6 +28,10 @@ class WorkerSettings:
     # A message not acked within this long is redelivered: it must exceed the hard limit,
     # or a long fit would run twice at once (RELIABILITY.md 4).
     visibility_timeout: float = 12 * 3600.0 + 300
+    # Life of a running job's lease, renewed a few times within it: a copy of
+    # the job's message that kombu redelivers while the lease lives is not run (RELIABILITY
+    # 4); a lost execution's job is taken over once its lease lapses.
+    lease_seconds: float = 3.0
     max_attempts: int = 3
     events_maxlen: int = 10_000
     result_ttl: int = 30 * 24 * 3600
@@ -70,6 +74,12 @@ class WorkerSettings:
                 f"visibility_timeout ({self.visibility_timeout:g} s) must be above time_limit "
                 f"({self.time_limit:g} s), or a long fit would be delivered twice and run twice "
                 f"at once: raise {ENV_PREFIX}VISIBILITY_TIMEOUT or lower {ENV_PREFIX}TIME_LIMIT"
+            )
+        if not 0 < self.lease_seconds < self.visibility_timeout:
+            raise SettingsError(
+                f"lease_seconds ({self.lease_seconds:g} s) must be above 0 and below "
+                f"visibility_timeout ({self.visibility_timeout:g} s): set "
+                f"{ENV_PREFIX}LEASE_SECONDS to a few seconds"
             )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")

@@ -34,13 +34,16 @@ class Stack:
         self.remote = Remote(self.store, self.app, f"user-{uuid.uuid4().hex[:8]}")
         self.workers: list[Worker] = []
 
-    def worker(self, concurrency: int = 1, extra_env: dict | None = None) -> Worker:
+    def worker(
+        self, concurrency: int = 1, extra_env: dict | None = None, celery_args: tuple = ()
+    ) -> Worker:
         worker = Worker(
             self.redis.url,
             concurrency=concurrency,
             env={**self.env, **(extra_env or {})},
             pythonpath=[str(SUPPORT / "importable")],
         )
+        worker.command += list(celery_args)  # after the command's `--`: Celery's own options
         self.workers.append(worker)
         return worker.start()
 

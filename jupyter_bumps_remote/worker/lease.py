@@ -1,0 +1,75 @@
+"""A running job's lease: proof, renewed every second or so, that its execution is alive.
+
+kombu redelivers a message it has not seen acked within the visibility timeout, whether
+or not a worker is still running it (a message reserved behind a long fit, a sweep racing
+an ack, limits mis-set). A delivery that finds the job `running` under a live lease is such
+a copy: it is acked without running (RELIABILITY.md 4). A delivery that finds the lease
+lapsed takes the job over: its execution died (worker killed, pool process lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def claim(store, owner: str, job_id: str, worker: str, token: str, max_attempts: int,
+          seconds: float) -> tuple[str, dict | None]:  # fmt: skip
+    """`store.start` with the lease. A lease found alive is watched past its expiry: if it
+    is still there, its holder renewed it and is alive ('duplicate'); if it lapsed, its
+    holder is gone and this delivery runs the job."""
+    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds)
+    if outcome != "leased":
+        return outcome, record
+    left = store.lease_left(owner, job_id)
+    time.sleep((left or 0) + 0.05)
+    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds)
+    return ("duplicate" if outcome == "leased" else outcome), record
+
+
+class LeaseKeeper:
+    """Renews the lease from the process that waits for the fit; if another execution has
+    taken the job over (this one looked dead: Redis away longer than the lease), calls
+    `on_lost` so that this fit stops and records nothing."""
+
+    def __init__(self, store, owner: str, job_id: str, token: str, seconds: float,
+                 on_lost: Callable[[], None]):  # fmt: skip
+        self.store, self.owner, self.job_id, self.token = store, owner, job_id, token
+        self.seconds = seconds
+        self.on_lost = on_lost
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bumps-lease", daemon=True)
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                held = self.store.keep_lease(self.owner, self.job_id, self.token, self.seconds)
+            except Exception:  # noqa: BLE001 - Redis blip: renew on the next beat
+                continue
+            if not held:
+                log.warning("job %s was taken over by another execution; stopping", self.job_id)
+                self.lost = True
+                self.on_lost()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def release(self) -> None:
+        """Give the lease up once the job's end is recorded: a later delivery (there should
+        be none) then finds the job terminal rather than waiting for the lease to lapse."""
+        if not self.lost:
+            try:
+                self.store.release_lease(self.owner, self.job_id, self.token)
+            except Exception:  # noqa: BLE001 - it lapses by itself
+                pass

@@ -1,0 +1,85 @@
+"""RELIABILITY.md 9, embedded mode: the server owns its Redis and workers, so a server
+restart kills the fit that was running. The job is not lost and does not wait for the
+visibility timeout (12 h): the restarted server queues it again, and it runs to its end as
+attempt 2, its result stored once."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from jupyter_bumps_remote import jobs, transport
+
+from ..support.problems import gaussian_problem
+from ..support.services import JupyterServer
+from .test_embedded import our_processes, wait_until
+
+# fits cut short: a stopping server gives its workers' running fits 10 s to end first
+FIT = {"steps": 200_000, "burn": 10}
+LASTS = {"shutdown": 15.0, "SIGKILL": 5.0}
+
+
+def statuses(server, job_id) -> list[str]:
+    """The job's status events, read back through the event WebSocket."""
+    from jupyter_bumps_remote.kernel.client import Client
+    from jupyter_bumps_remote.kernel.discovery import ServerInfo
+
+    client = Client(ServerInfo(server.url, server.token, "test"))
+    found = []
+    for event in client.events(job_id, timeout=10):
+        if event["type"] == "status":
+            found.append(event["data"]["status"])
+            if found[-1] in jobs.TERMINAL:
+                return found
+    return found
+
+
+@pytest.mark.parametrize("how", ["shutdown", "SIGKILL"])
+def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, how):
+    home = tmp_path / "home"
+    server = JupyterServer(home).start()
+    try:
+        wait_until(
+            lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"],
+            what="an embedded worker",
+        )  # fmt: skip
+        payload = transport.encode(gaussian_problem())
+        options = {**FIT, "max_time": LASTS[how]}
+        created = server.api(
+            "POST", "jobs", json={"payload": payload, "fitter": "dream", "options": options}
+        )
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        first = wait_until(
+            lambda: (r := server.api("GET", f"jobs/{job_id}").json()).get("progress") and r,
+            what="the fit's progress",
+        )  # fmt: skip
+        assert first["status"] == jobs.RUNNING and first["attempt"] == 1
+    finally:
+        if how == "shutdown":
+            server.stop()
+        else:
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(10)
+            server._log_file.close()
+    # the workers and the fit died with the server
+    wait_until(lambda: not our_processes(home), timeout=30, what="our processes to exit")
+
+    server.start()
+    try:
+        record = wait_until(
+            lambda: (r := server.api("GET", f"jobs/{job_id}")).status_code == 200
+            and r.json()["status"] in jobs.TERMINAL and r.json(),
+            timeout=90, what="the job's end after the restart",
+        )  # fmt: skip
+        assert record["status"] == jobs.SUCCEEDED, record
+        assert record["attempt"] == 2, record
+        assert record["finished"] - record["started"] >= LASTS[how]  # ran whole again
+        assert statuses(server, job_id) == ["queued", "running", "running", "succeeded"]
+        result = server.api("GET", f"jobs/{job_id}/result").json()
+        assert result["chisq"] == record["progress"]["chisq"]
+        assert "queued again" in server.log.read_text()
+    finally:
+        server.stop()
+    wait_until(lambda: not our_processes(home), timeout=30, what="our processes to exit")
