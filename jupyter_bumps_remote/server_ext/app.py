@@ -12,6 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
 from .. import __version__
+from ..redis_url import masked as masked_url
 from ..worker.settings import SettingsError, WorkerSettings
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
@@ -24,7 +25,7 @@ from .handlers import (
     SessionHandler,
     WorkersHandler,
 )
-from .service import JobService
+from .service import REDIS_ERRORS, JobService
 from .websockets import EventsSocket
 
 API = "bumps-remote/api"
@@ -158,7 +159,13 @@ class BumpsRemote(ExtensionApp):
             self.unavailable_reason = f"bumps-remote is not available: {e}"
             self.log.error(self.unavailable_reason)
             return
-        self.log.info("bumps-remote %s ready (%s mode)", __version__, self.mode)
+        where = masked_url(self.service.settings.redis_url)
+        try:
+            await self.service.ping()
+        except REDIS_ERRORS as e:  # requests answer 503 with this message until it is fixed
+            self.log.error("bumps-remote: %s", self.service.explain(e))
+            return
+        self.log.info("bumps-remote %s ready (%s mode, Redis at %s)", __version__, self.mode, where)
 
     async def _start_embedded(self) -> WorkerSettings:
         base = Path(jupyter_runtime_dir()) / "bumps-remote"
