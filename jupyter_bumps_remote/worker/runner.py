@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import jobs
 from ..store import JobStore
-from . import fit_process
+from . import fit_process, leftovers
 from .settings import ENV_PREFIX, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
     if reason:  # cancelled while a lost worker held it: don't start it again
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
         return "cancelled"
+    leftovers.become_subreaper()
     pid = os.fork()
     if pid == 0:  # the fit process
         code = 1
@@ -51,7 +52,11 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
             code = fit_process.main(settings, store_for(settings), owner, job_id, record)
         finally:
             os._exit(code)
-    status = _wait(pid)
+    leftovers.own_group(pid)
+    try:
+        status = _wait(pid)
+    finally:
+        leftovers.kill_all(pid)
     if os.waitstatus_to_exitcode(status) != 0:
         store.finish(owner, job_id, jobs.FAILED, error=death_error(status))
         return "died"
