@@ -40,7 +40,9 @@ class BumpsRemote(ExtensionApp):
 
     redis_url = Unicode(
         help="""Redis for jobs and the Celery broker: redis://, rediss:// (TLS) or unix://,
-        with a password or ACL user in the URL. Empty: embedded mode, where the server starts
+        with a password or ACL user in the URL and TLS options in its query
+        (rediss://user:password@host:6380/0?ssl_ca_certs=/path/ca.pem; certificates are
+        checked unless ssl_cert_reqs=none). Empty: embedded mode, where the server starts
         a private redis-server and local workers itself. Env: BUMPS_REMOTE_REDIS_URL.""",
     ).tag(config=True)
 

@@ -179,8 +179,8 @@ def test_22_hostile_problem_hits_its_resource_limit_and_the_worker_goes_on(
     assert stack.drained() == {"queued": 0, "unacked": 0}
 
 
-# Counts every process and thread of the worker's user: the worker's own (main process, pool
-# process, their threads: about a dozen) and the fit's.
+# Counts every process and thread of the worker's user: the worker's own (main process and
+# its thread, the pool process: 3 here) and the fit's.
 FORK_LIMIT = 40
 
 
