@@ -157,11 +157,11 @@ class Worker:
             "--concurrency", str(concurrency), "--loglevel", "INFO",
             "--", "--without-mingle", "--without-gossip",
         ]  # fmt: skip
-        self.user = user
+        self.user, self.home = user, None
         if user is not None:
-            prefix, home = unprivileged(user)
+            prefix, self.home = unprivileged(user)
             self.command = [*prefix, *self.command]
-            self.env.update(HOME=str(home), TMPDIR=str(home), PYTHONDONTWRITEBYTECODE="1")
+            self.env.update(HOME=str(self.home), TMPDIR=str(self.home), PYTHONDONTWRITEBYTECODE="1")
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Worker:
@@ -195,6 +195,8 @@ class Worker:
                 self.process.wait(5)
         if getattr(self, "_log_file", None):
             self._log_file.close()
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 PROCESS_CEILING = 300
