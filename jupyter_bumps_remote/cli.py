@@ -48,12 +48,19 @@ def run_worker(args) -> int:
     from . import transport
     from .worker import make_app
     from .worker.settings import SettingsError, WorkerSettings
+    from .worker.startup_checks import limit_warnings, redis_problem
 
     try:
         settings = WorkerSettings.from_env(redis_url=args.redis_url)
     except SettingsError as e:
         print(f"bumps-remote worker: {e}", file=sys.stderr)
         return 2
+    problem = redis_problem(settings)
+    if problem:
+        print(f"bumps-remote worker: not starting: {problem}", file=sys.stderr)
+        return 2
+    for warning in limit_warnings(settings):
+        print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
     queue = transport.queue_name(settings.queue_prefix, transport.environment())
     argv = [

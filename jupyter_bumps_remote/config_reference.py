@@ -12,7 +12,8 @@ from .server_ext.app import BumpsRemote
 from .worker.settings import ENV_PREFIX, WorkerSettings
 
 WORKER_HELP = {
-    "redis_url": "Broker and job store: redis://, rediss:// (TLS) or unix:///path.",
+    "redis_url": "Broker and job store: redis://, rediss:// (TLS) or unix:///path; "
+    "user:password@ and TLS options (?ssl_ca_certs=/path/ca.pem) as for c.BumpsRemote.redis_url.",
     "prefix": "Prefix of every Redis key of jobs (c.BumpsRemote.key_prefix).",
     "queue_prefix": "Prefix of the Celery queues (one per Python and bumps minor version).",
     "time_limit": "Hard limit of one fit, seconds (Celery task_time_limit).",
@@ -28,7 +29,8 @@ WORKER_HELP = {
     "cancel_poll_interval": "Seconds between two checks of a running fit for a cancel request.",
     "max_memory_mb": "Address-space limit of one fit process, MB (0: none).",
     "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none).",
-    "max_processes": "Process-count limit of one fit process (0: none; ignored for root).",
+    "max_processes": "RLIMIT_NPROC of one fit process: processes and threads of the worker's "
+    "user, its own included (0: none; does not bind root: run workers unprivileged).",
 }
 
 

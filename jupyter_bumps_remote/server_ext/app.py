@@ -12,6 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
 from .. import __version__
+from ..redis_url import masked as masked_url
 from ..worker.requeue import requeue_unacked
 from ..worker.settings import SettingsError, WorkerSettings
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
@@ -25,7 +26,7 @@ from .handlers import (
     SessionHandler,
     WorkersHandler,
 )
-from .service import JobService
+from .service import REDIS_ERRORS, JobService
 from .websockets import EventsSocket
 
 API = "bumps-remote/api"
@@ -40,7 +41,9 @@ class BumpsRemote(ExtensionApp):
 
     redis_url = Unicode(
         help="""Redis for jobs and the Celery broker: redis://, rediss:// (TLS) or unix://,
-        with a password or ACL user in the URL. Empty: embedded mode, where the server starts
+        with a password or ACL user in the URL and TLS options in its query
+        (rediss://user:password@host:6380/0?ssl_ca_certs=/path/ca.pem; certificates are
+        checked unless ssl_cert_reqs=none). Empty: embedded mode, where the server starts
         a private redis-server and local workers itself. Env: BUMPS_REMOTE_REDIS_URL.""",
     ).tag(config=True)
 
@@ -159,7 +162,13 @@ class BumpsRemote(ExtensionApp):
             self.unavailable_reason = f"bumps-remote is not available: {e}"
             self.log.error(self.unavailable_reason)
             return
-        self.log.info("bumps-remote %s ready (%s mode)", __version__, self.mode)
+        where = masked_url(self.service.settings.redis_url)
+        try:
+            await self.service.ping()
+        except REDIS_ERRORS as e:  # requests answer 503 with this message until it is fixed
+            self.log.error("bumps-remote: %s", self.service.explain(e))
+            return
+        self.log.info("bumps-remote %s ready (%s mode, Redis at %s)", __version__, self.mode, where)
 
     async def _start_embedded(self) -> WorkerSettings:
         base = Path(jupyter_runtime_dir()) / "bumps-remote"

@@ -43,11 +43,7 @@ def maps_errors(method):
         except ServiceUnavailable as e:
             raise web.HTTPError(503, str(e), reason="Service Unavailable") from e
         except REDIS_ERRORS as e:
-            raise web.HTTPError(
-                503,
-                f"the job store (Redis) is not reachable: {e}; retry when it is back",
-                reason="Service Unavailable",
-            ) from e
+            raise web.HTTPError(503, self.service.explain(e), reason="Service Unavailable") from e
 
     return wrapper
 

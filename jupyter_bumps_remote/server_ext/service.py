@@ -17,12 +17,19 @@ import redis.asyncio
 import redis.exceptions
 from kombu.exceptions import OperationalError
 
-from .. import __version__, dispatch, jobs, transport
+from .. import __version__, dispatch, jobs, redis_url, transport
 from ..store import AsyncJobStore, JobNotFound
 from ..worker import make_app
 from ..worker.settings import WorkerSettings
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# Redis down, or refusing this user (an ACL without the keys or channels needed): 503
+REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.NoPermissionError,
+    OSError,
+)
+SETTING = "c.BumpsRemote.redis_url (env BUMPS_REMOTE_REDIS_URL)"
 MAX_PAGE = 200
 MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion jobs
 # A worker is live while its heartbeat key exists; its info says which queue it serves.
@@ -60,6 +67,10 @@ class JobService:
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
 
+    def explain(self, exc: BaseException) -> str:
+        """A Redis error as a message naming the cause and the setting to fix, no password."""
+        return redis_url.explain(exc, self.settings.redis_url, SETTING)
+
     async def close(self) -> None:
         await self.hub.close()
         await self.redis.aclose()
@@ -74,7 +85,7 @@ class JobService:
             try:
                 return await loop.run_in_executor(self._executor, fn, *args)
             except (OperationalError, *REDIS_ERRORS) as e:
-                raise ServiceUnavailable(f"the Celery broker is not reachable: {e}") from e
+                raise ServiceUnavailable(f"could not queue the job: {self.explain(e)}") from e
 
     async def _record(self, owner: str, job_id: str) -> dict:
         record = await self.store.get(owner, job_id)

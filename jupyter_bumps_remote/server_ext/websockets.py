@@ -54,7 +54,7 @@ class EventsSocket(
             try:
                 record = await service.store.get(self.owner, job_id)
             except REDIS_ERRORS as e:
-                raise web.HTTPError(503, f"the job store (Redis) is not reachable: {e}") from e
+                raise web.HTTPError(503, service.explain(e)) from e
             if record is None:
                 raise web.HTTPError(404, "no such job")
         result = super().get(job_id) if job_id is not None else super().get()

@@ -8,7 +8,9 @@ runner in the parent records how it died.
 from __future__ import annotations
 
 import ctypes
+import errno
 import multiprocessing
+import os
 import resource
 import signal
 import time
@@ -111,6 +113,15 @@ def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict
             f"{message or 'out of memory'}: the fit process may use at most "
             f"{settings.max_memory_mb} MB ({ENV_PREFIX}MAX_MEMORY_MB on the workers)"
         )
+    elif isinstance(exc, BlockingIOError) and exc.errno == errno.EAGAIN:
+        # fork() or a new thread refused: almost always RLIMIT_NPROC; say which limit
+        limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        count = "no limit set" if limit == resource.RLIM_INFINITY else f"{limit} processes"
+        message = (
+            f"{message}: the fit could not start another process; it hit the process limit "
+            f"of its user ({count}, counting every process and thread of that user; "
+            f"{ENV_PREFIX}MAX_PROCESSES on the workers)"
+        )
     return {
         "type": type(exc).__name__,
         "message": message,
@@ -119,6 +130,12 @@ def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict
 
 
 def become_fit_process(settings: WorkerSettings) -> None:
+    # A process group of its own: when the fit ends, the runner kills the group, so nothing
+    # the fit started (a mapper pool, a fork bomb) outlives it.
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already done by the runner
+        pass
     # Die with the worker process that forked us (hard time limit, worker killed).
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -17,7 +17,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from .. import jobs
 from ..store import JobStore
-from . import fit_process
+from . import fit_process, leftovers
 from .lease import LeaseKeeper, claim
 from .settings import ENV_PREFIX, WorkerSettings
 from .spare import SpareFitProcess
@@ -63,6 +63,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         status = _wait(process)
     finally:
         lease.stop()
+        leftovers.kill_all(process.pid)  # before the next spare, which must live on
         prepare_spare(settings)  # for the next job, while this pool process is idle
     if lease.lost:  # the execution that took the job over records its end
         return "superseded"
@@ -81,6 +82,7 @@ def prepare_spare(settings: WorkerSettings) -> None:
     """Fork this pool process's spare fit process unless it has one."""
     if os.getpid() not in _spares:
         _spares.clear()  # a forked child must not use its parent's spare
+        leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
         _spares[os.getpid()] = SpareFitProcess.fork(settings, _fresh_store)
 
 
@@ -92,6 +94,7 @@ def _hand_to_fit_process(
         return spare
     # No spare, or it died while idle: a fit process forked now does the same, cold. If that
     # one dies too before reading its job, its exit status is what the job records.
+    leftovers.become_subreaper()
     spare = SpareFitProcess.fork(settings, _fresh_store)
     spare.hand_over(owner, job_id, record)
     return spare

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from ..redis_url import normalize as normalize_redis_url
+
 ENV_PREFIX = "BUMPS_REMOTE_"
 
 
@@ -42,6 +44,10 @@ class WorkerSettings:
     max_memory_mb: int = 0
     max_cpu_seconds: int = 0
     max_processes: int = 0
+
+    def __post_init__(self):
+        # rediss:// checks the server's certificate on every client, kombu's included
+        object.__setattr__(self, "redis_url", normalize_redis_url(self.redis_url))
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> WorkerSettings:

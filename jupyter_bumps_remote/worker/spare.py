@@ -15,7 +15,7 @@ import json
 import os
 import select
 
-from . import fit_process, rehearsal
+from . import fit_process, leftovers, rehearsal
 from .settings import WorkerSettings
 
 
@@ -39,6 +39,7 @@ class SpareFitProcess:
             finally:
                 os._exit(code)
         os.close(read_end)
+        leftovers.own_group(pid)  # the fit's group exists before it can fork anything
         return cls(pid, write_end)
 
     def alive(self) -> bool:

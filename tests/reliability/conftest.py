@@ -35,13 +35,18 @@ class Stack:
         self.workers: list[Worker] = []
 
     def worker(
-        self, concurrency: int = 1, extra_env: dict | None = None, celery_args: tuple = ()
+        self,
+        concurrency: int = 1,
+        extra_env: dict | None = None,
+        celery_args: tuple = (),
+        user: str | None = None,
     ) -> Worker:
         worker = Worker(
             self.redis.url,
             concurrency=concurrency,
             env={**self.env, **(extra_env or {})},
             pythonpath=[str(SUPPORT / "importable")],
+            user=user,
         )
         worker.command += list(celery_args)  # after the command's `--`: Celery's own options
         self.workers.append(worker)
@@ -53,7 +58,7 @@ class Stack:
                 os.killpg(worker.process.pid, signal.SIGKILL)
                 worker.process.wait(10)
             worker.stop()
-            wait_gone(session_pids(worker.process.pid), timeout=10)
+            kill_session(worker.process.pid)
         self.app.close()
         self.redis.cleanup()
 
@@ -94,6 +99,21 @@ def session_pids(session: int) -> list[int]:
     """Every live process of a worker's session (main, pool children, fit processes)."""
     out = subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True)
     return [p for p in map(int, out.stdout.split()) if alive(p)]
+
+
+def kill_session(session: int, timeout: float = 10) -> None:
+    """SIGKILL what is left of a worker's session, every process group of it (each fit leads
+    its own), until nothing is left."""
+    deadline = time.monotonic() + timeout
+    while pids := session_pids(session):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still alive in session {session}: {pids}")
+        time.sleep(0.02)
 
 
 def alive(pid: int) -> bool:

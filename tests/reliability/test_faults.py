@@ -4,6 +4,7 @@ time limits scaled down through BUMPS_REMOTE_* variables."""
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import time
 
@@ -114,8 +115,9 @@ def test_5_hard_time_limit_fails_with_timeout_and_is_not_run_again(stack_factory
     healthy = remote.submit(gaussian_problem(), "lm")
     assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
     # the hung fit died with its pool process: only the main process, a fresh pool child
-    # and the spare fit process that child readied for its next job remain
-    assert len(session_pids(worker.process.pid)) == 3
+    # and the spare fit process that child readied for its next job remain (the healthy
+    # fit's process ends just after it records its result)
+    wait_until(lambda: len(session_pids(worker.process.pid)) == 3, timeout=5)
     # "not re-run" is about time passing: let the visibility timeout (+ a restore sweep) go by
     time.sleep(max(0.0, record["finished"] + LIMITED["visibility_timeout"] + 1.5 - time.time()))
     assert remote.store.get(remote.owner, job["id"])["attempt"] == 1
@@ -177,3 +179,41 @@ def test_22_hostile_problem_hits_its_resource_limit_and_the_worker_goes_on(
     assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
     assert worker.process.poll() is None
     assert stack.drained() == {"queued": 0, "unacked": 0}
+
+
+# Counts every process and thread of the worker's user: the worker's own (main process and
+# its thread, the pool process: 3 here) and the fit's.
+FORK_LIMIT = 40
+
+
+def test_22_fork_bomb_hits_the_process_limit_of_an_unprivileged_worker(stack_factory):
+    """RLIMIT_NPROC does not bind root: the worker runs as `nobody`, as operators should run
+    it, against a Redis on loopback TCP (nobody cannot enter a 0700 socket directory)."""
+    stack = stack_factory(**RESOURCE_TIMES, max_processes=FORK_LIMIT)
+    worker = stack.worker(user="nobody")
+    assert os.stat(f"/proc/{worker.process.pid}").st_uid == pwd.getpwnam("nobody").pw_uid
+    serving = set(session_pids(worker.process.pid))  # main and pool process
+    remote = stack.remote
+    job = remote.submit(hostile_problem("fork bomb"), "amoeba", seed=22)
+    record = remote.wait(job["id"], timeout=30)
+    assert record["status"] == jobs.FAILED, record
+    text = f"{record['error']['type']}: {record['error']['message']}"
+    assert text.startswith("BlockingIOError"), text
+    assert f"process limit of its user ({FORK_LIMIT} processes" in text, text
+    assert "BUMPS_REMOTE_MAX_PROCESSES" in text, text
+    # the bomb's children never exit by themselves: the worker kills the fit's whole group
+    wait_until(lambda: set(session_pids(worker.process.pid)) == serving, timeout=10)
+    wait_until(lambda: "processes the fit left behind" in worker.log.read_text(), timeout=5)
+    healthy = remote.submit(gaussian_problem(), "lm")
+    assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
+    assert worker.process.poll() is None
+    assert stack.drained() == {"queued": 0, "unacked": 0}
+
+
+def wait_until(condition, timeout: float) -> None:
+    """Until `condition()` holds (processes ending are not an event we can block on)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{condition} still false after {timeout} s")
+        time.sleep(0.05)

@@ -17,6 +17,22 @@ import redis
 REPO = Path(__file__).resolve().parents[2]
 
 
+class TLSFiles:
+    """A throw-away CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+
+    def __init__(self, directory: Path):
+        import trustme
+
+        authority = trustme.CA()
+        server = authority.issue_cert("127.0.0.1", "localhost")
+        self.ca, self.cert, self.key = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
+        authority.cert_pem.write_to_path(str(self.ca))
+        server.private_key_pem.write_to_path(str(self.key))
+        with open(self.cert, "wb") as chain:
+            for blob in server.cert_chain_pems:
+                chain.write(blob.bytes())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,16 +40,48 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server on a random loopback port, data in its own temp dir."""
+    """A private redis-server on a random loopback port, data in its own temp dir.
 
-    def __init__(self, appendonly: bool = True):
+    As a shared Redis is run: with `user` and `password`, only that ACL user may connect (the
+    default user is off; without `channels`, it may use no pub/sub channel, as Redis 7 has it
+    by default); with `tls` (a `TLSFiles`), it speaks TLS only, on that port."""
+
+    def __init__(
+        self,
+        appendonly: bool = True,
+        user: str | None = None,
+        password: str | None = None,
+        tls: TLSFiles | None = None,
+        channels: bool = True,
+    ):
         if not shutil.which("redis-server"):
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.dir = Path(tempfile.mkdtemp(prefix="bumps-remote-redis-"))
         self.port = free_port()
         self.appendonly = appendonly
+        self.user, self.password, self.tls, self.channels = user, password, tls, channels
         self.process: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = self.url_with()
+
+    def url_with(self, password: str | None = None, scheme: str | None = None) -> str:
+        """This server's URL, or one with another password or scheme (to get them wrong)."""
+        scheme = scheme or ("rediss" if self.tls else "redis")
+        credentials = f"{self.user}:{password or self.password}@" if self.user else ""
+        query = f"?ssl_ca_certs={self.tls.ca}" if self.tls and scheme == "rediss" else ""
+        return f"{scheme}://{credentials}127.0.0.1:{self.port}/0{query}"
+
+    def _access_args(self) -> list[str]:
+        args = []
+        if self.user:
+            # Redis 7 gives new users no pub/sub channels: Celery's task events need `&*`
+            grants = ["on", f">{self.password}", "~*", *(["&*"] if self.channels else []), "+@all"]
+            args += ["--user", "default", "off", "--user", self.user, *grants]
+        if self.tls:
+            files = {"cert": self.tls.cert, "key": self.tls.key, "ca-cert": self.tls.ca}
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            for name, path in files.items():
+                args += [f"--tls-{name}-file", str(path)]
+        return args
 
     def start(self) -> RedisServer:
         args = [
@@ -54,6 +102,7 @@ class RedisServer:
             "noeviction",
             "--logfile",
             str(self.dir / "redis.log"),
+            *self._access_args(),
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
@@ -83,7 +132,8 @@ class RedisServer:
 
 
 class Worker:
-    """`bumps-remote worker` as a real process, its log in a file."""
+    """`bumps-remote worker` as a real process, its log in a file; with `user`, as that
+    unprivileged user (see `unprivileged`)."""
 
     def __init__(
         self,
@@ -91,6 +141,7 @@ class Worker:
         concurrency: int = 2,
         env: dict | None = None,
         pythonpath: list[str] | None = None,
+        user: str | None = None,
     ):
         self.log = Path(tempfile.mkstemp(prefix="bumps-remote-worker-", suffix=".log")[1])
         self.env = {
@@ -106,6 +157,11 @@ class Worker:
             "--concurrency", str(concurrency), "--loglevel", "INFO",
             "--", "--without-mingle", "--without-gossip",
         ]  # fmt: skip
+        self.user, self.home = user, None
+        if user is not None:
+            prefix, self.home = unprivileged(user)
+            self.command = [*prefix, *self.command]
+            self.env.update(HOME=str(self.home), TMPDIR=str(self.home), PYTHONDONTWRITEBYTECODE="1")
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Worker:
@@ -139,6 +195,46 @@ class Worker:
                 self.process.wait(5)
         if getattr(self, "_log_file", None):
             self._log_file.close()
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+PROCESS_CEILING = 300
+
+
+def unprivileged(user: str) -> tuple[list[str], Path]:
+    """A command prefix that runs a command as `user` (uid and gid, no other groups), and a
+    home directory it owns.
+
+    The user must be able to read the interpreter, the venv and the code. Where one of them
+    lies under a directory it cannot enter (pyenv's Pythons live in root's 0700 home), the
+    prefix also grants CAP_DAC_READ_SEARCH (read any file) and nothing else: the process is
+    not root, and RLIMIT_NPROC, which only CAP_SYS_RESOURCE and CAP_SYS_ADMIN lift, binds it.
+    """
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    home = Path(tempfile.mkdtemp(prefix=f"bumps-remote-{user}-"))
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    # A ceiling on the user's processes for the whole tree, far above what the tests set: if
+    # the worker's own limit broke, a fork bomb would still not take the machine down.
+    prefix = ["prlimit", f"--nproc={PROCESS_CEILING}", "setpriv",
+              f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]  # fmt: skip
+    # the same interpreter (a symlink it cannot follow may start another Python), the same
+    # packages
+    check = f"import sys, redis, jupyter_bumps_remote.worker; assert sys.version == {sys.version!r}"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(home)}
+
+    def trial(prefix):
+        command = [*prefix, sys.executable, "-c", check]
+        return subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
+
+    if trial(prefix).returncode != 0:
+        prefix += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+        checked = trial(prefix)
+        if checked.returncode != 0:
+            raise RuntimeError(f"{user} cannot run the worker's Python: {checked.stderr}")
+    return prefix, home
 
 
 class JupyterServer:

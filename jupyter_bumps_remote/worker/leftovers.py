@@ -1,0 +1,110 @@
+"""Nothing a fit started outlives it: kill the fit's process group and every descendant.
+
+The fit process leads a process group of its own. When it ends, whatever it forked (a
+mapper pool it did not stop, a fork bomb) may still run, as the worker's user, holding the
+process slots the next fits need. The pool process that forked the fit is a child
+subreaper, so such orphans are re-parented to it rather than to init (which, in a
+container, may never reap them: a zombie still counts against RLIMIT_NPROC); it kills and
+reaps them here, including any that left the group with setsid().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import time
+
+log = logging.getLogger(__name__)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants of this process become its children (Linux; else a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def own_group(pid: int) -> None:
+    """Put the fit in its own group from this side too: whichever of the two runs first, the
+    group exists before the fit can fork."""
+    with contextlib.suppress(OSError):  # it already did, or has already ended
+        os.setpgid(pid, pid)
+
+
+def kill_all(group: int, timeout: float = 10.0) -> int:
+    """SIGKILL the fit's group and this process's remaining children, reap them, and repeat
+    until none is left (a fork bomb forks while it is being killed). Returns how many
+    processes were reaped."""
+    reaped = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):  # ESRCH: the group is empty
+            os.killpg(group, signal.SIGKILL)
+        children = _children()
+        for child in children:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+        reaped += _reap()
+        if not children and not _group_alive(group):
+            if reaped:
+                log.warning("killed %d processes the fit left behind", reaped)
+            return reaped
+        if time.monotonic() > deadline:
+            log.error("processes of a fit still alive after %g s: %s", timeout, _children())
+            return reaped
+        time.sleep(0.01)
+
+
+def _reap() -> int:
+    count = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return count
+        if pid == 0:
+            return count
+        count += 1
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _children() -> list[int]:
+    """Pids whose parent is this process (from /proc; empty where there is none)."""
+    me = os.getpid()
+    try:  # each thread's own list: a few reads instead of a scan of every process
+        found = []
+        for tid in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{tid}/children") as f:
+                found.extend(map(int, f.read().split()))
+        return found
+    except (OSError, ValueError):  # a kernel without the children files
+        return _children_by_scan(me)
+
+
+def _children_by_scan(me: int) -> list[int]:
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.append(int(entry))
+    return found

@@ -1,0 +1,50 @@
+"""What a worker checks before it starts: a Redis URL that cannot work (refuse, with a
+message), and resource limits that will not bind (warn)."""
+
+from __future__ import annotations
+
+import os
+
+from ..redis_url import classify, explain, speaks_tls
+from .settings import ENV_PREFIX, WorkerSettings
+
+URL_SETTING = f"{ENV_PREFIX}REDIS_URL (or --redis-url)"
+
+
+def redis_problem(settings: WorkerSettings, timeout: float = 5.0) -> str | None:
+    """A message if Redis refuses this worker for a reason waiting will not cure (wrong
+    password, TLS trouble, an ACL user without pub/sub, redis:// to a TLS-only server);
+    None if it answers, or is only down for now (Celery keeps trying to connect, as it
+    should after a Redis restart). Without this, Celery retries a wrong password forever,
+    one log line every few seconds."""
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+    try:
+        client.ping()
+        # Celery's control and event messages go through pub/sub, which Redis 7 denies a new
+        # ACL user by default: the worker would start, then die on "NoPermissionError"
+        client.publish(f"{settings.prefix}startup-check", "")
+    except (redis.exceptions.RedisError, OSError) as e:
+        kind = classify(e, settings.redis_url)
+        if kind in ("credentials", "tls", "permissions"):
+            return explain(e, settings.redis_url, URL_SETTING)
+        if kind == "closed" and speaks_tls(settings.redis_url):
+            return explain(e, settings.redis_url, URL_SETTING, speaks_tls=True)
+    finally:
+        client.close()
+    return None
+
+
+def limit_warnings(settings: WorkerSettings, euid: int | None = None) -> list[str]:
+    """Limits that this worker cannot enforce as configured."""
+    euid = os.geteuid() if euid is None else euid
+    if settings.max_processes and euid == 0:
+        return [
+            f"{ENV_PREFIX}MAX_PROCESSES={settings.max_processes} does not bind: Linux exempts "
+            f"root from RLIMIT_NPROC, so a fit could fork without end. Run the worker as an "
+            f"unprivileged user"
+        ]
+    return []

@@ -1,0 +1,94 @@
+"""The Redis URL: TLS defaults, masking, and errors that name the cause and the setting."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import redis.exceptions
+
+from jupyter_bumps_remote.redis_url import classify, explain, masked, normalize
+from jupyter_bumps_remote.worker.settings import WorkerSettings
+from jupyter_bumps_remote.worker.startup_checks import limit_warnings
+
+
+def test_rediss_checks_certificates_unless_told_otherwise():
+    assert normalize("rediss://u:p@h:6380/0") == "rediss://u:p@h:6380/0?ssl_cert_reqs=required"
+    with_ca = normalize("rediss://h/0?ssl_ca_certs=/etc/ca.pem")
+    assert with_ca == "rediss://h/0?ssl_ca_certs=/etc/ca.pem&ssl_cert_reqs=required"
+    assert normalize("rediss://h/0?ssl_cert_reqs=none") == "rediss://h/0?ssl_cert_reqs=none"
+    assert normalize("redis://u:p@h/0") == "redis://u:p@h/0"
+    assert normalize("unix:///run/redis.sock") == "unix:///run/redis.sock"
+    # every client of the worker and server gets the URL through the settings
+    assert WorkerSettings(redis_url="rediss://h/0").redis_url.endswith("ssl_cert_reqs=required")
+
+
+def test_masked_hides_the_password_only():
+    assert masked("rediss://bumps:s3cret@h:6380/0?x=1") == "rediss://bumps:**@h:6380/0?x=1"
+    assert masked("redis://:s3cret@h/0") == "redis://:**@h/0"
+    assert masked("redis://h:6379/0") == "redis://h:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("error", "url", "kind", "fragment"),
+    [
+        (
+            redis.exceptions.AuthenticationError("invalid username-password pair"),
+            "redis://bumps:s3cret@h/0",
+            "credentials",
+            "refused the credentials",
+        ),
+        (
+            redis.exceptions.ResponseError("NOAUTH Authentication required."),
+            "redis://h/0",
+            "credentials",
+            "refused the credentials",
+        ),
+        (
+            redis.exceptions.NoPermissionError(
+                "this user has no permissions to access one of the channels used as arguments"
+            ),
+            "redis://bumps:s3cret@h/0",
+            "permissions",
+            "&*",
+        ),
+        (
+            redis.exceptions.ConnectionError("Connection closed by server."),
+            "redis://bumps:s3cret@h/0",
+            "closed",  # Redis going down, or a TLS-only server: the message says both
+            "not reachable",
+        ),
+        (
+            ssl.SSLCertVerificationError("certificate verify failed"),
+            "rediss://bumps:s3cret@h/0",
+            "tls",
+            "ssl_ca_certs=",
+        ),
+        (
+            redis.exceptions.ConnectionError("Error 111 connecting to h:6379. Connection refused."),
+            "redis://bumps:s3cret@h/0",
+            "unreachable",
+            "not reachable",
+        ),
+    ],
+)
+def test_errors_name_the_cause_and_the_setting_never_the_password(error, url, kind, fragment):
+    assert classify(error, url) == kind
+    message = explain(error, url, "THE_SETTING")
+    assert fragment in message, message
+    if kind != "unreachable":  # say what to change
+        assert "THE_SETTING" in message, message
+    if kind == "closed":
+        assert "use rediss://" in message
+        tls_only = explain(error, url, "THE_SETTING", speaks_tls=True)
+        assert "accepts TLS only" in tls_only and "not reachable" not in tls_only
+    assert "s3cret" not in message
+
+
+def test_a_process_limit_root_cannot_be_held_to_is_warned_about():
+    limited = WorkerSettings(max_processes=50)
+    (warning,) = limit_warnings(limited, euid=0)
+    assert "BUMPS_REMOTE_MAX_PROCESSES=50 does not bind" in warning
+    assert "unprivileged user" in warning
+    assert limit_warnings(limited, euid=65534) == []
+    assert limit_warnings(WorkerSettings(), euid=0) == []
