@@ -43,26 +43,35 @@ FOOTPRINT_QUICK = FootprintPlan(settle=1.0, worker_concurrency=2)
 
 
 def _idle_server(redis_url: str | None, args: tuple, settle: float) -> dict:
-    import requests
-
     with services.jupyter_server(
         redis_url, prefix="bumps-remote-bench-footprint-", args=args
     ) as server:
-        routes = ["api/status", "api/contents", "api/kernelspecs"]
-        for route in routes:
-            requests.get(server.url + route, headers=server.headers, timeout=30).raise_for_status()
-        info = requests.get(server.url + "bumps-remote/api/info", headers=server.headers,
-                            timeout=30)  # fmt: skip
-        if redis_url is not None:
-            info.raise_for_status()
-            server.api("GET", "jobs").raise_for_status()
-            server.api("GET", "workers").raise_for_status()
-        elif info.status_code != 404:
-            raise RuntimeError(f"the extension still answers when disabled: {info.status_code}")
-        time.sleep(settle)
-        memory = procfs.total_memory([server.process.pid])
-        memory["packages"] = sorted(procfs.mapped_packages(server.process.pid))
-        return memory
+        return server_memory(server, settle, extension=redis_url is not None)
+
+
+def server_memory(server, settle: float, extension: bool = True) -> dict:
+    """Memory of a running `jupyter server` made idle after a few requests: jupyter's own
+    routes, and with the extension `info`, `jobs`, `workers`; the native extensions it has
+    mapped (bench/procfs.py)."""
+    import requests
+
+    at_start = procfs.mapped_packages(server.process.pid)
+    routes = ["api/status", "api/contents", "api/kernelspecs"]
+    for route in routes:
+        requests.get(server.url + route, headers=server.headers, timeout=30).raise_for_status()
+    info = requests.get(server.url + "bumps-remote/api/info", headers=server.headers,
+                        timeout=30)  # fmt: skip
+    if extension:
+        info.raise_for_status()
+        server.api("GET", "jobs").raise_for_status()
+        server.api("GET", "workers").raise_for_status()
+    elif info.status_code != 404:
+        raise RuntimeError(f"the extension still answers when disabled: {info.status_code}")
+    time.sleep(settle)
+    memory = procfs.total_memory([server.process.pid])
+    memory["packages"] = sorted(procfs.mapped_packages(server.process.pid))
+    memory["packages_at_start"] = sorted(at_start)
+    return memory
 
 
 # What the memory is made of: RSS after each import, in a fresh interpreter.
@@ -111,13 +120,20 @@ def import_costs(names: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def measure(plan: FootprintPlan, redis_url: str, worker_memory: dict | None = None) -> dict:
-    """`worker_memory`: an idle worker's, already measured (bench/run.py takes it from the
-    scale-out's 2-process worker before its first job); else a worker is started here."""
+def measure(
+    plan: FootprintPlan,
+    redis_url: str,
+    worker_memory: dict | None = None,
+    server_memory: dict | None = None,
+) -> dict:
+    """`worker_memory`, `server_memory`: an idle worker's and an idle server's with the
+    extension, already measured (bench/run.py takes them from the scale-out's 2-process
+    worker before its first job and from the history's server before its first job); what
+    is not given is started and measured here."""
     from throughput import idle_memory
 
-    print("footprint: jupyter server with and without the extension", file=sys.stderr)
-    with_ext = _idle_server(redis_url, (), plan.settle)
+    print("footprint: jupyter server without the extension", file=sys.stderr)
+    with_ext = server_memory or _idle_server(redis_url, (), plan.settle)
     without = _idle_server(None, (DISABLED,), plan.settle)
     if worker_memory is None:
         worker = services.Worker(
@@ -171,7 +187,11 @@ def _steps(rows: list[dict]) -> str:
 
 def _packages(raw: dict) -> str:
     extra = sorted(set(raw["server"]["packages"]) - set(raw["server_without"]["packages"]))
-    return ", ".join(extra) if extra else "none"
+    if not extra:
+        return "none"
+    late = [p for p in extra if p not in raw["server"].get("packages_at_start", extra)]
+    when = f" ({', '.join(late)} only after the first requests)" if late else ""
+    return ", ".join(extra) + when
 
 
 def notes(raw: dict) -> list[str]:

@@ -27,6 +27,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+import footprint  # noqa: E402
 import procfs  # noqa: E402
 import services  # noqa: E402
 
@@ -222,6 +223,7 @@ def measure(plan: HistoryPlan, redis_url: str) -> dict:
             redis_url, prefix="bumps-remote-bench-history-", env={"JUPYTERHUB_USER": owner}
         ) as server:
             session.headers.update(server.headers)
+            idle = footprint.server_memory(server, SETTLE)  # (8): before any job
             remote.connect(server.url, server.token)
             print(f"history: a {plan.fetch_steps}-step dream result, fetched "
                   f"{plan.fetch_runs} times", file=sys.stderr)  # fmt: skip
@@ -232,7 +234,7 @@ def measure(plan: HistoryPlan, redis_url: str) -> dict:
         api._client = None
         session.close()
         store.redis.close()
-    return {"fetch": fetch, "history": pages}
+    return {"fetch": fetch, "history": pages, "idle_server": idle}
 
 
 # -- report -----------------------------------------------------------------------------------

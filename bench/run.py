@@ -108,6 +108,16 @@ class Client:
             for event in found.get(stream, []):
                 since = event["id"]
 
+    def session_size(self, job_id: str, timeout: float = 60) -> int:
+        """Bytes of a finished job's session file, which the worker stores just after the
+        terminal status (record field `session`: writing, then ready or failed)."""
+        deadline = time.monotonic() + timeout
+        while self.store.get(self.owner, job_id).get("session") == "writing":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id}: session file still being written")
+            time.sleep(0.02)
+        return self.store.redis.strlen(self.store.keys.session(self.owner, job_id))
+
     def fit(self, problem, fitter: str, options: dict, timeout: float) -> dict:
         """One remote fit, timed in phases: the client's clock for encode and submit, the
         job record's created/started/finished (same machine) for the rest."""
@@ -123,8 +133,8 @@ class Client:
         t3, wall = time.perf_counter(), time.time()
         if final["status"] != jobs.SUCCEEDED or summary is None:
             raise RuntimeError(f"remote {fitter} fit ended {final['status']}: {final.get('error')}")
-        session_key = self.store.keys.session(self.owner, record["id"])
         return {
+            "id": record["id"],
             "total": t3 - t0,
             "encode": t1 - t0,
             "submit": t2 - t1,
@@ -134,7 +144,6 @@ class Client:
             "notified_fetch": wall - final["finished"],
             "payload_bytes": record["payload_size"],
             "summary_bytes": len(json.dumps(summary)),
-            "session_bytes": self.store.redis.strlen(session_key),
             "x": summary["x"],
         }
 
@@ -215,7 +224,7 @@ def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -
             "first_remote": lm["first_remote"],
             "identical": identical(lm["remote"], lm["local"]),
             "payload_bytes": lm["remote"][0]["payload_bytes"],
-            "session_bytes": lm["remote"][0]["session_bytes"],
+            "session_bytes": lm["session_bytes"],
         },
         "dream": {
             "local": p50_p95(col(dream["local"], "total")),
@@ -231,7 +240,7 @@ def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -
             ),
             "payload_bytes": dream["remote"][0]["payload_bytes"],
             "summary_bytes": dream["remote"][0]["summary_bytes"],
-            "session_bytes": dream["remote"][0]["session_bytes"],
+            "session_bytes": dream["session_bytes"],
         },
         "bare": p50_p95(bare),
         "ipp": ipp,
@@ -593,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redis-server on {server.url}; starting the workers", file=sys.stderr)
         # the bare worker starts while the bumps worker warms up
         bare = stack.enter_context(services.started(services.BareWorker(server.url)))
+        bare2 = None
+        if args.scale:  # the sweep's anchor: 2 processes, a queue of its own; idle till then
+            bare2 = stack.enter_context(services.started(throughput.bare_worker(server.url)))
         worker = stack.enter_context(services.started(services.Worker(server.url, concurrency=2)))
         bare.wait_ready()
 
@@ -603,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"lm: {plan.lm_runs} remote/local pairs", file=sys.stderr)
         lm = compare(client, "lm", {}, plan.lm_runs, plan.lm_warmup, LM_TIMEOUT)
+        lm["session_bytes"] = client.session_size(lm["remote"][-1]["id"])
         print(f"bare Celery: {plan.bare_runs} round trips", file=sys.stderr)
         bare_app = bare_celery.make_app(server.url)
         bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
@@ -618,17 +631,18 @@ def main(argv: list[str] | None = None) -> int:
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
         options = {"steps": plan.dream_steps}
         dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
+        dream["session_bytes"] = client.session_size(dream["remote"][-1]["id"])
         if args.server:
             print(f"server: a jupyter server in shared mode on {server.url}", file=sys.stderr)
             server_raw = server_bench.measure(server_plan, server.url, store)
         if args.scale:
             print(f"sweep: {tp_plan.sweep_fits} lm fits at once", file=sys.stderr)
-            sweep = throughput.sweep(tp_plan, server, worker, store, app)
+            sweep = throughput.sweep(tp_plan, server, worker, store, app, bare2)
             print(f"scale-out: {tp_plan.scale_fits} dream fits, 1 then 2 processes",
                   file=sys.stderr)  # fmt: skip
             scale = throughput.scale_out(tp_plan, server.url)
             hist = history.measure(hist_plan, server.url)
-            foot = footprint.measure(foot_plan, server.url, scale["2"]["idle"])
+            foot = footprint.measure(foot_plan, server.url, scale["2"]["idle"], hist["idle_server"])
             scale_raw = {"sweep": sweep, "scale": scale, "history": hist, "footprint": foot}
         app.close()
 

@@ -15,11 +15,13 @@ bench/run.py calls these with its private redis-server running:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -86,8 +88,15 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
-def sweep(plan: ThroughputPlan, redis_server, worker, store, app) -> dict:
-    """N tiny lm fits at once on the run's worker, then N bare no-op tasks at once."""
+def bare_worker(redis_url: str) -> services.BareWorker:
+    """The anchor's bare Celery worker of 2 processes (not started)."""
+    return services.BareWorker(redis_url, concurrency=2, queue=BARE_QUEUE)
+
+
+def sweep(plan: ThroughputPlan, redis_server, worker, store, app, bare2=None) -> dict:
+    """N tiny lm fits at once on the run's worker, then N bare no-op tasks at once on
+    `bare2` (`bare_worker()`, started; bench/run.py starts it with the others), or on one
+    started here."""
     from jupyter_bumps_remote import transport
     from tests.support.problems import gaussian_problem
 
@@ -123,9 +132,8 @@ def sweep(plan: ThroughputPlan, redis_server, worker, store, app) -> dict:
 
     bare_app = bare_celery.make_app(redis_server.url)
     try:
-        with services.started(
-            services.BareWorker(redis_server.url, concurrency=2, queue=BARE_QUEUE)
-        ) as bare:
+        with contextlib.ExitStack() as stack:
+            bare = bare2 or stack.enter_context(services.started(bare_worker(redis_server.url)))
             bare.wait_ready()
             send = lambda i: bare_app.send_task(bare_celery.TASK_NAME, args=[i], queue=BARE_QUEUE)  # noqa: E731
             for result in [send(-i) for i in range(1, 21)]:  # warm-up
@@ -171,21 +179,25 @@ def scale_out(plan: ThroughputPlan, redis_url: str) -> dict:
     from jupyter_bumps_remote.worker.settings import WorkerSettings
     from tests.support.problems import gaussian_problem
 
-    settings = WorkerSettings.from_env({}, redis_url=redis_url, queue_prefix=SCALE_QUEUE_PREFIX)
+    settings = WorkerSettings.from_env({}, redis_url=redis_url)
     store = JobStore(redis.Redis.from_url(redis_url), **settings.store_settings())
-    app = make_app(settings)
     payload = transport.encode(gaussian_problem())
     options = {"steps": plan.scale_steps}
     out = {}
-    for processes in (1, 2):
-        owner = f"bench-scale{processes}-{uuid.uuid4().hex[:8]}"
-        worker = services.Worker(
-            redis_url,
-            concurrency=processes,
-            env={"BUMPS_REMOTE_QUEUE_PREFIX": SCALE_QUEUE_PREFIX},
-        )
-        with services.started(worker):
-            idle = idle_memory(worker) if processes == 2 else None
+    # Both workers start at once (each on a queue of its own), then each runs the fits
+    # while the other one idles; the 2-process one is measured idle first, for footprint.
+    workers = {
+        n: services.Worker(redis_url, concurrency=n,
+                           env={"BUMPS_REMOTE_QUEUE_PREFIX": f"{SCALE_QUEUE_PREFIX}{n}."})
+        for n in (1, 2)
+    }  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        _start_together(stack, list(workers.values()))
+        idle = idle_memory(workers[2])
+        for processes in workers:
+            queue_prefix = f"{SCALE_QUEUE_PREFIX}{processes}."
+            app = make_app(replace(settings, queue_prefix=queue_prefix))
+            owner = f"bench-scale{processes}-{uuid.uuid4().hex[:8]}"
             warm = submit_all(store, app, owner, payload, "dream", {"steps": 5}, processes)
             wait_all(store, owner, warm)
             load0 = os.getloadavg()[0]
@@ -193,14 +205,41 @@ def scale_out(plan: ThroughputPlan, redis_url: str) -> dict:
             ids = submit_all(store, app, owner, payload, "dream", options, plan.scale_fits)
             statuses = wait_all(store, owner, ids)
             elapsed = time.perf_counter() - t0
-        if any(s != "succeeded" for s in statuses.values()):
-            raise RuntimeError(f"scale-out fits did not all succeed: {set(statuses.values())}")
-        fits = [store.result(owner, job_id)["elapsed"] for job_id in ids]
-        out[str(processes)] = {"elapsed": elapsed, "fit": fits, "loadavg": [load0,
-                               os.getloadavg()[0]], "idle": idle}  # fmt: skip
-    app.close()
+            app.close()
+            if any(s != "succeeded" for s in statuses.values()):
+                raise RuntimeError(f"scale-out fits did not all succeed: {set(statuses.values())}")
+            fits = [store.result(owner, job_id)["elapsed"] for job_id in ids]
+            out[str(processes)] = {"elapsed": elapsed, "fit": fits,
+                                   "loadavg": [load0, os.getloadavg()[0]]}  # fmt: skip
+    out["2"]["idle"] = idle
     store.redis.close()
     return out
+
+
+def _start_together(stack: contextlib.ExitStack, workers: list) -> None:
+    """Start workers at once (each waits for its ' ready.' line in a thread); every one
+    that was started is stopped when `stack` closes, also if another failed."""
+    errors = []
+
+    def start(worker):
+        try:
+            worker.start()
+        except Exception as e:  # noqa: BLE001 - raised below, in this thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(w,)) for w in workers]
+    for worker, thread in zip(workers, threads, strict=True):
+        stack.callback(_stop_worker, worker)
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _stop_worker(worker) -> None:
+    worker.stop()
+    worker.log.unlink(missing_ok=True)
 
 
 # -- report -----------------------------------------------------------------------------------
