@@ -145,6 +145,20 @@ def _server_memory(server) -> dict:
     return procfs.memory(server.process.pid)
 
 
+def _profile_first_page(server, get, runs: int) -> dict:
+    """The first page again, `runs` times, with py-spy on the server (apart from the timed
+    GETs: sampling costs CPU). {"missing": why} without py-spy."""
+    import pyspy
+
+    if pyspy.executable() is None:
+        return {"missing": "py-spy is not installed (pip install py-spy)"}
+    with pyspy.record(server.process.pid) as found:
+        time.sleep(1)
+        for _ in range(runs):
+            get()
+    return {"gets": runs, **found}
+
+
 def history(plan: HistoryPlan, server, api_session, store, owner: str) -> dict:
     url = server.url + "bumps-remote/api/jobs"
     status_url = server.url + "api/status"
@@ -180,6 +194,7 @@ def history(plan: HistoryPlan, server, api_session, store, owner: str) -> dict:
         t0 = time.perf_counter()
         store.list(owner, limit=PAGE_LIMIT)
         store_list.append(time.perf_counter() - t0)
+    found = _profile_first_page(server, get, plan.first_page_runs)
     pages, offset, seen = [], 0, 0
     while offset is not None:
         elapsed, page = get(f"?offset={offset}&limit={PAGE_LIMIT}")
@@ -197,6 +212,7 @@ def history(plan: HistoryPlan, server, api_session, store, owner: str) -> dict:
         "status": status,
         "store_list": store_list,
         "page_bytes": page_bytes,
+        "profile": found,
         "pages": pages,
         "memory": {"before": before, "loaded": loaded, "after": after},
     }
@@ -283,6 +299,7 @@ def figures(raw: dict, plan: HistoryPlan) -> dict:
             "status": [_p(hist["status"], 50), _p(hist["status"], 95)],
             "store_list": [_p(hist["store_list"], 50), _p(hist["store_list"], 95)],
             "page_bytes": hist["page_bytes"],
+            "profile": hist.get("profile") or {},
             "pages": [_p(hist["pages"], 50), _p(hist["pages"], 95), max(hist["pages"])],
             "pages_n": len(hist["pages"]),
             "rss": [memory[k]["rss"] for k in ("before", "loaded", "after")],
@@ -326,6 +343,21 @@ def rows(f: dict) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _profile_note(found: dict) -> str:
+    if "missing" in found:
+        return f"- (7) Profile of the server on `GET jobs`: not taken, {found['missing']}."
+    if not found.get("samples"):
+        return "- (7) Profile of the server on `GET jobs`: py-spy recorded nothing."
+    ours = [f"`{name}` {share:.0%}" for name, share in found["ours"]]
+    leaves = [f"{name} {share:.0%}" for name, share in found["leaves"][:6]]
+    return (
+        f"- (7) py-spy on the `jupyter server` during {found['gets']} more first-page GETs "
+        f"({found['samples']:,} samples of threads py-spy judged busy): share of the "
+        f"samples in each function of ours, callees included: "
+        f"{', '.join(ours) or 'none'}. Innermost frames by package: {', '.join(leaves)}."
+    )
+
+
 def notes(f: dict) -> list[str]:
     fe, h = f["fetch"], f["history"]
     ratio = fe["remote"][0] / fe["local"][0]
@@ -353,5 +385,6 @@ def notes(f: dict) -> list[str]:
         f"{h['pages_n']} pages). "
         f"Server RSS {_mb(h['rss'][0])} before, {_mb(h['rss'][2])} after the pages "
         f"(+{_mb(h['rss'][2] - h['rss'][0])}): the server keeps no job in memory.",
+        _profile_note(h["profile"]),
     ]
     return lines

@@ -1,7 +1,7 @@
 """Benchmark: what a remote fit costs over the same fit in the kernel.
 
 In one run on this machine: a private redis-server, a real `bumps-remote worker`
-(concurrency 2) and a bare Celery worker on the same Redis, then
+(concurrency 2) and bare Celery workers on the same Redis (bench/services.py), then
 
 1. a tiny lm fit (3 parameters, 50 points) remote vs local, p50/p95;
 2. a DREAM fit of a few seconds, remote wall / local wall;
@@ -9,13 +9,16 @@ In one run on this machine: a private redis-server, a real `bumps-remote worker`
 3b. end to end (bench/end_to_end.py): `submit(problem, "lm").result()` through a real
    `jupyter server`, and `%bumps_remote problem --fitter lm --wait` in a real kernel;
 4. the server extension on a real `jupyter server` (bench/server.py): POST latency, event
-   latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers.
+   latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers;
+5. the ipyparallel anchor (bench/ipyparallel_anchor.py), sweep throughput and scale-out
+   (bench/throughput.py), result fetch and a 10,000-job history (bench/history.py), idle
+   footprint (bench/footprint.py): the [perf] issue's measures 1-8, each with its target.
 
 Prints a markdown table; `--write` (the default without `--quick`) puts it in
 docs/benchmarks.md with the machine it ran on. Raw figures go to bench/results/latest.json.
 
-    ./run bench            # full, about four minutes
-    ./run bench --quick    # smoke run, about a minute and a half
+    ./run bench            # full, about ten minutes on a quiet 2-CPU machine
+    ./run bench --quick    # smoke run, about two minutes
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import history  # noqa: E402
 import ipyparallel_anchor  # noqa: E402
 import server as server_bench  # noqa: E402
 import services  # noqa: E402
+import targets  # noqa: E402
 import throughput  # noqa: E402
 
 from jupyter_bumps_remote import dispatch, jobs, transport  # noqa: E402
@@ -77,7 +81,7 @@ class Plan:
     bare_warmup: int
 
 
-DREAM_TARGET = 1.03  # remote wall / local wall of a long fit
+DREAM_TARGET = targets.DREAM_TARGET  # remote wall / local wall of a long fit
 # dream steps=750 of the 3-parameter gaussian: about 5 s in-process on a 2-CPU machine
 FULL = Plan(lm_runs=100, lm_warmup=5, dream_steps=750, dream_runs=12, bare_runs=500, bare_warmup=20)
 QUICK = Plan(lm_runs=15, lm_warmup=2, dream_steps=30, dream_runs=2, bare_runs=50, bare_warmup=5)
@@ -481,6 +485,7 @@ def document(
     server: str = "",
     e2e: str = "",
     scale: str = "",
+    summary: str = "",
 ) -> str:
     mode = "`./run bench --quick`" if quick else "`./run bench`"
     server = f"\n{server}" if server else ""
@@ -509,6 +514,13 @@ notebook.
 - **bare Celery round trip**: `send_task(...).get()` of a no-op task: the floor that Celery
   and Redis alone set on this machine.
 
+## Targets
+
+The [perf] issue's targets, each measured in this run; the sections below show how and,
+for a miss, the measured cause.
+
+{summary}
+
 ## Results
 
 {table(plan, f)}
@@ -528,8 +540,8 @@ notebook.
 ## How to reproduce
 
 ```
-./run bench            # full run (about four minutes); writes this file
-./run bench --quick    # smoke run (about a minute and a half); prints the tables, writes nothing
+./run bench            # full run (about ten minutes); writes this file
+./run bench --quick    # smoke run (about two minutes); prints the tables, writes nothing
 ```
 
 `./run bench` calls `bench/run.py "$@"` (options in `bench/README.md`). It needs
@@ -542,7 +554,7 @@ notebook.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about two minutes)")
     parser.add_argument(
         "--write",
         action=argparse.BooleanOptionalAction,
@@ -683,6 +695,14 @@ def main(argv: list[str] | None = None) -> int:
         print(scale_table(scale_f))
         print()
         print(scale_notes(scale_f))
+    summary = targets.table(
+        f,
+        e2e_f if e2e_raw is not None else None,
+        server_f if server_raw is not None else None,
+        scale_f if scale_raw is not None else None,
+    )
+    print()
+    print(summary)
     RESULTS.parent.mkdir(exist_ok=True)
     raw = {"plan": asdict(plan), "machine": info, "figures": f, "elapsed": elapsed}
     raw["runs"] = {"lm": lm, "dream": dream, "bare": bare_times}
@@ -702,7 +722,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(raw, indent=1))
     if write:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(document(plan, quick, f, info, elapsed, server_doc, e2e_doc, scale_doc))
+        DOC.write_text(
+            document(plan, quick, f, info, elapsed, server_doc, e2e_doc, scale_doc, summary)
+        )
         print(f"\nwrote {DOC.relative_to(REPO)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s", file=sys.stderr)
     return 0

@@ -46,10 +46,13 @@ class ThroughputPlan:
     bare_tasks: int
     scale_fits: int
     scale_steps: int  # dream steps: about one second per fit on this kind of machine
+    profile_fits: int  # the sweep again with py-spy on the worker, for the cause of a miss
 
 
-THROUGHPUT_FULL = ThroughputPlan(sweep_fits=500, bare_tasks=2000, scale_fits=20, scale_steps=150)
-THROUGHPUT_QUICK = ThroughputPlan(sweep_fits=50, bare_tasks=300, scale_fits=4, scale_steps=30)
+THROUGHPUT_FULL = ThroughputPlan(sweep_fits=500, bare_tasks=2000, scale_fits=20, scale_steps=150,
+                                 profile_fits=200)  # fmt: skip
+THROUGHPUT_QUICK = ThroughputPlan(sweep_fits=50, bare_tasks=300, scale_fits=4, scale_steps=30,
+                                  profile_fits=40)  # fmt: skip
 
 
 def wait_all(store, owner: str, ids: list[str], timeout: float = JOB_TIMEOUT) -> dict:
@@ -157,7 +160,22 @@ def sweep(plan: ThroughputPlan, redis_server, worker, store, app, bare2=None) ->
             k: b - a for k, a, b in zip(("worker", "redis", "client"), bcpu0, bcpu1, strict=True)
         },  # fmt: skip
     }
-    return {"ours": ours, "bare": bare, "nproc": len(os.sched_getaffinity(0))}
+    return {"ours": ours, "bare": bare, "nproc": len(os.sched_getaffinity(0)),
+            "profile": profile(plan, worker, store, app, owner, payload)}  # fmt: skip
+
+
+def profile(plan, worker, store, app, owner: str, payload) -> dict:
+    """A second, smaller sweep with py-spy on every process of the worker (apart from the
+    measured one: sampling costs CPU). {"missing": why} without py-spy."""
+    import pyspy
+
+    if pyspy.executable() is None:
+        return {"missing": "py-spy is not installed (pip install py-spy)"}
+    with pyspy.record(worker.process.pid) as found:
+        time.sleep(1)  # py-spy attached to the pool processes
+        wait_all(store, owner, submit_all(store, app, owner, payload, "lm", {},
+                                          plan.profile_fits))  # fmt: skip
+    return {"fits": plan.profile_fits, **found}
 
 
 def idle_memory(worker, settle: float = 2.0) -> dict:
@@ -269,6 +287,7 @@ def sweep_figures(raw: dict) -> dict:
         "running": _p50(ours["running"]),
         "bound": raw["nproc"] / cpu if cpu else float("inf"),
         "nproc": raw["nproc"],
+        "profile": raw.get("profile") or {},
     }
 
 
@@ -311,6 +330,23 @@ def rows(sweep: dict, scale: dict) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _profile_note(found: dict) -> str:
+    if "missing" in found:
+        return f"- (3) Profile of the worker during a sweep: not taken, {found['missing']}."
+    if not found.get("samples"):
+        return "- (3) Profile of the worker during a sweep: py-spy recorded nothing."
+    ours = [f"`{name}` {share:.0%}" for name, share in found["ours"]
+            if not name.startswith(("cli.py", "worker/tasks.py"))]  # fmt: skip
+    leaves = [f"{name} {share:.0%}" for name, share in found["leaves"][:6]]
+    return (
+        f"- (3) py-spy on every process of the worker (main, pool, fit processes) during a "
+        f"second sweep of {found['fits']} fits ({found['samples']:,} samples of threads "
+        f"py-spy judged busy: a wait in a socket read can count): share of the samples in "
+        f"each function of ours, callees included: {', '.join(ours)}. Innermost frames by package: "
+        f"{', '.join(leaves)}. (`pyspy.py` sums py-spy's collapsed stacks.)"
+    )
+
+
 def notes(sweep: dict, scale: dict) -> list[str]:
     s, c = sweep, scale
     per = s["cpu_per_fit"]
@@ -331,6 +367,7 @@ def notes(sweep: dict, scale: dict) -> list[str]:
         f"the target also bounds the fit itself: at 50% of {s['bare_per_s']:.0f}/s, a fit and "
         f"its bookkeeping would have to fit in "
         f"{s['nproc'] / (SWEEP_TARGET * s['bare_per_s']) * 1000:.1f} ms of CPU.",
+        _profile_note(s["profile"]),
         f"- (4) {c['n']} dream fits took {c['one']:.1f} s on one worker process and "
         f"{c['two']:.1f} s on two: {c['speedup']:.2f}× ({_met(c['speedup'] >= SCALE_TARGET)}). "
         f"A fit took {c['fit_one']:.2f} s alone and {c['fit_two']:.2f} s two at a time (p50, "
