@@ -620,11 +620,10 @@ Each run fits a new `gaussian_problem()` (a fit moves the problem's parameters).
 def main(argv: list[str]) -> int:
     """`python bench/end_to_end.py [--quick]`: these measurements alone, with their own
     Redis and worker (no bare Celery reference); prints the table."""
-    import signal
     import warnings
 
     plan = E2E_QUICK if "--quick" in argv else E2E_FULL
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     warnings.filterwarnings("ignore", message="Did not converge")
     with services.redis_and_worker(concurrency=2) as (redis_server, _):
         raw = measure(plan, redis_server.url)

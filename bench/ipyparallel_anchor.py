@@ -93,9 +93,8 @@ def figures(raw: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     import json
-    import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     plan = IPP_QUICK if "--quick" in argv else IPP_FULL
     print(json.dumps(figures(measure(plan)), indent=1))
     return 0

@@ -29,7 +29,6 @@ import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -552,6 +551,16 @@ for a miss, the measured cause.
 # -- main -----------------------------------------------------------------------------------
 
 
+_STARTED = time.monotonic()
+
+
+def stage(message: str) -> None:
+    """Say what the run does now, with the seconds since it started; stop here if a
+    SIGTERM came (services.stop_on_sigterm)."""
+    services.check_stop()
+    print(f"[{time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (about two minutes)")
@@ -601,8 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, dream_steps=args.dream_steps)
     write = (not quick) if args.write is None else args.write
 
-    # A SIGTERM ends the run through the finally clauses, which stop every process.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     warnings.filterwarnings("ignore", message="Did not converge")
     started = time.monotonic()
     info = machine()
@@ -611,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         server = services.RedisServer(appendonly=True)
         stack.callback(server.cleanup)
         server.start()
-        print(f"redis-server on {server.url}; starting the workers", file=sys.stderr)
+        stage(f"redis-server on {server.url}; starting the workers")
         # the bare worker starts while the bumps worker warms up
         bare = stack.enter_context(services.started(services.BareWorker(server.url)))
         bare2 = None
@@ -625,33 +633,32 @@ def main(argv: list[str] | None = None) -> int:
         app = make_app(settings)
         client = Client(store, app, f"bench-{uuid.uuid4().hex[:8]}")
 
-        print(f"lm: {plan.lm_runs} remote/local pairs", file=sys.stderr)
+        stage(f"lm: {plan.lm_runs} remote/local pairs")
         lm = compare(client, "lm", {}, plan.lm_runs, plan.lm_warmup, LM_TIMEOUT)
         lm["session_bytes"] = client.session_size(lm["remote"][-1]["id"])
-        print(f"bare Celery: {plan.bare_runs} round trips", file=sys.stderr)
+        stage(f"bare Celery: {plan.bare_runs} round trips")
         bare_app = bare_celery.make_app(server.url)
         bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
         bare_app.close()
         if args.ipyparallel:
-            print("ipyparallel: a controller and one engine on 127.0.0.1", file=sys.stderr)
+            stage("ipyparallel: a controller and one engine on 127.0.0.1")
             ipp_raw = ipyparallel_anchor.measure(ipp_plan)
         if args.kernel:
-            print(f"end to end: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            stage(f"end to end: a jupyter server in shared mode on {server.url}")
             e2e_raw = end_to_end.measure(e2e_plan, server.url)
-        print(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs", file=sys.stderr)
+        stage(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs")
         # A short dream on each side first, so the measured runs find dream's code warm.
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
         options = {"steps": plan.dream_steps}
         dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
         dream["session_bytes"] = client.session_size(dream["remote"][-1]["id"])
         if args.server:
-            print(f"server: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            stage(f"server: a jupyter server in shared mode on {server.url}")
             server_raw = server_bench.measure(server_plan, server.url, store)
         if args.scale:
-            print(f"sweep: {tp_plan.sweep_fits} lm fits at once", file=sys.stderr)
+            stage(f"sweep: {tp_plan.sweep_fits} lm fits at once")
             sweep = throughput.sweep(tp_plan, server, worker, store, app, bare2)
-            print(f"scale-out: {tp_plan.scale_fits} dream fits, 1 then 2 processes",
-                  file=sys.stderr)  # fmt: skip
+            stage(f"scale-out: {tp_plan.scale_fits} dream fits, 1 then 2 processes")
             scale = throughput.scale_out(tp_plan, server.url)
             hist = history.measure(hist_plan, server.url)
             foot = footprint.measure(foot_plan, server.url, scale["2"]["idle"], hist["idle_server"])

@@ -988,7 +988,6 @@ workers on other machines would.
 def main(argv: list[str]) -> int:
     """`python bench/server.py [--quick]`: these measurements alone, with their own Redis and
     worker; prints the table. bench/run.py runs them as part of the whole benchmark."""
-    import signal
 
     if argv[:1] == ["subscribe"]:
         return subscriber_main()
@@ -996,7 +995,7 @@ def main(argv: list[str]) -> int:
     from jupyter_bumps_remote.worker.settings import WorkerSettings
 
     plan = SERVER_QUICK if "--quick" in argv else SERVER_FULL
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     with services.redis_and_worker(concurrency=2) as (redis_server, _):
         settings = WorkerSettings.from_env({}, redis_url=redis_server.url)
         store = JobStore(redis_server.client(), **settings.store_settings())
