@@ -431,8 +431,8 @@ def table(f: dict) -> str:
              *map(_ms, r["to_created"]), ""),
             (f"{indent}queued → running (Celery delivery, start)", n, *map(_ms, r["queued"]),
              ""),
-            (f"{indent}running → finished (fork, decode, fit, summary, session)", n,
-             *map(_ms, r["running"]), ""),
+            (f"{indent}running → finished (fork, decode, fit, summary; the session file "
+             "follows)", n, *map(_ms, r["running"]), ""),
             (f"{indent}{indent}of which the fit itself (worker clock)", n, *map(_ms, r["fit"]),
              ""),
             *replay,

@@ -267,7 +267,7 @@ def table(plan: Plan, f: dict) -> str:
         (f"{indent}submit (job record + `send_task`)", n_lm, *map(ms, p["submit"])),
         (f"{indent}queued → running (Celery delivery, start)", n_lm, *map(ms, p["queued"])),
         (
-            f"{indent}running → finished (fork, decode, fit, summary, session)",
+            f"{indent}running → finished (fork, decode, fit, summary; the session file follows)",
             n_lm,
             *map(ms, p["running"]),
         ),
@@ -494,14 +494,17 @@ def document(
 
 What sending a fit to a worker costs compared with running it in the kernel, end to end from
 a kernel (`submit(...).result()`, `%bumps_remote ... --wait`), and what the server extension
-costs a client (REST, WebSocket events, IOLoop lag). All figures come from
+costs a client (REST, WebSocket events, IOLoop lag), how many fits go through, how the
+result, a long job history and an idle worker weigh. All figures come from
 one run of `bench/run.py` on one machine, so they compare side by side; they are
 not meant to be compared across machines.
 
 Set-up, all on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), one
 `bumps-remote worker` with 2 pool processes, and for reference a bare Celery app with a no-op
 task (json, Redis broker and result backend, prefork with 1 process) on its own queue of the
-same Redis. The problem is the tests' 3-parameter gaussian `Curve` with 50 points
+same Redis, and an ipyparallel controller with one engine. The throughput, scale-out,
+history and footprint measures start their own workers and servers (described with them).
+The problem is the tests' 3-parameter gaussian `Curve` with 50 points
 (`tests.support.problems.gaussian_problem`), its model function pickled by value as from a
 notebook.
 
