@@ -50,7 +50,7 @@ class ThroughputPlan:
 
 
 THROUGHPUT_FULL = ThroughputPlan(sweep_fits=500, bare_tasks=2000, scale_fits=20, scale_steps=150,
-                                 profile_fits=200)  # fmt: skip
+                                 profile_fits=80)  # fmt: skip
 THROUGHPUT_QUICK = ThroughputPlan(sweep_fits=50, bare_tasks=300, scale_fits=4, scale_steps=30,
                                   profile_fits=20)  # fmt: skip
 
