@@ -46,8 +46,8 @@ _STOPPING = threading.Event()
 
 def stop_on_sigterm() -> None:
     """A SIGTERM ends the run through the finally clauses, which stop every process. The
-    flag also ends it at the next service start or stage, should a library swallow the
-    SystemExit (one run went on after a SIGTERM during the ipyparallel start)."""
+    flag also ends it at the next service start or stage, should a library ever swallow
+    the SystemExit (a library's `except BaseException` would)."""
 
     def handler(signum, frame):
         _STOPPING.set()
