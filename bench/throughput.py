@@ -236,7 +236,8 @@ def scale_out(plan: ThroughputPlan, redis_url: str) -> dict:
 
 def _start_together(stack: contextlib.ExitStack, workers: list) -> None:
     """Start workers at once (each waits for its ' ready.' line in a thread); every one
-    that was started is stopped when `stack` closes, also if another failed."""
+    that was started is stopped when `stack` closes, also if another failed (its log
+    then kept)."""
     errors = []
 
     def start(worker):
@@ -247,7 +248,7 @@ def _start_together(stack: contextlib.ExitStack, workers: list) -> None:
 
     threads = [threading.Thread(target=start, args=(w,)) for w in workers]
     for worker, thread in zip(workers, threads, strict=True):
-        stack.callback(_stop_worker, worker)
+        stack.push(lambda kind, *_, worker=worker: _stop_worker(worker, failed=kind is not None))
         thread.start()
     for thread in threads:
         thread.join()
@@ -255,9 +256,13 @@ def _start_together(stack: contextlib.ExitStack, workers: list) -> None:
         raise errors[0]
 
 
-def _stop_worker(worker) -> None:
+def _stop_worker(worker, failed: bool) -> None:
+    """Stop it; its log goes unless something failed."""
     worker.stop()
-    worker.log.unlink(missing_ok=True)
+    if failed:
+        print(f"log kept: {worker.log}", file=sys.stderr)
+    else:
+        worker.log.unlink(missing_ok=True)
 
 
 # -- report -----------------------------------------------------------------------------------
