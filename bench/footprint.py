@@ -144,7 +144,7 @@ def measure(
         with services.started(worker):
             worker_memory = idle_memory(worker, plan.settle)
     return {"server": with_ext, "server_without": without, "worker": worker_memory,
-            "concurrency": len(worker_memory["processes"]) - 1,
+            "concurrency": plan.worker_concurrency,
             "worker_imports": import_costs(WORKER_IMPORTS),
             "server_imports": import_costs(SERVER_IMPORTS)}  # fmt: skip
 
@@ -167,7 +167,7 @@ def rows(raw: dict) -> list[tuple]:
          f"the extension's own part: {_mb(s['rss'] - n['rss'])} RSS, "
          f"{_mb(s['pss'] - n['pss'])} PSS"),
         (f"**(8) idle `bumps-remote worker`**, {raw['concurrency']} pool processes: PSS of "
-         f"all {len(w['processes'])} processes", "", _mb(w["pss"]),
+         f"all {len(w['processes'])} processes of its session", "", _mb(w["pss"]),
          f"RSS: main {_mb(w['main']['rss'])}, all added up {_mb(w['rss'])}",
          f"≤ {WORKER_TARGET_MB:.0f} MB: PSS {'met' if pss_ok else '**missed**'}; "
          f"RSS added up {'met' if rss_ok else '**missed**'}"),

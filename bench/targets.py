@@ -71,7 +71,7 @@ def rows(f: dict, e2e: dict | None, server: dict | None, scale: dict | None) -> 
                     "(RSS)", f"≤ {history.GROWTH_TARGET_MB:.0f} MB",
                     _verdict(growth <= history.GROWTH_TARGET_MB)))  # fmt: skip
         pss = w["worker"]["pss"] / footprint.procfs.MB
-        out.append(("8. idle worker (main + 2 pool processes)", f"{pss:.0f} MB PSS "
+        out.append(("8. idle worker, 2 pool processes (all its processes)", f"{pss:.0f} MB PSS "
                     f"({w['worker']['rss'] / footprint.procfs.MB:.0f} MB RSS added up)",
                     f"≤ {footprint.WORKER_TARGET_MB:.0f} MB",
                     _verdict(pss <= footprint.WORKER_TARGET_MB)))  # fmt: skip

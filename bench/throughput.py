@@ -178,9 +178,9 @@ def profile(plan, worker, store, app, owner: str, payload) -> dict:
     return {"fits": plan.profile_fits, **found}
 
 
-def idle_memory(worker, settle: float = 2.0) -> dict:
+def idle_memory(worker, settle: float = 3.0) -> dict:
     """Memory of a worker that said ready and has had no job: every process of its session
-    (main and pool processes), bench/procfs.py."""
+    (main, pool and spare fit processes), bench/procfs.py."""
     time.sleep(settle)
     memory = procfs.total_memory(procfs.session_pids(worker.process.pid))
     memory["main"] = memory["processes"][str(worker.process.pid)]
