@@ -206,13 +206,16 @@ def notes(raw: dict) -> list[str]:
         + (
             "The worker's idle memory is its imports: the main process imports what every "
             "fit needs before the pool forks (so that each fit starts warm), and each pool "
-            "process adds the pages it touches after the fork."
+            "process, and each spare fit process a pool process keeps ready "
+            "(`worker/spare.py`), adds the pages it touches after its fork."
             if not pss_ok
             else ""
         ),
         f"- (8) Memory from /proc/PID/smaps_rollup after {len(w['processes'])} processes were "
-        f"idle: RSS of each worker process {each} (the pool processes are forks of the main "
-        "one and share most of its pages, which RSS counts in each); PSS shares those pages "
+        f"idle: RSS of each process of the worker's session {each} (main first; the others "
+        f"are forks of it: {raw['concurrency']} pool processes and "
+        f"{len(w['processes']) - 1 - raw['concurrency']} spare fit processes, sharing most of "
+        "its pages, which RSS counts in each); PSS shares those pages "
         "out, so the PSS added up is what the worker costs the machine. The verdict is on "
         "PSS, RSS added up shown beside it. The servers' figures are of the `jupyter server` "
         "process after a few requests (`/api/status`, contents, kernel specs, and with the "

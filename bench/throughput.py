@@ -335,6 +335,11 @@ def rows(sweep: dict, scale: dict) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _busy(sweep: dict) -> float:
+    """Seconds a pool process was taken per fit: 2 processes × elapsed / fits."""
+    return 2 * sweep["elapsed"] / sweep["n"]
+
+
 def _profile_note(found: dict) -> str:
     if "missing" in found:
         return f"- (3) Profile of the worker during a sweep: not taken, {found['missing']}."
@@ -371,7 +376,17 @@ def notes(sweep: dict, scale: dict) -> list[str]:
         f"{sum(s['cpu_per_task'].values()) * 1000:.2f} ms in all. The anchor does no work, so "
         f"the target also bounds the fit itself: at 50% of {s['bare_per_s']:.0f}/s, a fit and "
         f"its bookkeeping would have to fit in "
-        f"{s['nproc'] / (SWEEP_TARGET * s['bare_per_s']) * 1000:.1f} ms of CPU.",
+        f"{s['nproc'] / (SWEEP_TARGET * s['bare_per_s']) * 1000:.1f} ms of CPU. "
+        f"Wall time: each of the 2 pool processes was taken {_busy(s) * 1000:.0f} ms per fit "
+        f"(2 × {s['elapsed']:.1f} s / {s['n']}), against {per['worker'] * 1000:.0f} ms of the "
+        f"worker's CPU: "
+        + (
+            "the sweep is not bound by the worker's CPU; a pool process spends most of each "
+            "job not computing (waiting on Redis, on its fit process, or for a CPU that the "
+            "machine's other load holds). The profile below says where its samples are."
+            if _busy(s) > 1.5 * per["worker"]
+            else "the sweep is bound by the CPU the worker spends per fit."
+        ),
         _profile_note(s["profile"]),
         f"- (4) {c['n']} dream fits took {c['one']:.1f} s on one worker process and "
         f"{c['two']:.1f} s on two: {c['speedup']:.2f}× ({_met(c['speedup'] >= SCALE_TARGET)}). "
