@@ -21,11 +21,10 @@ the bare Celery reference, which bench/run.py measures).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,8 @@ REPO = BENCH.parent
 for path in (REPO, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+import services  # noqa: E402
 
 SEED = 20240601
 FIT_TIMEOUT = 60.0
@@ -257,59 +258,48 @@ def measure(plan: EndToEndPlan, redis_url: str) -> dict:
     import jupyter_bumps_remote as remote
     from jupyter_bumps_remote.kernel import api
     from tests.support.problems import gaussian_problem
-    from tests.support.services import JupyterServer
 
-    home = Path(tempfile.mkdtemp(prefix="bumps-remote-bench-e2e-"))
-    server = JupyterServer(home, args=[f"--BumpsRemote.redis_url={redis_url}"])
-    kernel = None
-    failed = True
     cells = {"magic": MAGIC_CELL, "api": API_CELL, "local": LOCAL_CELL}
     try:
-        server.start()
-        remote.connect(server.url, server.token)
-        kernel = Kernel(server)
-        setup = kernel.run(KERNEL_SETUP.format(source=_split_source()))
-        found = json.loads(setup["stdout"].strip().splitlines()[-1])
-        if found["url"] != server.url:
-            raise RuntimeError(f"the kernel found {found}, not the bench's server {server.url}")
-        print(f"end to end: {plan.warmup} warm-up runs of each kind", file=sys.stderr)
-        first_api = api_run(remote, gaussian_problem())["total"]
-        for _ in range(plan.warmup - 1):
-            api_run(remote, gaussian_problem())
-        for _ in range(plan.warmup):
-            local_run(gaussian_problem())
-        first_outside = {}
-        for _ in range(plan.warmup):
-            for kind, code in cells.items():
-                first_outside.setdefault(kind, kernel.timed(code))
-        print(
-            f"end to end: {plan.api_runs} submit().result() / local_fit pairs here, "
-            f"{plan.kernel_runs} × (magic, API, local) in the kernel",
-            file=sys.stderr,
-        )
-        bench_api, bench_local = [], []
-        outside = {kind: [] for kind in cells}
-        for r in range(plan.kernel_runs):
-            # this process's pairs, spread evenly between the kernel's runs
-            n, k = plan.api_runs, plan.kernel_runs
-            for _ in range((r + 1) * n // k - r * n // k):
-                bench_api.append(api_run(remote, gaussian_problem()))
-                bench_local.append(local_run(gaussian_problem()))
-            for kind, code in cells.items():
-                outside[kind].append(kernel.timed(code))
-        for _ in range(plan.panel_runs):
-            kernel.run(PANEL_CELL)
-        rows = json.loads(kernel.run("print(_json.dumps(_rows))")["stdout"].strip())
-        failed = False
+        with (
+            services.jupyter_server(redis_url, prefix="bumps-remote-bench-e2e-") as server,
+            contextlib.closing(Kernel(server)) as kernel,
+        ):
+            remote.connect(server.url, server.token)
+            setup = kernel.run(KERNEL_SETUP.format(source=_split_source()))
+            found = json.loads(setup["stdout"].strip().splitlines()[-1])
+            if found["url"] != server.url:
+                raise RuntimeError(f"the kernel found {found}, not the bench's server {server.url}")
+            print(f"end to end: {plan.warmup} warm-up runs of each kind", file=sys.stderr)
+            first_api = api_run(remote, gaussian_problem())["total"]
+            for _ in range(plan.warmup - 1):
+                api_run(remote, gaussian_problem())
+            for _ in range(plan.warmup):
+                local_run(gaussian_problem())
+            first_outside = {}
+            for _ in range(plan.warmup):
+                for kind, code in cells.items():
+                    first_outside.setdefault(kind, kernel.timed(code))
+            print(
+                f"end to end: {plan.api_runs} submit().result() / local_fit pairs here, "
+                f"{plan.kernel_runs} × (magic, API, local) in the kernel",
+                file=sys.stderr,
+            )
+            bench_api, bench_local = [], []
+            outside = {kind: [] for kind in cells}
+            for r in range(plan.kernel_runs):
+                # this process's pairs, spread evenly between the kernel's runs
+                n, k = plan.api_runs, plan.kernel_runs
+                for _ in range((r + 1) * n // k - r * n // k):
+                    bench_api.append(api_run(remote, gaussian_problem()))
+                    bench_local.append(local_run(gaussian_problem()))
+                for kind, code in cells.items():
+                    outside[kind].append(kernel.timed(code))
+            for _ in range(plan.panel_runs):
+                kernel.run(PANEL_CELL)
+            rows = json.loads(kernel.run("print(_json.dumps(_rows))")["stdout"].strip())
     finally:
         api._client = None
-        if kernel is not None:
-            kernel.close()
-        server.stop()
-        if failed:
-            print(f"server log kept: {server.log}", file=sys.stderr)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
     warm = plan.warmup * len(cells)
     by_kind = {kind: [r for r in rows[warm:] if r["kind"] == kind] for kind in (*cells, "panel")}
     kernel_raw = {
@@ -361,8 +351,9 @@ def _identical(rows: list[dict], local: list[dict]) -> bool:
     return all(r["x"] == reference for r in rows + local)
 
 
-def figures(raw: dict, bare: list[float] | None = None) -> dict:
-    """p50/p95 of every series, in seconds; `bare` is the bare Celery round trip p50/p95."""
+def figures(raw: dict, bare: list[float] | None = None, ipp: dict | None = None) -> dict:
+    """p50/p95 of every series, in seconds; `bare` is the bare Celery round trip p50/p95,
+    `ipp` the ipyparallel anchor's figures (bench/ipyparallel_anchor.py)."""
     k = raw["kernel"]
     rows = k["rows"]
     out = {
@@ -388,6 +379,7 @@ def figures(raw: dict, bare: list[float] | None = None) -> dict:
         "api_runs": len(raw["api"]),
         "kernel_runs": len(rows["local"]),
         "bare": bare,
+        "ipp": ipp,
     }
     # remote − local of each path, p50 and p95 of each side
     out["over"] = {
@@ -439,8 +431,8 @@ def table(f: dict) -> str:
              *map(_ms, r["to_created"]), ""),
             (f"{indent}queued → running (Celery delivery, start)", n, *map(_ms, r["queued"]),
              ""),
-            (f"{indent}running → finished (fork, decode, fit, summary, session)", n,
-             *map(_ms, r["running"]), ""),
+            (f"{indent}running → finished (fork, decode, fit, summary; the session file "
+             "follows)", n, *map(_ms, r["running"]), ""),
             (f"{indent}{indent}of which the fit itself (worker clock)", n, *map(_ms, r["fit"]),
              ""),
             *replay,
@@ -494,9 +486,28 @@ def table(f: dict) -> str:
             ("**(d) bare Celery round trip** (no-op `send_task(...).get()`, above)", "",
              *map(_ms, bare), f"target for remote − local: 2 × = {_ms(target[0])} (p50)")
         )  # fmt: skip
+    ipp = f["ipp"]
+    if ipp:
+        rows += [
+            ("**(e) ipyparallel round trip**: `view.apply_sync(noop)`, 1 engine",
+             ipp["noop_runs"], *map(_ms, ipp["noop"]), ""),
+            ("**(f) ipyparallel fit**: `view.apply_sync(local_fit, problem, \"lm\", seed)`",
+             ipp["fit_runs"], *map(_ms, ipp["fit"]),
+             f"(e) + (c) = {_ms(ipp['noop'][0] + f['bench_local'][0])} (p50)"),
+            ("**(a) against (e) + (c)**: remote end to end faster than ipyparallel's round "
+             "trip plus the local fit?", "", _ms(a["total"][0]), "",
+             _ipp_verdict(a["total"][0], ipp["noop"][0] + f["bench_local"][0])),
+            ("**(b′) against (e) + (c′)**, in the kernel", "", _ms(k["total"][0]), "",
+             _ipp_verdict(k["total"][0], ipp["noop"][0] + f["kernel_local"][0])),
+        ]  # fmt: skip
     lines = ["| Measure | N | p50 | p95 | Target, note |", "| --- | ---: | ---: | ---: | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} | {t} |" for a, b, c, d, t in rows]
     return "\n".join(lines)
+
+
+def _ipp_verdict(remote: float, anchor: float) -> str:
+    verdict = "met" if remote < anchor else "**missed**"
+    return f"target: p50 below the anchor's {_ms(anchor)}: {remote / anchor:.1f}×, {verdict}"
 
 
 def notes(f: dict) -> str:
@@ -515,6 +526,21 @@ def notes(f: dict) -> str:
             f"{_ms(over['kernel_api'][0])} for the same in a kernel and "
             f"{_ms(over['kernel_magic'][0])} for the magic with `--wait`: "
             f"{best / target:.0f}× to {worst / target:.0f}× the target."
+        )
+    ipp = f["ipp"]
+    if ipp:
+        anchor = ipp["noop"][0] + f["bench_local"][0]
+        lines.append(
+            f"- Target (the [perf] issue): faster than ipyparallel's round trip plus the local "
+            f"fit. ipyparallel (`ipcontroller` and one `ipengine` on 127.0.0.1, cloudpickle) "
+            f"takes {_ms(ipp['noop'][0])} (p50) for a no-op `apply_sync` and "
+            f"{_ms(ipp['fit'][0])} to run the same lm fit on its engine; round trip + local fit "
+            f"= {_ms(anchor)}, against {_ms(a['total'][0])} for `submit().result()`: "
+            f"{a['total'][0] / anchor:.1f}× ("
+            + ("met" if a["total"][0] < anchor else "**missed**")
+            + "). ipyparallel keeps no record, no event stream, no result or session file: "
+            "it sends the function and its arguments to a live engine and the return value "
+            "back, which is the floor a remote fit could reach."
         )
     fit, running = a["fit"][0], a["running"][0]
     st = {key: value[0] for key, value in f["steps"].items()}
@@ -594,26 +620,13 @@ Each run fits a new `gaussian_problem()` (a fit moves the problem's parameters).
 def main(argv: list[str]) -> int:
     """`python bench/end_to_end.py [--quick]`: these measurements alone, with their own
     Redis and worker (no bare Celery reference); prints the table."""
-    import signal
     import warnings
 
-    from tests.support.services import RedisServer, Worker
-
     plan = E2E_QUICK if "--quick" in argv else E2E_FULL
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     warnings.filterwarnings("ignore", message="Did not converge")
-    redis_server = RedisServer(appendonly=True)
-    worker = None
-    try:
-        redis_server.start()
-        worker = Worker(redis_server.url, concurrency=2)
-        worker.start()
+    with services.redis_and_worker(concurrency=2) as (redis_server, _):
         raw = measure(plan, redis_server.url)
-    finally:
-        if worker:
-            worker.stop()
-            worker.log.unlink(missing_ok=True)
-        redis_server.cleanup()
     f = figures(raw)
     print(table(f))
     print()

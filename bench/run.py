@@ -1,7 +1,7 @@
 """Benchmark: what a remote fit costs over the same fit in the kernel.
 
 In one run on this machine: a private redis-server, a real `bumps-remote worker`
-(concurrency 2) and a bare Celery worker on the same Redis, then
+(concurrency 2) and bare Celery workers on the same Redis (bench/services.py), then
 
 1. a tiny lm fit (3 parameters, 50 points) remote vs local, p50/p95;
 2. a DREAM fit of a few seconds, remote wall / local wall;
@@ -9,26 +9,28 @@ In one run on this machine: a private redis-server, a real `bumps-remote worker`
 3b. end to end (bench/end_to_end.py): `submit(problem, "lm").result()` through a real
    `jupyter server`, and `%bumps_remote problem --fitter lm --wait` in a real kernel;
 4. the server extension on a real `jupyter server` (bench/server.py): POST latency, event
-   latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers.
+   latency worker -> WebSocket client, IOLoop lag with many WebSocket subscribers;
+5. the ipyparallel anchor (bench/ipyparallel_anchor.py), sweep throughput and scale-out
+   (bench/throughput.py), result fetch and a 10,000-job history (bench/history.py), idle
+   footprint (bench/footprint.py): the [perf] issue's measures 1-8, each with its target.
 
 Prints a markdown table; `--write` (the default without `--quick`) puts it in
 docs/benchmarks.md with the machine it ran on. Raw figures go to bench/results/latest.json.
 
-    ./run bench            # full, about four minutes
-    ./run bench --quick    # smoke run, about a minute and a half
+    ./run bench            # full, about ten minutes on a quiet 2-CPU machine
+    ./run bench --quick    # smoke run, about two minutes
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -45,7 +47,13 @@ for path in (REPO, BENCH):  # tests.support (services, problems) and bare_celery
 
 import bare_celery  # noqa: E402
 import end_to_end  # noqa: E402
+import footprint  # noqa: E402
+import history  # noqa: E402
+import ipyparallel_anchor  # noqa: E402
 import server as server_bench  # noqa: E402
+import services  # noqa: E402
+import targets  # noqa: E402
+import throughput  # noqa: E402
 
 from jupyter_bumps_remote import dispatch, jobs, transport  # noqa: E402
 from jupyter_bumps_remote.fitting import local_fit  # noqa: E402
@@ -53,7 +61,6 @@ from jupyter_bumps_remote.store import JobStore  # noqa: E402
 from jupyter_bumps_remote.worker import make_app  # noqa: E402
 from jupyter_bumps_remote.worker.settings import WorkerSettings  # noqa: E402
 from tests.support.problems import gaussian_problem  # noqa: E402
-from tests.support.services import RedisServer, Worker  # noqa: E402
 
 DOC = REPO / "docs" / "benchmarks.md"
 RESULTS = BENCH / "results" / "latest.json"
@@ -73,76 +80,13 @@ class Plan:
     bare_warmup: int
 
 
-FULL = Plan(lm_runs=100, lm_warmup=5, dream_steps=300, dream_runs=8, bare_runs=500, bare_warmup=20)
+DREAM_TARGET = targets.DREAM_TARGET  # remote wall / local wall of a long fit
+# dream steps=1000 of the 3-parameter gaussian: about 5 s in-process on a 2-CPU machine
+# (750 steps took 3.9 s, 150 steps 1.1 s, with the machine shared)
+FULL = Plan(
+    lm_runs=100, lm_warmup=5, dream_steps=1000, dream_runs=12, bare_runs=500, bare_warmup=20
+)
 QUICK = Plan(lm_runs=15, lm_warmup=2, dream_steps=30, dream_runs=2, bare_runs=50, bare_warmup=5)
-
-
-# -- processes ------------------------------------------------------------------------------
-
-
-class BareWorker:
-    """`celery -A bare_celery worker`, prefork with one process, on its own queue."""
-
-    def __init__(self, redis_url: str):
-        self.redis_url = redis_url
-        fd, name = tempfile.mkstemp(prefix="bumps-remote-bench-bare-", suffix=".log")
-        os.close(fd)
-        self.log = Path(name)
-        self.process: subprocess.Popen | None = None
-        self._log_file = None
-
-    def start(self) -> BareWorker:
-        env = {
-            **os.environ,
-            "BENCH_BARE_REDIS_URL": self.redis_url,
-            "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
-        }
-        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bare_celery",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--queues",
-                bare_celery.QUEUE,
-                "--hostname",
-                f"bench-bare-{os.getpid()}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env=env,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while b" ready." not in self.log.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bare worker did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        if self._log_file:
-            self._log_file.close()
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -170,6 +114,16 @@ class Client:
             for event in found.get(stream, []):
                 since = event["id"]
 
+    def session_size(self, job_id: str, timeout: float = 60) -> int:
+        """Bytes of a finished job's session file, which the worker stores just after the
+        terminal status (record field `session`: writing, then ready or failed)."""
+        deadline = time.monotonic() + timeout
+        while self.store.get(self.owner, job_id).get("session") == "writing":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id}: session file still being written")
+            time.sleep(0.02)
+        return self.store.redis.strlen(self.store.keys.session(self.owner, job_id))
+
     def fit(self, problem, fitter: str, options: dict, timeout: float) -> dict:
         """One remote fit, timed in phases: the client's clock for encode and submit, the
         job record's created/started/finished (same machine) for the rest."""
@@ -185,8 +139,8 @@ class Client:
         t3, wall = time.perf_counter(), time.time()
         if final["status"] != jobs.SUCCEEDED or summary is None:
             raise RuntimeError(f"remote {fitter} fit ended {final['status']}: {final.get('error')}")
-        session_key = self.store.keys.session(self.owner, record["id"])
         return {
+            "id": record["id"],
             "total": t3 - t0,
             "encode": t1 - t0,
             "submit": t2 - t1,
@@ -196,7 +150,6 @@ class Client:
             "notified_fetch": wall - final["finished"],
             "payload_bytes": record["payload_size"],
             "summary_bytes": len(json.dumps(summary)),
-            "session_bytes": self.store.redis.strlen(session_key),
             "x": summary["x"],
         }
 
@@ -267,7 +220,7 @@ def identical(a: list[dict], b: list[dict]) -> bool:
     return all(np.array_equal(x["x"], y["x"]) for x, y in zip(a, b, strict=True))
 
 
-def figures(lm: dict, dream: dict, bare: list[float]) -> dict:
+def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -> dict:
     phases = ("encode", "submit", "queued", "running", "fit", "notified_fetch")
     return {
         "lm": {
@@ -277,7 +230,7 @@ def figures(lm: dict, dream: dict, bare: list[float]) -> dict:
             "first_remote": lm["first_remote"],
             "identical": identical(lm["remote"], lm["local"]),
             "payload_bytes": lm["remote"][0]["payload_bytes"],
-            "session_bytes": lm["remote"][0]["session_bytes"],
+            "session_bytes": lm["session_bytes"],
         },
         "dream": {
             "local": p50_p95(col(dream["local"], "total")),
@@ -285,11 +238,18 @@ def figures(lm: dict, dream: dict, bare: list[float]) -> dict:
             "running": pct(col(dream["remote"], "running"), 50),
             "fit": pct(col(dream["remote"], "fit"), 50),
             "identical": identical(dream["remote"], dream["local"]),
+            "pair_ratio": p50_p95(
+                [
+                    r["total"] / lo["total"]
+                    for r, lo in zip(dream["remote"], dream["local"], strict=True)
+                ]  # fmt: skip
+            ),
             "payload_bytes": dream["remote"][0]["payload_bytes"],
             "summary_bytes": dream["remote"][0]["summary_bytes"],
-            "session_bytes": dream["remote"][0]["session_bytes"],
+            "session_bytes": dream["session_bytes"],
         },
         "bare": p50_p95(bare),
+        "ipp": ipp,
     }
 
 
@@ -310,7 +270,7 @@ def table(plan: Plan, f: dict) -> str:
         (f"{indent}submit (job record + `send_task`)", n_lm, *map(ms, p["submit"])),
         (f"{indent}queued → running (Celery delivery, start)", n_lm, *map(ms, p["queued"])),
         (
-            f"{indent}running → finished (fork, decode, fit, summary, session)",
+            f"{indent}running → finished (fork, decode, fit, summary; the session file follows)",
             n_lm,
             *map(ms, p["running"]),
         ),
@@ -337,13 +297,41 @@ def table(plan: Plan, f: dict) -> str:
             *map(sec, dream["remote"]),
         ),
         (
-            "**dream fit: remote / local**",
+            "**dream fit: remote / local**, ratio of the p50s (of the p95s)",
             "",
-            *(f"{r / lo:.2f}×" for r, lo in zip(dream["remote"], dream["local"], strict=True)),
+            *(f"{r / lo:.3f}×" for r, lo in zip(dream["remote"], dream["local"], strict=True)),
+        ),
+        (
+            "**dream fit: remote / local**, pair by pair",
+            n_dr,
+            *(f"{v:.3f}×" for v in dream["pair_ratio"]),
         ),
     ]
-    lines = ["| Measure | Runs | p50 | p95 |", "| --- | ---: | ---: | ---: |"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    notes = {0: "", 2: "target in the end-to-end table below (through the server)"}
+    ratio = dream["remote"][0] / dream["local"][0]
+    verdict = "met" if ratio <= DREAM_TARGET else "**missed**"
+    notes[len(rows) - 2] = f"target (2) ≤ {DREAM_TARGET:.2f}× (ratio of p50s): {verdict}"
+    pair = "met" if dream["pair_ratio"][0] <= DREAM_TARGET else "**missed**"
+    notes[len(rows) - 1] = f"p50 of the pairs ≤ {DREAM_TARGET:.2f}×: {pair}"
+    if f.get("ipp"):
+        ipp = f["ipp"]
+        rows.insert(
+            11,
+            ("**ipyparallel round trip**: `view.apply_sync(noop)`, one engine",
+             ipp["noop_runs"], *map(ms, ipp["noop"])),
+        )  # fmt: skip
+        rows.insert(
+            12,
+            ("**ipyparallel fit**: `view.apply_sync(local_fit, problem, \"lm\", seed)`",
+             ipp["fit_runs"], *map(ms, ipp["fit"])),
+        )  # fmt: skip
+        notes = {(k + 2 if k >= 11 else k): v for k, v in notes.items()}
+    lines = [
+        "| Measure | Runs | p50 | p95 | Target, note |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} | {notes.get(i, '')} |" for i, (a, b, c, d) in
+              enumerate(rows)]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -359,8 +347,18 @@ def notes(plan: Plan, f: dict) -> str:
             f"(encode, job record, events, fork, summary, session file, result) adds about "
             f"{ms(over - bare[0])} on top of Celery.",
             f"- A {sec(dream['local'][0])} dream fit takes {sec(dream['remote'][0])} remotely "
-            f"({ratio:.2f}×); on the worker, running → finished is {sec(dream['running'])}, "
-            f"of which the fit is {sec(dream['fit'])} (p50s).",
+            f"({ratio:.3f}× the p50s; pair by pair p50 {dream['pair_ratio'][0]:.3f}×, p95 "
+            f"{dream['pair_ratio'][1]:.3f}×; target ≤ {DREAM_TARGET:.2f}×: "
+            f"{'met' if ratio <= DREAM_TARGET else '**missed**'}); on the worker, running → "
+            f"finished is {sec(dream['running'])}, of which the fit is {sec(dream['fit'])} "
+            f"(p50s): "
+            + (
+                f"of remote − local = {sec(dream['remote'][0] - dream['local'][0])}, the fit "
+                f"itself took {dream['fit'] - dream['local'][0]:+.2f} s more on the worker "
+                f"than here, the worker's work around it (fork, decode, summary, session file) "
+                f"{sec(dream['running'] - dream['fit'])}, and submit, queue and result "
+                f"{sec(dream['remote'][0] - dream['running'])}."
+            ),
             f"- Best points of remote and local fits with the same seed: "
             f"lm {same[lm['identical']]}, dream {same[dream['identical']]}.",
             f"- Sizes: payload {lm['payload_bytes']:,} bytes; session file {lm['session_bytes']:,} "
@@ -419,24 +417,97 @@ def _redis_version(text: str) -> str:
     return text.strip() or "unknown"
 
 
+def scale_table(f: dict) -> str:
+    rows = [
+        *throughput.rows(f["sweep"], f["scale"]),
+        *history.rows(f["history"]),
+        *footprint.rows(f["footprint"]),
+    ]
+    lines = ["| Measure | N | Figure | Anchor, detail | Target, verdict |",
+             "| --- | ---: | ---: | --- | --- |"]  # fmt: skip
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    return "\n".join(lines)
+
+
+def scale_notes(f: dict) -> str:
+    return "\n".join(
+        [
+            *throughput.notes(f["sweep"], f["scale"]),
+            *history.notes(f["history"]),
+            *footprint.notes(f["footprint"]),
+        ]
+    )
+
+
+def scale_section(f: dict) -> str:
+    """The section of docs/benchmarks.md on measures 3, 4, 6, 7 and 8 of the [perf] issue."""
+    return f"""## Throughput, scale-out, result fetch, history, footprint
+
+On the same private Redis:
+
+- **(3) sweep** (`bench/throughput.py`): tiny lm fits submitted at once with
+  `dispatch.submit` (what the server does for a POST) to the run's `bumps-remote worker`
+  (2 pool processes), timed from the first submit to the last terminal status event on the
+  owner's stream; the anchor is the same number of no-op tasks sent at once (`send_task`
+  each, then `.get()` each) to a bare Celery worker of 2 processes on a queue of its own.
+  The CPU time of each side's processes (the worker's session, redis-server, the
+  submitting process) comes from /proc, before and after.
+- **(4) scale-out**: dream fits of about a second submitted at once to a fresh worker with
+  1 pool process, then to a fresh one with 2 (each on a queue of its own); speed-up =
+  wall time with 1 / wall time with 2.
+- **(6) result fetch** and **(7) history** (`bench/history.py`): a real `jupyter server` in
+  shared mode for an owner of its own. (6) one DREAM fit of a 5-parameter problem (a
+  gaussian peak on a sloping background, model function pickled by value) runs on the
+  worker; then, alternating, a kernel-side client in the bench process runs
+  `get_job(id).result().state` (GET the record, GET the summary, GET the session file,
+  load it with bumps) and bumps' `load_fit_from_session` reads the same session file from
+  local disk. (7) finished job records written straight into Redis with the project's
+  store code (`dispatch.new_job`, `JobStore.create`, `JobStore.finish`), then
+  `GET bumps-remote/api/jobs` (first page, default limit) over HTTP with token auth, then
+  every page; the server's memory from /proc before the records, after them and after the
+  pages.
+- **(8) idle footprint** (`bench/footprint.py`): a `jupyter server` with the extension in
+  shared mode, then one with it disabled
+  (`--ServerApp.jpserver_extensions=jupyter_bumps_remote=False`), each idle after a few
+  requests; and a fresh `bumps-remote worker` with 2 pool processes, idle, on a queue that
+  gets no job.
+
+{scale_table(f)}
+
+{scale_notes(f)}
+"""
+
+
 def document(
-    plan: Plan, quick: bool, f: dict, info: dict, elapsed: float, server: str = "", e2e: str = ""
+    plan: Plan,
+    quick: bool,
+    f: dict,
+    info: dict,
+    elapsed: float,
+    server: str = "",
+    e2e: str = "",
+    scale: str = "",
+    summary: str = "",
 ) -> str:
     mode = "`./run bench --quick`" if quick else "`./run bench`"
     server = f"\n{server}" if server else ""
     e2e = f"\n{e2e}" if e2e else ""
+    scale = f"\n{scale}" if scale else ""
     return f"""# Benchmarks
 
 What sending a fit to a worker costs compared with running it in the kernel, end to end from
 a kernel (`submit(...).result()`, `%bumps_remote ... --wait`), and what the server extension
-costs a client (REST, WebSocket events, IOLoop lag). All figures come from
+costs a client (REST, WebSocket events, IOLoop lag), how many fits go through, how the
+result, a long job history and an idle worker weigh. All figures come from
 one run of `bench/run.py` on one machine, so they compare side by side; they are
 not meant to be compared across machines.
 
 Set-up, all on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), one
 `bumps-remote worker` with 2 pool processes, and for reference a bare Celery app with a no-op
 task (json, Redis broker and result backend, prefork with 1 process) on its own queue of the
-same Redis. The problem is the tests' 3-parameter gaussian `Curve` with 50 points
+same Redis, and an ipyparallel controller with one engine. The throughput, scale-out,
+history and footprint measures start their own workers and servers (described with them).
+The problem is the tests' 3-parameter gaussian `Curve` with 50 points
 (`tests.support.problems.gaussian_problem`), its model function pickled by value as from a
 notebook.
 
@@ -448,12 +519,19 @@ notebook.
 - **bare Celery round trip**: `send_task(...).get()` of a no-op task: the floor that Celery
   and Redis alone set on this machine.
 
+## Targets
+
+The [perf] issue's targets, each measured in this run; the sections below show how and,
+for a miss, the measured cause.
+
+{summary}
+
 ## Results
 
 {table(plan, f)}
 
 {notes(plan, f)}
-{e2e}{server}
+{e2e}{server}{scale}
 ## Machine
 
 - Date: {info["date"]}; commit {info["commit"]}; run: {mode}, {elapsed:.0f} s in all
@@ -467,8 +545,8 @@ notebook.
 ## How to reproduce
 
 ```
-./run bench            # full run (about four minutes); writes this file
-./run bench --quick    # smoke run (about a minute and a half); prints the tables, writes nothing
+./run bench            # full run (about ten minutes); writes this file
+./run bench --quick    # smoke run (about two minutes); prints the tables, writes nothing
 ```
 
 `./run bench` calls `bench/run.py "$@"` (options in `bench/README.md`). It needs
@@ -479,9 +557,19 @@ notebook.
 # -- main -----------------------------------------------------------------------------------
 
 
+_STARTED = time.monotonic()
+
+
+def stage(message: str) -> None:
+    """Say what the run does now, with the seconds since it started; stop here if a
+    SIGTERM came (services.stop_on_sigterm)."""
+    services.check_stop()
+    print(f"[{time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about two minutes)")
     parser.add_argument(
         "--write",
         action=argparse.BooleanOptionalAction,
@@ -502,75 +590,97 @@ def main(argv: list[str] | None = None) -> int:
         help="measure end to end through a jupyter server and a kernel too "
         "(bench/end_to_end.py; default: yes)",
     )
+    parser.add_argument(
+        "--ipyparallel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the ipyparallel anchor (bench/ipyparallel_anchor.py; default: yes)",
+    )
+    parser.add_argument(
+        "--scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sweep throughput, scale-out, result fetch, history and idle footprint "
+        "(bench/throughput.py, history.py, footprint.py; default: yes)",
+    )
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    server_plan = server_bench.SERVER_QUICK if args.quick else server_bench.SERVER_FULL
-    e2e_plan = end_to_end.E2E_QUICK if args.quick else end_to_end.E2E_FULL
+    quick = args.quick
+    plan = QUICK if quick else FULL
+    server_plan = server_bench.SERVER_QUICK if quick else server_bench.SERVER_FULL
+    e2e_plan = end_to_end.E2E_QUICK if quick else end_to_end.E2E_FULL
+    ipp_plan = ipyparallel_anchor.IPP_QUICK if quick else ipyparallel_anchor.IPP_FULL
+    tp_plan = throughput.THROUGHPUT_QUICK if quick else throughput.THROUGHPUT_FULL
+    hist_plan = history.HISTORY_QUICK if quick else history.HISTORY_FULL
+    foot_plan = footprint.FOOTPRINT_QUICK if quick else footprint.FOOTPRINT_FULL
     if args.dream_steps:
         plan = replace(plan, dream_steps=args.dream_steps)
-    write = (not args.quick) if args.write is None else args.write
+    write = (not quick) if args.write is None else args.write
 
-    # A SIGTERM ends the run through the finally clause, which stops every process.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    services.stop_on_sigterm()
     warnings.filterwarnings("ignore", message="Did not converge")
     started = time.monotonic()
     info = machine()
-    server = RedisServer(appendonly=True)
-    worker = bare = None
-    failed = True
-    try:
+    e2e_raw = server_raw = ipp_raw = scale_raw = None
+    with contextlib.ExitStack() as stack:
+        server = services.RedisServer(appendonly=True)
+        stack.callback(server.cleanup)
         server.start()
-        print(f"redis-server on {server.url}; starting the workers", file=sys.stderr)
-        bare = BareWorker(server.url).start()  # starts while the bumps worker warms up
-        worker = Worker(server.url, concurrency=2)
-        worker.start()
+        stage(f"redis-server on {server.url}; starting the workers")
+        # the bare worker starts while the bumps worker warms up
+        bare = stack.enter_context(services.started(services.BareWorker(server.url)))
+        bare2 = None
+        if args.scale:  # the sweep's anchor: 2 processes, a queue of its own; idle till then
+            bare2 = stack.enter_context(services.started(throughput.bare_worker(server.url)))
+        worker = stack.enter_context(services.started(services.Worker(server.url, concurrency=2)))
         bare.wait_ready()
 
         settings = WorkerSettings.from_env({}, redis_url=server.url)
         store = JobStore(server.client(), **settings.store_settings())
-        client = Client(store, make_app(settings), f"bench-{uuid.uuid4().hex[:8]}")
+        app = make_app(settings)
+        client = Client(store, app, f"bench-{uuid.uuid4().hex[:8]}")
 
-        print(f"lm: {plan.lm_runs} remote/local pairs", file=sys.stderr)
+        stage(f"lm: {plan.lm_runs} remote/local pairs")
         lm = compare(client, "lm", {}, plan.lm_runs, plan.lm_warmup, LM_TIMEOUT)
-        print(f"bare Celery: {plan.bare_runs} round trips", file=sys.stderr)
+        lm["session_bytes"] = client.session_size(lm["remote"][-1]["id"])
+        stage(f"bare Celery: {plan.bare_runs} round trips")
         bare_app = bare_celery.make_app(server.url)
         bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
         bare_app.close()
-        e2e_raw = None
+        if args.ipyparallel:
+            stage("ipyparallel: a controller and one engine on 127.0.0.1")
+            ipp_raw = ipyparallel_anchor.measure(ipp_plan)
         if args.kernel:
-            print(f"end to end: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            stage(f"end to end: a jupyter server in shared mode on {server.url}")
             e2e_raw = end_to_end.measure(e2e_plan, server.url)
-        print(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs", file=sys.stderr)
+        stage(f"dream steps={plan.dream_steps}: {plan.dream_runs} pairs")
         # A short dream on each side first, so the measured runs find dream's code warm.
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
         options = {"steps": plan.dream_steps}
         dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
-        server_raw = None
+        dream["session_bytes"] = client.session_size(dream["remote"][-1]["id"])
         if args.server:
-            print(f"server: a jupyter server in shared mode on {server.url}", file=sys.stderr)
+            stage(f"server: a jupyter server in shared mode on {server.url}")
             server_raw = server_bench.measure(server_plan, server.url, store)
-        failed = False
-    finally:
-        if bare:
-            bare.stop()
-        if worker:
-            worker.stop()
-        server.cleanup()
-        for log in (getattr(worker, "log", None), getattr(bare, "log", None)):
-            if log is not None and failed:
-                print(f"log kept: {log}", file=sys.stderr)
-            elif log is not None:
-                log.unlink(missing_ok=True)
+        if args.scale:
+            stage(f"sweep: {tp_plan.sweep_fits} lm fits at once")
+            sweep = throughput.sweep(tp_plan, server, worker, store, app, bare2)
+            stage(f"scale-out: {tp_plan.scale_fits} dream fits, 1 then 2 processes")
+            scale = throughput.scale_out(tp_plan, server.url)
+            hist = history.measure(hist_plan, server.url)
+            foot = footprint.measure(foot_plan, server.url, scale["2"]["idle"], hist["idle_server"])
+            scale_raw = {"sweep": sweep, "scale": scale, "history": hist, "footprint": foot}
+        app.close()
 
     elapsed = time.monotonic() - started
     info["loadavg_end"] = loadavg()
-    f = figures(lm, dream, bare_times)
+    ipp_f = ipyparallel_anchor.figures(ipp_raw) if ipp_raw is not None else None
+    f = figures(lm, dream, bare_times, ipp_f)
     print(table(plan, f))
     print()
     print(notes(plan, f))
     e2e_doc = ""
     if e2e_raw is not None:
-        e2e_f = end_to_end.figures(e2e_raw, f["bare"])
+        e2e_f = end_to_end.figures(e2e_raw, f["bare"], ipp_f)
         e2e_doc = end_to_end.section(e2e_plan, e2e_f)
         print()
         print(end_to_end.table(e2e_f))
@@ -585,6 +695,27 @@ def main(argv: list[str] | None = None) -> int:
         print(server_bench.table(server_plan, server_f, before))
         print()
         print(server_bench.notes(server_plan, server_f, before))
+    scale_doc = ""
+    if scale_raw is not None:
+        scale_f = {
+            "sweep": throughput.sweep_figures(scale_raw["sweep"]),
+            "scale": throughput.scale_figures(scale_raw["scale"], tp_plan),
+            "history": history.figures(scale_raw["history"], hist_plan),
+            "footprint": scale_raw["footprint"],
+        }
+        scale_doc = scale_section(scale_f)
+        print()
+        print(scale_table(scale_f))
+        print()
+        print(scale_notes(scale_f))
+    summary = targets.table(
+        f,
+        e2e_f if e2e_raw is not None else None,
+        server_f if server_raw is not None else None,
+        scale_f if scale_raw is not None else None,
+    )
+    print()
+    print(summary)
     RESULTS.parent.mkdir(exist_ok=True)
     raw = {"plan": asdict(plan), "machine": info, "figures": f, "elapsed": elapsed}
     raw["runs"] = {"lm": lm, "dream": dream, "bare": bare_times}
@@ -597,10 +728,16 @@ def main(argv: list[str] | None = None) -> int:
             "post": server_raw["post"],
             "events": server_raw["events"],
         }
+    if ipp_raw is not None:
+        raw["ipyparallel"] = {"plan": asdict(ipp_plan), "raw": ipp_raw}
+    if scale_raw is not None:
+        raw["scale"] = {"figures": scale_f, "raw": scale_raw}
     RESULTS.write_text(json.dumps(raw, indent=1))
     if write:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(document(plan, args.quick, f, info, elapsed, server_doc, e2e_doc))
+        DOC.write_text(
+            document(plan, quick, f, info, elapsed, server_doc, e2e_doc, scale_doc, summary)
+        )
         print(f"\nwrote {DOC.relative_to(REPO)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s", file=sys.stderr)
     return 0

@@ -24,10 +24,8 @@ import asyncio
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +36,8 @@ REPO = BENCH.parent
 for path in (REPO, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+import services  # noqa: E402
 
 EVENT_LATENCY_TARGET_MS = 20.0  # p95, worker -> WebSocket client
 LAG_TARGET_MS = 20.0  # IOLoop lag at 200 subscribers
@@ -535,33 +535,22 @@ def rest_check(api: Api, store, owner: str, job_id: str, plan: ServerPlan) -> di
 def measure(plan: ServerPlan, redis_url: str, store) -> dict:
     """Start a `jupyter server` in shared mode on `redis_url` (a worker must serve it), run the
     three measurements, stop the server. Returns the raw figures."""
-    from tests.support.services import JupyterServer
-
-    home = Path(tempfile.mkdtemp(prefix="bumps-remote-bench-server-"))
-    server = JupyterServer(home, args=[f"--BumpsRemote.redis_url={redis_url}"])
     api = None
-    failed = True
     try:
-        server.start()
-        api = Api(server)
-        print(f"server: {plan.post_runs} POST jobs", file=sys.stderr)
-        post, owner, job_id = post_latency(api, store, plan)
-        print(f"server: event latency, {plan.event_jobs} jobs", file=sys.stderr)
-        events = event_latency(api, store, owner, plan)
-        print(f"server: IOLoop lag, {plan.probes} probes per window", file=sys.stderr)
-        lag = ioloop_lag(api, store, owner, job_id, plan)
-        counts = ", ".join(map(str, plan.pool_counts))
-        print(f"server: REST with {counts} idle subscribers", file=sys.stderr)
-        pool = rest_check(api, store, owner, job_id, plan)
-        failed = False
+        with services.jupyter_server(redis_url, prefix="bumps-remote-bench-server-") as server:
+            api = Api(server)
+            print(f"server: {plan.post_runs} POST jobs", file=sys.stderr)
+            post, owner, job_id = post_latency(api, store, plan)
+            print(f"server: event latency, {plan.event_jobs} jobs", file=sys.stderr)
+            events = event_latency(api, store, owner, plan)
+            print(f"server: IOLoop lag, {plan.probes} probes per window", file=sys.stderr)
+            lag = ioloop_lag(api, store, owner, job_id, plan)
+            counts = ", ".join(map(str, plan.pool_counts))
+            print(f"server: REST with {counts} idle subscribers", file=sys.stderr)
+            pool = rest_check(api, store, owner, job_id, plan)
     finally:
         if api is not None:
             api.close()
-        server.stop()
-        if failed:
-            print(f"server log kept: {server.log}", file=sys.stderr)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
     return {"post": post, "events": events, "lag": lag, "pool": pool}
 
 
@@ -999,30 +988,18 @@ workers on other machines would.
 def main(argv: list[str]) -> int:
     """`python bench/server.py [--quick]`: these measurements alone, with their own Redis and
     worker; prints the table. bench/run.py runs them as part of the whole benchmark."""
-    import signal
 
     if argv[:1] == ["subscribe"]:
         return subscriber_main()
     from jupyter_bumps_remote.store import JobStore
     from jupyter_bumps_remote.worker.settings import WorkerSettings
-    from tests.support.services import RedisServer, Worker
 
     plan = SERVER_QUICK if "--quick" in argv else SERVER_FULL
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    redis_server = RedisServer(appendonly=True)
-    worker = None
-    try:
-        redis_server.start()
-        worker = Worker(redis_server.url, concurrency=2)
-        worker.start()
+    services.stop_on_sigterm()
+    with services.redis_and_worker(concurrency=2) as (redis_server, _):
         settings = WorkerSettings.from_env({}, redis_url=redis_server.url)
         store = JobStore(redis_server.client(), **settings.store_settings())
         raw = measure(plan, redis_server.url, store)
-    finally:
-        if worker:
-            worker.stop()
-            worker.log.unlink(missing_ok=True)
-        redis_server.cleanup()
     f = figures(raw)
     before = load_baseline()
     print(table(plan, f, before))
