@@ -162,20 +162,20 @@ def test_preflight_mismatch(remote, payload):
     assert_failed_then_worker_serves(remote, job, "kernel computed", "same versions")
 
 
-def fit_process_of(worker) -> int:
-    """The forked fit process: a grandchild of the worker's main process."""
-    pool = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True)
-    for child in pool.stdout.split():
-        fits = subprocess.run(["pgrep", "-P", child], capture_output=True, text=True)
-        if fits.stdout.split():
-            return int(fits.stdout.split()[0])
-    raise LookupError("no fit process")
+def fit_process_of(remote, job_id: str) -> int:
+    """The job's fit process: the child of the pool process that holds the job's lease (its
+    token is worker/pool pid/nonce). The other pool processes' children are idle spares."""
+    token = remote.store.redis.get(remote.store.keys.lease(remote.owner, job_id)).decode()
+    pool = token.split("/")[-2]
+    fits = subprocess.run(["pgrep", "-P", pool], capture_output=True, text=True).stdout.split()
+    assert len(fits) == 1, fits  # the running fit; its successor spare comes after it ends
+    return int(fits[0])
 
 
 def test_fit_process_killed_by_a_signal(remote, worker):
     job = remote.submit(gaussian_problem(), "dream", LONG_DREAM)
     wait_for_progress(remote, job["id"])
-    os.kill(fit_process_of(worker), signal.SIGKILL)
+    os.kill(fit_process_of(remote, job["id"]), signal.SIGKILL)
     record = assert_failed_then_worker_serves(remote, job, "killed by signal 9 (SIGKILL)")
     assert record["error"]["type"] == "FitProcessDied"
     assert worker.process.poll() is None
