@@ -18,6 +18,7 @@ from .. import jobs, transport
 from ..fitting import run_fit
 from .cancel import CancelWatch
 from .progress import ProgressMonitor
+from .redis_outage import REDIS_DOWN, retrying, tolerant
 from .results import session_bytes, summarize
 from .settings import ENV_PREFIX, WorkerSettings
 
@@ -44,8 +45,10 @@ def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict)
     watch.start()
     try:
         _fit_and_record(settings, store, owner, job_id, record, problem, watch)
+    except REDIS_DOWN:
+        raise  # Redis stayed away: not the job's failure (the message is redelivered)
     except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(e, settings))
+        retrying(store.finish, owner, job_id, jobs.FAILED, error=error_of(e, settings))
     finally:
         watch.stop()
     return 0
@@ -62,7 +65,7 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         problem,
         rows,
         jobs.max_steps(fitter, options, problem),
-        send=lambda data, summary: store.progress(owner, job_id, data, summary),
+        send=tolerant(lambda data, summary: store.progress(owner, job_id, data, summary)),
         interval=settings.progress_interval,
     )
     outcome = run_fit(
@@ -78,15 +81,17 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         partial=cancelled,
         elapsed=time.monotonic() - started,
     )
-    store.put_result(owner, job_id, summary, session_bytes(problem, result))
+    # the outcome is stored even if Redis restarts meanwhile (a progress event may be lost)
+    retrying(store.put_result, owner, job_id, summary, session_bytes(problem, result))
     progress.emit(final=True)
     if cancelled:
-        store.finish(
-            owner, job_id, jobs.CANCELLED, reason=watch.reason, partial=True, summary=summary
-        )
+        retrying(
+            store.finish,
+            owner, job_id, jobs.CANCELLED, reason=watch.reason, partial=True, summary=summary,
+        )  # fmt: skip
     else:
         reason = "stopped at max_time" if outcome.aborted else None
-        store.finish(owner, job_id, jobs.SUCCEEDED, reason=reason, summary=summary)
+        retrying(store.finish, owner, job_id, jobs.SUCCEEDED, reason=reason, summary=summary)
 
 
 def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:

@@ -24,14 +24,18 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server on a random loopback port, data in its own temp dir."""
+    """A private redis-server on a random loopback port, data in its own temp dir.
 
-    def __init__(self, appendonly: bool = True):
+    `stop()` then `start()` restarts it on the same port with the same data dir; `extra`
+    adds redis-server arguments (e.g. `["--save", "60 1"]`)."""
+
+    def __init__(self, appendonly: bool = True, extra: list[str] | None = None):
         if not shutil.which("redis-server"):
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.dir = Path(tempfile.mkdtemp(prefix="bumps-remote-redis-"))
         self.port = free_port()
         self.appendonly = appendonly
+        self.extra = list(extra or [])
         self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
@@ -54,6 +58,7 @@ class RedisServer:
             "noeviction",
             "--logfile",
             str(self.dir / "redis.log"),
+            *self.extra,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
@@ -72,9 +77,10 @@ class RedisServer:
     def client(self, **kwargs) -> redis.Redis:
         return redis.Redis.from_url(self.url, **kwargs)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: redis-server flushes its AOF and exits; SIGKILL: it just dies."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             self.process.wait(10)
 
     def cleanup(self) -> None:
@@ -91,7 +97,10 @@ class Worker:
         concurrency: int = 2,
         env: dict | None = None,
         pythonpath: list[str] | None = None,
+        celery_args: tuple[str, ...] = ("--without-mingle", "--without-gossip"),
     ):
+        """`celery_args=()` runs the worker as `bumps-remote worker` does by default (mingle
+        and gossip on), for tests of the broker connection itself."""
         self.log = Path(tempfile.mkstemp(prefix="bumps-remote-worker-", suffix=".log")[1])
         self.env = {
             **os.environ,
@@ -104,7 +113,7 @@ class Worker:
         self.command = [
             sys.executable, "-m", "jupyter_bumps_remote.cli", "worker",
             "--concurrency", str(concurrency), "--loglevel", "INFO",
-            "--", "--without-mingle", "--without-gossip",
+            "--", *celery_args,
         ]  # fmt: skip
         self.process: subprocess.Popen | None = None
 
