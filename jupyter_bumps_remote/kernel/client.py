@@ -106,9 +106,12 @@ class Client:
 
         path = f"jobs/{job_id}/events" if job_id else "events"
         headers = [f"Authorization: token {self.server.token}"] if self.server.token else []
-        ws = websocket.create_connection(
-            f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
-        )
+        try:
+            ws = websocket.create_connection(
+                f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
+            )
+        except websocket.WebSocketBadStatusException as e:  # refused handshake: as REST
+            raise RemoteError(e.status_code, _handshake_message(e)) from e
         try:
             while True:
                 try:
@@ -122,3 +125,10 @@ class Client:
                 yield json.loads(message)
         finally:
             ws.close()
+
+
+def _handshake_message(error) -> str:
+    try:
+        return json.loads(error.resp_body or b"{}").get("message") or str(error)
+    except ValueError:
+        return str(error)

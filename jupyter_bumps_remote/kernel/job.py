@@ -8,8 +8,38 @@ import time
 from collections.abc import Iterator
 
 from .. import jobs
-from .client import Client
+from .client import Client, RemoteError
 from .result import FitResult
+
+LOST = "lost"
+RECORD_GONE = (
+    "lost: the Jupyter server no longer knows job {id} (its Redis lost the job's record: "
+    "restarted without persistence?). Submit the problem again with submit(problem, ...) or "
+    "%bumps_remote; job.retry() cannot, the problem is gone with the record"
+)
+RETRY_GONE = (
+    "job {id} is gone from the server, and its problem with it: submit the problem again "
+    "with submit(problem, ...) or %bumps_remote"
+)
+
+
+def lost_record(record: dict) -> dict:
+    """What the kernel still knows of a job the server no longer has, ended as lost."""
+    if record.get("status") == jobs.FAILED and record.get("reason") == LOST:
+        return record
+    error = {"type": "JobLost", "message": RECORD_GONE.format(id=record["id"]), "traceback": ""}
+    return {**record, "status": jobs.FAILED, "reason": LOST, "error": error}
+
+
+def _status_data(record: dict) -> dict:
+    return {
+        "job": record["id"],
+        "status": record["status"],
+        "name": record.get("name"),
+        "fitter": record.get("fitter"),
+        "reason": record.get("reason"),
+        "error": record.get("error"),
+    }
 
 
 class RemoteFitError(RuntimeError):
@@ -89,7 +119,12 @@ class RemoteJob:
         return self._record.get("error")
 
     def refresh(self) -> RemoteJob:
-        self._record = self._client.get(self.id)
+        try:
+            self._record = self._client.get(self.id)
+        except RemoteError as e:
+            if e.status != 404:
+                raise
+            self._record = lost_record(self._record)
         return self
 
     # -- following it -----------------------------------------------------------------------------
@@ -100,11 +135,19 @@ class RemoteJob:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
-            for event in self._client.events(self.id, since=last, timeout=remaining):
-                last = event["id"]
-                yield event
-                if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
-                    return
+            try:
+                for event in self._client.events(self.id, since=last, timeout=remaining):
+                    last = event["id"]
+                    yield event
+                    if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
+                        return
+            except RemoteError as e:
+                if e.status != 404:
+                    raise
+                # the server no longer knows the job: it ends here, as lost
+                self._record = lost_record(self._record)
+                yield {"id": last, "type": "status", "data": _status_data(self._record)}
+                return
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
@@ -148,7 +191,12 @@ class RemoteJob:
 
     def retry(self, **changes) -> RemoteJob:
         """A new job with the same problem and options (a new seed unless `seed=` is given)."""
-        return RemoteJob(self._client, self._client.retry(self.id, **changes))
+        try:
+            return RemoteJob(self._client, self._client.retry(self.id, **changes))
+        except RemoteError as e:
+            if e.status != 404:
+                raise
+            raise RemoteError(404, RETRY_GONE.format(id=self.id)) from e
 
     def delete(self) -> None:
         self._client.delete(self.id)

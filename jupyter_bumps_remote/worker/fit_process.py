@@ -16,6 +16,7 @@ import traceback
 
 from .. import jobs, transport
 from ..fitting import run_fit
+from ..store import LOST_RUN
 from .cancel import CancelWatch
 from .progress import ProgressMonitor
 from .redis_outage import REDIS_DOWN, retrying, tolerant
@@ -72,6 +73,8 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         problem, fitter, options, seed, monitors=[progress], abort_test=watch, convergence=rows
     )
     result = outcome.result
+    if watch.reason == LOST_RUN:
+        return  # the record is gone or was ended as lost: a result would have no owner
     cancelled = watch.reason is not None
     summary = summarize(
         problem,
