@@ -11,6 +11,8 @@ import asyncio
 import logging
 import time
 
+import redis.exceptions
+
 from ..reconcile import Reconciler
 from ..store import AsyncJobStore
 from .service import REDIS_ERRORS
@@ -60,6 +62,14 @@ class ReconcileLoop:
                     await self.sweep(data_lost=restarted)
             except REDIS_ERRORS:
                 pass  # Redis is away: the next tick sees its new run_id when it is back
+            except redis.exceptions.NoPermissionError as e:
+                log.warning(
+                    "bumps-remote: no sweep for lost jobs: this server's Redis user may not "
+                    "read the job queues or kombu's 'unacked' hash (%s); grant it read access "
+                    "to them, or set c.BumpsRemote.reconcile_interval = 0",
+                    e,
+                )
+                return
             except Exception:  # noqa: BLE001 - a bug here must not end the loop
                 log.exception("bumps-remote: sweep for lost jobs failed")
             await asyncio.sleep(tick)
