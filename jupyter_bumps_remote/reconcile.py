@@ -69,6 +69,11 @@ class Reconciler:
         self.active: dict[str, dict[str, dict]] = {}
         self.suspects: dict[tuple[str, str], Suspect] = {}
 
+    def remember(self, record: dict) -> None:
+        """A job this process just created: known before the next sweep sees it."""
+        fields = {k: record[k] for k in REMEMBERED if record.get(k) is not None}
+        self.active.setdefault(record["owner"], {})[record["id"]] = fields
+
     def due(self, now: float) -> bool:
         """A suspect's confirmation time has come."""
         return any(now - s.since >= self._wait(s.status) for s in self.suspects.values())

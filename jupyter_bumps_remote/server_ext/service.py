@@ -132,6 +132,7 @@ class JobService:
         self.reconcile.watch(record["owner"])
         created, is_new = await self.store.create(record, raw, idempotency_key)
         if is_new:
+            self.reconcile.reconciler.remember(created)
             try:
                 await self._celery(dispatch.enqueue, self.celery, created)
             except ServiceUnavailable as e:
