@@ -20,14 +20,26 @@ from ..support.services import RedisServer
 from .site import RESUME, SCALED, SLOW_FIT, SLOW_MODEL, rest_answers, sites, wait_until
 
 
+def minglings(worker) -> int:
+    """How many times the worker has started to look for its neighbours, which it does on
+    each connection to the broker, after "Connected to" (its log says so each time)."""
+    return worker.log.read_text().count("mingle: searching for neighbors")
+
+
 @pytest.fixture
 def site(tmp_path):
     with sites(tmp_path) as make:
         yield make
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_7_redis_restarted_with_aof_keeps_jobs_and_everything_resumes_by_itself(site, sig):
+@pytest.mark.parametrize(
+    ("sig", "blips"),
+    [(signal.SIGTERM, 1), (signal.SIGKILL, 1), (signal.SIGKILL, 2)],
+    # twice: killed again as soon as the reconnected worker starts mingling (waiting for
+    # replies on the broker): celery #8030, where the worker then never consumed again
+    ids=["SIGTERM", "SIGKILL", "SIGKILL-twice"],
+)
+def test_7_redis_restarted_with_aof_keeps_jobs_and_everything_resumes_by_itself(site, sig, blips):
     s = site(RedisServer(appendonly=True), SCALED)
     owner_events = s.listen()
     running = s.submit(gaussian_problem(**SLOW_MODEL), *SLOW_FIT)
@@ -42,6 +54,10 @@ def test_7_redis_restarted_with_aof_keeps_jobs_and_everything_resumes_by_itself(
     s.redis.stop(sig)
     assert s.server.api("GET", "jobs").status_code == 503
     s.redis.start()  # same port, same data dir
+    for blip in range(1, blips):
+        wait_until(lambda n=blip: minglings(s.worker) > n, 30, "the worker reconnecting")
+        s.redis.stop(sig)
+        s.redis.start()
     restarted = time.monotonic()
 
     # the queue is still there (the worker may already be taking messages again)
