@@ -32,6 +32,7 @@ class ReconcileLoop:
         self.owners: set[str] = set()
         self._run_id: str | None = None
         self._due = False
+        self._data_lost = False
         self._task: asyncio.Task | None = None
 
     def watch(self, owner: str) -> None:
@@ -54,12 +55,14 @@ class ReconcileLoop:
         last = time.time()
         while True:
             try:
-                restarted = await self._redis_restarted()
+                # kept until a sweep has run through: Redis may go away again mid-sweep
+                self._data_lost = await self._redis_restarted() or self._data_lost
                 now = time.time()
                 due = self._due or now - last >= self.interval or self.reconciler.due(now)
-                if restarted or due:
+                if self._data_lost or due:
                     self._due, last = False, now
-                    await self.sweep(data_lost=restarted)
+                    await self.sweep(data_lost=self._data_lost)
+                    self._data_lost = False
             except REDIS_ERRORS:
                 pass  # Redis is away: the next tick sees its new run_id when it is back
             except redis.exceptions.NoPermissionError as e:
