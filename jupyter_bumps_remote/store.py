@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import redis.exceptions
+
 from . import jobs
 
 DEFAULT_PREFIX = "bumps-remote:"
@@ -34,11 +36,15 @@ DEFAULT_EVENTS_MAXLEN = 10_000
 DEFAULT_RESULT_TTL = 30 * 24 * 3600
 DEFAULT_MAX_ATTEMPTS = 3
 IDEMPOTENCY_TTL = 24 * 3600
+# the cancel reason of a fit whose record is gone or ended under it: nothing left to record
+LOST_RUN = "lost"
 
 _JSON_FIELDS = frozenset(("tags", "options", "environment", "progress", "error", "parameters"))
 _INT_FIELDS = frozenset(("seed", "attempt", "max_attempts", "payload_size"))
 _FLOAT_FIELDS = frozenset(("created", "started", "finished"))
 _BOOL_FIELDS = frozenset(("cancel_requested", "has_result", "partial"))
+_READS = frozenset(("GET", "MGET", "EXISTS", "HGETALL", "HMGET", "HVALS", "LRANGE", "ZCARD",
+                    "ZRANGE", "ZREVRANGE", "XRANGE", "XREAD", "SCAN"))  # fmt: skip
 _SCRIPTS = {p.stem: p.read_text() for p in (Path(__file__).parent / "lua").glob("*.lua")}
 
 
@@ -107,6 +113,13 @@ class Batch:
 
     commands: list[tuple] = field(default_factory=list)
     transaction: bool = False
+
+    @property
+    def repeatable(self) -> bool:
+        """Only reads: sent again once if the connection fails. redis-py retries single
+        commands on a pooled connection that a Redis restart closed, but not pipelines, so
+        the first read after a restart answered 503."""
+        return all(not isinstance(c, Script) and c[0] in _READS for c in self.commands)
 
 
 @dataclass(frozen=True)
@@ -444,8 +457,13 @@ class _Ops:
         return _text(reply) if reply else None
 
     def cancel_reason(self, owner: str, job_id: str):
-        """The reason of a pending cancel request, or None."""
-        (requested, reason) = yield from self._hmget(owner, job_id, "cancel_requested", "reason")
+        """The reason of a pending cancel request, or None. A running fit whose record is
+        gone or already ended (Redis lost it: see reconcile.py) gets `LOST_RUN`."""
+        status, requested, reason = yield from self._hmget(
+            owner, job_id, "status", "cancel_requested", "reason"
+        )
+        if _text(status) != jobs.RUNNING:
+            return LOST_RUN
         return (_text(reason) or "cancelled") if _text(requested) == "1" else None
 
     def _hmget(self, owner, job_id, *names):
@@ -571,6 +589,14 @@ class JobStore(_Driver):
         if len(batch.commands) == 1 and isinstance(batch.commands[0], Script):
             call = batch.commands[0]
             return [self._scripts[call.name](keys=call.keys, args=call.args)]
+        try:
+            return self._pipeline(batch)
+        except redis.exceptions.ConnectionError:
+            if not batch.repeatable:
+                raise
+            return self._pipeline(batch)  # see Batch.repeatable
+
+    def _pipeline(self, batch: Batch):
         pipe = self.redis.pipeline(transaction=batch.transaction)
         for command in batch.commands:
             if isinstance(command, Script):
@@ -595,6 +621,14 @@ class AsyncJobStore(_Driver):
         if len(batch.commands) == 1 and isinstance(batch.commands[0], Script):
             call = batch.commands[0]
             return [await self._scripts[call.name](keys=call.keys, args=call.args)]
+        try:
+            return await self._pipeline(batch)
+        except redis.exceptions.ConnectionError:
+            if not batch.repeatable:
+                raise
+            return await self._pipeline(batch)  # see Batch.repeatable
+
+    async def _pipeline(self, batch: Batch):
         pipe = self.redis.pipeline(transaction=batch.transaction)
         for command in batch.commands:
             if isinstance(command, Script):

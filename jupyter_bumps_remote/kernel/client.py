@@ -115,8 +115,8 @@ class Client:
                 f"{self.server.ws_api}{path}?since={since}", header=headers, timeout=timeout
             )
         except websocket.WebSocketBadStatusException as e:
-            if e.status_code < 500:
-                raise RemoteError(e.status_code, f"event stream refused: {e}") from e
+            if e.status_code < 500:  # refused handshake: as REST
+                raise RemoteError(e.status_code, _handshake_message(e)) from e
             raise self._unreachable(e) from e  # the server (re)starting: 503 for a moment
         except (OSError, websocket.WebSocketException) as e:
             raise self._unreachable(e) from e
@@ -141,3 +141,10 @@ class Client:
             f"{cause}; is it running? Call jupyter_bumps_remote.connect(url, token) to use "
             "another",
         )
+
+
+def _handshake_message(error) -> str:
+    try:
+        return json.loads(error.resp_body or b"{}").get("message") or str(error)
+    except ValueError:
+        return str(error)

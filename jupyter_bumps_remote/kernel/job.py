@@ -15,6 +15,35 @@ LONG_POLL = 30.0  # seconds one GET of the record may wait for the job to end
 # How long a waiting job keeps trying to reach a Jupyter server that went away (a restart
 # takes seconds) before it gives up and says so; the fit itself goes on regardless.
 RECONNECT_GRACE = 300.0
+LOST = "lost"
+RECORD_GONE = (
+    "lost: the Jupyter server no longer knows job {id} (its Redis lost the job's record: "
+    "restarted without persistence?). Submit the problem again with submit(problem, ...) or "
+    "%bumps_remote; job.retry() cannot, the problem is gone with the record"
+)
+RETRY_GONE = (
+    "job {id} is gone from the server, and its problem with it: submit the problem again "
+    "with submit(problem, ...) or %bumps_remote"
+)
+
+
+def lost_record(record: dict) -> dict:
+    """What the kernel still knows of a job the server no longer has, ended as lost."""
+    if record.get("status") == jobs.FAILED and record.get("reason") == LOST:
+        return record
+    error = {"type": "JobLost", "message": RECORD_GONE.format(id=record["id"]), "traceback": ""}
+    return {**record, "status": jobs.FAILED, "reason": LOST, "error": error}
+
+
+def _status_data(record: dict) -> dict:
+    return {
+        "job": record["id"],
+        "status": record["status"],
+        "name": record.get("name"),
+        "fitter": record.get("fitter"),
+        "reason": record.get("reason"),
+        "error": record.get("error"),
+    }
 
 
 class RemoteFitError(RuntimeError):
@@ -94,7 +123,12 @@ class RemoteJob:
         return self._record.get("error")
 
     def refresh(self) -> RemoteJob:
-        self._record = self._client.get(self.id)
+        try:
+            self._record = self._client.get(self.id)
+        except RemoteError as e:
+            if e.status != 404:
+                raise
+            self._record = lost_record(self._record)
         return self
 
     # -- following it -----------------------------------------------------------------------------
@@ -115,8 +149,15 @@ class RemoteJob:
                     yield event
                     if event["type"] == "status" and event["data"]["status"] in jobs.TERMINAL:
                         return
-            except ServerUnreachable:
-                away.pause(deadline)
+            except RemoteError as e:
+                if isinstance(e, ServerUnreachable) or e.status >= 500:
+                    away.pause(deadline)  # gone or 5xx: the server (re)starting
+                elif e.status == 404:  # the server no longer knows the job: it ends, lost
+                    self._record = lost_record(self._record)
+                    yield {"id": last, "type": "status", "data": _status_data(self._record)}
+                    return
+                else:
+                    raise
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout} s")
 
@@ -146,9 +187,12 @@ class RemoteJob:
                 self._record = self._client.get(self.id, wait=max(0.001, min(LONG_POLL, remaining)))
                 away.back()
             except RemoteError as e:
-                if not isinstance(e, ServerUnreachable) and e.status < 500:
+                if isinstance(e, ServerUnreachable) or e.status >= 500:
+                    away.pause(deadline)  # gone or 5xx: the server (re)starting
+                elif e.status == 404:  # the server no longer knows the job: it ends, lost
+                    self._record = lost_record(self._record)
+                else:
                     raise
-                away.pause(deadline)  # gone or 5xx: the server (re)starting
             if self._record["status"] in jobs.TERMINAL:
                 return self
             if deadline is not None and time.monotonic() >= deadline:
@@ -182,7 +226,12 @@ class RemoteJob:
 
     def retry(self, **changes) -> RemoteJob:
         """A new job with the same problem and options (a new seed unless `seed=` is given)."""
-        return RemoteJob(self._client, self._client.retry(self.id, **changes))
+        try:
+            return RemoteJob(self._client, self._client.retry(self.id, **changes))
+        except RemoteError as e:
+            if e.status != 404:
+                raise
+            raise RemoteError(404, RETRY_GONE.format(id=self.id)) from e
 
     def delete(self) -> None:
         self._client.delete(self.id)

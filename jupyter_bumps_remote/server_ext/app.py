@@ -90,6 +90,12 @@ class BumpsRemote(ExtensionApp):
         4, help="Threads for blocking Celery calls (sends), so the IOLoop never waits."
     ).tag(config=True)
     redis_server = Unicode(help="The redis-server binary for embedded mode.").tag(config=True)
+    reconcile_interval = Float(
+        60.0,
+        help="""Seconds between two sweeps for jobs Redis lost (queued with no queue message,
+        running on a stopped worker with no message left, or a record gone): they end
+        failed, reason 'lost'. A Redis restart (new run_id) starts a sweep at once. 0: off.""",
+    ).tag(config=True)
 
     @default("redis_server")
     def _find_redis_server(self):
@@ -156,8 +162,13 @@ class BumpsRemote(ExtensionApp):
             else:
                 settings = await self._start_embedded()
             self.service = JobService(
-                settings, self.mode, self.max_payload_bytes, self.executor_threads
+                settings,
+                self.mode,
+                self.max_payload_bytes,
+                self.executor_threads,
+                self.reconcile_interval,
             )
+            self.service.start()
         except (RedisUnavailable, SettingsError) as e:
             self.unavailable_reason = f"bumps-remote is not available: {e}"
             self.log.error(self.unavailable_reason)

@@ -49,7 +49,12 @@ class ResultNotReady(Exception):
 
 class JobService:
     def __init__(
-        self, settings: WorkerSettings, mode: str, max_payload_bytes: int, executor_threads: int = 4
+        self,
+        settings: WorkerSettings,
+        mode: str,
+        max_payload_bytes: int,
+        executor_threads: int = 4,
+        reconcile_interval: float = 0,
     ):
         self.settings = settings
         self.mode = mode
@@ -63,6 +68,11 @@ class JobService:
         self.hub = EventHub(
             self.store, settings.redis_url, f"{settings.prefix}hub:{uuid.uuid4().hex}"
         )
+        from .reconciling import ReconcileLoop
+
+        self.reconcile = ReconcileLoop(
+            self.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval
+        )
         self.celery = make_app(settings)
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
@@ -71,7 +81,11 @@ class JobService:
         """A Redis error as a message naming the cause and the setting to fix, no password."""
         return redis_url.explain(exc, self.settings.redis_url, SETTING)
 
+    def start(self) -> None:
+        self.reconcile.start()
+
     async def close(self) -> None:
+        await self.reconcile.close()
         await self.hub.close()
         await self.redis.aclose()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -88,6 +102,7 @@ class JobService:
                 raise ServiceUnavailable(f"could not queue the job: {self.explain(e)}") from e
 
     async def _record(self, owner: str, job_id: str) -> dict:
+        self.reconcile.watch(owner)
         record = await self.store.get(owner, job_id)
         if record is None:
             raise JobNotFound(job_id)
@@ -129,8 +144,10 @@ class JobService:
         return await self._create_and_queue(record, raw, idempotency_key)
 
     async def _create_and_queue(self, record, raw, idempotency_key=None):
+        self.reconcile.watch(record["owner"])
         created, is_new = await self.store.create(record, raw, idempotency_key)
         if is_new:
+            self.reconcile.reconciler.remember(created)
             try:
                 await self._celery(dispatch.enqueue, self.celery, created)
             except ServiceUnavailable as e:
@@ -199,6 +216,7 @@ class JobService:
             raise jobs.JobInputError("limit", f"must be from 1 to {MAX_PAGE}")
         if not 0 <= offset <= MAX_OFFSET:
             raise jobs.JobInputError("offset", f"must be from 0 to {MAX_OFFSET}")
+        self.reconcile.watch(owner)
         records, next_offset, total = await self.store.list(owner, status, tag, offset, limit)
         queued = any(r.get("status") == jobs.QUEUED for r in records)
         queues = await self.live_queues() if queued else set()  # one look for the whole page
@@ -217,7 +235,10 @@ class JobService:
         old = await self._record(owner, job_id)
         payload = await self.store.payload(owner, job_id)
         if payload is None:
-            raise ResultNotReady("the job's payload has expired; submit the problem again")
+            raise ResultNotReady(
+                "the job's problem is gone (expired, or lost with Redis' data): "
+                "submit the problem again"
+            )
         record, raw = dispatch.new_job(
             owner,
             payload,

@@ -44,6 +44,7 @@ class EventsSocket(
         if service is None:
             raise web.HTTPError(503, self.extensionapp.unavailable_reason)
         self.owner = owner_of(self)
+        service.reconcile.watch(self.owner)
         self.job_id = job_id
         self.since = self.get_query_argument("since", "0")
         if not _STREAM_ID.match(self.since):

@@ -18,8 +18,10 @@ import traceback
 
 from .. import jobs, transport
 from ..fitting import run_fit
+from ..store import LOST_RUN
 from .cancel import CancelWatch
 from .progress import ProgressMonitor
+from .redis_outage import REDIS_DOWN, retrying, tolerant
 from .results import session_bytes, summarize
 from .settings import ENV_PREFIX, WorkerSettings
 
@@ -47,8 +49,10 @@ def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict)
     watch.start()
     try:
         _fit_and_record(settings, store, owner, job_id, record, problem, watch)
+    except REDIS_DOWN:
+        raise  # Redis stayed away: not the job's failure (the message is redelivered)
     except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(e, settings))
+        retrying(store.finish, owner, job_id, jobs.FAILED, error=error_of(e, settings))
     finally:
         watch.stop()
     return 0
@@ -65,13 +69,15 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         problem,
         rows,
         jobs.max_steps(fitter, options, problem),
-        send=lambda data, summary: store.progress(owner, job_id, data, summary),
+        send=tolerant(lambda data, summary: store.progress(owner, job_id, data, summary)),
         interval=settings.progress_interval,
     )
     outcome = run_fit(
         problem, fitter, options, seed, monitors=[progress], abort_test=watch, convergence=rows
     )
     result = outcome.result
+    if watch.reason == LOST_RUN:
+        return  # the record is gone or was ended as lost: a result would have no owner
     cancelled = watch.reason is not None
     summary = summarize(
         problem,
@@ -81,7 +87,8 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         partial=cancelled,
         elapsed=time.monotonic() - started,
     )
-    store.put_result(owner, job_id, summary)
+    # the outcome is stored even if Redis restarts meanwhile (a progress event may be lost)
+    retrying(store.put_result, owner, job_id, summary)
     progress.emit(final=True)
     if cancelled:
         status, reason = jobs.CANCELLED, watch.reason
@@ -89,20 +96,15 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         status, reason = jobs.SUCCEEDED, ("stopped at max_time" if outcome.aborted else None)
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
-    store.finish(
-        owner,
-        job_id,
-        status,
-        reason=reason,
-        partial=cancelled,
-        summary=summary,
+    retrying(
+        store.finish, owner, job_id, status, reason=reason, partial=cancelled, summary=summary,
         session_follows=True,
-    )
+    )  # fmt: skip
     try:
         data, error = session_bytes(problem, result), ""
     except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file
         data, error = None, f"bumps could not write it: {type(e).__name__}: {e}"
-    store.put_session(owner, job_id, data, error)
+    retrying(store.put_session, owner, job_id, data, error)
 
 
 def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:

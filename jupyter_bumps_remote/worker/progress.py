@@ -15,7 +15,8 @@ import numpy as np
 class ProgressMonitor:
     def __init__(self, problem, convergence, max_steps: int, send, interval: float = 0.1):
         """`convergence` is the run's ConvergenceMonitor (rows in nllf, one per step);
-        `send(data, summary)` stores one event."""
+        `send(data, summary)` stores one event, or returns False if it could not (Redis
+        away): its convergence rows then go with the next event."""
         self.problem = problem
         self.convergence = convergence
         self.max_steps = max_steps
@@ -45,7 +46,6 @@ class ProgressMonitor:
     def emit(self, final: bool, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         rows = self.convergence.quantiles[self.rows_sent :]
-        self.rows_sent += len(rows)
         chisq = _finite(self.problem.chisq(nllf=self.best_value))
         data = {
             "step": self.step,
@@ -57,7 +57,8 @@ class ProgressMonitor:
             "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
         }
         summary = {key: data[key] for key in ("step", "max_steps", "chisq", "elapsed", "final")}
-        self.send(data, summary)
+        if self.send(data, summary) is not False:
+            self.rows_sent += len(rows)
 
 
 def _finite(value) -> float | None:

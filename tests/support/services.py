@@ -44,7 +44,9 @@ class RedisServer:
 
     As a shared Redis is run: with `user` and `password`, only that ACL user may connect (the
     default user is off; without `channels`, it may use no pub/sub channel, as Redis 7 has it
-    by default); with `tls` (a `TLSFiles`), it speaks TLS only, on that port."""
+    by default); with `tls` (a `TLSFiles`), it speaks TLS only, on that port. `stop()` then
+    `start()` restarts it on the same port with the same data dir; `extra` adds redis-server
+    arguments (e.g. `["--save", "60 1"]`)."""
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class RedisServer:
         password: str | None = None,
         tls: TLSFiles | None = None,
         channels: bool = True,
+        extra: list[str] | None = None,
     ):
         if not shutil.which("redis-server"):
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -60,6 +63,7 @@ class RedisServer:
         self.port = free_port()
         self.appendonly = appendonly
         self.user, self.password, self.tls, self.channels = user, password, tls, channels
+        self.extra = list(extra or [])
         self.process: subprocess.Popen | None = None
         self.url = self.url_with()
 
@@ -103,6 +107,7 @@ class RedisServer:
             "--logfile",
             str(self.dir / "redis.log"),
             *self._access_args(),
+            *self.extra,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
@@ -121,9 +126,10 @@ class RedisServer:
     def client(self, **kwargs) -> redis.Redis:
         return redis.Redis.from_url(self.url, **kwargs)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: redis-server flushes its AOF and exits; SIGKILL: it just dies."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             self.process.wait(10)
 
     def cleanup(self) -> None:
@@ -142,7 +148,10 @@ class Worker:
         env: dict | None = None,
         pythonpath: list[str] | None = None,
         user: str | None = None,
+        celery_args: tuple[str, ...] = ("--without-mingle", "--without-gossip"),
     ):
+        """`celery_args=()` runs the worker as `bumps-remote worker` does by default (mingle
+        and gossip on), for tests of the broker connection itself."""
         self.log = Path(tempfile.mkstemp(prefix="bumps-remote-worker-", suffix=".log")[1])
         self.env = {
             **os.environ,
@@ -155,7 +164,7 @@ class Worker:
         self.command = [
             sys.executable, "-m", "jupyter_bumps_remote.cli", "worker",
             "--concurrency", str(concurrency), "--loglevel", "INFO",
-            "--", "--without-mingle", "--without-gossip",
+            "--", *celery_args,
         ]  # fmt: skip
         self.user, self.home = user, None
         if user is not None:

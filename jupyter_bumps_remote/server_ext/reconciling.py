@@ -1,0 +1,96 @@
+"""The server's sweep for jobs Redis lost (see reconcile.py), as one asyncio task.
+
+It sweeps the owners this server has served (a sweep needs no user to be looking, but only
+someone who looks cares): every `interval` seconds, at once when Redis restarted (its
+`run_id` changed: the data may be gone), and when a suspect's confirmation is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.exceptions
+
+from ..reconcile import Reconciler
+from ..store import AsyncJobStore
+from .service import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
+# A job must look orphaned this long before it is ended: far above the milliseconds a
+# message spends between kombu's queue and its unacked hash, or a record before its send.
+CONFIRM_AFTER = 2.0
+MAX_TICK = 5.0  # how often Redis' run_id is checked at most (one INFO call)
+
+
+class ReconcileLoop:
+    def __init__(self, store: AsyncJobStore, interval: float, worker_ttl: float):
+        self.store = store
+        self.interval = interval
+        self.reconciler = Reconciler(store.ops, CONFIRM_AFTER, worker_ttl)
+        self.owners: set[str] = set()
+        self._run_id: str | None = None
+        self._due = False
+        self._data_lost = False
+        self._task: asyncio.Task | None = None
+
+    def watch(self, owner: str) -> None:
+        """Sweep this owner's jobs from now on (the first time, at the next tick)."""
+        if owner not in self.owners:
+            self.owners.add(owner)
+            self._due = True
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        tick = min(self.interval, MAX_TICK)
+        last = time.time()
+        while True:
+            try:
+                # kept until a sweep has run through: Redis may go away again mid-sweep
+                self._data_lost = await self._redis_restarted() or self._data_lost
+                now = time.time()
+                due = self._due or now - last >= self.interval or self.reconciler.due(now)
+                if self._data_lost or due:
+                    self._due, last = False, now
+                    await self.sweep(data_lost=self._data_lost)
+                    self._data_lost = False
+            except REDIS_ERRORS:
+                pass  # Redis is away: the next tick sees its new run_id when it is back
+            except redis.exceptions.NoPermissionError as e:
+                log.warning(
+                    "bumps-remote: no sweep for lost jobs: this server's Redis user may not "
+                    "read the job queues or kombu's 'unacked' hash (%s); grant it read access "
+                    "to them, or set c.BumpsRemote.reconcile_interval = 0",
+                    e,
+                )
+                return
+            except Exception:  # noqa: BLE001 - a bug here must not end the loop
+                log.exception("bumps-remote: sweep for lost jobs failed")
+            await asyncio.sleep(tick)
+
+    async def _redis_restarted(self) -> bool:
+        run_id = (await self.store.redis.info("server")).get("run_id")
+        restarted = self._run_id is not None and run_id != self._run_id
+        if restarted:
+            log.warning("bumps-remote: Redis restarted (new run_id); looking for lost jobs")
+        self._run_id = run_id
+        return restarted
+
+    async def sweep(self, data_lost: bool = False) -> list[tuple[str, str]]:
+        ended = []
+        for owner in sorted(self.owners):
+            for job_id, message in await self.store._run(
+                self.reconciler.sweep(owner, data_lost=data_lost)
+            ):
+                log.warning("bumps-remote: job %s of %s failed: %s", job_id, owner, message)
+                ended.append((job_id, message))
+        return ended

@@ -1,0 +1,96 @@
+"""The sweep for lost jobs (reconcile.py) rule by rule, on a private Redis, with the clock
+passed in (its waits are about time passing, not events)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.reconcile import Reconciler
+from jupyter_bumps_remote.store import JobStore
+
+from ..support.services import RedisServer
+
+QUEUE = "bumps-remote.test"
+OWNER = "someone"
+
+
+@pytest.fixture
+def private_store():
+    server = RedisServer(appendonly=False).start()
+    yield JobStore(server.client())
+    server.cleanup()
+
+
+def new_job(store: JobStore, n: int) -> str:
+    job_id = f"{n:032x}"
+    record = {"id": job_id, "owner": OWNER, "name": "fit", "tags": [], "fitter": "lm",
+              "options": {}, "seed": 1, "queue": QUEUE}  # fmt: skip
+    store.create(record, b"{}")
+    return job_id
+
+
+def kombu_message(job_id: str) -> str:
+    return json.dumps({"body": "", "headers": {"id": job_id, "task": "bumps_remote.fit"}})
+
+
+def test_each_rule_waits_for_confirmation_and_spares_jobs_the_broker_still_holds(private_store):
+    store = private_store
+    client = store.redis
+    in_queue, lost_queued, unacked, dead_worker, live_worker = (
+        new_job(store, n) for n in range(1, 6)
+    )
+    client.lpush(QUEUE, kombu_message(in_queue))
+    for job_id, worker in ((unacked, "gone@a"), (dead_worker, "gone@b"), (live_worker, "live@c")):
+        assert store.start(OWNER, job_id, worker, 3)[0] == "started"
+    client.hset("unacked", "tag-1", json.dumps([json.loads(kombu_message(unacked)), "", QUEUE]))
+    store.beat("live@c", {"name": "live@c"}, ttl=60)
+
+    sweeps = Reconciler(store.ops, confirm_after=2, worker_ttl=30)
+    t = time.time()
+    assert store._run(sweeps.sweep(OWNER, now=t)) == []  # suspects only
+    assert sweeps.due(t + 2) and not sweeps.due(t + 1)
+    ended = dict(store._run(sweeps.sweep(OWNER, now=t + 2)))
+    assert list(ended) == [lost_queued]
+    assert "queue message is gone" in ended[lost_queued]
+    # a running job waits a heartbeat lifetime: after a restart the worker keys come back
+    ended = dict(store._run(sweeps.sweep(OWNER, now=t + 30)))
+    assert list(ended) == [dead_worker]
+    assert "worker gone@b stopped" in ended[dead_worker]
+
+    statuses = {i: store.get(OWNER, i) for i in (in_queue, lost_queued, unacked, dead_worker)}
+    assert statuses[in_queue]["status"] == jobs.QUEUED
+    assert statuses[unacked]["status"] == jobs.RUNNING  # kombu redelivers it
+    assert store.get(OWNER, live_worker)["status"] == jobs.RUNNING
+    for job_id in (lost_queued, dead_worker):
+        record = statuses[job_id]
+        assert (record["status"], record["reason"], record["error"]["type"]) == (
+            jobs.FAILED, "lost", "JobLost",
+        )  # fmt: skip
+        assert [e["data"]["status"] for e in store.events(OWNER, job_id)][-1] == jobs.FAILED
+
+
+def test_a_vanished_active_record_gets_a_failed_record_only_after_a_restart(private_store):
+    store = private_store
+    job_id = new_job(store, 7)
+    sweeps = Reconciler(store.ops, confirm_after=2, worker_ttl=30)
+    store._run(sweeps.sweep(OWNER))
+    store.redis.flushall()
+    assert store._run(sweeps.sweep(OWNER)) == []  # no restart seen: nothing is invented
+    store._run(sweeps.sweep(OWNER))  # it forgot the job too
+    assert store.get(OWNER, job_id) is None
+
+    job_id = new_job(store, 8)
+    store._run(sweeps.sweep(OWNER))
+    store.redis.flushall()
+    ((ended, message),) = store._run(sweeps.sweep(OWNER, data_lost=True))
+    assert ended == job_id and "Redis lost this job's record" in message
+    record = store.get(OWNER, job_id)
+    assert (record["status"], record["reason"], record["name"]) == (jobs.FAILED, "lost", "fit")
+    records, _, _ = store.list(OWNER)
+    assert [r["id"] for r in records] == [job_id]
+    # never over a record that exists
+    assert store._run(sweeps.sweep(OWNER, data_lost=True)) == []
