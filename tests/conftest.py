@@ -101,12 +101,13 @@ class Remote:
     def session(self, job_id: str, timeout: float = 30) -> bytes:
         """The session file, which the fit process stores just after the terminal status."""
         deadline = time.monotonic() + timeout
-        while (data := self.store.session(self.owner, job_id)) is None:
-            state = self.store.get(self.owner, job_id).get("session")
+        while True:
+            state = self.store.get(self.owner, job_id).get("session")  # before the file
+            if (data := self.store.session(self.owner, job_id)) is not None:
+                return data
             if state != "writing" or time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id}: no session file (session: {state})")
             time.sleep(0.01)
-        return data
 
 
 @pytest.fixture

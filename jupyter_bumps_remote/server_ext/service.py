@@ -59,8 +59,11 @@ class JobService:
         self.settings = settings
         self.mode = mode
         self.max_payload_bytes = max_payload_bytes
+        # A pooled connection idle for 2 s gets a PING before use: after a Redis restart its
+        # socket is dead, and redis-py retries single commands on it but not pipelines (a
+        # POST's first write then answered 503).
         self.redis = redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+            settings.redis_url, socket_connect_timeout=5, health_check_interval=2
         )
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
         from .event_hub import EventHub
