@@ -212,23 +212,25 @@ def _images(result):
     """bumps' own plots as PNG images: the fit with residuals; for DREAM the parameter
     distributions and correlations."""
     import ipywidgets as w
+    import matplotlib.pyplot as plt
 
+    # The kernel's own backend stays (matplotlib.use would switch it for the whole kernel:
+    # the notebook's plots would stop showing), and only the figures drawn here are closed,
+    # not those the user has open.
+    before = set(plt.get_fignums())
     with tempfile.TemporaryDirectory() as tmp:
         base = str(Path(tmp) / "fit")
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        result.problem.plot(figfile=base)
-        if result.state is not None:
-            _dream_plots(result.state, base)
-        images = []
-        for png in sorted(Path(tmp).glob("*.png")):
-            images.append(w.Image(value=png.read_bytes(), format="png",
-                                  layout={"max_width": "480px"}))  # fmt: skip
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
-        return images
+        try:
+            result.problem.plot(figfile=base)
+            if result.state is not None:
+                _dream_plots(result.state, base)
+        finally:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+        return [
+            w.Image(value=png.read_bytes(), format="png", layout={"max_width": "480px"})
+            for png in sorted(Path(tmp).glob("*.png"))
+        ]
 
 
 def _dream_plots(state, base: str) -> None:
