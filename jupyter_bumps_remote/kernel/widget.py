@@ -229,8 +229,14 @@ def _images(result):
                 plt.close(number)
         return [
             w.Image(value=png.read_bytes(), format="png", layout={"max_width": "480px"})
-            for png in sorted(Path(tmp).glob("*.png"))
+            for png in sorted(Path(tmp).glob("*.png"), key=_figure_order)
         ]
+
+
+def _figure_order(png: Path) -> tuple[int, str]:
+    """The fit first (bumps names it fit-model0.png, …), then distributions, correlations."""
+    rank = {"vars": 1, "corr": 2}.get(png.stem.rsplit("-", 1)[-1], 0)
+    return rank, png.name
 
 
 def _dream_plots(state, base: str) -> None:
