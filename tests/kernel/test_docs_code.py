@@ -12,7 +12,7 @@ highlights it with):
 - ```text     is not run: diagrams, output.
 - ```LANG no-run   is shown highlighted and not run: a command that needs what the tests do
               not have (a package index, a remote Redis, a machine to install on) or that
-              has a test of its own (`./run demo`: tests/kernel/test_readme_demo.py).
+              has a test of its own (`./run demo`: tests/binder/test_readme_demo.py).
 
 A bare ``` fence fails: every block says which kind it is.
 """
