@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import requests
 from playwright.sync_api import expect
 
 from .conftest import screenshot
@@ -50,7 +51,8 @@ def test_live_panel_shows_progress_then_the_result(lab, page):
     nbformat.write(notebook, lab.home / "panel.ipynb")
 
     page.set_viewport_size({"width": 1000, "height": 2400})  # the finished panel fits
-    page.goto(lab.lab_url("lab/tree/panel.ipynb"))
+    # a workspace of its own: the default one, restored by the other tests, keeps their layout
+    page.goto(lab.lab_url("lab/workspaces/panel/tree/panel.ipynb"))
     expect(page.get_by_role("button", name="Python 3 (ipykernel) | Idle")).to_be_visible()
     run_all_cells(page)
 
@@ -74,3 +76,7 @@ def test_live_panel_shows_progress_then_the_result(lab, page):
     clip = {"x": top["x"], "y": top["y"], "width": 620,
             "height": fit_plot["y"] + fit_plot["height"] - top["y"]}  # fmt: skip
     screenshot(page, "panel-done.png", clip=clip)
+    for session in requests.get(lab.url + "api/sessions", headers=lab.headers, timeout=10).json():
+        if session["path"].endswith("panel.ipynb"):  # its kernel is not needed any more
+            requests.delete(lab.url + f"api/sessions/{session['id']}", headers=lab.headers,
+                            timeout=30)  # fmt: skip
