@@ -68,3 +68,8 @@ def test_real_world(kernel_env, workdir):
     assert len(images) == 1 + 3  # lm: the maps; dream: the maps, distributions, correlations
     plotted = next(c for c in notebook.cells if c.source.startswith("posterior.problem.plot"))
     assert any("image/png" in o.get("data", {}) for o in plotted.outputs)
+
+
+def test_every_example_notebook_has_its_test():
+    tested = {"quickstart.ipynb", "sweep.ipynb", "cancel_and_reattach.ipynb", "real_world.ipynb"}
+    assert {p.name for p in EXAMPLES.glob("*.ipynb")} == tested, "add a test above for it"
