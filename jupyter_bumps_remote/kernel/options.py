@@ -59,6 +59,27 @@ def build_parser(prog: str = "%bumps_remote", target: str = "the problem (line f
     return parser
 
 
+def split_words(line: str) -> list[str]:
+    """Shell words, a trailing `# comment` left out as a shell leaves it (a magic line gets
+    its comment: `job = %bumps_remote problem --wait  # note`). As in a shell, `#` starts a
+    comment only at the start of a word, outside quotes and not escaped: `--name "run #2"`
+    and `--name run#2` keep theirs (shlex's `comments=True` would cut the latter)."""
+    quote, previous, escaped = None, " ", False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped, char = False, "x"  # an escaped character is part of a word
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and previous.isspace():
+            return shlex.split(line[:i])
+        previous = char
+    return shlex.split(line)
+
+
 def parse(line: str | list[str], parser: argparse.ArgumentParser | None = None
           ) -> tuple[argparse.Namespace, dict]:  # fmt: skip
     """Parse options; returns the arguments and the fitter options, checked as the server
@@ -66,7 +87,7 @@ def parse(line: str | list[str], parser: argparse.ArgumentParser | None = None
     from bumps import options as bumps_options
 
     parser = parser or build_parser()
-    words = shlex.split(line) if isinstance(line, str) else line
+    words = split_words(line) if isinstance(line, str) else line
     try:
         args, unknown = parser.parse_known_args(words)
     except (argparse.ArgumentError, ValueError) as e:

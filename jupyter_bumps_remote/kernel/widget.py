@@ -212,23 +212,31 @@ def _images(result):
     """bumps' own plots as PNG images: the fit with residuals; for DREAM the parameter
     distributions and correlations."""
     import ipywidgets as w
+    import matplotlib.pyplot as plt
 
+    # The kernel's own backend stays (matplotlib.use would switch it for the whole kernel:
+    # the notebook's plots would stop showing), and only the figures drawn here are closed,
+    # not those the user has open.
+    before = set(plt.get_fignums())
     with tempfile.TemporaryDirectory() as tmp:
         base = str(Path(tmp) / "fit")
-        import matplotlib
+        try:
+            result.problem.plot(figfile=base)
+            if result.state is not None:
+                _dream_plots(result.state, base)
+        finally:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+        return [
+            w.Image(value=png.read_bytes(), format="png", layout={"max_width": "480px"})
+            for png in sorted(Path(tmp).glob("*.png"), key=_figure_order)
+        ]
 
-        matplotlib.use("Agg", force=False)
-        result.problem.plot(figfile=base)
-        if result.state is not None:
-            _dream_plots(result.state, base)
-        images = []
-        for png in sorted(Path(tmp).glob("*.png")):
-            images.append(w.Image(value=png.read_bytes(), format="png",
-                                  layout={"max_width": "480px"}))  # fmt: skip
-        import matplotlib.pyplot as plt
 
-        plt.close("all")
-        return images
+def _figure_order(png: Path) -> tuple[int, str]:
+    """The fit first (bumps names it fit-model0.png, …), then distributions, correlations."""
+    rank = {"vars": 1, "corr": 2}.get(png.stem.rsplit("-", 1)[-1], 0)
+    return rank, png.name
 
 
 def _dream_plots(state, base: str) -> None:

@@ -48,3 +48,28 @@ def test_cancel_and_reattach(kernel_env, workdir):
     notebook = run("cancel_and_reattach.ipynb", kernel_env, workdir)
     check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
     assert "cancel OK" in text_of(check)
+
+
+def test_real_world(kernel_env, workdir):
+    """bumps' peak-fitting tutorial on its measured data: lm, then DREAM, remotely."""
+    shutil.copy(EXAMPLES / "model.py", workdir / "model.py")
+    shutil.copytree(EXAMPLES / "data", workdir / "data")
+    notebook = run("real_world.ipynb", kernel_env, workdir)
+    check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
+    assert "real world OK" in text_of(check)
+    table = next(c for c in notebook.cells if "format_vars" in c.source)
+    assert all(name in text_of(table) for name in ("xc", "delta", "background"))
+    html = [
+        s.get("value", "") for s in widget_states(notebook) if s.get("_model_name") == "HTMLModel"
+    ]
+    assert sum("succeeded" in value for value in html) >= 2  # the lm and dream panels
+    assert any("<svg" in value and "convergence" in value for value in html)
+    images = [s for s in widget_states(notebook) if s.get("_model_name") == "ImageModel"]
+    assert len(images) == 1 + 3  # lm: the maps; dream: the maps, distributions, correlations
+    plotted = next(c for c in notebook.cells if c.source.startswith("posterior.problem.plot"))
+    assert any("image/png" in o.get("data", {}) for o in plotted.outputs)
+
+
+def test_every_example_notebook_has_its_test():
+    tested = {"quickstart.ipynb", "sweep.ipynb", "cancel_and_reattach.ipynb", "real_world.ipynb"}
+    assert {p.name for p in EXAMPLES.glob("*.ipynb")} == tested, "add a test above for it"

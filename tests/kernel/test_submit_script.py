@@ -51,3 +51,16 @@ def test_mistakes_are_one_line_each(notebook_server, tmp_path):
         done = submit(notebook_server, tmp_path, *args)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_example_script_as_the_readme_shows(notebook_server):
+    """examples/model.py (bumps' peak-fitting tutorial on its measured data), from the
+    repository root, with the README's command."""
+    done = submit(notebook_server, REPO, "examples/model.py", "--fitter", "lm", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "FitResult(lm, chisq=0.82" in done.stdout, done.stdout
+    fitted = dict(line.strip().split(" = ") for line in done.stdout.splitlines()[2:])
+    # bumps' own lm fit of the same script in one process: xc 0.49420, delta 0.009128
+    for name, known in (("xc", 0.49420), ("delta", 0.009128)):
+        value, error = (float(v) for v in fitted[name].split(" ± "))
+        assert abs(value - known) < error, (name, fitted[name])

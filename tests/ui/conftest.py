@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from ..support.services import REPO, JupyterLab
 
 ARTIFACTS = REPO / "test-artifacts" / "ui"
+DOC_IMAGES = REPO / "docs" / "images"
 CHROMIUM = os.environ.get("BUMPS_REMOTE_CHROMIUM") or shutil.which("chromium") or ""
 CHROMIUM_FLAGS = [
     "--headless",
@@ -128,3 +129,13 @@ def open_sidebar(page):
             continue
     expect(region).to_be_visible()
     return region
+
+
+def screenshot(locator, name: str, **options) -> None:
+    """A screenshot for the docs: always into test-artifacts/ui/; into docs/images/ too when
+    BUMPS_REMOTE_DOC_IMAGES=1 (how the docs' pictures are refreshed: a plain test run leaves
+    the tracked files alone)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=str(ARTIFACTS / name), **options)
+    if os.environ.get("BUMPS_REMOTE_DOC_IMAGES") == "1":
+        (DOC_IMAGES / name).write_bytes((ARTIFACTS / name).read_bytes())

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .conftest import ARTIFACTS, open_sidebar
+from .conftest import open_sidebar, screenshot
 
 PROGRESS = """([name, above]) => {
   const bar = document.querySelector(`li[aria-label="${name}"] progress`);
@@ -48,8 +48,7 @@ def test_submit_watch_cancel_detail_notify(lab, page):
     expect(quick).to_contain_text("succeeded", timeout=60_000)
     expect(page.get_by_text('Fit "quick" succeeded')).to_be_visible()
     expect(quick.get_by_role("progressbar")).to_have_js_property("value", 1)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    panel.screenshot(path=str(ARTIFACTS / "sidebar.png"))
+    screenshot(panel, "sidebar.png")
 
     quick.get_by_role("button", name="quick").click()
     detail = panel.get_by_role("region", name="Job quick")
@@ -60,7 +59,7 @@ def test_submit_watch_cancel_detail_notify(lab, page):
         expect(params.get_by_role("row", name=re.compile(rf"^{name} \d"))).to_contain_text("±")
     expect(detail).to_contain_text("seed")
     expect(detail).to_contain_text("python")
-    panel.screenshot(path=str(ARTIFACTS / "sidebar-detail.png"))
+    screenshot(panel, "sidebar-detail.png")
     detail.get_by_role("button", name="Back").click()
     expect(row(panel, "slow")).to_be_visible()
 

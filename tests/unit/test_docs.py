@@ -18,3 +18,13 @@ def test_every_docs_page_is_linked_from_the_readme_or_another_page():
     texts = [(DOCS.parent / "README.md").read_text()] + [p.read_text() for p in DOCS.glob("*.md")]
     linked = {name for name in pages if any(f"{name})" in text for text in texts)}
     assert linked == pages, f"not linked from anywhere: {sorted(pages - linked)}"
+
+
+def test_the_binder_badge_opens_an_existing_notebook():
+    import re
+
+    readme = (DOCS.parent / "README.md").read_text()
+    badge = re.search(r"\(https://mybinder\.org/v2/gh/[^/]+/[^/]+/HEAD\?urlpath=lab/tree/(\S+)\)",
+                      readme)  # fmt: skip
+    assert badge, "the README has no mybinder.org badge"
+    assert (DOCS.parent / badge.group(1)).is_file(), badge.group(1)
