@@ -416,7 +416,7 @@ def table(f: dict) -> str:
 
     def phases(r: dict, n: int, magic: bool = False, steps: bool = False) -> list[tuple]:
         labels = (
-            ("fork", "replayed here, the worker's steps: fork and reap a child"),
+            ("fork", "replayed here in fresh forks, a job's steps without a spare: fork and reap"),
             ("decode", "… decode the payload"),
             ("fit", "… fit"),
             ("summary", "… summarize"),
@@ -451,7 +451,7 @@ def table(f: dict) -> str:
             ]  # fmt: skip
         else:
             rows += [
-                (f"{indent}finished → `wait()` returns (WebSocket event, GET the record)", n,
+                (f"{indent}finished → `wait()` returns (its long poll answers)", n,
                  *map(_ms, r["after_finished"]), ""),
                 (f"{indent}`result()` after `wait()` (GET the summary)", n,
                  *map(_ms, r["result"]), ""),
@@ -549,16 +549,18 @@ def notes(f: dict) -> str:
         f"{_ms(a['to_created'][0])} from the call to the stored job record (encode with the "
         f"preflight χ², HTTP POST), {_ms(a['queued'][0])} queued (Celery delivery to the "
         f"worker), {_ms(running)} running of which the fit is {_ms(fit)}, then "
-        f"{_ms(a['after_finished'][0])} until `wait()` returns (the terminal event over the "
-        f"job's WebSocket, a GET of the record) and {_ms(a['result'][0])} for `result()` (a "
+        f"{_ms(a['after_finished'][0])} until `wait()` returns (its long-poll GET of the "
+        f"record answers) and {_ms(a['result'][0])} for `result()` (a "
         f"GET of the summary). The largest part is the worker's {_ms(running - fit)} around "
-        f"the fit. Replayed step by step in the bench process: writing the bumps session file "
-        f"(HDF5, `save_fit`) {_ms(st['session'])}, forking and reaping the fit process "
+        f"the fit. What a job cost on the worker before it readied its fit processes ahead "
+        f"(spare.py) and wrote the session file after the terminal status, replayed step by "
+        f"step in fresh forks of the bench process: writing the bumps session file (HDF5, "
+        f"`save_fit`) {_ms(st['session'])}, forking and reaping the fit process "
         f"{_ms(st['fork'])}, decoding the payload {_ms(st['decode'])}, the summary "
-        f"{_ms(st['summary'])}; the rest is the Redis writes (payload read, progress, result "
-        f"and session, status) and sharing 2 CPUs with everything else. Even with no fit at "
-        f"all, session file + fork alone ({_ms(st['session'] + st['fork'])}) are above the "
-        f"target.",
+        f"{_ms(st['summary'])}. Now the fork and a warm-up run while the worker is idle, and "
+        f"the session file follows the status; what is left around the fit is the handover "
+        f"to the spare, Redis writes (payload read, progress, result, status) and sharing 2 "
+        f"CPUs with everything else.",
         f"- The magic with `--wait` in a kernel: {_ms(m['total'][0])} (p50) against "
         f"{_ms(k['total'][0])} for `submit().result()` in the same kernel. The difference is "
         f"after the fit: finished → magic returns takes {_ms(m['after_finished'][0])} against "
@@ -594,8 +596,8 @@ The notebook user's view of the same tiny lm fit (the [kernel] issue): a real
 mode on the same private Redis and worker, and
 
 - **(a)** `jupyter_bumps_remote.submit(problem, "lm", seed=S).result()` in the bench process
-  after `jupyter_bumps_remote.connect(server.url, server.token)`: encode, POST, wait on the
-  job's WebSocket, GET the record and the result summary; alternating with
+  after `jupyter_bumps_remote.connect(server.url, server.token)`: encode, POST, a long-poll
+  `GET jobs/{id}?wait` that answers when the job ends, GET the result summary; alternating with
 - **(c)** `local_fit(problem, "lm", S)` in the bench process;
 - **(b)** in a real IPython kernel (`jupyter_client`, with the server's JPY_PARENT_PID and
   runtime dir so that it finds the server as a kernel the server started would), one cell
