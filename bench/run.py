@@ -344,8 +344,8 @@ def notes(plan: Plan, f: dict) -> str:
         [
             f"- A tiny remote fit costs {ms(over)} more than in the kernel (p50); a bare Celery "
             f"round trip on the same Redis is {ms(bare[0])}, so the project's own path "
-            f"(encode, job record, events, fork, summary, session file, result) adds about "
-            f"{ms(over - bare[0])} on top of Celery.",
+            f"(encode, job record, events, handover to the fit process, summary, result) adds "
+            f"about {ms(over - bare[0])} on top of Celery.",
             f"- A {sec(dream['local'][0])} dream fit takes {sec(dream['remote'][0])} remotely "
             f"({ratio:.3f}× the p50s; pair by pair p50 {dream['pair_ratio'][0]:.3f}×, p95 "
             f"{dream['pair_ratio'][1]:.3f}×; target ≤ {DREAM_TARGET:.2f}×: "
@@ -355,7 +355,7 @@ def notes(plan: Plan, f: dict) -> str:
             + (
                 f"of remote − local = {sec(dream['remote'][0] - dream['local'][0])}, the fit "
                 f"itself took {dream['fit'] - dream['local'][0]:+.2f} s more on the worker "
-                f"than here, the worker's work around it (fork, decode, summary, session file) "
+                f"than here, the worker's work around it (handover, decode, summary, status) "
                 f"{sec(dream['running'] - dream['fit'])}, and submit, queue and result "
                 f"{sec(dream['remote'][0] - dream['running'])}."
             ),
