@@ -57,8 +57,8 @@ class Site:
         self.server.start()
         self.listeners: list[EventsListener] = []
 
-    def listen(self, path: str = "events") -> EventsListener:
-        listener = EventsListener(self.server, path)
+    def listen(self, path: str = "events", since: str = "0") -> EventsListener:
+        listener = EventsListener(self.server, path, since)
         self.listeners.append(listener)
         return listener
 
