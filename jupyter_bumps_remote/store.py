@@ -245,8 +245,13 @@ class _Ops:
         return raw
 
     def result(self, owner: str, job_id: str):
-        (raw,) = yield Batch([("GET", self.keys.result(owner, job_id))])
+        raw = yield from self.result_json(owner, job_id)
         return json.loads(raw) if raw else None
+
+    def result_json(self, owner: str, job_id: str):
+        """The summary as stored (JSON bytes): what the server passes on without parsing."""
+        (raw,) = yield Batch([("GET", self.keys.result(owner, job_id))])
+        return raw
 
     def session(self, owner: str, job_id: str):
         (raw,) = yield Batch([("GET", self.keys.session(owner, job_id))])

@@ -228,7 +228,10 @@ class ResultHandler(BumpsRemoteHandler):
     @authorized
     @maps_errors
     async def get(self, job_id):
-        self.write_json(await self.service.result(self.owner, job_id))
+        # the summary goes out as the worker stored it (JSON without nan): a DREAM summary
+        # is hundreds of kB that parsing and serializing again would only slow down
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.service.result(self.owner, job_id))
 
 
 class SessionHandler(BumpsRemoteHandler):

@@ -260,8 +260,9 @@ class JobService:
     async def delete(self, owner: str, job_id: str) -> None:
         await self.store.delete(owner, job_id)
 
-    async def result(self, owner: str, job_id: str) -> dict:
-        summary = await self.store.result(owner, job_id)
+    async def result(self, owner: str, job_id: str) -> bytes:
+        """The result summary as stored: JSON text, not parsed here."""
+        summary = await self.store.result_json(owner, job_id)
         if summary is None:
             record = await self._record(owner, job_id)
             raise ResultNotReady(_no_result(record))
