@@ -544,8 +544,8 @@ for a miss, the measured cause.
 
 ## How to reproduce
 
-```
-./run bench            # full run (about ten minutes); writes this file
+```sh no-run
+./run bench            # full run (about five minutes here); writes this file
 ./run bench --quick    # smoke run (about two minutes); prints the tables, writes nothing
 ```
 
