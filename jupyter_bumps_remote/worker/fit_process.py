@@ -100,6 +100,9 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         store.finish, owner, job_id, status, reason=reason, partial=cancelled, summary=summary,
         session_follows=True,
     )  # fmt: skip
+    # Nobody waits for this file yet, while the next job may already be starting on the
+    # other CPU: let it go first (nice applies to this process only, which ends next).
+    os.nice(10)
     try:
         data, error = session_bytes(problem, result), ""
     except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file

@@ -4,8 +4,10 @@ A fit process forked at delivery time paid, on every job, for the fork itself an
 its first pass through the fit's code: every page it writes is copied from the worker
 process, every cache is cold. For a tiny fit that was most of its time on the worker (a
 session file took 60 ms in a fresh fork against 20 ms warm). A spare pays all that while the
-worker is idle: it is forked when its pool process starts and after each job, runs a small
-built-in fit once, connects to Redis, then waits on a pipe for its job. Each job still gets
+worker is idle: it is forked when its pool process starts and after each job, connects to
+Redis, runs a small built-in fit once unless a job comes at once, then waits on a pipe for
+its job. (The worker's main process ran the same rehearsal before the pool forked, so even
+a spare that skipped it finds bumps' lazy imports and caches done: warm.py.) Each job still gets
 a process of its own, so a crash or a limit kills that job only (RELIABILITY.md 1, 22).
 """
 
@@ -17,6 +19,12 @@ import select
 
 from . import fit_process, leftovers, rehearsal
 from .settings import WorkerSettings
+
+# A spare rehearses only once it has waited this long for a job. In a sweep the next job
+# comes within a few ms of the last one's end; a rehearsal would then only burn CPU that
+# the jobs need (about as much as a tiny fit's own work). An interactive user's next job
+# comes much later and finds the spare warm.
+REHEARSAL_DELAY = 0.05
 
 
 class SpareFitProcess:
@@ -73,12 +81,17 @@ class SpareFitProcess:
 def _serve_one_job(settings: WorkerSettings, store_for, job_pipe: int) -> int:
     fit_process.become_fit_process(settings)
     store = store_for(settings)
-    _warm_up(store, job_waiting=lambda: bool(select.select([job_pipe], [], [], 0)[0]))
+    if not _job_within(job_pipe, REHEARSAL_DELAY):
+        _warm_up(store, job_waiting=lambda: _job_within(job_pipe, 0))
     message = _read_message(job_pipe)
     if message is None:  # the parent closed the pipe without a job
         return 0
     job = json.loads(message)
     return fit_process.main(settings, store, job["owner"], job["job_id"], job["record"])
+
+
+def _job_within(fd: int, seconds: float) -> bool:
+    return bool(select.select([fd], [], [], seconds)[0])
 
 
 def _read_message(fd: int) -> bytes | None:
