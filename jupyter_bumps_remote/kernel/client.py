@@ -71,13 +71,14 @@ class Client:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self.json("POST", "jobs", data=json.dumps(body), headers=headers)
 
-    def get(self, job_id: str, wait: float = 0) -> dict:
+    def get(self, job_id: str, wait: float = 0, with_result: bool = False) -> dict:
         """The job's record; with `wait`, the server answers once the job has ended or
-        after `wait` seconds (one long-poll request, no WebSocket)."""
-        if not wait:
-            return self.json("GET", f"jobs/{job_id}")
-        return self.json("GET", f"jobs/{job_id}", params={"wait": f"{wait:.3f}"},
-                         timeout=wait + TIMEOUT)  # fmt: skip
+        after `wait` seconds (one long-poll request, no WebSocket); `with_result` adds the
+        result summary as "result" once there is one."""
+        params = {"include": "result"} if with_result else {}
+        if wait:
+            params["wait"] = f"{wait:.3f}"
+        return self.json("GET", f"jobs/{job_id}", params=params, timeout=wait + TIMEOUT)
 
     def list(self, status=None, tag=None, offset=0, limit=50) -> dict:
         params = {"offset": offset, "limit": limit}

@@ -71,6 +71,7 @@ class RemoteJob:
         self._record = record
         self._last_event = "0"
         self._result: FitResult | None = None
+        self._summary: dict | None = None  # came with the record (include=result)
 
     # -- the record -----------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class RemoteJob:
         print(file=sys.stderr)
         return self.refresh()
 
-    def _long_poll(self, timeout: float | None) -> RemoteJob:
+    def _long_poll(self, timeout: float | None, with_result: bool = False) -> RemoteJob:
         # One request per LONG_POLL seconds at most, so that no proxy in between (JupyterHub's)
         # drops an idle request; each answers as soon as the job ends. A server restart in
         # between is waited out as in events().
@@ -184,7 +185,10 @@ class RemoteJob:
         while True:
             remaining = LONG_POLL if deadline is None else deadline - time.monotonic()
             try:
-                self._record = self._client.get(self.id, wait=max(0.001, min(LONG_POLL, remaining)))
+                wait = max(0.001, min(LONG_POLL, remaining))
+                record = self._client.get(self.id, wait=wait, with_result=with_result)
+                self._summary = record.pop("result", None) or self._summary
+                self._record = record
                 away.back()
             except RemoteError as e:
                 if isinstance(e, ServerUnreachable) or e.status >= 500:
@@ -204,7 +208,8 @@ class RemoteJob:
     def result(self, timeout: float | None = None) -> FitResult:
         """The fit's result. A cancelled fit gives the best point it reached (`partial`);
         a failed one raises RemoteFitError carrying the job's error."""
-        self.wait(timeout)
+        if self._result is None and self._record["status"] not in jobs.TERMINAL:
+            self._long_poll(timeout, with_result=True)  # the end and the summary, one request
         status = self._record["status"]
         if status == jobs.FAILED:
             raise RemoteFitError(self.id, self.error)
@@ -214,7 +219,7 @@ class RemoteJob:
                 {"type": "Cancelled", "message": "cancelled before it started: no result"},
             )
         if self._result is None:
-            summary = self._client.result(self.id)
+            summary = self._summary or self._client.result(self.id)
             self._result = FitResult(self.id, summary, lambda: self._client.session_file(self.id))
         return self._result
 

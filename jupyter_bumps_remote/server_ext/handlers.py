@@ -177,6 +177,14 @@ def _wait_argument(handler) -> float:
     return wait
 
 
+def _include_argument(handler) -> bool:
+    """`include=result`: add the result summary to the record once the job has one."""
+    value = handler.get_query_argument("include", None)
+    if value not in (None, "result"):
+        raise jobs.JobInputError("include", f"can only be 'result', got {value!r}")
+    return value == "result"
+
+
 def _int_argument(handler, name: str, default: int) -> int:
     value = handler.get_query_argument(name, None)
     if value is None:
@@ -193,7 +201,19 @@ class JobHandler(BumpsRemoteHandler):
     @maps_errors
     async def get(self, job_id):
         wait = _wait_argument(self)
-        self.write_json(await self.service.get(self.owner, job_id, wait))
+        with_result = _include_argument(self)
+        record = await self.service.get(self.owner, job_id, wait)
+        summary = None
+        if with_result and record.get("has_result"):
+            summary = await self.service.stored_result(self.owner, job_id)
+        if summary is None:
+            self.write_json(record)
+            return
+        # the record and, as "result", the summary as the worker stored it (not parsed):
+        # a client waiting for a result gets it in the same answer as the job's end
+        self.set_header("Content-Type", "application/json")
+        record_json = json.dumps(record, allow_nan=False)
+        self.finish(record_json[:-1].encode() + b', "result": ' + summary + b"}")
 
     @web.authenticated
     @authorized

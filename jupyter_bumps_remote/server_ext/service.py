@@ -260,9 +260,13 @@ class JobService:
     async def delete(self, owner: str, job_id: str) -> None:
         await self.store.delete(owner, job_id)
 
-    async def result(self, owner: str, job_id: str) -> bytes:
-        """The result summary as stored: JSON text, not parsed here."""
+    async def stored_result(self, owner: str, job_id: str) -> bytes | None:
+        """The result summary as stored (JSON bytes, not parsed here), if there is one."""
         summary = await self.store.result_json(owner, job_id)
+        return summary.encode() if isinstance(summary, str) else summary
+
+    async def result(self, owner: str, job_id: str) -> bytes:
+        summary = await self.stored_result(owner, job_id)
         if summary is None:
             record = await self._record(owner, job_id)
             raise ResultNotReady(_no_result(record))

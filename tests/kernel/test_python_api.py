@@ -98,3 +98,18 @@ def test_a_job_can_be_awaited(api_client):
         return await job
 
     assert asyncio.run(follow()) is job and job.status == jobs.SUCCEEDED
+
+
+def test_result_of_a_running_job_is_one_request(api_client):
+    # the long poll brings the job's end and its summary together (include=result)
+    from jupyter_bumps_remote.kernel import api
+
+    job = api_client.submit(gaussian_problem(), "dream", steps=200, burn=10, seed=4)
+    sent = []
+    api._client.session.hooks["response"].append(lambda r, **_: sent.append(r.request.url))
+    try:
+        result = job.result(timeout=60)
+    finally:
+        api._client.session.hooks["response"].clear()
+    assert job.status == jobs.SUCCEEDED and result.seed == 4
+    assert len(sent) == 1 and "include=result" in sent[0], sent

@@ -239,3 +239,26 @@ async def test_a_bad_wait_is_400_naming_it(api):
     for bad in ("-1", "301", "nan", "soon"):
         answer = await api.json("GET", "jobs", job["id"], params={"wait": bad}, expect=400)
         assert answer["message"].startswith("wait: must be a number of seconds from 0 to 300")
+
+
+async def test_include_result_brings_the_summary_with_the_end(api):
+    job = await api.submit(seed=5)
+    ended = await api.json(
+        "GET", "jobs", job["id"], params={"wait": "60", "include": "result"}, expect=200
+    )
+    assert ended["status"] == jobs.SUCCEEDED and ended["has_result"]
+    summary = await api.json("GET", "jobs", job["id"], "result", expect=200)
+    assert ended["result"] == summary and summary["seed"] == 5
+    # a job without a result answers its record alone; a plain GET never carries one
+    plain = await api.json("GET", "jobs", job["id"], expect=200)
+    assert "result" not in plain
+    bad = await api.json("GET", "jobs", job["id"], params={"include": "session"}, expect=400)
+    assert bad["message"] == "include: can only be 'result', got 'session'"
+
+
+async def test_include_result_is_absent_while_there_is_none(api):
+    payload = transport.encode(gaussian_problem())
+    payload["environment"]["python"] = "3.10.2"  # a queue no worker serves: stays queued
+    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    queued = await api.json("GET", "jobs", job["id"], params={"include": "result"}, expect=200)
+    assert queued["status"] == jobs.QUEUED and "result" not in queued
