@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from jupyter_bumps_remote import jobs, transport
 from jupyter_bumps_remote.worker import make_app
@@ -13,6 +12,7 @@ from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from ..support.problems import gaussian_problem
 from ..support.services import Worker
+from ..support.waiting import wait_until
 
 
 def test_fit_processes_start_warm(remote):
@@ -68,9 +68,8 @@ def test_start_up_refuses_a_visibility_timeout_not_above_the_time_limit(redis_se
 
 
 def test_workers_advertise_their_environment_and_fitters(worker, store):
-    deadline = time.monotonic() + 20
-    while not (found := store.workers()) and time.monotonic() < deadline:
-        time.sleep(0.1)  # the first beat follows the worker's "ready" by a moment
+    # the first beat follows the worker's "ready" by a moment
+    found = wait_until(store.workers, 20, "the worker's first beat")
     (info,) = [w for w in found if w["pid"] == worker.process.pid]
     assert info["environment"] == transport.environment()
     assert info["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]

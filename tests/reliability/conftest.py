@@ -17,6 +17,7 @@ from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from ..conftest import Remote
 from ..support.services import RedisServer, Worker
+from ..support.waiting import alive
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 
@@ -113,23 +114,6 @@ def kill_session(session: int, timeout: float = 10) -> None:
                 pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"still alive in session {session}: {pids}")
-        time.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def wait_gone(pids, timeout: float) -> None:
-    """Until none of `pids` is alive (a process's end is not an event we can block on)."""
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still alive: {[p for p in pids if alive(p)]}")
         time.sleep(0.02)
 
 

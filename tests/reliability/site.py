@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 
 from jupyter_bumps_remote import transport
 from jupyter_bumps_remote.store import JobStore
@@ -91,15 +90,6 @@ class Site:
             os.killpg(self.worker.process.pid, signal.SIGKILL)
         self.worker.stop()
         self.redis.cleanup()
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
-    return value
 
 
 def rest_answers(server: JupyterServer) -> bool:

@@ -10,8 +10,9 @@ from jupyter_bumps_remote import jobs
 
 from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
-from .conftest import kill_worker_main, wait_gone
-from .test_runs_once import statuses, task_returns, wait_for
+from ..support.waiting import wait_gone, wait_until
+from .conftest import kill_worker_main
+from .test_runs_once import statuses, task_returns
 
 FAST = {"time_limit": 3, "soft_time_limit": 2, "visibility_timeout": 4}
 
@@ -32,7 +33,7 @@ def test_6_a_job_cancelled_while_no_worker_runs_never_starts(stack_factory):
     assert [s for s, _ in statuses(remote, job["id"])] == ["queued", "cancelled"]
     assert remote.events(job["id"])[-1]["type"] == "status"  # no progress: no fit ran
     assert remote.store.result(remote.owner, job["id"]) is None
-    wait_for(lambda: len(task_returns(worker)) == 2, 10, "both tasks answered")
+    wait_until(lambda: len(task_returns(worker)) == 2, 10, "both tasks answered")
     assert task_returns(worker) == ["terminal", "done"]
     assert stack.drained() == {"queued": 0, "unacked": 0}
 
@@ -56,6 +57,6 @@ def test_6_a_cancel_the_killed_worker_never_saw_ends_the_job_on_the_next_worker(
     assert record["reason"] == "cancelled by user", record
     assert record["attempt"] == 1, record  # the second delivery did not run
     assert [s for s, _ in statuses(remote, job["id"])] == ["queued", "running", "cancelled"]
-    wait_for(lambda: task_returns(fresh), 10, "the fresh worker's answer")
+    wait_until(lambda: task_returns(fresh), 10, "the fresh worker's answer")
     assert task_returns(fresh) == ["cancelled"]
     assert stack.drained() == {"queued": 0, "unacked": 0}

@@ -16,7 +16,8 @@ from jupyter_bumps_remote.worker.tasks import TASK_NAME
 
 from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
-from .conftest import kill_worker_main, session_pids, wait_gone
+from ..support.waiting import wait_gone, wait_until
+from .conftest import kill_worker_main, session_pids
 from .hostile import hostile_problem
 
 # A fit of a few seconds: long enough to be killed mid-way, short enough for the limits below.
@@ -118,7 +119,9 @@ def test_5_hard_time_limit_fails_with_timeout_and_is_not_run_again(stack_factory
     # the hung fit died with its pool process: only the main process, a fresh pool child
     # and the spare fit process that child readied for its next job remain (the healthy
     # fit's process ends just after it records its result)
-    wait_until(lambda: len(session_pids(worker.process.pid)) == 3, timeout=5)
+    wait_until(
+        lambda: len(session_pids(worker.process.pid)) == 3, 5, "main, pool and spare process only"
+    )
     # "not re-run" is about time passing: let the visibility timeout (+ a restore sweep) go by
     time.sleep(max(0.0, record["finished"] + LIMITED["visibility_timeout"] + 1.5 - time.time()))
     assert remote.store.get(remote.owner, job["id"])["attempt"] == 1
@@ -211,18 +214,9 @@ def test_22_fork_bomb_hits_the_process_limit_of_an_unprivileged_worker(stack_fac
         left = set(session_pids(main))
         return serving <= left and len(left - serving) == 1
 
-    wait_until(only_the_worker_left, timeout=10)
-    wait_until(lambda: "processes the fit left behind" in worker.log.read_text(), timeout=5)
+    wait_until(only_the_worker_left, 10, "only the worker's processes left")
+    wait_until(lambda: "processes the fit left behind" in worker.log.read_text(), 5, "the log line")
     healthy = remote.submit(gaussian_problem(), "lm")
     assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
     assert worker.process.poll() is None
     assert stack.drained() == {"queued": 0, "unacked": 0}
-
-
-def wait_until(condition, timeout: float) -> None:
-    """Until `condition()` holds (processes ending are not an event we can block on)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{condition} still false after {timeout} s")
-        time.sleep(0.05)

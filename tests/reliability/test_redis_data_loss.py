@@ -23,7 +23,8 @@ from jupyter_bumps_remote.worker import make_app
 from ..integration.test_worker_progress_cancel import wait_for_progress
 from ..support.problems import gaussian_problem
 from ..support.services import RedisServer
-from .site import SCALED, SLOW_MODEL, sites, wait_until
+from ..support.waiting import wait_until
+from .site import SCALED, SLOW_MODEL, sites
 
 # the worker beats every second (its key lives 3 s); the server sweeps every second
 FAST = {**SCALED, "heartbeat_interval": 1}

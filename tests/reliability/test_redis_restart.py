@@ -17,7 +17,8 @@ from jupyter_bumps_remote import jobs
 
 from ..support.problems import gaussian_problem
 from ..support.services import RedisServer
-from .site import RESUME, SCALED, SLOW_FIT, SLOW_MODEL, rest_answers, sites, wait_until
+from ..support.waiting import wait_until
+from .site import RESUME, SCALED, SLOW_FIT, SLOW_MODEL, rest_answers, sites
 
 
 def minglings(worker) -> int:

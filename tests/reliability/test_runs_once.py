@@ -11,12 +11,12 @@ events, that only one execution ever ran it and that its result was stored once.
 from __future__ import annotations
 
 import re
-import time
 
 from jupyter_bumps_remote import jobs
 
 from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
+from ..support.waiting import wait_until
 
 # dream stopped by max_time: a fit that lasts a known time, whatever the machine
 TIMED_DREAM = {**LONG_DREAM, "max_time": 5.0}
@@ -53,16 +53,6 @@ def task_returns(worker) -> list[str]:
                       worker.log.read_text())  # fmt: skip
 
 
-def wait_for(condition, timeout: float, what: str):
-    """Until `condition()` is truthy (a log line is not an event we can block on)."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout} s")
-        time.sleep(0.05)
-    return value
-
-
 def test_4_a_running_job_redelivered_by_kombu_is_not_run_a_second_time(stack_factory):
     stack = stack_factory(**ROOMY)
     workers = [stack.worker(), stack.worker()]
@@ -74,7 +64,7 @@ def test_4_a_running_job_redelivered_by_kombu_is_not_run_a_second_time(stack_fac
     (second,) = [w for w in workers if w is not first]  # idle: takes the copy at once
     assert redeliver_unacked(stack) == 1
     # the copy is consumed (it leaves the queue) while the first fit is still going
-    wait_for(lambda: stack.celery_backlog()["queued"] == 0, 10, "a consumer for the copy")
+    wait_until(lambda: stack.celery_backlog()["queued"] == 0, 10, "a consumer for the copy")
     assert remote.store.get(remote.owner, job["id"])["status"] == jobs.RUNNING
 
     record = remote.wait(job["id"], timeout=30)
@@ -85,8 +75,8 @@ def test_4_a_running_job_redelivered_by_kombu_is_not_run_a_second_time(stack_fac
     steps = progress_steps(remote, job["id"])
     assert steps == sorted(steps), steps
     # the copy was acked without running; the first execution stored the result once
-    assert wait_for(lambda: task_returns(second), 10, "the second worker's answer") == ["duplicate"]
-    assert wait_for(lambda: task_returns(first), 10, "the first worker's answer") == ["done"]
+    assert wait_until(lambda: task_returns(second), 10, "second worker's answer") == ["duplicate"]
+    assert wait_until(lambda: task_returns(first), 10, "first worker's answer") == ["done"]
     assert remote.store.result(remote.owner, job["id"])["chisq"] == record["progress"]["chisq"]
     assert stack.drained() == {"queued": 0, "unacked": 0}
 
@@ -108,7 +98,7 @@ def test_4_messages_reserved_behind_busy_workers_are_each_run_once(stack_factory
     remote = stack.remote
     payload = gaussian_problem()
     submitted = [remote.submit(payload, "dream", SHORT_DREAM, seed=i) for i in range(6)]
-    wait_for(lambda: stack.celery_backlog() == {"queued": 0, "unacked": 6}, 10, "hoarding")
+    wait_until(lambda: stack.celery_backlog() == {"queued": 0, "unacked": 6}, 10, "hoarding")
     workers.append(stack.worker())  # the spare, idle when the copies come
     records = [remote.wait(job["id"], timeout=90) for job in submitted]
 
@@ -118,7 +108,7 @@ def test_4_messages_reserved_behind_busy_workers_are_each_run_once(stack_factory
         assert [s for s, _ in statuses(remote, job["id"])] == ["queued", "running", "succeeded"]
         steps = progress_steps(remote, job["id"])
         assert steps == sorted(steps), steps
-    wait_for(lambda: stack.drained() == {"queued": 0, "unacked": 0}, 30, "a drained broker")
+    wait_until(lambda: stack.drained() == {"queued": 0, "unacked": 0}, 30, "a drained broker")
     runs = [r for worker in workers for r in task_returns(worker)]
     # kombu did deliver copies (the scenario happened); none of them ran a fit
     assert runs.count("done") == len(submitted), runs

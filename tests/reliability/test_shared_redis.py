@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from jupyter_bumps_remote import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import REPO, JupyterServer, RedisServer, TLSFiles, Worker
+from ..support.waiting import wait_until
 
 USER, PASSWORD, WRONG = "bumps", "s3cret-Pa55word", "Wr0ng-Pa55word"
 
@@ -53,14 +53,6 @@ def servers(tmp_path):
     yield start
     for server in started:
         server.stop()
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def test_21_a_fit_runs_end_to_end_through_a_shared_redis_with_a_password(shared_redis, servers):

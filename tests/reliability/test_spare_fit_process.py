@@ -12,7 +12,7 @@ from jupyter_bumps_remote import jobs
 
 from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
-from .conftest import alive, wait_gone
+from ..support.waiting import alive, wait_gone
 
 
 def children(pid: int) -> list[int]:

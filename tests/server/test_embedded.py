@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from jupyter_bumps_remote import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
+from ..support.waiting import wait_until
 
 
 def our_processes(home, server=None) -> list[int]:
@@ -31,14 +31,6 @@ def our_processes(home, server=None) -> list[int]:
     return found
 
 
-def wait_until(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
-
-
 @pytest.fixture
 def home(tmp_path):
     return tmp_path / "home"
@@ -49,7 +41,7 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
     try:
         info = wait_until(
             lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"]
-            and r.json(), what="an embedded worker",
+            and r.json(), timeout=60, what="an embedded worker",
         )  # fmt: skip
         assert info["mode"] == "embedded"
         socket_dir = home / "runtime" / "bumps-remote"
@@ -61,7 +53,7 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
         job_id = created.json()["id"]
         record = wait_until(
             lambda: (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL
-            and r, what="the fit",
+            and r, timeout=60, what="the fit",
         )  # fmt: skip
         assert record["status"] == jobs.SUCCEEDED, record
         chisq = server.api("GET", f"jobs/{job_id}/result").json()["chisq"]
@@ -71,11 +63,12 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
         os.kill(first["pid"], signal.SIGKILL)
         wait_until(
             lambda: any(w["pid"] != first["pid"] for w in server.api("GET", "workers").json()[
-                "workers"]), what="a restarted worker",
+                "workers"]), timeout=60, what="a restarted worker",
         )  # fmt: skip
         again = server.api("POST", "jobs", json={"payload": payload, "fitter": "lm"}).json()
         wait_until(
             lambda: server.api("GET", f"jobs/{again['id']}").json()["status"] == jobs.SUCCEEDED,
+            timeout=60,
             what="a fit on the restarted worker",
         )
         assert len(our_processes(home, server)) >= 3, "redis-server, worker and pool run"
@@ -88,7 +81,7 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
     try:
         listed = wait_until(
             lambda: (r := restarted.api("GET", "jobs")).status_code == 200 and r.json(),
-            what="the job store after restart",
+            timeout=60, what="the job store after restart",
         )  # fmt: skip
         assert [j["id"] for j in listed["jobs"]] == [again["id"], job_id]
         assert listed["jobs"][1]["status"] == jobs.SUCCEEDED
@@ -105,7 +98,7 @@ def test_without_redis_server_the_api_says_how_to_get_one(home, tmp_path):
     try:
         answer = wait_until(
             lambda: (r := server.api("GET", "info")).status_code == 503 and r.json(),
-            what="a 503",
+            timeout=60, what="a 503",
         )  # fmt: skip
         assert "redis-server, which is not installed" in answer["message"]
         assert "c.BumpsRemote.redis_url" in answer["message"]

@@ -13,7 +13,8 @@ from jupyter_bumps_remote import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
-from .test_embedded import our_processes, wait_until
+from ..support.waiting import wait_until
+from .test_embedded import our_processes
 
 # fits cut short: a stopping server gives its workers' running fits 10 s to end first
 FIT = {"steps": 200_000, "burn": 10}
@@ -42,7 +43,7 @@ def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, 
     try:
         wait_until(
             lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"],
-            what="an embedded worker",
+            timeout=60, what="an embedded worker",
         )  # fmt: skip
         payload = transport.encode(gaussian_problem())
         options = {**FIT, "max_time": LASTS[how]}
@@ -53,7 +54,7 @@ def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, 
         job_id = created.json()["id"]
         first = wait_until(
             lambda: (r := server.api("GET", f"jobs/{job_id}").json()).get("progress") and r,
-            what="the fit's progress",
+            timeout=60, what="the fit's progress",
         )  # fmt: skip
         assert first["status"] == jobs.RUNNING and first["attempt"] == 1
     finally:

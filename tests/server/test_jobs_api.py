@@ -183,16 +183,23 @@ async def test_a_job_for_an_environment_no_worker_has_says_why_it_waits(api):
     await api.json("POST", "jobs", job["id"], "cancel", expect=200)
 
 
-async def test_session_file_written_after_the_status_is_waited_for(api, store):
-    # A job no worker takes (foreign environment), whose worker part this test plays: the
-    # fit process records the result and the terminal status, then writes the session file.
+async def ended_by_a_played_worker(api, store, result=None) -> tuple[str, str]:
+    """(owner, id) of a job no worker takes (foreign environment), whose worker part the test
+    plays: the fit process records the result (if any) and the terminal status; the session
+    file is left for the test to write."""
     payload = transport.encode(gaussian_problem())
     payload["environment"]["python"] = "3.10.2"
     job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
     owner, job_id = job["owner"], job["id"]
     store.start(owner, job_id, "played-worker", 3)
-    store.put_result(owner, job_id, {"chisq": 1.0})
+    if result is not None:
+        store.put_result(owner, job_id, result)
     store.finish(owner, job_id, jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)
+    return owner, job_id
+
+
+async def test_session_file_written_after_the_status_is_waited_for(api, store):
+    owner, job_id = await ended_by_a_played_worker(api, store, result={"chisq": 1.0})
     assert (await api.json("GET", "jobs", job_id, expect=200))["session"] == "writing"
 
     request = asyncio.ensure_future(api.call("GET", "jobs", job_id, "session.h5"))
@@ -205,12 +212,7 @@ async def test_session_file_written_after_the_status_is_waited_for(api, store):
 
 
 async def test_a_session_file_that_could_not_be_written_says_why(api, store):
-    payload = transport.encode(gaussian_problem())
-    payload["environment"]["python"] = "3.10.2"
-    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
-    owner, job_id = job["owner"], job["id"]
-    store.start(owner, job_id, "played-worker", 3)
-    store.finish(owner, job_id, jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)
+    owner, job_id = await ended_by_a_played_worker(api, store)
     store.put_session(owner, job_id, None, "bumps could not write it: OSError: disk full")
     answer = await api.json("GET", "jobs", job_id, "session.h5", expect=409)
     assert answer["message"] == "no session file: bumps could not write it: OSError: disk full"

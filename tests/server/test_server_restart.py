@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import pytest
 
@@ -23,20 +22,11 @@ from jupyter_bumps_remote.store import JobStore
 
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
+from ..support.waiting import wait_until
 
 # dream stopped by max_time: long enough to restart a server in the middle of it (a SIGTERM
 # shutdown of the server alone took several seconds in CI, and 10 s ran out before the check)
 FIT = {"steps": 200_000, "burn": 10, "max_time": 20.0}
-
-
-def wait_until(predicate, timeout: float, what: str):
-    """Until `predicate()` is truthy (a record in Redis changing is not an event here)."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout} s")
-        time.sleep(0.05)
-    return value
 
 
 class Waiting:
@@ -106,7 +96,7 @@ def test_9_a_fit_goes_on_through_a_server_restart_and_the_kernel_gets_its_result
     store = JobStore(redis_server.client())
     owner = job.record["owner"]
     step = store.get(owner, job.id)["progress"]["step"]
-    wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 10, "progress")
+    wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 10, "more progress")
     assert store.get(owner, job.id)["status"] == jobs.RUNNING
 
     server.start()
