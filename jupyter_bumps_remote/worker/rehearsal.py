@@ -13,9 +13,11 @@ def line(x, a, b):
     return a * x + b
 
 
-def rehearse(job_waiting=lambda: False) -> None:
+def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     """Each step warms what a job's same step uses; stop as soon as a job is waiting, which
-    then goes first (warming up further would only delay it)."""
+    then goes first (warming up further would only delay it). `session=False` leaves out
+    the session file: it comes after a job's status, off the path to its result, and at
+    tens of ms it is the one step a waiting job could not cut short."""
     from bumps.curve import Curve
     from bumps.fitproblem import FitProblem
     from bumps.webview.server.fit_thread import ConvergenceMonitor
@@ -31,4 +33,5 @@ def rehearse(job_waiting=lambda: False) -> None:
     if job_waiting():
         return
     summarize(problem, outcome.result, seed=0, options={}, partial=False, elapsed=0.0)
-    session_bytes(problem, outcome.result)
+    if session and not job_waiting():
+        session_bytes(problem, outcome.result)

@@ -2,13 +2,15 @@
 
 A fit process forked at delivery time paid, on every job, for the fork itself and then for
 its first pass through the fit's code: every page it writes is copied from the worker
-process, every cache is cold. For a tiny fit that was most of its time on the worker (a
-session file took 60 ms in a fresh fork against 20 ms warm). A spare pays all that while the
-worker is idle: it is forked when its pool process starts and after each job, connects to
-Redis, runs a small built-in fit once unless a job comes at once, then waits on a pipe for
-its job. (The worker's main process ran the same rehearsal before the pool forked, so even
-a spare that skipped it finds bumps' lazy imports and caches done: warm.py.) Each job still gets
-a process of its own, so a crash or a limit kills that job only (RELIABILITY.md 1, 22).
+process. For a tiny fit that was most of its time on the worker. A spare pays that while
+the worker is idle: it is forked when its pool process starts and after each job, connects
+to Redis, runs a small built-in fit through the steps before a job's result (decode, fit,
+summary) unless its pool process expects the next job at once, then waits on a pipe for
+its job. The worker's main
+process ran the whole rehearsal, session file included, before the pool forked, so even a
+spare that skipped its own finds bumps' lazy imports and caches done (warm.py). Each job
+still gets a process of its own, so a crash or a limit kills that job only
+(RELIABILITY.md 1, 22).
 """
 
 from __future__ import annotations
@@ -20,12 +22,6 @@ import select
 from . import fit_process, leftovers, rehearsal
 from .settings import WorkerSettings
 
-# A spare rehearses only once it has waited this long for a job. In a sweep the next job
-# comes within a few ms of the last one's end; a rehearsal would then only burn CPU that
-# the jobs need (about as much as a tiny fit's own work). An interactive user's next job
-# comes much later and finds the spare warm.
-REHEARSAL_DELAY = 0.05
-
 
 class SpareFitProcess:
     """The parent's handle: a pid and the write end of the spare's job pipe."""
@@ -36,14 +32,16 @@ class SpareFitProcess:
         self._status: int | None = None  # set once reaped
 
     @classmethod
-    def fork(cls, settings: WorkerSettings, store_for) -> SpareFitProcess:
+    def fork(cls, settings: WorkerSettings, store_for, rehearse: bool = True) -> SpareFitProcess:
+        """`rehearse=False` when a job is expected at once (a backlog in the queue): the
+        rehearsal would then only take CPU that the jobs need."""
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the spare
             code = 1
             try:
                 os.close(write_end)
-                code = _serve_one_job(settings, store_for, read_end)
+                code = _serve_one_job(settings, store_for, read_end, rehearse)
             finally:
                 os._exit(code)
         os.close(read_end)
@@ -78,20 +76,16 @@ class SpareFitProcess:
             os.close(self._job_pipe)
 
 
-def _serve_one_job(settings: WorkerSettings, store_for, job_pipe: int) -> int:
+def _serve_one_job(settings: WorkerSettings, store_for, job_pipe: int, rehearse: bool) -> int:
     fit_process.become_fit_process(settings)
     store = store_for(settings)
-    if not _job_within(job_pipe, REHEARSAL_DELAY):
-        _warm_up(store, job_waiting=lambda: _job_within(job_pipe, 0))
+    if rehearse:
+        _warm_up(store, job_waiting=lambda: bool(select.select([job_pipe], [], [], 0)[0]))
     message = _read_message(job_pipe)
     if message is None:  # the parent closed the pipe without a job
         return 0
     job = json.loads(message)
     return fit_process.main(settings, store, job["owner"], job["job_id"], job["record"])
-
-
-def _job_within(fd: int, seconds: float) -> bool:
-    return bool(select.select([fd], [], [], seconds)[0])
 
 
 def _read_message(fd: int) -> bytes | None:
@@ -112,11 +106,11 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 
 def _warm_up(store, job_waiting) -> None:
-    """Run a tiny fit through the same steps as a job (decode, fit, summary, session file)
-    so that this process's pages are its own and its caches warm before the job arrives.
+    """Run a tiny fit through the steps on a job's path to its result (decode, fit,
+    summary) so that the pages they touch are this process's own before the job arrives.
     Nothing of it is stored; a failure here only leaves the spare cold."""
     try:
         store.redis.ping()
-        rehearsal.rehearse(job_waiting)
+        rehearsal.rehearse(job_waiting, session=False)
     except Exception:  # noqa: BLE001, S110 - warming up is an optimisation, never an error
         pass
