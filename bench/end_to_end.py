@@ -77,16 +77,14 @@ def split(kind: str, w0: float, marks: dict, record: dict, result) -> dict:
 
 
 def api_run(remote, problem) -> dict:
-    """`submit(problem, "lm").result()`, with marks between its calls: `result()` does
-    `wait()` first, so `job.wait(); job.result()` is the same work."""
+    """`submit(problem, "lm").result()`, with a mark between its two calls (`result()`
+    waits for the job's end and its summary in one long-poll request)."""
     w0, t0 = time.time(), time.perf_counter()
     job = remote.submit(problem, "lm", seed=SEED)
     t1 = time.perf_counter()
-    job.wait(FIT_TIMEOUT)
-    t2 = time.perf_counter()
     result = job.result(FIT_TIMEOUT)
-    t3 = time.perf_counter()
-    marks = {"total": t3 - t0, "submit": t1 - t0, "wait": t2 - t0, "result": t3 - t2}
+    t2 = time.perf_counter()
+    marks = {"total": t2 - t0, "submit": t1 - t0, "wait": t2 - t0, "result": t2 - t1}
     return split("api", w0, marks, job.record, result)
 
 
@@ -170,12 +168,10 @@ problem = _gaussian_problem()
 _w0, _t0 = _time.time(), _time.perf_counter()
 _job = _remote.submit(problem, "lm", seed={SEED})
 _t1 = _time.perf_counter()
-_job.wait({FIT_TIMEOUT})
-_t2 = _time.perf_counter()
 _result = _job.result({FIT_TIMEOUT})
-_t3 = _time.perf_counter()
-_rows.append(split("api", _w0, {{"total": _t3 - _t0, "submit": _t1 - _t0, "wait": _t2 - _t0,
-                                 "result": _t3 - _t2}}, _job.record, _result))
+_t2 = _time.perf_counter()
+_rows.append(split("api", _w0, {{"total": _t2 - _t0, "submit": _t1 - _t0, "wait": _t2 - _t0,
+                                 "result": _t2 - _t1}}, _job.record, _result))
 """
 
 LOCAL_CELL = f"""
@@ -451,10 +447,8 @@ def table(f: dict) -> str:
             ]  # fmt: skip
         else:
             rows += [
-                (f"{indent}finished → `wait()` returns (its long poll answers)", n,
-                 *map(_ms, r["after_finished"]), ""),
-                (f"{indent}`result()` after `wait()` (GET the summary)", n,
-                 *map(_ms, r["result"]), ""),
+                (f"{indent}finished → `result()` returns (its long poll answers with the "
+                 "summary)", n, *map(_ms, r["after_finished"]), ""),
             ]  # fmt: skip
         return rows
 
@@ -549,18 +543,17 @@ def notes(f: dict) -> str:
         f"{_ms(a['to_created'][0])} from the call to the stored job record (encode with the "
         f"preflight χ², HTTP POST), {_ms(a['queued'][0])} queued (Celery delivery to the "
         f"worker), {_ms(running)} running of which the fit is {_ms(fit)}, then "
-        f"{_ms(a['after_finished'][0])} until `wait()` returns (its long-poll GET of the "
-        f"record answers) and {_ms(a['result'][0])} for `result()` (a "
-        f"GET of the summary). The largest part is the worker's {_ms(running - fit)} around "
-        f"the fit. What a job cost on the worker before it readied its fit processes ahead "
-        f"(spare.py) and wrote the session file after the terminal status, replayed step by "
-        f"step in fresh forks of the bench process: writing the bumps session file (HDF5, "
-        f"`save_fit`) {_ms(st['session'])}, forking and reaping the fit process "
-        f"{_ms(st['fork'])}, decoding the payload {_ms(st['decode'])}, the summary "
-        f"{_ms(st['summary'])}. Now the fork and a warm-up run while the worker is idle, and "
-        f"the session file follows the status; what is left around the fit is the handover "
-        f"to the spare, Redis writes (payload read, progress, result, status) and sharing 2 "
-        f"CPUs with everything else.",
+        f"{_ms(a['after_finished'][0])} until `result()` returns (its long-poll GET answers "
+        f"with the record and the summary, `include=result`). The largest part is the "
+        f"worker's {_ms(running - fit)} around the fit. What a job cost on the worker before "
+        f"it readied its fit processes ahead (spare.py) and wrote the session file after the "
+        f"terminal status, replayed step by step in fresh forks of the bench process: writing "
+        f"the bumps session file (HDF5, `save_fit`) {_ms(st['session'])}, forking and reaping "
+        f"the fit process {_ms(st['fork'])}, decoding the payload {_ms(st['decode'])}, the "
+        f"summary {_ms(st['summary'])}. Now the fork and a warm-up run while the worker is "
+        f"idle, and the session file follows the status; what is left around the fit is the "
+        f"handover to the spare, Redis writes (payload read, progress, result, status) and "
+        f"sharing 2 CPUs with everything else.",
         f"- The magic with `--wait` in a kernel: {_ms(m['total'][0])} (p50) against "
         f"{_ms(k['total'][0])} for `submit().result()` in the same kernel. The difference is "
         f"after the fit: finished → magic returns takes {_ms(m['after_finished'][0])} against "

@@ -171,7 +171,16 @@ def rows(raw: dict) -> list[tuple]:
          f"RSS: main {_mb(w['main']['rss'])}, all added up {_mb(w['rss'])}",
          f"≤ {WORKER_TARGET_MB:.0f} MB: PSS {'met' if pss_ok else '**missed**'}; "
          f"RSS added up {'met' if rss_ok else '**missed**'}"),
+        ("&nbsp;&nbsp;floor: one fresh interpreter with Celery, the worker's app and the "
+         "imports every fit needs (`worker/warm.py`), nothing else", "",
+         _mb(warm_floor(raw)), "RSS", "what any worker that keeps bumps warm holds in its "
+         "one process"),
     ]  # fmt: skip
+
+
+def warm_floor(raw: dict) -> float:
+    """RSS of a fresh interpreter after the worker's imports (the last import step)."""
+    return raw["worker_imports"][-1]["rss"]
 
 
 def _steps(rows: list[dict]) -> str:
@@ -211,6 +220,18 @@ def notes(raw: dict) -> list[str]:
             if not pss_ok
             else ""
         ),
+        f"- (8) The floor: one interpreter that imported Celery and what every fit needs "
+        f"holds {_mb(warm_floor(raw))} (RSS) by itself; ARCHITECTURE.md asks for a warm "
+        f"process (importing bumps.fitters costs about a second per fit otherwise), and "
+        f"bumps.fitters alone brings scipy.optimize and h5py with it. "
+        + (
+            f"So a warm worker cannot meet {WORKER_TARGET_MB:.0f} MB even with one process. "
+            if warm_floor(raw) > WORKER_TARGET_MB * procfs.MB
+            else f"The target leaves "
+            f"{_mb(WORKER_TARGET_MB * procfs.MB - warm_floor(raw))} above it. "
+        )
+        + f"The pool and spare fit processes add {_mb(w['pss'] - warm_floor(raw))} of PSS "
+        f"above the floor here (the pages each one touches after its fork).",
         f"- (8) Memory from /proc/PID/smaps_rollup after {len(w['processes'])} processes were "
         f"idle: RSS of each process of the worker's session {each} (main first; the others "
         f"are forks of it: {raw['concurrency']} pool processes and "

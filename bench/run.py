@@ -161,28 +161,50 @@ def local(fitter: str, options: dict) -> dict:
     return {"total": time.perf_counter() - t0, "x": [float(v) for v in result.x]}
 
 
+def forked(fitter: str, options: dict) -> dict:
+    """The local fit in a fresh fork of this process, timed inside the child: what running
+    each fit in a process of its own (the worker's isolation) costs the fit itself."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write_end, json.dumps(local(fitter, options)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
 def remote(client: Client, fitter: str, options: dict, timeout: float) -> dict:
     return client.fit(gaussian_problem(), fitter, options, timeout)
 
 
-def compare(client: Client, fitter: str, options: dict, runs: int, warmup: int, timeout: float):
+def compare(client: Client, fitter: str, options: dict, runs: int, warmup: int, timeout: float,
+            with_fork: bool = False):  # fmt: skip
     """`warmup` unmeasured runs on each side, then `runs` pairs; remote and local alternate
-    so that drift in the machine's load hits both."""
+    so that drift in the machine's load hits both. `with_fork`: a third series, the local
+    fit in a fresh fork (`forked`), in the same alternation."""
     warm = [remote(client, fitter, options, timeout)["total"] for _ in range(warmup)]
     for _ in range(warmup):
         local(fitter, options)
-    remotes, locals_ = [], []
+    remotes, locals_, forks = [], [], []
     for _ in range(runs):
         remotes.append(remote(client, fitter, options, timeout))
         locals_.append(local(fitter, options))
-    return {"first_remote": warm[0] if warm else None, "remote": remotes, "local": locals_}
+        if with_fork:
+            forks.append(forked(fitter, options))
+    return {"first_remote": warm[0] if warm else None, "remote": remotes, "local": locals_,
+            "forked": forks}  # fmt: skip
 
 
-def bare_round_trips(app, runs: int, warmup: int) -> list[float]:
+def bare_round_trips(app, runs: int, warmup: int, queue: str = bare_celery.QUEUE) -> list[float]:
     times = []
     for i in range(warmup + runs):
         t0 = time.perf_counter()
-        value = app.send_task(bare_celery.TASK_NAME, args=[i], queue=bare_celery.QUEUE).get(
+        value = app.send_task(bare_celery.TASK_NAME, args=[i], queue=queue).get(
             timeout=BARE_TIMEOUT
         )
         elapsed = time.perf_counter() - t0
@@ -191,6 +213,24 @@ def bare_round_trips(app, runs: int, warmup: int) -> list[float]:
         if i >= warmup:
             times.append(elapsed)
     return times
+
+
+def contract_fit_round_trips(app, runs: int, warmup: int) -> dict:
+    """The tiny lm fit as a task of the contract-settings bare worker (decode + fit in the
+    task's process, nothing stored), alternating with the same fit here."""
+    problem_payload = transport.encode(gaussian_problem())
+    remote_times, local_times = [], []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        app.send_task(bare_celery.FIT_TASK_NAME, args=[problem_payload, "lm", SEED],
+                      queue=bare_celery.CONTRACT_QUEUE).get(timeout=BARE_TIMEOUT)  # fmt: skip
+        t1 = time.perf_counter()
+        local_fit(gaussian_problem(), "lm", SEED)
+        t2 = time.perf_counter()
+        if i >= warmup:
+            remote_times.append(t1 - t0)
+            local_times.append(t2 - t1)
+    return {"remote": remote_times, "local": local_times}
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -220,7 +260,8 @@ def identical(a: list[dict], b: list[dict]) -> bool:
     return all(np.array_equal(x["x"], y["x"]) for x, y in zip(a, b, strict=True))
 
 
-def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -> dict:
+def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None,
+            contract: dict | None = None) -> dict:  # fmt: skip
     phases = ("encode", "submit", "queued", "running", "fit", "notified_fetch")
     return {
         "lm": {
@@ -235,6 +276,7 @@ def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -
         "dream": {
             "local": p50_p95(col(dream["local"], "total")),
             "remote": p50_p95(col(dream["remote"], "total")),
+            "forked": p50_p95(col(dream.get("forked") or dream["local"], "total")),
             "running": pct(col(dream["remote"], "running"), 50),
             "fit": pct(col(dream["remote"], "fit"), 50),
             "identical": identical(dream["remote"], dream["local"]),
@@ -250,7 +292,35 @@ def figures(lm: dict, dream: dict, bare: list[float], ipp: dict | None = None) -
         },
         "bare": p50_p95(bare),
         "ipp": ipp,
+        "contract": contract
+        and {
+            "noop": p50_p95(contract["noop"]),
+            "fit": p50_p95(contract["fit"]["remote"]),
+            "fit_local": p50_p95(contract["fit"]["local"]),
+            "over": p50_p95(
+                [
+                    r - lo
+                    for r, lo in zip(
+                        contract["fit"]["remote"], contract["fit"]["local"], strict=True
+                    )
+                ]
+            ),
+        },  # fmt: skip
     }
+
+
+def contract_rows(plan: Plan, c: dict | None) -> list[tuple]:
+    if not c:
+        return []
+    return [
+        ("**Celery with the project's worker settings** (late acks, prefetch 1, time limits, "
+         "visibility timeout, task events): no-op round trip", plan.bare_runs,
+         *map(ms, c["noop"])),
+        ("&nbsp;&nbsp;the lm fit as its task (decode + fit in the task's process, nothing "
+         "stored)", plan.lm_runs, *map(ms, c["fit"])),
+        ("&nbsp;&nbsp;that − the same fit here, pair by pair", plan.lm_runs,
+         *map(ms, c["over"])),
+    ]  # fmt: skip
 
 
 def table(plan: Plan, f: dict) -> str:
@@ -286,6 +356,7 @@ def table(plan: Plan, f: dict) -> str:
             plan.bare_runs,
             *map(ms, bare),
         ),
+        *contract_rows(plan, f.get("contract")),
         (
             f"**dream fit**, steps={plan.dream_steps}: local, in-process",
             n_dr,
@@ -305,6 +376,11 @@ def table(plan: Plan, f: dict) -> str:
             "**dream fit: remote / local**, pair by pair",
             n_dr,
             *(f"{v:.3f}×" for v in dream["pair_ratio"]),
+        ),
+        (
+            f"{indent}floor: the local fit in a fresh fork of this process / in-process (p50s)",
+            n_dr,
+            *(f"{r / lo:.3f}×" for r, lo in zip(dream["forked"], dream["local"], strict=True)),
         ),
     ]
     notes = {0: "", 2: "target in the end-to-end table below (through the server)"}
@@ -358,6 +434,18 @@ def notes(plan: Plan, f: dict) -> str:
                 f"than here, the worker's work around it (handover, decode, summary, status) "
                 f"{sec(dream['running'] - dream['fit'])}, and submit, queue and result "
                 f"{sec(dream['remote'][0] - dream['running'])}."
+            )
+            + (
+                f" The same fit run by this process in a fresh fork of itself takes "
+                f"{sec(dream['forked'][0])}, {dream['forked'][0] / dream['local'][0]:.3f}× "
+                f"in-process: "
+                + (
+                    "a fit in a process of its own (the worker's isolation, RELIABILITY.md 1) "
+                    "is slower by itself, wherever it runs (its first touches of the forked "
+                    "memory are copy-on-write page faults)."
+                    if dream["forked"][0] > 1.01 * dream["local"][0]
+                    else "the fork alone does not slow the fit down here."
+                )
             ),
             f"- Best points of remote and local fits with the same seed: "
             f"lm {same[lm['identical']]}, dream {same[dream['identical']]}.",
@@ -628,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         stage(f"redis-server on {server.url}; starting the workers")
         # the bare worker starts while the bumps worker warms up
         bare = stack.enter_context(services.started(services.BareWorker(server.url)))
+        contract_worker = stack.enter_context(services.started(services.BareWorker(
+            server.url, queue=bare_celery.CONTRACT_QUEUE, contract=True)))  # fmt: skip
         bare2 = None
         if args.scale:  # the sweep's anchor: 2 processes, a queue of its own; idle till then
             bare2 = stack.enter_context(services.started(throughput.bare_worker(server.url)))
@@ -646,6 +736,15 @@ def main(argv: list[str] | None = None) -> int:
         bare_app = bare_celery.make_app(server.url)
         bare_times = bare_round_trips(bare_app, plan.bare_runs, plan.bare_warmup)
         bare_app.close()
+        stage("bare Celery with the project's worker settings: no-op and lm fit round trips")
+        contract_worker.wait_ready()
+        contract_app = bare_celery.make_app(server.url, contract=True)
+        contract = {
+            "noop": bare_round_trips(contract_app, plan.bare_runs, plan.bare_warmup,
+                                     bare_celery.CONTRACT_QUEUE),
+            "fit": contract_fit_round_trips(contract_app, plan.lm_runs, plan.lm_warmup),
+        }  # fmt: skip
+        contract_app.close()
         if args.ipyparallel:
             stage("ipyparallel: a controller and one engine on 127.0.0.1")
             ipp_raw = ipyparallel_anchor.measure(ipp_plan)
@@ -656,7 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         # A short dream on each side first, so the measured runs find dream's code warm.
         compare(client, "dream", {"steps": 5}, 0, 1, DREAM_TIMEOUT)
         options = {"steps": plan.dream_steps}
-        dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT)
+        dream = compare(client, "dream", options, plan.dream_runs, 0, DREAM_TIMEOUT,
+                        with_fork=True)  # fmt: skip
         dream["session_bytes"] = client.session_size(dream["remote"][-1]["id"])
         if args.server:
             stage(f"server: a jupyter server in shared mode on {server.url}")
@@ -674,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     info["loadavg_end"] = loadavg()
     ipp_f = ipyparallel_anchor.figures(ipp_raw) if ipp_raw is not None else None
-    f = figures(lm, dream, bare_times, ipp_f)
+    f = figures(lm, dream, bare_times, ipp_f, contract)
     print(table(plan, f))
     print()
     print(notes(plan, f))

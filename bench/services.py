@@ -87,8 +87,10 @@ def _log_file(prefix: str) -> Path:
 class BareWorker:
     """`celery -A bare_celery worker`: prefork with `concurrency` processes on `queue`."""
 
-    def __init__(self, redis_url: str, concurrency: int = 1, queue: str = bare_celery.QUEUE):
+    def __init__(self, redis_url: str, concurrency: int = 1, queue: str = bare_celery.QUEUE,
+                 contract: bool = False):  # fmt: skip
         self.redis_url, self.concurrency, self.queue = redis_url, concurrency, queue
+        self.contract = contract  # the project's worker settings (bare_celery.py)
         self.log = _log_file("bumps-remote-bench-bare-")
         self.process: subprocess.Popen | None = None
         self._log_file = None
@@ -97,6 +99,7 @@ class BareWorker:
         env = {
             **os.environ,
             "BENCH_BARE_REDIS_URL": self.redis_url,
+            "BENCH_BARE_CONTRACT": "1" if self.contract else "",
             "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
         }
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
