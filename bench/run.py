@@ -606,11 +606,23 @@ notebook.
   phases come from the client's clock and the job record's `created`/`started`/`finished`.
 - **bare Celery round trip**: `send_task(...).get()` of a no-op task: the floor that Celery
   and Redis alone set on this machine.
+- **floors of the contract** (`bench/bare_celery.py`): what any design that keeps
+  ARCHITECTURE.md and RELIABILITY.md pays, whatever its own code: a bare Celery worker with
+  the project's worker settings (late acks, prefetch 1, time limits, visibility timeout,
+  task events for Flower) running a no-op and the lm fit as its task (decode + fit in the
+  task's process, nothing stored); the same fits as a sweep of bare tasks; the dream fit in
+  a fresh fork of the bench process (one process per fit); one interpreter holding only the
+  imports a warm worker needs.
 
 ## Targets
 
 The [perf] issue's targets, each measured in this run; the sections below show how and,
-for a miss, the measured cause.
+for a miss, the measured cause. The last column is the floor of that measure: where it is
+already past the target, no design that keeps the contract meets the target on this
+machine, and what the project's design decides is the distance from its figure to the
+floor. For (1) the floor is the contract's Celery fit round trip over the local fit plus
+two requests to jupyter_server (submit, and the long poll that brings the result), each at
+least jupyter_server's own `GET /api/status` (server section).
 
 {summary}
 
