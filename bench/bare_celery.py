@@ -8,6 +8,8 @@ result backend, so that `send_task(...).get()` returns. json only, like the proj
 - BENCH_BARE_CONTRACT=1: the same with the settings RELIABILITY.md and ARCHITECTURE.md
   require of the project's workers (late acks, prefetch 1, time limits, a visibility
   timeout, task events for Flower): what any worker honouring that contract pays;
+- BENCH_BARE_WARM=1: the main process imports what every fit needs before the pool forks,
+  as the project's worker does: the memory any warm Celery worker holds;
 - the `fit` task: decode a payload and run the fit in the task's process, no job record,
   no fit process, no session file: what any design that runs the fit on a worker pays.
 """
@@ -68,3 +70,12 @@ app = make_app(
     os.environ.get("BENCH_BARE_REDIS_URL", "redis://127.0.0.1:6379/0"),
     contract=os.environ.get("BENCH_BARE_CONTRACT") == "1",
 )
+if os.environ.get("BENCH_BARE_WARM") == "1":
+    # the imports every fit needs, in the main process before the pool forks, as the
+    # project's worker does (worker/warm.py): the floor of a warm Celery worker's memory
+    import importlib
+
+    from jupyter_bumps_remote.worker.warm import MODULES
+
+    for _name in MODULES:
+        importlib.import_module(_name)

@@ -144,6 +144,7 @@ def measure(
         with services.started(worker):
             worker_memory = idle_memory(worker, plan.settle)
     return {"server": with_ext, "server_without": without, "worker": worker_memory,
+            "bare_warm": bare_warm_memory(redis_url, plan),
             "concurrency": plan.worker_concurrency,
             "worker_imports": import_costs(WORKER_IMPORTS),
             "server_imports": import_costs(SERVER_IMPORTS)}  # fmt: skip
@@ -175,12 +176,37 @@ def rows(raw: dict) -> list[tuple]:
          "imports every fit needs (`worker/warm.py`), nothing else", "",
          _mb(warm_floor(raw)), "RSS", "what any worker that keeps bumps warm holds in its "
          "one process"),
+        *([(f"&nbsp;&nbsp;floor: a bare Celery worker, {raw['concurrency']} processes, the "
+            "project's settings, the same imports in its main process before the pool forks "
+            "(no spare fit processes, no code of ours): PSS of all "
+            f"{len(raw['bare_warm']['processes'])} processes", "", _mb(raw["bare_warm"]["pss"]),
+            f"RSS added up {_mb(raw['bare_warm']['rss'])}",
+            "what any warm Celery worker of as many processes costs")]
+          if raw.get("bare_warm") else []),
     ]  # fmt: skip
+
+
+def bare_warm_memory(redis_url: str, plan: FootprintPlan) -> dict:
+    """The floor of a warm worker: a bare Celery worker with the project's settings and as
+    many processes, whose main process imported what every fit needs (no spares, no code of
+    ours), idle: PSS of all its processes."""
+    worker = services.BareWorker(redis_url, concurrency=plan.worker_concurrency,
+                                 queue="bench-bare-warm", contract=True, warm=True)  # fmt: skip
+    with services.started(worker):
+        worker.wait_ready()
+        time.sleep(plan.settle)
+        memory = procfs.total_memory(procfs.session_pids(worker.process.pid))
+    return memory
 
 
 def warm_floor(raw: dict) -> float:
     """RSS of a fresh interpreter after the worker's imports (the last import step)."""
     return raw["worker_imports"][-1]["rss"]
+
+
+def worker_floor(raw: dict) -> float:
+    """PSS of the bare warm Celery worker when measured, else the one-interpreter floor."""
+    return raw["bare_warm"]["pss"] if raw.get("bare_warm") else warm_floor(raw)
 
 
 def _steps(rows: list[dict]) -> str:

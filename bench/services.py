@@ -88,9 +88,10 @@ class BareWorker:
     """`celery -A bare_celery worker`: prefork with `concurrency` processes on `queue`."""
 
     def __init__(self, redis_url: str, concurrency: int = 1, queue: str = bare_celery.QUEUE,
-                 contract: bool = False):  # fmt: skip
+                 contract: bool = False, warm: bool = False):  # fmt: skip
         self.redis_url, self.concurrency, self.queue = redis_url, concurrency, queue
         self.contract = contract  # the project's worker settings (bare_celery.py)
+        self.warm = warm  # the fit's imports in the main process (bare_celery.py)
         self.log = _log_file("bumps-remote-bench-bare-")
         self.process: subprocess.Popen | None = None
         self._log_file = None
@@ -100,6 +101,7 @@ class BareWorker:
             **os.environ,
             "BENCH_BARE_REDIS_URL": self.redis_url,
             "BENCH_BARE_CONTRACT": "1" if self.contract else "",
+            "BENCH_BARE_WARM": "1" if self.warm else "",
             "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
         }
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process

@@ -251,7 +251,37 @@ def scale_out(plan: ThroughputPlan, redis_url: str) -> dict:
                                    "loadavg": [load0, os.getloadavg()[0]]}  # fmt: skip
     out["2"]["idle"] = idle
     store.redis.close()
+    out["plain"] = plain_scale_out(plan, payload)
     return out
+
+
+def plain_scale_out(plan: ThroughputPlan, payload) -> dict:
+    """The floor of the scale-out: the same M fits run by plain forks of this process, all
+    M in one, then M/2 in each of two at once: what 2 CPUs give this work with no worker,
+    no Redis, no Celery."""
+    from jupyter_bumps_remote import transport
+    from jupyter_bumps_remote.fitting import local_fit
+
+    def run_in_forks(counts: list[int]) -> float:
+        t0 = time.perf_counter()
+        pids = []
+        for count in counts:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    for i in range(count):
+                        local_fit(transport.decode(payload), "dream", SEED + i,
+                                  steps=plan.scale_steps)  # fmt: skip
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        return time.perf_counter() - t0
+
+    run_in_forks([1])  # dream's code warm in this process's forks
+    half = plan.scale_fits // 2
+    return {"one": run_in_forks([plan.scale_fits]), "two": run_in_forks([half, half])}
 
 
 def _start_together(stack: contextlib.ExitStack, workers: list) -> None:
@@ -328,6 +358,7 @@ def scale_figures(raw: dict, plan: ThroughputPlan) -> dict:
         "fit_one": _p50(one["fit"]),
         "fit_two": _p50(two["fit"]),
         "loadavg": [one["loadavg"][0], two["loadavg"][1]],
+        "plain": raw["plain"]["one"] / raw["plain"]["two"] if "plain" in raw else None,
     }
 
 
@@ -446,6 +477,18 @@ def notes(sweep: dict, scale: dict) -> list[str]:
             f"{c['loadavg'][0]:.1f} → {c['loadavg'][1]:.1f} during the runs)."
             if c["fit_two"] > 1.1 * c["fit_one"]
             else "the fits did not slow each other down."
+        )
+        + (
+            f" The same fits in plain forks of the bench process (no worker, Redis or "
+            f"Celery), all in one process and then half in each of two at once: "
+            f"{c['plain']:.2f}× — "
+            + (
+                "what 2 CPUs of this machine give this work at all."
+                if c["plain"] < SCALE_TARGET
+                else "the machine allows the target."
+            )
+            if c.get("plain")
+            else ""
         ),
     ]
     return lines
