@@ -621,8 +621,9 @@ for a miss, the measured cause. The last column is the floor of that measure: wh
 already past the target, no design that keeps the contract meets the target on this
 machine, and what the project's design decides is the distance from its figure to the
 floor. For (1) the floor is the contract's Celery fit round trip over the local fit plus
-two requests to jupyter_server (submit, and the long poll that brings the result), each at
-least jupyter_server's own `GET /api/status` (server section).
+two requests to jupyter_server, each at least jupyter_server's own `GET /api/status`
+(server section): the submit, which returns at once (the product's live widget needs the
+job before its end), and one long poll that brings the end and the result.
 
 {summary}
 
