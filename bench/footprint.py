@@ -257,7 +257,22 @@ def notes(raw: dict) -> list[str]:
             f"{_mb(WORKER_TARGET_MB * procfs.MB - warm_floor(raw))} above it. "
         )
         + f"The pool and spare fit processes add {_mb(w['pss'] - warm_floor(raw))} of PSS "
-        f"above the floor here (the pages each one touches after its fork).",
+        f"above the floor here (the pages each one touches after its fork)."
+        + (
+            f" A bare Celery worker with the project's settings and {raw['concurrency']} "
+            f"processes, whose main process made the same imports before the pool forked (no "
+            f"spare fit processes, no code of ours), idle: {_mb(raw['bare_warm']['pss'])} "
+            f"PSS, against {_mb(w['pss'])} for ours with its spares. Celery's prefork pool is "
+            f"part of the contract (its hard time limit kills a pool process; RELIABILITY.md), "
+            + (
+                f"so no warm worker of {raw['concurrency']} processes meets "
+                f"{WORKER_TARGET_MB:.0f} MB here."
+                if raw["bare_warm"]["pss"] > WORKER_TARGET_MB * procfs.MB
+                else "and it fits the target: the difference is ours."
+            )
+            if raw.get("bare_warm")
+            else ""
+        ),
         f"- (8) Memory from /proc/PID/smaps_rollup after {len(w['processes'])} processes were "
         f"idle: RSS of each process of the worker's session {each} (main first; the others "
         f"are forks of it: {raw['concurrency']} pool processes and "
