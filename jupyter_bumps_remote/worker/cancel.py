@@ -9,14 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .repeating import Repeating
+
 
 class CancelWatch:
     def __init__(self, poll: Callable[[], str | None], interval: float):
         """`poll()` returns the reason of a pending cancel request, or None."""
         self._poll = poll
-        self._interval = interval
         self._flag = threading.Event()
-        self._stopped = threading.Event()
+        self._loop = Repeating(self._check, interval, "cancel-watch")
         self.reason: str | None = None
 
     def __call__(self) -> bool:
@@ -28,17 +29,17 @@ class CancelWatch:
             self._flag.set()
 
     def start(self) -> CancelWatch:
-        threading.Thread(target=self._watch, name="cancel-watch", daemon=True).start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stopped.set()
+        self._loop.stop(wait=False)
 
-    def _watch(self) -> None:
-        while not self._stopped.wait(self._interval) and not self._flag.is_set():
-            try:
-                reason = self._poll()
-            except Exception:  # noqa: BLE001 - Redis blip: keep fitting, ask again next time
-                continue
-            if reason:
-                self.set(reason)
+    def _check(self) -> bool:
+        if self._flag.is_set():
+            return False  # set by a signal meanwhile: nothing left to watch for
+        reason = self._poll()
+        if reason:
+            self.set(reason)
+            return False
+        return True

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 
 from .. import transport
+from .repeating import Repeating
 from .settings import WorkerSettings
 
 
@@ -37,25 +37,18 @@ class Heartbeat:
         self.store = store
         self.info = info
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bumps-heartbeat", daemon=True)
+        self._loop = Repeating(self._beat, interval, "bumps-heartbeat", at_start=True)
 
     def start(self) -> Heartbeat:
-        self._thread.start()
+        self._loop.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.store.beat(
-                    self.info["name"], {**self.info, "seen": time.time()}, ttl=3 * self.interval
-                )
-            except Exception:  # noqa: BLE001 - Redis away: beat again when it is back
-                pass
-            self._stop.wait(self.interval)
+    def _beat(self) -> None:
+        self.store.beat(self.info["name"], {**self.info, "seen": time.time()},
+                        ttl=3 * self.interval)  # fmt: skip
 
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.stop(wait=False)
         try:
             self.store.forget_worker(self.info["name"])
         except Exception:  # noqa: BLE001 - the entry expires by itself

@@ -10,9 +10,10 @@ lapsed takes the job over: its execution died (worker killed, pool process lost)
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
+
+from .repeating import Repeating
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +43,24 @@ class LeaseKeeper:
         self.seconds = seconds
         self.on_lost = on_lost
         self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bumps-lease", daemon=True)
+        self._loop = Repeating(self._renew, seconds / 3, "bumps-lease")
 
     def start(self) -> LeaseKeeper:
-        self._thread.start()
+        self._loop.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                held = self.store.keep_lease(self.owner, self.job_id, self.token, self.seconds)
-            except Exception:  # noqa: BLE001 - Redis blip: renew on the next beat
-                continue
-            if not held:
-                log.warning("job %s was taken over by another execution; stopping", self.job_id)
-                self.lost = True
-                self.on_lost()
-                return
+    def _renew(self) -> bool:
+        if self.lost:  # on_lost raised last time: it was told once, that is enough
+            return False
+        if self.store.keep_lease(self.owner, self.job_id, self.token, self.seconds):
+            return True
+        log.warning("job %s was taken over by another execution; stopping", self.job_id)
+        self.lost = True
+        self.on_lost()
+        return False
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._loop.stop()
 
     def release(self) -> None:
         """Give the lease up once the job's end is recorded: a later delivery (there should
