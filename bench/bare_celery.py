@@ -11,7 +11,9 @@ result backend, so that `send_task(...).get()` returns. json only, like the proj
 - BENCH_BARE_WARM=1: the main process imports what every fit needs before the pool forks,
   as the project's worker does: the memory any warm Celery worker holds;
 - the `fit` task: decode a payload and run the fit in the task's process, no job record,
-  no fit process, no session file: what any design that runs the fit on a worker pays.
+  no fit process, no session file: what any design that runs the fit on a worker pays;
+  with `session=True` it also writes the bumps session file that ARCHITECTURE.md requires
+  of every job.
 """
 
 from __future__ import annotations
@@ -57,11 +59,17 @@ def make_app(redis_url: str, contract: bool = False) -> Celery:
         return value
 
     @app.task(name=FIT_TASK_NAME)
-    def fit(payload: dict, fitter: str, seed: int) -> float:
+    def fit(payload: dict, fitter: str, seed: int, session: bool = False) -> float:
+        """`session`: also write the bumps session file, as every job of the project must."""
         from jupyter_bumps_remote import transport
         from jupyter_bumps_remote.fitting import local_fit
+        from jupyter_bumps_remote.worker.results import session_bytes
 
-        return float(local_fit(transport.decode(payload), fitter, seed).chisq)
+        problem = transport.decode(payload)
+        result = local_fit(problem, fitter, seed)
+        if session:
+            session_bytes(problem, result)
+        return float(result.chisq)
 
     return app
 
