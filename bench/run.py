@@ -459,6 +459,10 @@ def notes(plan: Plan, f: dict) -> str:
     )
 
 
+# Hand-kept: what each change did, measured A/B when it was made (a full run cannot redo it).
+CHANGES = BENCH / "changes.md"
+
+
 def machine() -> dict:
     import bumps
     import celery
@@ -633,6 +637,7 @@ job before its end), and one long poll that brings the end and the result.
 
 {notes(plan, f)}
 {e2e}{server}{scale}
+{CHANGES.read_text()}
 ## Machine
 
 - Date: {info["date"]}; commit {info["commit"]}; run: {mode}, {elapsed:.0f} s in all
