@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import orjson
 import redis.exceptions
 
 from . import jobs
@@ -149,7 +150,7 @@ def decode_record(raw: dict) -> dict:
         name = key.decode() if isinstance(key, bytes) else key
         text = value.decode() if isinstance(value, bytes) else value
         if name in _JSON_FIELDS:
-            record[name] = json.loads(text)
+            record[name] = orjson.loads(text)
         elif name in _INT_FIELDS:
             record[name] = int(text)
         elif name in _FLOAT_FIELDS:
