@@ -150,7 +150,10 @@ def decode_record(raw: dict) -> dict:
         name = key.decode() if isinstance(key, bytes) else key
         text = value.decode() if isinstance(value, bytes) else value
         if name in _JSON_FIELDS:
-            record[name] = orjson.loads(text)
+            try:
+                record[name] = orjson.loads(text)
+            except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps may have written
+                record[name] = json.loads(text)
         elif name in _INT_FIELDS:
             record[name] = int(text)
         elif name in _FLOAT_FIELDS:
