@@ -262,8 +262,7 @@ class JobService:
 
     async def stored_result(self, owner: str, job_id: str) -> bytes | None:
         """The result summary as stored (JSON bytes, not parsed here), if there is one."""
-        summary = await self.store.result_json(owner, job_id)
-        return summary.encode() if isinstance(summary, str) else summary
+        return await self.store.result_json(owner, job_id)
 
     async def result(self, owner: str, job_id: str) -> bytes:
         summary = await self.stored_result(owner, job_id)

@@ -6,11 +6,10 @@ process. For a tiny fit that was most of its time on the worker. A spare pays th
 the worker is idle: it is forked when its pool process starts and after each job, connects
 to Redis, runs a small built-in fit through the steps before a job's result (decode, fit,
 summary) unless its pool process expects the next job at once, then waits on a pipe for
-its job. The worker's main
-process ran the whole rehearsal, session file included, before the pool forked, so even a
-spare that skipped its own finds bumps' lazy imports and caches done (warm.py). Each job
-still gets a process of its own, so a crash or a limit kills that job only
-(RELIABILITY.md 1, 22).
+its job. The worker's main process ran the whole rehearsal, session file included, before
+the pool forked, so even a spare that skipped its own finds bumps' lazy imports and caches
+done (warm.py). Each job still gets a process of its own, so a crash or a limit kills that
+job only (RELIABILITY.md 1, 22).
 """
 
 from __future__ import annotations
