@@ -21,13 +21,19 @@ from .warm import warm_up
 def make_app(settings: WorkerSettings | None = None) -> Celery:
     settings = settings or WorkerSettings.from_env()
     app = Celery("jupyter_bumps_remote", broker=settings.broker_url, set_as_current=False)
+    # kombu 5.7 looks for messages of lost workers every unacked_restore_interval (10 s)
+    # times unacked_restore_throttle (10): a lost fit waited up to 100 s beyond the
+    # visibility timeout. Sweep on every tick, at most a tenth of the timeout apart.
+    sweep_interval = min(10.0, max(0.5, settings.visibility_timeout / 10))
     transport_options = {
         "visibility_timeout": settings.visibility_timeout,
-        # kombu 5.7 looks for messages of lost workers every unacked_restore_interval (10 s)
-        # times unacked_restore_throttle (10): a lost fit waited up to 100 s beyond the
-        # visibility timeout. Sweep on every tick, at most a tenth of the timeout apart.
-        "unacked_restore_interval": min(10.0, max(0.5, settings.visibility_timeout / 10)),
+        "unacked_restore_interval": sweep_interval,
         "unacked_restore_throttle": 1,
+        # Each sweep holds a lock in Redis (kombu: 300 s). A Redis killed during a sweep
+        # keeps it (AOF), and every later sweep skips in silence until it lapses: a lost fit
+        # waited up to 300 s more (seen in CI). A sweep takes milliseconds, and two that
+        # overlap cannot both requeue a message (restore_by_tag watches the unacked hash).
+        "unacked_mutex_expire": sweep_interval,
     }
     app.conf.update(
         # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
