@@ -71,7 +71,7 @@ class Stack:
         queue = self.app.conf.task_default_queue
         return {"queued": client.llen(queue), "unacked": client.hlen("unacked")}
 
-    def drained(self, timeout: float = 5) -> dict[str, int]:
+    def drained(self, timeout: float = 30) -> dict[str, int]:
         """The backlog once the worker has acked: the job record ends before the task returns
         and Celery acks, so give the ack a moment (kombu's ack is not an event we can await)."""
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ def hostile_gaussian(x, A, mu, sigma):
     if CALLS[0] > AFTER:
         if HOW == "kill worker":  # take the whole worker down: it leads its session
             os.kill(os.getsid(0), signal.SIGKILL)
+            time.sleep(3600)  # until this fit dies too: a next call would find no leader
         elif HOW == "allocate":
             blob = bytearray(100 * 1024**3)  # 100 GB
             blob[-1] = 1
