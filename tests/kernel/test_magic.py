@@ -93,7 +93,8 @@ def test_no_reachable_server_is_one_clear_message(kernel_env):
 def test_a_job_survives_a_kernel_restart(kernel_env):
     session = KernelSession(kernel_env)
     try:
-        submit = "job = %bumps_remote problem --fitter dream --steps 2000 --burn 10\nprint(job.id)"
+        # seconds of fit, still going after the kernel has restarted, even on a loaded machine
+        submit = "job = %bumps_remote problem --fitter dream --steps 4000 --burn 10\nprint(job.id)"
         out = session.run(SETUP + submit)
         job_id = out["stdout"].strip().splitlines()[-1]
         session.restart()
