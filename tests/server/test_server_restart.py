@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import pytest
 
@@ -80,7 +81,7 @@ def shared_server(redis_server, worker, tmp_path):
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_9_a_fit_goes_on_through_a_server_restart_and_the_kernel_gets_its_result(
-    shared_server, redis_server, how
+    shared_server, redis_server, worker, how
 ):
     server = shared_server
     job = remote.submit(gaussian_problem(), "dream", seed=9, **FIT)
@@ -90,13 +91,21 @@ def test_9_a_fit_goes_on_through_a_server_restart_and_the_kernel_gets_its_result
     seen = read_until(client.events(job.id, timeout=30), lambda e: e["type"] == "progress")
     before = seen[-1]["id"]
 
+    signalled = time.monotonic()
     server.process.send_signal(how)
     server.process.wait(30)
+    down = time.monotonic() - signalled
     # the fit goes on without the server: its progress keeps coming into Redis
     store = JobStore(redis_server.client())
     owner = job.record["owner"]
     step = store.get(owner, job.id)["progress"]["step"]
-    wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 10, "more progress")
+    try:
+        wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 10, "more progress")
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}; the server took {down:.1f} s to exit; the record: {store.get(owner, job.id)}; "
+            f"the worker's log ends:\n{worker.log.read_text()[-4000:]}"
+        ) from None
     assert store.get(owner, job.id)["status"] == jobs.RUNNING
 
     server.start()
