@@ -95,18 +95,21 @@ def test_9_a_fit_goes_on_through_a_server_restart_and_the_kernel_gets_its_result
     server.process.send_signal(how)
     server.process.wait(30)
     down = time.monotonic() - signalled
-    # the fit goes on without the server: its progress keeps coming into Redis
+    # the fit goes on without the server: its progress keeps coming into Redis (its final
+    # progress too, should it end meanwhile). The window is wide because this check failed
+    # twice in CI, once each after 10 s, cause unknown: a failure now says what it saw.
     store = JobStore(redis_server.client())
     owner = job.record["owner"]
     step = store.get(owner, job.id)["progress"]["step"]
     try:
-        wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 10, "more progress")
+        wait_until(lambda: store.get(owner, job.id)["progress"]["step"] > step, 30, "more progress")
     except AssertionError as e:
         raise AssertionError(
             f"{e}; the server took {down:.1f} s to exit; the record: {store.get(owner, job.id)}; "
-            f"the worker's log ends:\n{worker.log.read_text()[-4000:]}"
+            f"the worker's log ends:\n{worker.log.read_text()[-4000:]}\nRedis' log ends:\n"
+            f"{(redis_server.dir / 'redis.log').read_text()[-2000:]}"
         ) from None
-    assert store.get(owner, job.id)["status"] == jobs.RUNNING
+    assert store.get(owner, job.id)["status"] in (jobs.RUNNING, jobs.SUCCEEDED)
 
     server.start()
     record = server.api("GET", f"jobs/{job.id}").json()
