@@ -93,9 +93,8 @@ def worker_steps(runs: int) -> dict:
     does them (jupyter_bumps_remote.worker: runner, fit_process, results), each timed:
     fork and reap a child, decode the payload, fit, summarize, write the session file.
     Without the Redis writes and the progress events; bumps warmed up as in the worker."""
-    from bumps.webview.server.fit_thread import ConvergenceMonitor
-
     from jupyter_bumps_remote import transport
+    from jupyter_bumps_remote.bumps_compat import convergence_monitor
     from jupyter_bumps_remote.fitting import run_fit
     from jupyter_bumps_remote.worker.results import session_bytes, summarize
     from jupyter_bumps_remote.worker.warm import warm_up
@@ -113,7 +112,7 @@ def worker_steps(runs: int) -> dict:
         t1 = time.perf_counter()
         problem = transport.decode(payload)
         t2 = time.perf_counter()
-        rows = ConvergenceMonitor(problem)
+        rows = convergence_monitor(problem)
         result = run_fit(problem, "lm", {}, SEED, monitors=[], convergence=rows).result
         t3 = time.perf_counter()
         summarize(problem, result, seed=SEED, options={}, partial=False, elapsed=t3 - t2)

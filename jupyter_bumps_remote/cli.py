@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_worker(args) -> int:
-    from . import transport
+    from . import versions
     from .worker import make_app
     from .worker.settings import SettingsError, WorkerSettings
     from .worker.startup_checks import limit_warnings, redis_problem
@@ -62,7 +62,7 @@ def run_worker(args) -> int:
     for warning in limit_warnings(settings):
         print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
-    queue = transport.queue_name(settings.queue_prefix, transport.environment())
+    queue = versions.queue_name(settings.queue_prefix, versions.environment())
     argv = [
         "worker",
         "--loglevel",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from . import jobs, transport
+from . import jobs, transport, versions
 from .worker.tasks import TASK_NAME
 
 
@@ -45,7 +45,7 @@ def new_job(
         "seed": jobs.validate_seed(seed),
         "environment": envelope["environment"],
         "parameters": envelope.get("parameters") or [],
-        "queue": transport.queue_name(queue_prefix, envelope["environment"]),
+        "queue": versions.queue_name(queue_prefix, envelope["environment"]),
         "max_attempts": max_attempts,
         "payload_size": len(raw),
     }

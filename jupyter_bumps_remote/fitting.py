@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bumps_compat import convergence_monitor, now_string
 from .fork_mapper import ForkPoolMapper
 from .jobs import COMMON_OPTIONS
 
@@ -63,8 +64,6 @@ def run_fit(
     """
     from bumps.fitters import FitDriver
     from bumps.mapper import SerialMapper
-    from bumps.webview.server.fit_thread import ConvergenceMonitor
-    from bumps.webview.server.state_hdf5_backed import now_string
     from scipy.optimize import OptimizeResult
 
     parallel = options.get("parallel", 1)
@@ -83,7 +82,7 @@ def run_fit(
         if parallel != 1
         else SerialMapper.start_mapper(problem, [], cpus=1)
     )
-    convergence = convergence or ConvergenceMonitor(problem)
+    convergence = convergence or convergence_monitor(problem)
     best = BestPointMonitor()
     driver = FitDriver(
         fitclass=fitter_class(fitter),

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import math
-import platform
 import re
 import warnings
 import zlib
+
+from . import versions
 
 FORMAT = "jupyter-bumps-remote/1"
 ENCODING = "bumps-serialize+zlib+base64"
@@ -32,27 +33,6 @@ class PayloadError(Exception):
         super().__init__(f"{cause}. {fix}")
         self.cause = cause
         self.fix = fix
-
-
-def environment() -> dict:
-    """The versions a payload depends on: pickled code only runs where they match."""
-    import bumps
-    import numpy
-
-    return {
-        "python": platform.python_version(),
-        "bumps": bumps.__version__,
-        "numpy": numpy.__version__,
-    }
-
-
-def environment_key(env: dict) -> str:
-    """What must match between kernel and worker: Python minor and bumps minor."""
-    return f"py{_minor(env['python'])}-bumps{_minor(env['bumps'])}"
-
-
-def _minor(version: str) -> str:
-    return ".".join(str(version).split(".")[:2])
 
 
 def as_fit_problem(problem):
@@ -91,7 +71,7 @@ def encode(problem) -> dict:
     inner = json.dumps(serialize(problem), separators=(",", ":")).encode()
     return {
         "format": FORMAT,
-        "environment": environment(),
+        "environment": versions.environment(),
         "parameters": parameter_summary(problem),
         "chisq": _json_float(problem.chisq()),
         "encoding": ENCODING,
@@ -122,21 +102,9 @@ def read_envelope(raw: bytes | str | dict) -> dict:
 
 def check_environment(envelope: dict) -> None:
     """Refuse a payload pickled elsewhere before decoding it: it could crash the process."""
-    theirs, ours = envelope["environment"], environment()
-    if _minor(theirs["python"]) != _minor(ours["python"]):
-        raise PayloadError(
-            f"the problem was made with Python {theirs['python']} but this worker runs "
-            f"Python {ours['python']}; pickled model code only loads on the same Python minor "
-            "version",
-            f"Run a worker with Python {_minor(theirs['python'])}, or fit from a kernel with "
-            f"Python {_minor(ours['python'])}",
-        )
-    if _minor(theirs["bumps"]) != _minor(ours["bumps"]):
-        raise PayloadError(
-            f"the problem was made with bumps {theirs['bumps']} but this worker has bumps "
-            f"{ours['bumps']}",
-            f"Install bumps {theirs['bumps']} on the worker, or the worker's version in the kernel",
-        )
+    why = versions.mismatch(envelope["environment"], versions.environment())
+    if why is not None:
+        raise PayloadError(*why)
 
 
 def decode(raw: bytes | str | dict, *, verify: bool = True):
@@ -208,8 +176,3 @@ def verify_preflight(problem, expected) -> float:
             "Make sure the worker has the same versions of the model's packages and data",
         )
     return chisq
-
-
-def queue_name(queue_prefix: str, env: dict) -> str:
-    """The Celery queue of the workers that can run a payload made in `env`."""
-    return queue_prefix + environment_key(env)

@@ -17,7 +17,7 @@ import redis.asyncio
 import redis.exceptions
 from kombu.exceptions import OperationalError
 
-from .. import __version__, dispatch, jobs, redis_url, transport
+from .. import __version__, dispatch, jobs, redis_url, versions
 from ..store import AsyncJobStore, JobNotFound
 from ..worker import make_app
 from ..worker.settings import WorkerSettings
@@ -117,7 +117,7 @@ class JobService:
         return {
             "version": __version__,
             "mode": self.mode,
-            "environment": transport.environment(),
+            "environment": versions.environment(),
             "fitters": [
                 {**info.to_dict(), "default": info.id == "amoeba"}
                 for info in jobs.fitters().values()
@@ -175,7 +175,7 @@ class JobService:
             if record.get("queue") not in queues:
                 env = record.get("environment", {})
                 record["waiting_reason"] = WAITING.format(
-                    env=transport.environment_key(env) if env else "?",
+                    env=versions.environment_key(env) if env else "?",
                     python=env.get("python", "?"),
                     bumps=env.get("bumps", "?"),
                 )

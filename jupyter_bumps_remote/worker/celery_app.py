@@ -12,7 +12,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from .. import transport
+from .. import versions
 from .settings import WorkerSettings
 from .tasks import register_tasks
 from .warm import warm_up
@@ -59,7 +59,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_track_started=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
-        task_default_queue=transport.queue_name(settings.queue_prefix, transport.environment()),
+        task_default_queue=versions.queue_name(settings.queue_prefix, versions.environment()),
         worker_hijack_root_logger=False,
     )
     app.conf.bumps_remote = settings

@@ -17,6 +17,7 @@ import time
 import traceback
 
 from .. import jobs, transport
+from ..bumps_compat import convergence_monitor
 from ..fitting import run_fit
 from ..store import LOST_RUN
 from .cancel import CancelWatch
@@ -59,12 +60,10 @@ def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict)
 
 
 def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> None:
-    from bumps.webview.server.fit_thread import ConvergenceMonitor
-
     fitter, options, seed = record["fitter"], record.get("options", {}), record["seed"]
     started = time.monotonic()
     # The run keeps its own ConvergenceMonitor; progress reads its rows as they grow.
-    rows = ConvergenceMonitor(problem)
+    rows = convergence_monitor(problem)
     progress = ProgressMonitor(
         problem,
         rows,

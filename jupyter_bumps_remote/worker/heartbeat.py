@@ -10,7 +10,7 @@ import os
 import socket
 import time
 
-from .. import transport
+from .. import versions
 from .repeating import Repeating
 from .settings import WorkerSettings
 
@@ -18,14 +18,14 @@ from .settings import WorkerSettings
 def worker_info(settings: WorkerSettings, name: str, concurrency: int) -> dict:
     from .. import jobs
 
-    env = transport.environment()
+    env = versions.environment()
     return {
         "name": name,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "environment": env,
-        "environment_key": transport.environment_key(env),
-        "queue": transport.queue_name(settings.queue_prefix, env),
+        "environment_key": versions.environment_key(env),
+        "queue": versions.queue_name(settings.queue_prefix, env),
         "fitters": sorted(jobs.fitters()),
         "concurrency": concurrency,
         "started": time.time(),

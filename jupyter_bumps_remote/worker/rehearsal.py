@@ -20,7 +20,8 @@ def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     tens of ms it is the one step a waiting job could not cut short."""
     from bumps.curve import Curve
     from bumps.fitproblem import FitProblem
-    from bumps.webview.server.fit_thread import ConvergenceMonitor
+
+    from ..bumps_compat import convergence_monitor
 
     x = np.linspace(0, 1, 20)
     model = Curve(line, x, 2 * x + 1, 0.1 * np.ones_like(x), a=1.0, b=0.0)
@@ -29,7 +30,7 @@ def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     problem = transport.decode(transport.encode(FitProblem(model)))
     if job_waiting():
         return
-    outcome = run_fit(problem, "lm", {}, 0, convergence=ConvergenceMonitor(problem))
+    outcome = run_fit(problem, "lm", {}, 0, convergence=convergence_monitor(problem))
     if job_waiting():
         return
     summarize(problem, outcome.result, seed=0, options={}, partial=False, elapsed=0.0)

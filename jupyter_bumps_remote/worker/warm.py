@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import importlib
 
+from .. import bumps_compat
+
 MODULES = (
     "numpy",
     "scipy.optimize",
@@ -19,14 +21,13 @@ MODULES = (
     "bumps.dream.stats",
     "bumps.lsqerror",
     "bumps.mapper",
-    "bumps.webview.server.fit_thread",
-    "bumps.webview.server.state_hdf5_backed",
 )
 
 
 def warm_up() -> None:
     for name in MODULES:
         importlib.import_module(name)
+    bumps_compat.module_names()  # the fit-thread and session-state modules, wherever they live
     from .rehearsal import rehearse
 
     try:

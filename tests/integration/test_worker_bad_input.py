@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from jupyter_bumps_remote import dispatch, jobs, transport
+from jupyter_bumps_remote import dispatch, jobs, transport, versions
 
 from ..support.problems import gaussian_problem
 from .test_worker_progress_cancel import LONG_DREAM, wait_for_progress
@@ -32,7 +32,7 @@ def submit_raw(remote, payload: dict, fitter="lm", options=None, queue=None) -> 
         queue_prefix=settings.queue_prefix,
         max_attempts=settings.max_attempts,
     )
-    record["queue"] = queue or transport.queue_name(settings.queue_prefix, transport.environment())
+    record["queue"] = queue or versions.queue_name(settings.queue_prefix, versions.environment())
     created, _ = remote.store.create(record, raw)
     dispatch.enqueue(remote.app, created)
     return created
@@ -92,7 +92,7 @@ def test_a_mismatched_environment_is_routed_to_its_own_queue(remote, payload):
         remote.owner, payload, "lm", queue_prefix="bumps-remote.", max_attempts=3
     )
     assert record["queue"] == "bumps-remote.py3.10-bumps" + ".".join(
-        transport.environment()["bumps"].split(".")[:2]
+        versions.environment()["bumps"].split(".")[:2]
     )
 
 

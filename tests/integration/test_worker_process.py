@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote import jobs, transport, versions
 from jupyter_bumps_remote.worker import make_app
 from jupyter_bumps_remote.worker.settings import WorkerSettings
 
@@ -71,7 +71,7 @@ def test_workers_advertise_their_environment_and_fitters(worker, store):
     # the first beat follows the worker's "ready" by a moment
     found = wait_until(store.workers, 20, "the worker's first beat")
     (info,) = [w for w in found if w["pid"] == worker.process.pid]
-    assert info["environment"] == transport.environment()
+    assert info["environment"] == versions.environment()
     assert info["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
-    assert info["queue"] == transport.queue_name("bumps-remote.", transport.environment())
+    assert info["queue"] == versions.queue_name("bumps-remote.", versions.environment())
     assert info["concurrency"] == 2

@@ -8,7 +8,7 @@ import json
 import os
 import signal
 
-from jupyter_bumps_remote import transport
+from jupyter_bumps_remote import transport, versions
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.worker.settings import WorkerSettings
 
@@ -75,7 +75,7 @@ class Site:
     def broker_ids(self) -> set[str]:
         """Task ids in the job queue and in kombu's unacked hash, read in one transaction."""
         client = self.redis.client()
-        queue = transport.queue_name(self.settings.queue_prefix, transport.environment())
+        queue = versions.queue_name(self.settings.queue_prefix, versions.environment())
         queued, unacked = (
             client.pipeline(transaction=True).lrange(queue, 0, -1).hvals("unacked").execute()
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from bumps.fitters import load_fit_from_session
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote import jobs, transport, versions
 
 from ..integration.test_worker_progress_cancel import LONG_DREAM
 from ..support.problems import gaussian_problem
@@ -37,7 +37,7 @@ async def test_info_lists_fitters_options_and_workers(api, bumps_ext):
     assert sorted(fitters) == ["amoeba", "de", "dream", "lm", "newton", "pt"]
     assert fitters["dream"]["settings"]["samples"] == 10000
     assert set(info["common_options"]) == {"parallel", "max_time"}
-    assert info["environment"] == transport.environment()
+    assert info["environment"] == versions.environment()
 
 
 async def test_submit_run_result_and_session(api):

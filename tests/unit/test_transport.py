@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from bumps.names import Curve, FitProblem
 
-from jupyter_bumps_remote import transport
+from jupyter_bumps_remote import transport, versions
 from jupyter_bumps_remote.transport import PayloadError
 from tests.support.problems import gaussian_problem
 
@@ -278,7 +278,7 @@ def test_envelope_is_readable_without_decoding():
     envelope = transport.encode(problem)
     assert envelope["format"] == transport.FORMAT
     assert envelope["encoding"] == transport.ENCODING
-    assert envelope["environment"] == transport.environment()
+    assert envelope["environment"] == versions.environment()
     assert envelope["chisq"] == problem.chisq()
     assert envelope["parameters"] == [
         {"name": "A", "value": 0.8, "bounds": [0.0, 3.0]},
@@ -300,9 +300,9 @@ def test_infinite_bounds_are_null_in_the_envelope():
 
 def test_environment_key_and_queue_name():
     env = {"python": "3.11.7", "bumps": "1.0.5", "numpy": "2.1.0"}
-    assert transport.environment_key(env) == "py3.11-bumps1.0"
-    assert transport.queue_name("bumps-remote.", env) == "bumps-remote.py3.11-bumps1.0"
-    assert transport.environment_key({**env, "python": "3.12.1"}) == "py3.12-bumps1.0"
+    assert versions.environment_key(env) == "py3.11-bumps1.0"
+    assert versions.queue_name("bumps-remote.", env) == "bumps-remote.py3.11-bumps1.0"
+    assert versions.environment_key({**env, "python": "3.12.1"}) == "py3.12-bumps1.0"
 
 
 # --- as_fit_problem / bare models -----------------------------------------------------------
@@ -422,7 +422,7 @@ def test_python_minor_mismatch(envelope):
     theirs = "3.10.0" if sys.version_info[:2] != (3, 10) else "3.12.0"
     env = {**envelope["environment"], "python": theirs}
     error = refused(edited(envelope, environment=env))
-    ours = transport.environment()["python"]
+    ours = versions.environment()["python"]
     assert f"Python {theirs}" in error.cause and f"Python {ours}" in error.cause
     assert f"Run a worker with Python {theirs[:4]}" in error.fix
     assert f"Python {ours.rsplit('.', 1)[0]}" in error.fix
@@ -436,13 +436,13 @@ def test_version_mismatch_refused_before_the_problem_is_touched(envelope):
 
 
 def test_python_patch_difference_is_fine(envelope):
-    ours = transport.environment()["python"]
+    ours = versions.environment()["python"]
     env = {**envelope["environment"], "python": ours.rsplit(".", 1)[0] + ".0"}
     assert transport.decode(edited(envelope, environment=env)).chisq() == envelope["chisq"]
 
 
 def test_bumps_minor_mismatch(envelope):
-    ours = transport.environment()["bumps"]
+    ours = versions.environment()["bumps"]
     theirs = _other_minor(ours)
     env = {**envelope["environment"], "bumps": theirs}
     error = refused(edited(envelope, environment=env))
@@ -451,7 +451,7 @@ def test_bumps_minor_mismatch(envelope):
 
 
 def test_bumps_patch_difference_is_fine(envelope):
-    ours = transport.environment()["bumps"]
+    ours = versions.environment()["bumps"]
     env = {**envelope["environment"], "bumps": ours.rsplit(".", 1)[0] + ".999"}
     assert transport.decode(edited(envelope, environment=env)).chisq() == envelope["chisq"]
 
