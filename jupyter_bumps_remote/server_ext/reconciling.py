@@ -63,8 +63,6 @@ class ReconcileLoop:
                     self._due, last = False, now
                     await self.sweep(data_lost=self._data_lost)
                     self._data_lost = False
-            except REDIS_ERRORS:
-                pass  # Redis is away: the next tick sees its new run_id when it is back
             except redis.exceptions.NoPermissionError as e:
                 log.warning(
                     "bumps-remote: no sweep for lost jobs: this server's Redis user may not "
@@ -73,6 +71,9 @@ class ReconcileLoop:
                     e,
                 )
                 return
+            # after NoPermissionError, which REDIS_ERRORS also holds (503 for requests)
+            except REDIS_ERRORS:
+                pass  # Redis is away: the next tick sees its new run_id when it is back
             except Exception:  # noqa: BLE001 - a bug here must not end the loop
                 log.exception("bumps-remote: sweep for lost jobs failed")
             await asyncio.sleep(tick)
