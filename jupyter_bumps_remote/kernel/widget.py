@@ -130,6 +130,8 @@ class JobPanel:
             f" — {html.escape(detail)}" if detail else ""
         )
         self.cancel.disabled = self.terminal = status in jobs.TERMINAL
+        # A disabled button keeps its orange "warning" look: an ended job shows none at all.
+        self.cancel.layout.display = "none" if self.terminal else None
         if self.last_progress:
             self._render_numbers(self.last_progress)
         if status == jobs.SUCCEEDED:
