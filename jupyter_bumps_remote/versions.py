@@ -1,16 +1,49 @@
 """What a payload's numbers depend on, and which workers may run it.
 
-A kernel records its versions in every payload; a worker advertises its own and consumes the
-queue named after them; a worker refuses a payload made elsewhere before decoding it.
+A kernel records in every payload the versions its numbers depend on: Python, bumps, numpy
+and the model libraries the problem uses (refl1d, sasmodels). A job goes to the queue named
+after them; a worker consumes the queue of every combination of the model libraries it has,
+for its own Python, bumps and numpy; and refuses, before decoding, a payload made elsewhere.
+What is compared, and why (docs/compatibility.md):
+
+- Python, to the minor version: pickled model code only loads on the same minor version.
+- bumps, exactly: a patch release may change a fitter's steps, so the same seed would give
+  other numbers than a local fit in the kernel.
+- numpy, to the minor version: patch releases fix bugs; minor ones change algorithms
+  (summation, sorting, SIMD paths) that move the last digits of a χ².
+- each model library the problem uses, exactly: its release defines the model's numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import itertools
 import platform
+import sys
+import types
+
+# The model libraries whose version routes a job. Other packages a model imports must be
+# installed on the workers too; they do not split the workers into queues.
+MODEL_LIBRARIES = ("refl1d", "sasmodels")
+# How far the search for model libraries looks into a problem (nodes visited): enough for
+# refl1d's samples and sasmodels' kernels, bounded for a problem holding a huge object graph.
+_MAX_VISITED = 20_000
+_LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None))
 
 
-def environment() -> dict:
-    """The versions a payload depends on: pickled code only runs where they match."""
+# -- the environment ---------------------------------------------------------------------------
+
+
+def environment(problem=None) -> dict:
+    """The versions numbers depend on: {"python", "bumps", "numpy", "libraries"}.
+
+    With `problem`: the environment a payload of it records, with the model libraries the
+    problem uses. Without: this process's, with the model libraries installed here.
+    """
     import bumps
     import numpy
 
@@ -18,16 +51,153 @@ def environment() -> dict:
         "python": platform.python_version(),
         "bumps": bumps.__version__,
         "numpy": numpy.__version__,
+        "libraries": installed_libraries() if problem is None else libraries_used(problem),
     }
 
 
-def environment_key(env: dict) -> str:
-    """What must match between kernel and worker: Python minor and bumps minor."""
-    return f"py{minor(env['python'])}-bumps{minor(env['bumps'])}"
+@functools.cache
+def served_environment() -> dict:
+    """A worker's environment: only the model libraries that import here (a broken install,
+    such as refl1d 0.8 on numpy 2, would fail every fit it took). Imports them: a worker's
+    fit processes fork warm with them."""
+    env = environment()
+    env["libraries"] = {
+        name: version for name, version in env["libraries"].items() if not import_error(name)
+    }
+    return env
 
 
-def minor(version: str) -> str:
+def import_error(name: str) -> str | None:
+    """Why the model library `name` does not import here, or None if it does."""
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # noqa: BLE001 - any failure to import means: do not serve it
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def installed_libraries() -> dict[str, str]:
+    """The model libraries installed here, with their versions (none is imported)."""
+    found = {}
+    for name in MODEL_LIBRARIES:
+        if name in sys.modules or importlib.util.find_spec(name) is not None:
+            found[name] = library_version(name)
+    return found
+
+
+def library_version(name: str) -> str:
+    """The installed release of `name`, as pip reports it (the same on kernel and worker)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path
+        return str(getattr(importlib.import_module(name), "__version__", "unknown"))
+
+
+def libraries_used(problem) -> dict[str, str]:
+    """The model libraries `problem` uses: the packages of its models' classes (and their
+    bases), of the objects they hold, and of the functions they hold and the globals those
+    functions name (a plain function calling sasmodels counts)."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack = [problem]
+    while stack and len(seen) < _MAX_VISITED:
+        obj = stack.pop()
+        if isinstance(obj, _LEAVES) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.ModuleType):
+            _note(obj.__name__, found)
+            continue
+        if _is_array(obj):
+            continue
+        if isinstance(obj, type):
+            for cls in obj.__mro__:
+                _note(cls.__module__, found)
+            continue
+        for cls in type(obj).__mro__:
+            _note(cls.__module__, found)
+        stack.extend(_children(obj))
+    return {name: library_version(name) for name in sorted(found)}
+
+
+def _note(module: object, found: set[str]) -> None:
+    top = str(module or "").split(".")[0]
+    if top in MODEL_LIBRARIES:
+        found.add(top)
+
+
+def _is_array(obj) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(obj, numpy.ndarray | numpy.generic)
+
+
+def _children(obj) -> list:
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return list(obj)
+    if isinstance(obj, types.MethodType):
+        return [obj.__func__, obj.__self__]
+    if isinstance(obj, types.FunctionType):
+        names = obj.__code__.co_names
+        held = [obj.__globals__[name] for name in names if name in obj.__globals__]
+        cells = [cell.cell_contents for cell in obj.__closure__ or () if _filled(cell)]
+        return [obj.__module__ and sys.modules.get(obj.__module__), *held, *cells]
+    if isinstance(obj, functools.partial):
+        return [obj.func, *obj.args, *obj.keywords.values()]
+    if dataclasses.is_dataclass(obj):
+        held = [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
+    else:
+        held = []
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict):
+        held += list(state.values())
+    return held
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+# -- queues --------------------------------------------------------------------------------------
+
+
+def minor(version: object) -> str:
     return ".".join(str(version).split(".")[:2])
+
+
+def libraries_of(env: dict) -> dict[str, str]:
+    """The model libraries an environment names (none in a payload made before they were
+    recorded)."""
+    libraries = env.get("libraries")
+    return dict(sorted(libraries.items())) if isinstance(libraries, dict) else {}
+
+
+def check(env: object) -> None:
+    """Raise ValueError naming the field if `env` is not an environment (a payload's)."""
+    if not isinstance(env, dict):
+        raise ValueError("environment: must be an object")
+    for field in ("python", "bumps", "numpy"):
+        if field in env and not isinstance(env[field], str):
+            raise ValueError(f"environment.{field}: must be a version string")
+    libraries = env.get("libraries", {})
+    if not isinstance(libraries, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in libraries.items()
+    ):
+        raise ValueError(
+            "environment.libraries: must be an object of library name to version string"
+        )
+
+
+def environment_key(env: dict) -> str:
+    """What must match between kernel and worker, as a queue name's tail:
+    Python minor, bumps exact, numpy minor, each model library exact."""
+    key = f"py{minor(env['python'])}-bumps{env['bumps']}-numpy{minor(env.get('numpy', '?'))}"
+    return key + "".join(f"-{name}{version}" for name, version in libraries_of(env).items())
 
 
 def queue_name(queue_prefix: str, env: dict) -> str:
@@ -35,20 +205,102 @@ def queue_name(queue_prefix: str, env: dict) -> str:
     return queue_prefix + environment_key(env)
 
 
-def mismatch(theirs: dict, ours: dict) -> tuple[str, str] | None:
-    """Why a payload made in `theirs` must not be decoded in `ours`: (cause, fix), or None."""
-    if minor(theirs["python"]) != minor(ours["python"]):
-        return (
-            f"the problem was made with Python {theirs['python']} but this worker runs "
-            f"Python {ours['python']}; pickled model code only loads on the same Python minor "
-            "version",
-            f"Run a worker with Python {minor(theirs['python'])}, or fit from a kernel with "
-            f"Python {minor(ours['python'])}",
+def worker_queues(queue_prefix: str, env: dict) -> list[str]:
+    """The queues a worker in `env` consumes: one per combination of its model libraries
+    (a worker with refl1d and sasmodels serves pure bumps, refl1d, sasmodels and both)."""
+    libraries = list(libraries_of(env).items())
+    return [
+        queue_name(queue_prefix, {**env, "libraries": dict(combination)})
+        for size in range(len(libraries) + 1)
+        for combination in itertools.combinations(libraries, size)
+    ]
+
+
+# -- differences ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    """One version that differs: the job's and the worker's (None: not installed there)."""
+
+    what: str
+    job: str | None
+    worker: str | None
+
+    def job_side(self) -> str:
+        return f"{self.what} {self.job}"
+
+    def worker_side(self) -> str:
+        return f"{self.what} {self.worker}" if self.worker is not None else f"no {self.what}"
+
+
+def differences(job: dict, worker: dict) -> list[Difference]:
+    """What keeps a worker in `worker` from running a job made in `job` (empty: it may).
+    The same comparison as the queue names: Python and numpy minor, bumps and the job's
+    model libraries exactly."""
+    found = []
+    if minor(job["python"]) != minor(worker["python"]):
+        found.append(Difference("Python", job["python"], worker["python"]))
+    if job["bumps"] != worker["bumps"]:
+        found.append(Difference("bumps", job["bumps"], worker["bumps"]))
+    job_numpy, worker_numpy = job.get("numpy", "?"), worker.get("numpy", "?")
+    if minor(job_numpy) != minor(worker_numpy):
+        found.append(Difference("numpy", job_numpy, worker_numpy))
+    theirs = libraries_of(worker)
+    for name, version in libraries_of(job).items():
+        if theirs.get(name) != version:
+            found.append(Difference(name, version, theirs.get(name)))
+    return found
+
+
+def describe(env: dict, libraries: bool = True) -> str:
+    """'Python 3.11, bumps 1.0.5, numpy 2.4, refl1d 1.0.1': what a queue stands for."""
+    parts = [
+        f"Python {minor(env['python'])}",
+        f"bumps {env['bumps']}",
+        f"numpy {minor(env.get('numpy', '?'))}",
+    ]
+    if libraries:
+        parts += [f"{name} {version}" for name, version in libraries_of(env).items()]
+    return ", ".join(parts)
+
+
+def install_command(found: list[Difference]) -> str:
+    """The pip command that gives a worker the job's packages (Python aside)."""
+    pins = []
+    for d in found:
+        if d.what == "numpy":
+            pins.append(f'"numpy=={minor(d.job)}.*"')
+        elif d.what != "Python":
+            pins.append(f'"{d.what}=={d.job}"')
+    return "pip install " + " ".join(pins) if pins else ""
+
+
+def mismatch(theirs: dict, ours: dict | None = None) -> tuple[str, str] | None:
+    """Why a payload made in `theirs` must not be decoded here (`ours`, default this
+    worker's environment): (cause, fix) naming every version that differs, or None."""
+    ours = served_environment() if ours is None else ours
+    found = differences(theirs, ours)
+    if not found:
+        return None
+    cause = (
+        f"the problem was made with {', '.join(d.job_side() for d in found)} but this worker "
+        f"has {', '.join(d.worker_side() for d in found)}; a fit runs only where these match "
+        "(Python and numpy to the minor version, bumps and the model libraries exactly: "
+        "pickled model code only loads on the same Python, and the others change the numbers)"
+    )
+    steps = []
+    if any(d.what == "Python" for d in found):
+        steps.append(f"Run a worker with Python {minor(theirs['python'])}")
+    packages = [d for d in found if d.what != "Python"]
+    if packages:
+        steps.append(
+            f"Install {', '.join(d.job_side() for d in packages)} on the worker "
+            f"({install_command(packages)})"
         )
-    if minor(theirs["bumps"]) != minor(ours["bumps"]):
-        return (
-            f"the problem was made with bumps {theirs['bumps']} but this worker has bumps "
-            f"{ours['bumps']}",
-            f"Install bumps {theirs['bumps']} on the worker, or the worker's version in the kernel",
-        )
-    return None
+    kernel = ", ".join(
+        [f"Python {minor(ours['python'])}"]
+        + [d.worker_side() for d in packages if d.worker is not None]
+    )
+    fix = f"{'. '.join(steps)}; or fit from a kernel with {kernel} (docs/compatibility.md)"
+    return cause, fix
