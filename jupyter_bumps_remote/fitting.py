@@ -1,14 +1,15 @@
 """Run one bumps fit exactly as `bumps.fitters.fit` does, plus monitors, abort and seed.
 
 `bumps.fitters.fit` takes no monitors and no abort test, so the worker cannot call it; this
-module follows the same steps (same ConvergenceMonitor, `clip` first, seeded numpy global
-RNG; a mapper only evaluates points, in order, so a faster one changes nothing) so that
-`np.random.seed(seed); bumps.fitters.fit(problem, method, **opts)` in a kernel gives the
-same x, chisq and DREAM chains as the remote fit.
+module follows the same steps (same ConvergenceMonitor, `clip` first, seeded RNGs; a mapper
+only evaluates points, in order, so a faster one changes nothing) so that
+`seed_fit(seed); bumps.fitters.fit(problem, method, **opts)` in a kernel gives the same x,
+chisq and DREAM chains as the remote fit.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,51 @@ class BestPointMonitor:
 class FitOutcome:
     result: object  # scipy OptimizeResult, as bumps.fitters.fit returns
     aborted: bool
+
+
+def seed_fit(seed: int) -> None:
+    """Seed every random number generator a bumps fit draws from, in this thread.
+
+    `np.random.seed(seed)` alone is not enough where numba is installed (refl1d requires it):
+    bumps' DREAM then compiles its proposal step with numba (`bumps.dream.diffev.de_step`,
+    `bumps.dream.util.draw`), and `np.random` inside compiled code draws from numba's own
+    generator, one per thread, seeded from the OS when a process starts (or forks) and
+    untouched by `np.random.seed`. So `seed_fit(seed); bumps.fitters.fit(...)` reproduces a
+    remote fit where `np.random.seed(seed); bumps.fitters.fit(...)` does not. Without numba
+    it is `np.random.seed(seed)`, so results that reproduced before are unchanged.
+    Call it in the thread that runs the fit (numba's generator is per thread).
+    """
+    np.random.seed(seed)
+    try:
+        import numba  # noqa: F401 - the condition under which bumps' DREAM uses numba
+    except ImportError:
+        return
+    _seed_numba(seed)
+
+
+def _seed_numba(seed: int) -> None:
+    """What compiled `np.random.seed(seed)` does: `numba_rnd_init` on this thread's state.
+
+    numba's helper module does it directly (instant, where compiling the call costs ~1 s in a
+    fresh process); compiled `np.random.seed` is the public way, if that private name goes.
+    """
+    try:
+        from numba import _helperlib
+
+        _helperlib.rnd_seed(_helperlib.rnd_get_np_state_ptr(), seed)
+    except (ImportError, AttributeError):
+        _compiled_numba_seed()(seed)
+
+
+@functools.cache
+def _compiled_numba_seed():
+    import numba
+
+    return numba.njit(_np_random_seed)
+
+
+def _np_random_seed(seed):
+    np.random.seed(seed)  # compiled by numba: seeds numba's generator, not numpy's
 
 
 def fitter_class(fitter: str):
@@ -76,7 +122,7 @@ def run_fit(
             aborted[0] = True
         return aborted[0]
 
-    np.random.seed(seed)
+    seed_fit(seed)
     mapper = (
         ForkPoolMapper(problem, parallel)
         if parallel != 1
