@@ -77,7 +77,11 @@ class FitResult:
     # -- reproducing and showing ---------------------------------------------------------------
 
     def local_fit(self, problem):
-        """Run the same fit in this kernel: with the recorded seed, the same result."""
+        """Run the same fit in this kernel: with the recorded seed, the same result.
+
+        The seed goes to numpy's global generator and, where numba is installed (refl1d
+        requires it), to numba's, which bumps' DREAM draws from (`fitting.seed_fit`).
+        """
         from ..fitting import local_fit
 
         return local_fit(problem, self.method, self.seed, **self.options)
