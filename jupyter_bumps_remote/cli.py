@@ -48,7 +48,7 @@ def run_worker(args) -> int:
     from . import versions
     from .worker import make_app
     from .worker.settings import SettingsError, WorkerSettings
-    from .worker.startup_checks import limit_warnings, redis_problem
+    from .worker.startup_checks import library_warnings, limit_warnings, redis_problem
 
     try:
         settings = WorkerSettings.from_env(redis_url=args.redis_url)
@@ -59,16 +59,18 @@ def run_worker(args) -> int:
     if problem:
         print(f"bumps-remote worker: not starting: {problem}", file=sys.stderr)
         return 2
-    for warning in limit_warnings(settings):
+    for warning in limit_warnings(settings) + library_warnings():
         print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
-    queue = versions.queue_name(settings.queue_prefix, versions.environment())
+    env = versions.served_environment()
+    queues = versions.worker_queues(settings.queue_prefix, env)
+    print(serving(env, queues), flush=True)
     argv = [
         "worker",
         "--loglevel",
         args.loglevel,
         "--queues",
-        queue,
+        ",".join(queues),
         "--hostname",
         args.hostname or f"bumps-{os.getpid()}@%h",
     ]
@@ -77,6 +79,23 @@ def run_worker(args) -> int:
     extra = [a for a in args.celery_args if a != "--"]
     app.worker_main(argv + extra)
     return 0
+
+
+def serving(env: dict, queues: list[str]) -> str:
+    """What a worker serves, printed at its start: the versions a job must match."""
+    from . import versions
+
+    libraries = versions.libraries_of(env)
+    lines = [
+        "bumps-remote worker: serves jobs made with "
+        f"Python {versions.minor(env['python'])} (here {env['python']}), "
+        f"bumps {env['bumps']}, numpy {versions.minor(env['numpy'])} (here {env['numpy']})",
+        "  model libraries: "
+        + (", ".join(f"{n} {v}" for n, v in libraries.items()) if libraries else "none")
+        + " (jobs using any of them, or none)",
+        "  queues: " + ", ".join(queues),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -304,3 +304,59 @@ def mismatch(theirs: dict, ours: dict | None = None) -> tuple[str, str] | None:
     )
     fix = f"{'. '.join(steps)}; or fit from a kernel with {kernel} (docs/compatibility.md)"
     return cause, fix
+
+
+# -- what the server says when no live worker can run a job -------------------------------------
+
+
+def queues_of(worker: dict) -> list[str]:
+    """The queues a live worker consumes, from its heartbeat entry."""
+    queues = worker.get("queues")
+    if isinstance(queues, list):
+        return queues
+    return [worker["queue"]] if isinstance(worker.get("queue"), str) else []  # older workers
+
+
+def no_worker_message(job: dict, workers: list[dict]) -> str:
+    """Why none of the live `workers` can run a job made in `job`, what each kind of them
+    serves, and what to do."""
+    kinds: dict[str, list[dict]] = {}
+    for worker in workers:
+        env = worker.get("environment") or {}
+        kinds.setdefault(environment_key(env) if env else "?", []).append(worker)
+    described = []
+    for group in kinds.values():
+        env = group[0].get("environment") or {}
+        names = ", ".join(str(w.get("name", "?")) for w in group[:3])
+        names += f" and {len(group) - 3} more" if len(group) > 3 else ""
+        count = f"{len(group)} worker{'s' if len(group) > 1 else ''}"
+        if not env:
+            described.append(f"{count} ({names}) of an unknown environment")
+            continue
+        why = "; ".join(_difference_phrase(d) for d in differences(job, env))
+        served = libraries_of(env)
+        with_libraries = (
+            f" with any of {', '.join(f'{n} {v}' for n, v in served.items())} or none"
+            if served
+            else " without model libraries"
+        )
+        described.append(
+            f"{count} ({names}) differ in {why or 'their queues'}: they serve "
+            f"{describe(env, libraries=False)}{with_libraries}"
+        )
+    pins = " ".join(
+        [f'"bumps=={job["bumps"]}"', f'"numpy=={minor(job.get("numpy", "?"))}.*"']
+        + [f'"{n}=={v}"' for n, v in libraries_of(job).items()]
+    )
+    return (
+        f"no live worker can run this job: it was made with {describe(job)}, and "
+        f"{'; '.join(described)}. Start a worker with Python {minor(job['python'])} and "
+        f"pip install {pins} (then bumps-remote worker; see docs/compatibility.md), or submit "
+        "again with wait_for_worker to queue the job until such a worker starts"
+    )
+
+
+def _difference_phrase(d: Difference) -> str:
+    if d.worker is None:
+        return f"no {d.what} (the job uses {d.what} {d.job})"
+    return f"{d.what} {d.worker} (the job's: {d.job})"

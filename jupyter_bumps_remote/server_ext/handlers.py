@@ -16,11 +16,18 @@ from tornado import web
 from .. import jobs
 from ..store import JobNotFound, TransitionRefused
 from .identity import owner_of
-from .service import MAX_WAIT, REDIS_ERRORS, JobService, ResultNotReady, ServiceUnavailable
+from .service import (
+    MAX_WAIT,
+    REDIS_ERRORS,
+    JobService,
+    NoMatchingWorker,
+    ResultNotReady,
+    ServiceUnavailable,
+)
 
 AUTH_RESOURCE = "bumps_remote"
-JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags"))
-RETRY_FIELDS = frozenset(("options", "seed", "name", "tags"))
+JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
+RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -41,6 +48,8 @@ def maps_errors(method):
             raise web.HTTPError(409, str(e), reason="Job Is " + e.status.title()) from e
         except ResultNotReady as e:
             raise web.HTTPError(409, str(e), reason="No Result") from e
+        except NoMatchingWorker as e:
+            raise web.HTTPError(409, str(e), reason="No Worker For These Versions") from e
         except ServiceUnavailable as e:
             raise web.HTTPError(503, str(e), reason="Service Unavailable") from e
         except REDIS_ERRORS as e:

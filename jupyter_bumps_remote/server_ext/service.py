@@ -32,8 +32,10 @@ REDIS_ERRORS = (
 SETTING = "c.BumpsRemote.redis_url (env BUMPS_REMOTE_REDIS_URL)"
 MAX_PAGE = 200
 MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion jobs
-# A worker is live while its heartbeat key exists; its info says which queue it serves.
-WAITING = "waiting for a worker with {env} (Python {python}, bumps {bumps}); none is running"
+# A worker is live while its heartbeat key exists; its info says which queues it serves.
+WAITING = "waiting for a worker with {env} ({key}); {why}"
+NONE_RUNNING = "none is running"
+OTHERS_RUNNING = "the live workers serve other versions (GET workers lists them)"
 # How long a request for a session file waits while its fit process writes it.
 SESSION_WAIT = 60.0
 MAX_WAIT = 300.0  # the longest a GET of a job may wait for it to end
@@ -45,6 +47,11 @@ class ServiceUnavailable(Exception):
 
 class ResultNotReady(Exception):
     """The job exists but has no result (yet): 409 with the job's status."""
+
+
+class NoMatchingWorker(Exception):
+    """Live workers exist but none serves the job's versions: 409, naming what differs
+    (a request with wait_for_worker queues the job instead)."""
 
 
 class JobService:
@@ -144,7 +151,21 @@ class JobService:
             queue_prefix=self.settings.queue_prefix,
             max_attempts=self.settings.max_attempts,
         )
+        await self._refuse_unserved(record, body)
         return await self._create_and_queue(record, raw, idempotency_key)
+
+    async def _refuse_unserved(self, record: dict, body: dict) -> None:
+        """Refuse at once a job no live worker can run (the user learns now, not after a
+        wait), unless it asks to wait for such a worker; with no live worker at all it
+        queues (workers may be starting)."""
+        wait = body.get("wait_for_worker", False)
+        if not isinstance(wait, bool):
+            raise jobs.JobInputError("wait_for_worker", "must be true or false")
+        if wait:
+            return
+        workers = await self.workers()
+        if workers and not any(record["queue"] in versions.queues_of(w) for w in workers):
+            raise NoMatchingWorker(versions.no_worker_message(record["environment"], workers))
 
     async def _create_and_queue(self, record, raw, idempotency_key=None):
         self.reconcile.watch(record["owner"])
@@ -165,7 +186,7 @@ class JobService:
         return await self.describe(created), is_new
 
     async def live_queues(self) -> set[str]:
-        return {w.get("queue") for w in await self.workers()}
+        return {queue for w in await self.workers() for queue in versions.queues_of(w)}
 
     async def describe(self, record: dict, queues: set[str] | None = None) -> dict:
         """The record as the API shows it: a queued job says why it waits, if it does."""
@@ -175,9 +196,9 @@ class JobService:
             if record.get("queue") not in queues:
                 env = record.get("environment", {})
                 record["waiting_reason"] = WAITING.format(
-                    env=versions.environment_key(env) if env else "?",
-                    python=env.get("python", "?"),
-                    bumps=env.get("bumps", "?"),
+                    env=versions.describe(env) if env else "?",
+                    key=versions.environment_key(env) if env else "?",
+                    why=OTHERS_RUNNING if queues else NONE_RUNNING,
                 )
         return record
 
@@ -254,6 +275,7 @@ class JobService:
             max_attempts=self.settings.max_attempts,
         )
         record["retry_of"] = job_id
+        await self._refuse_unserved(record, body)
         created, _ = await self._create_and_queue(record, raw)
         return created
 

@@ -59,7 +59,8 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_track_started=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
-        task_default_queue=versions.queue_name(settings.queue_prefix, versions.environment()),
+        # the queue of pure bumps jobs of this environment (a job names its own queue)
+        task_default_queue=versions.worker_queues(settings.queue_prefix, versions.environment())[0],
         worker_hijack_root_logger=False,
     )
     app.conf.bumps_remote = settings

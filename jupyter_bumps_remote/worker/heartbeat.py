@@ -1,4 +1,4 @@
-"""Workers advertise themselves in Redis: environment, fitters, queue, capacity.
+"""Workers advertise themselves in Redis: environment, fitters, queues, capacity.
 
 The server lists them (`GET workers`) and tells a job waiting for an environment that no
 live worker has why it waits. An entry expires a few beats after its worker stops beating.
@@ -18,14 +18,16 @@ from .settings import WorkerSettings
 def worker_info(settings: WorkerSettings, name: str, concurrency: int) -> dict:
     from .. import jobs
 
-    env = versions.environment()
+    env = versions.served_environment()
     return {
         "name": name,
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        # Python, bumps, numpy and the model libraries that import here
         "environment": env,
         "environment_key": versions.environment_key(env),
-        "queue": versions.queue_name(settings.queue_prefix, env),
+        # one queue per combination of its model libraries (versions.worker_queues)
+        "queues": versions.worker_queues(settings.queue_prefix, env),
         "fitters": sorted(jobs.fitters()),
         "concurrency": concurrency,
         "started": time.time(),

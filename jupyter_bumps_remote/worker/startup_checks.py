@@ -1,10 +1,11 @@
 """What a worker checks before it starts: a Redis URL that cannot work (refuse, with a
-message), and resource limits that will not bind (warn)."""
+message), resource limits that will not bind and model libraries that do not import (warn)."""
 
 from __future__ import annotations
 
 import os
 
+from .. import versions
 from ..redis_url import classify, explain, speaks_tls
 from .settings import ENV_PREFIX, WorkerSettings
 
@@ -48,3 +49,17 @@ def limit_warnings(settings: WorkerSettings, euid: int | None = None) -> list[st
             f"unprivileged user"
         ]
     return []
+
+
+def library_warnings() -> list[str]:
+    """Model libraries installed here that do not import: this worker does not serve them."""
+    warnings = []
+    for name, version in versions.installed_libraries().items():
+        error = versions.import_error(name)
+        if error:
+            warnings.append(
+                f"{name} {version} is installed but does not import ({error}); this worker "
+                f"does not serve {name} jobs. Install a {name} that works with this numpy "
+                "(see docs/compatibility.md)"
+            )
+    return warnings

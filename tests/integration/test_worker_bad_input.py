@@ -32,7 +32,8 @@ def submit_raw(remote, payload: dict, fitter="lm", options=None, queue=None) -> 
         queue_prefix=settings.queue_prefix,
         max_attempts=settings.max_attempts,
     )
-    record["queue"] = queue or versions.queue_name(settings.queue_prefix, versions.environment())
+    pure_bumps = versions.worker_queues(settings.queue_prefix, versions.environment())[0]
+    record["queue"] = queue or pure_bumps
     created, _ = remote.store.create(record, raw)
     dispatch.enqueue(remote.app, created)
     return created
@@ -78,9 +79,12 @@ def test_unknown_fitter_or_bad_option_is_refused_before_queueing(
     [
         ("python", "3.10.4", ("Python 3.10.4", "Run a worker with Python 3.10")),
         ("bumps", "0.9.3", ("bumps 0.9.3", "Install bumps 0.9.3")),
+        ("numpy", "1.26.4", ("numpy 1.26.4", 'pip install "numpy==1.26.*"')),
+        ("libraries", {"refl1d": "0.8.16"}, ("refl1d 0.8.16", 'pip install "refl1d==0.8.16"')),
     ],
 )
 def test_version_mismatch(remote, payload, part, value, fragments):
+    # the worker's own check, before decoding: routed to its queue anyway, it refuses
     payload["environment"][part] = value
     job = submit_raw(remote, payload)
     assert_failed_then_worker_serves(remote, job, *fragments)
@@ -91,9 +95,11 @@ def test_a_mismatched_environment_is_routed_to_its_own_queue(remote, payload):
     record, _ = dispatch.new_job(
         remote.owner, payload, "lm", queue_prefix="bumps-remote.", max_attempts=3
     )
-    assert record["queue"] == "bumps-remote.py3.10-bumps" + ".".join(
-        versions.environment()["bumps"].split(".")[:2]
+    ours = versions.environment()
+    assert record["queue"].startswith(
+        f"bumps-remote.py3.10-bumps{ours['bumps']}-numpy{versions.minor(ours['numpy'])}"
     )
+    assert record["queue"] not in versions.worker_queues("bumps-remote.", ours)
 
 
 def test_missing_model_module(remote, tmp_path, monkeypatch):

@@ -75,10 +75,11 @@ class Site:
     def broker_ids(self) -> set[str]:
         """Task ids in the job queue and in kombu's unacked hash, read in one transaction."""
         client = self.redis.client()
-        queue = versions.queue_name(self.settings.queue_prefix, versions.environment())
-        queued, unacked = (
-            client.pipeline(transaction=True).lrange(queue, 0, -1).hvals("unacked").execute()
-        )
+        pipeline = client.pipeline(transaction=True)
+        for queue in versions.worker_queues(self.settings.queue_prefix, versions.environment()):
+            pipeline.lrange(queue, 0, -1)
+        *queues, unacked = pipeline.hvals("unacked").execute()
+        queued = [m for queue in queues for m in queue]
         messages = [json.loads(m) for m in queued] + [json.loads(m)[0] for m in unacked]
         return {m["headers"]["id"] for m in messages}
 

@@ -165,21 +165,38 @@ async def test_bad_and_unknown_job_ids_are_404(api):
         await api.json("POST", "jobs", job_id, "cancel", expect=404)
 
 
-async def test_workers_route_lists_the_live_worker(api):
-    deadline = asyncio.get_running_loop().time() + 20
+async def live_workers(api, timeout=20) -> list[dict]:
+    """GET workers once the session's worker has beaten (it follows its "ready")."""
+    deadline = asyncio.get_running_loop().time() + timeout
     while not (workers := (await api.json("GET", "workers", expect=200))["workers"]):
-        assert asyncio.get_running_loop().time() < deadline
+        assert asyncio.get_running_loop().time() < deadline, "no worker beat"
         await asyncio.sleep(0.1)
+    return workers
+
+
+async def test_workers_route_lists_the_live_worker(api):
+    workers = await live_workers(api)
     assert workers[0]["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
+    # what it serves: its versions and one queue per combination of its model libraries
+    assert workers[0]["environment"] == versions.environment()
+    assert workers[0]["queues"] == versions.worker_queues("bumps-remote.", versions.environment())
+
+
+def waiting_for_a_foreign_worker(payload: dict) -> dict:
+    """A submit of `payload` made on another Python, asking to wait for such a worker (the
+    live worker serves other versions, so without the flag it is refused: test_routing)."""
+    payload["environment"]["python"] = "3.10.2"
+    return {"payload": payload, "fitter": "lm", "wait_for_worker": True}
 
 
 async def test_a_job_for_an_environment_no_worker_has_says_why_it_waits(api):
-    payload = transport.encode(gaussian_problem())
-    payload["environment"]["python"] = "3.10.2"
-    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
-    assert "waiting for a worker with py3.10" in job["waiting_reason"]
+    await live_workers(api)
+    body = waiting_for_a_foreign_worker(transport.encode(gaussian_problem()))
+    job = await api.json("POST", "jobs", body=body, expect=201)
+    assert "waiting for a worker with Python 3.10, bumps" in job["waiting_reason"]
     again = await api.json("GET", "jobs", job["id"], expect=200)
-    assert again["status"] == jobs.QUEUED and "none is running" in again["waiting_reason"]
+    assert again["status"] == jobs.QUEUED
+    assert "the live workers serve other versions" in again["waiting_reason"]
     await api.json("POST", "jobs", job["id"], "cancel", expect=200)
 
 
@@ -187,9 +204,8 @@ async def ended_by_a_played_worker(api, store, result=None) -> tuple[str, str]:
     """(owner, id) of a job no worker takes (foreign environment), whose worker part the test
     plays: the fit process records the result (if any) and the terminal status; the session
     file is left for the test to write."""
-    payload = transport.encode(gaussian_problem())
-    payload["environment"]["python"] = "3.10.2"
-    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    body = waiting_for_a_foreign_worker(transport.encode(gaussian_problem()))
+    job = await api.json("POST", "jobs", body=body, expect=201)
     owner, job_id = job["owner"], job["id"]
     store.start(owner, job_id, "played-worker", 3)
     if result is not None:
@@ -259,8 +275,8 @@ async def test_include_result_brings_the_summary_with_the_end(api):
 
 
 async def test_include_result_is_absent_while_there_is_none(api):
-    payload = transport.encode(gaussian_problem())
-    payload["environment"]["python"] = "3.10.2"  # a queue no worker serves: stays queued
-    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    # a queue no worker serves: stays queued
+    body = waiting_for_a_foreign_worker(transport.encode(gaussian_problem()))
+    job = await api.json("POST", "jobs", body=body, expect=201)
     queued = await api.json("GET", "jobs", job["id"], params={"include": "result"}, expect=200)
     assert queued["status"] == jobs.QUEUED and "result" not in queued

@@ -1,0 +1,52 @@
+"""A worker serves every combination of the model libraries it has: a job recording any of
+them (refl1d, sasmodels, both, or none) is routed to it and runs there."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from jupyter_bumps_remote import jobs, transport, versions
+
+from ..support.problems import gaussian_problem
+from ..support.waiting import wait_until
+
+
+def combinations() -> list[dict]:
+    installed = list(versions.served_environment()["libraries"].items())
+    sizes = range(len(installed) + 1)
+    return [dict(c) for size in sizes for c in itertools.combinations(installed, size)]
+
+
+@pytest.fixture
+def served(store, worker) -> dict:
+    """The session worker's heartbeat entry: what it serves."""
+    found = wait_until(
+        lambda: [w for w in store.workers() if w.get("pid") == worker.process.pid],
+        30,
+        "the worker's first beat",
+    )
+    return found[0]
+
+
+def test_the_worker_consumes_one_queue_per_combination_of_its_libraries(served):
+    assert served["environment"] == versions.served_environment()
+    expected = {
+        versions.queue_name("bumps-remote.", {**served["environment"], "libraries": c})
+        for c in combinations()
+    }
+    assert set(served["queues"]) == expected
+    assert len(served["queues"]) == 2 ** len(served["environment"]["libraries"])
+
+
+def test_a_job_of_each_combination_runs_on_it(remote, served):
+    submitted = []
+    for libraries in combinations():
+        payload = transport.encode(gaussian_problem())
+        payload["environment"]["libraries"] = libraries
+        job = remote.submit(payload, "lm")
+        assert job["queue"] in served["queues"], (job["queue"], served["queues"])
+        submitted.append(job)
+    for job in submitted:
+        assert remote.wait(job["id"], timeout=90)["status"] == jobs.SUCCEEDED, job["queue"]
