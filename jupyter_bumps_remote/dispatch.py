@@ -44,6 +44,8 @@ def new_job(
         "options": clean_options,
         "seed": jobs.validate_seed(seed),
         "environment": envelope["environment"],
+        # which encoding carried the problem (docs/transport.md): read, never decoded, here
+        "encoding": envelope["encoding"],
         "parameters": envelope.get("parameters") or [],
         "queue": versions.queue_name(queue_prefix, envelope["environment"]),
         "max_attempts": max_attempts,

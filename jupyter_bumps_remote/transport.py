@@ -1,28 +1,31 @@
 """A bumps problem to a payload and back.
 
-The payload is a JSON envelope: versions, a parameter summary and a preflight chisq that
-anyone (the server, a UI) may read safely, around the problem itself as serialized by
-`bumps.serialize` (zlib + base64). Model functions travel inside as cloudpickle, so the
-inner problem is code: only a worker's fit process decodes it (`decode`).
+The payload is a JSON envelope: versions, a parameter summary, a preflight chisq and the
+name of the encoding, that anyone (the server, a UI) may read safely, around the problem
+itself (zlib + base64). The problem travels as `bumps.serialize` makes it when that gives
+back the same problem, else pickled whole with cloudpickle (encodings.py; the kernel checks
+which before sending, docs/transport.md). Model functions travel as cloudpickle either way,
+so the inner problem is code: only a worker's fit process decodes it (`decode`).
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
+import inspect
 import json
+import logging
 import math
 import re
-import warnings
-import zlib
 
-from . import versions
+from . import encodings, sameness, versions
 
 FORMAT = "jupyter-bumps-remote/1"
-ENCODING = "bumps-serialize+zlib+base64"
+ENCODING = encodings.SERIALIZE
+PICKLE_ENCODING = encodings.PICKLE
+ENCODINGS = encodings.ALL
 # A problem rebuilt from its payload must give the same chisq as in the kernel; the
 # arithmetic is identical, so anything beyond rounding noise means a different model.
 PREFLIGHT_RTOL = 1e-9
-_BUMPS_REBUILD_WARNING = r"Error (loading function|restoring)"
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
@@ -64,19 +67,82 @@ def _json_float(value) -> float | None:
 
 
 def encode(problem) -> dict:
-    """The payload for `problem`: a JSON-able envelope."""
-    from bumps.serialize import serialize
+    """The payload for `problem`: a JSON-able envelope.
 
+    The problem travels in the first encoding that decodes, here, to the same problem (same
+    fitted parameters, same chisq): `bumps.serialize`, else a pickle. Raises PayloadError
+    saying what differs when neither does."""
     problem = as_fit_problem(problem)
-    inner = json.dumps(serialize(problem), separators=(",", ":")).encode()
+    chisq = problem.chisq()
+    encoding, data = choose_encoding(problem, chisq)
     return {
         "format": FORMAT,
-        "environment": versions.environment(),
+        "environment": _environment(problem),
         "parameters": parameter_summary(problem),
-        "chisq": _json_float(problem.chisq()),
-        "encoding": ENCODING,
-        "problem": base64.b64encode(zlib.compress(inner, 6)).decode("ascii"),
+        "chisq": _json_float(chisq),
+        "encoding": encoding,
+        "problem": encodings.to_text(data),
     }
+
+
+def choose_encoding(problem, chisq: float | None = None) -> tuple[str, bytes]:
+    """(encoding, bytes) of the first encoding whose round trip gives the same problem."""
+    tried = []
+    for encoding in ENCODINGS:
+        try:
+            data = encodings.pack(problem, encoding)
+        except Exception as e:  # noqa: BLE001 - any failure means: try the next encoding
+            tried.append((encoding, f"cannot encode it ({type(e).__name__}: {e})"))
+            continue
+        why = round_trip_difference(problem, encoding, data, chisq)
+        if why is None:
+            return encoding, data
+        tried.append((encoding, why))
+    raise PayloadError(
+        "the problem cannot be sent unchanged: "
+        + "; ".join(f"{_ENCODING_NAMES[e]} {why}" for e, why in tried),
+        "Fit it locally, or make it picklable so that "
+        "pickle.loads(cloudpickle.dumps(problem)) gives the same parameters and chisq "
+        "(docs/transport.md says what to look for)",
+    )
+
+
+_ENCODING_NAMES = {
+    encodings.SERIALIZE: "through bumps.serialize it",
+    encodings.PICKLE: "through a pickle it",
+}
+
+
+def round_trip_difference(
+    problem, encoding: str, data: bytes, chisq: float | None = None
+) -> str | None:
+    """What decoding `data` here would change in `problem`, in words; None if nothing."""
+    try:
+        with _quiet_bumps_logging():
+            copy = as_fit_problem(encodings.unpack(encoding, data))
+    except Exception as e:  # noqa: BLE001 - a copy that does not build is a difference
+        return f"does not decode ({type(e).__name__}: {e})"
+    why = sameness.difference(problem, copy, PREFLIGHT_RTOL, chisq)
+    return None if why is None else f"decodes with {why}"
+
+
+@contextlib.contextmanager
+def _quiet_bumps_logging():
+    """bumps logs a traceback for each part it cannot rebuild; here that only means the
+    other encoding is tried, which the user need not see."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def _environment(problem) -> dict:
+    """The environment, naming the model libraries the problem uses where versions.py can."""
+    if inspect.signature(versions.environment).parameters:
+        return versions.environment(problem)
+    return versions.environment()
 
 
 def read_envelope(raw: bytes | str | dict) -> dict:
@@ -95,8 +161,15 @@ def read_envelope(raw: bytes | str | dict) -> dict:
         isinstance(env.get(k), str) for k in ("python", "bumps")
     ):
         raise PayloadError("the payload has no environment versions", "Re-encode it with encode()")
-    if envelope.get("encoding") != ENCODING or not isinstance(envelope.get("problem"), str):
+    if not isinstance(envelope.get("problem"), str):
         raise PayloadError("the payload carries no problem", "Re-encode it with encode()")
+    if envelope.get("encoding") not in ENCODINGS:
+        raise PayloadError(
+            f"the payload carries no problem in an encoding this version reads "
+            f"({envelope.get('encoding')!r}; it reads {', '.join(ENCODINGS)})",
+            "Re-encode it with encode(), with the same jupyter-bumps-remote on the kernel "
+            "and the workers",
+        )
     return envelope
 
 
@@ -109,30 +182,23 @@ def check_environment(envelope: dict) -> None:
 
 def decode(raw: bytes | str | dict, *, verify: bool = True):
     """Rebuild the problem (worker side). Raises PayloadError naming the cause and the fix."""
-    from bumps.serialize import deserialize
-
     envelope = read_envelope(raw)
     check_environment(envelope)
     try:
-        inner = json.loads(zlib.decompress(base64.b64decode(envelope["problem"], validate=True)))
-    except (ValueError, zlib.error) as e:
+        problem = encodings.unpack(envelope["encoding"], encodings.from_text(envelope["problem"]))
+    except encodings.Corrupt as e:
         raise PayloadError(
             "the problem inside the payload is corrupt", "Re-encode the problem with encode()"
         ) from e
-    try:
-        # A model function whose module is missing here deserializes to None with only a
-        # warning, and every chisq after it is nan: make bumps' own "Error ..." warnings
-        # errors with their reason (other warnings, e.g. deprecations, stay warnings).
-        with warnings.catch_warnings():
-            warnings.filterwarnings("error", message=_BUMPS_REBUILD_WARNING)
-            problem = deserialize(inner)
     except Exception as e:  # noqa: BLE001 - any failure here is the payload's, reported as such
-        # bumps reports a missing module inside a warning or a RuntimeError's text.
+        # bumps reports a missing module inside a warning or a RuntimeError's text; pickle
+        # raises ModuleNotFoundError.
         missing = _MISSING_MODULE.search(str(e))
         if missing:
+            package = missing[1].partition(".")[0]
             raise PayloadError(
                 f"the problem needs the module {missing[1]!r}, which this worker cannot import",
-                f"Install {missing[1]!r} where the workers run (same version as in the kernel)",
+                f"Install {package!r} where the workers run (same version as in the kernel)",
             ) from e
         raise PayloadError(
             f"the problem could not be rebuilt on the worker ({type(e).__name__}: {e})",

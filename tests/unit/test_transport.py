@@ -7,6 +7,7 @@ import importlib
 import json
 import math
 import pickletools
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -106,6 +107,28 @@ def temp_module(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
+@pytest.fixture
+def installed_copy(tmp_path, monkeypatch):
+    """Install a copy of a package under a fresh name, as pip would (a `.dist-info` beside
+    it), and import it: it then counts as installed and travels by reference."""
+    site = tmp_path / "site-packages-copy"
+
+    def install(package: Path):
+        name = f"jbr_installed_{uuid.uuid4().hex[:10]}"
+        shutil.copytree(package, site / name)
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "top_level.txt").write_text(name + "\n")
+        monkeypatch.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        module = importlib.import_module(name)
+        monkeypatch.setitem(sys.modules, name, module)
+        return module
+
+    return install
+
+
 def forget_module(module, path: Path) -> None:
     """Make `module` unimportable here, as on a worker that lacks it."""
     while str(path) in sys.path:
@@ -191,32 +214,49 @@ def test_ten_thousand_points_payload_is_compact():
     assert size < 400_000, f"payload is {size} bytes"
 
 
-@pytest.mark.parametrize(
-    ("attribute", "qualname"), [("line", "line"), ("Exponential", "Exponential.evaluate")]
-)
-def test_importable_package_model_travels_by_reference(monkeypatch, attribute, qualname):
-    monkeypatch.syspath_prepend(str(IMPORTABLE))
-    refmodels = importlib.import_module("refmodels")
+def _refmodels_curve(refmodels, attribute):
     if attribute == "line":
         curve = line_curve(refmodels.line, m=1.5, b=0.5)
         curve.m.range(0, 5)
-        points = [[2.0]]
-    else:
-        x = np.linspace(0, 2, 25)
-        y = 3 * np.exp(-1.5 * x)
-        curve = Curve(
-            refmodels.Exponential.evaluate, x, y, np.full_like(x, 0.05), amplitude=2, rate=1
-        )
-        curve.amplitude.range(0, 10)
-        curve.rate.range(0, 5)
-        points = [[3.0, 1.5]]
+        return curve, [[2.0]]
+    x = np.linspace(0, 2, 25)
+    y = 3 * np.exp(-1.5 * x)
+    curve = Curve(refmodels.Exponential.evaluate, x, y, np.full_like(x, 0.05), amplitude=2, rate=1)
+    curve.amplitude.range(0, 10)
+    curve.rate.range(0, 5)
+    return curve, [[3.0, 1.5]]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "qualname"), [("line", "line"), ("Exponential", "Exponential.evaluate")]
+)
+def test_installed_package_model_travels_by_reference(installed_copy, attribute, qualname):
+    refmodels = installed_copy(IMPORTABLE / "refmodels")
+    curve, points = _refmodels_curve(refmodels, attribute)
     envelope, _ = round_trip(FitProblem(curve), points=points)
     [pickled] = pickled_functions(envelope)
     strings = pickle_strings(pickled)
-    assert "refmodels" in strings
+    assert refmodels.__name__ in strings
     assert qualname in strings
     assert not set(BY_VALUE_MARKERS) & set(strings), strings
     assert len(pickled) < 200, len(pickled)
+
+
+@pytest.mark.parametrize("attribute", ["line", "Exponential"])
+def test_package_on_a_path_the_user_added_travels_by_value(monkeypatch, attribute):
+    # Not installed: a worker has no reason to have it (docs/transport.md)
+    monkeypatch.syspath_prepend(str(IMPORTABLE))
+    monkeypatch.delitem(sys.modules, "refmodels", raising=False)
+    refmodels = importlib.import_module("refmodels")
+    try:
+        curve, points = _refmodels_curve(refmodels, attribute)
+        envelope, _ = round_trip(FitProblem(curve), points=points)
+        [pickled] = pickled_functions(envelope)
+        assert set(BY_VALUE_MARKERS) <= set(pickle_strings(pickled))
+        forget_module(refmodels, IMPORTABLE)
+        assert transport.decode(envelope).chisq() == pytest.approx(envelope["chisq"], rel=1e-12)
+    finally:
+        sys.modules.pop("refmodels", None)
 
 
 MAIN_SCRIPT = """
@@ -277,8 +317,8 @@ def test_envelope_is_readable_without_decoding():
     problem = gaussian_problem()
     envelope = transport.encode(problem)
     assert envelope["format"] == transport.FORMAT
-    assert envelope["encoding"] == transport.ENCODING
-    assert envelope["environment"] == versions.environment()
+    assert envelope["encoding"] == transport.ENCODING == "bumps-serialize+zlib+base64"
+    assert envelope["environment"] == versions.environment(problem)
     assert envelope["chisq"] == problem.chisq()
     assert envelope["parameters"] == [
         {"name": "A", "value": 0.8, "bounds": [0.0, 3.0]},
@@ -299,10 +339,13 @@ def test_infinite_bounds_are_null_in_the_envelope():
 
 
 def test_environment_key_and_queue_name():
-    env = {"python": "3.11.7", "bumps": "1.0.5", "numpy": "2.1.0"}
-    assert versions.environment_key(env) == "py3.11-bumps1.0"
-    assert versions.queue_name("bumps-remote.", env) == "bumps-remote.py3.11-bumps1.0"
-    assert versions.environment_key({**env, "python": "3.12.1"}) == "py3.12-bumps1.0"
+    # the key's format is versions.py's; here: the queue is named after it, and it follows
+    # the Python minor version
+    env = {"python": "3.11.7", "bumps": "1.0.5", "numpy": "2.1.0", "libraries": {}}
+    key = versions.environment_key(env)
+    assert versions.queue_name("bumps-remote.", env) == "bumps-remote." + key
+    assert key.startswith("py3.11-")
+    assert versions.environment_key({**env, "python": "3.12.1"}).startswith("py3.12-")
 
 
 # --- as_fit_problem / bare models -----------------------------------------------------------
@@ -413,6 +456,14 @@ def test_no_problem_inside(envelope, key, value):
     assert "no problem" in error.cause
 
 
+def test_unknown_encoding_names_the_ones_read(envelope):
+    error = refused(edited(envelope, encoding="msgpack"))
+    assert "'msgpack'" in error.cause
+    for encoding in transport.ENCODINGS:
+        assert encoding in error.cause
+    assert "same jupyter-bumps-remote" in error.fix
+
+
 def _other_minor(version: str) -> str:
     major, minor = version.split(".")[:2]
     return f"{major}.{int(minor) + 1}.0"
@@ -450,10 +501,13 @@ def test_bumps_minor_mismatch(envelope):
     assert f"Install bumps {theirs} on the worker" in error.fix
 
 
-def test_bumps_patch_difference_is_fine(envelope):
+def test_bumps_patch_difference_is_refused(envelope):
+    # a patch release may change a fitter's steps (docs/compatibility.md)
     ours = versions.environment()["bumps"]
-    env = {**envelope["environment"], "bumps": ours.rsplit(".", 1)[0] + ".999"}
-    assert transport.decode(edited(envelope, environment=env)).chisq() == envelope["chisq"]
+    theirs = ours.rsplit(".", 1)[0] + ".999"
+    env = {**envelope["environment"], "bumps": theirs}
+    error = refused(edited(envelope, environment=env))
+    assert f"bumps {theirs}" in error.cause and f"bumps {ours}" in error.cause
 
 
 @pytest.mark.parametrize(
@@ -477,17 +531,12 @@ def test_truncated_problem(envelope):
     assert "corrupt" in error.cause
 
 
-def test_missing_model_module_is_named(temp_module, tmp_path):
-    module = temp_module(
-        """
-        def line(x, m, b):
-            return m * x + b
-        """
-    )
+def test_missing_installed_package_is_named(installed_copy, tmp_path):
+    module = installed_copy(IMPORTABLE / "refmodels")
     curve = line_curve(module.line)
     envelope = transport.encode(curve)
     assert module.__name__ in pickle_strings(pickled_functions(envelope)[0])  # by reference
-    forget_module(module, tmp_path)
+    forget_module(module, tmp_path / "site-packages-copy")
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(module.__name__)
 
@@ -495,6 +544,28 @@ def test_missing_model_module_is_named(temp_module, tmp_path):
     assert repr(module.__name__) in error.cause
     assert "cannot import" in error.cause
     assert repr(module.__name__) in error.fix and "Install" in error.fix
+
+
+def test_plain_module_beside_the_notebook_travels_by_value(temp_module, tmp_path):
+    module = temp_module(
+        """
+        import numpy as np
+
+        OFFSET = 0.5
+
+
+        def line(x, m, b):
+            return m * x + b + OFFSET + np.zeros_like(x)
+        """
+    )
+    curve = line_curve(module.line)
+    envelope = transport.encode(curve)
+    assert set(BY_VALUE_MARKERS) <= set(pickle_strings(pickled_functions(envelope)[0]))
+    forget_module(module, tmp_path)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(module.__name__)
+    decoded = transport.decode(envelope)
+    assert decoded.chisq() == pytest.approx(envelope["chisq"], rel=1e-12)
 
 
 def test_model_module_that_warns_on_import_still_decodes(temp_module):
@@ -573,8 +644,12 @@ def _zero_dy_payload():
 
 
 def test_zero_dy_is_refused():
-    error = refused(_zero_dy_payload())
-    assert "uncertainty must be positive" in error.cause
+    # bumps.serialize cannot rebuild a Curve with dy = 0 ("uncertainty must be positive"),
+    # so the problem travels pickled, and the worker's preflight refuses it
+    payload = _zero_dy_payload()
+    assert payload["encoding"] == transport.PICKLE_ENCODING
+    error = refused(payload)
+    assert "chisq is inf at the start point" in error.cause
 
 
 def test_zero_dy_fix_points_at_dy():

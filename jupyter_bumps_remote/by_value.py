@@ -1,0 +1,167 @@
+"""Which modules travel by value: the user's own, not installed anywhere a worker could be.
+
+A model function imported from a plain `mymodel.py` beside the notebook (or from a folder the
+user put on `sys.path`) cannot be imported on a worker; cloudpickle would send a reference to
+it and the worker would fail. While a payload is being encoded, every such module is
+registered with cloudpickle's `register_pickle_by_value`, so its functions and classes travel
+as code, in both encodings (`bumps.serialize` pickles model functions with cloudpickle too).
+
+A module counts as installed (and so travels by reference, as today) if it is in the standard
+library, lives in a folder where distributions are installed (site-packages, or any folder on
+`sys.path` holding `*.dist-info`), or belongs to an editable install. An installed package
+missing on the worker keeps its clear error there ("install 'X' where the workers run").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import re
+import site
+import sys
+import sysconfig
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# Workers always have this package; its own code never needs to travel.
+_ALWAYS_INSTALLED = frozenset(("jupyter_bumps_remote", "__main__", "__mp_main__"))
+_lock = threading.Lock()
+
+
+def modules_to_send_by_value(modules: dict | None = None) -> list[str]:
+    """The top-level modules in `modules` (default `sys.modules`) that are not installed."""
+    modules = sys.modules if modules is None else modules
+    places = _places()
+    found = []
+    for top in sorted({name.partition(".")[0] for name in list(modules)}):
+        module = modules.get(top)
+        if isinstance(module, types.ModuleType) and not places.installed(top, module):
+            found.append(top)
+    return found
+
+
+@contextlib.contextmanager
+def sending_local_modules_by_value() -> Iterator[list[str]]:
+    """Register the modules that must travel by value with cloudpickle; undo it after.
+
+    Yields every module registered meanwhile; those the user registered stay registered."""
+    import cloudpickle
+
+    with _lock:  # the registry is global to the process
+        already = set(cloudpickle.list_registry_pickle_by_value())
+        added = []
+        try:
+            for name in modules_to_send_by_value():
+                if name not in already and name in sys.modules:
+                    cloudpickle.register_pickle_by_value(sys.modules[name])
+                    added.append(name)
+            yield sorted(already | set(added))
+        finally:
+            for name in added:
+                with contextlib.suppress(ValueError):  # unregistered meanwhile
+                    # the registry holds names: a stand-in module of the same name will do
+                    cloudpickle.unregister_pickle_by_value(types.ModuleType(name))
+
+
+@dataclass
+class _Places:
+    """Where installed code lives, for one `sys.path`: looked up once, then cached."""
+
+    folders: tuple[str, ...]
+    editable: frozenset[str]
+    verdicts: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def installed(self, top: str, module: types.ModuleType) -> bool:
+        if top in _ALWAYS_INSTALLED or top in sys.builtin_module_names:
+            return True
+        if top in getattr(sys, "stdlib_module_names", ()) or top in self.editable:
+            return True
+        location = _location(module)
+        if location is None:
+            # built in, frozen or made in memory: there is no file to import on a worker
+            # either, and cloudpickle already sends what it cannot import by value
+            return True
+        key = (top, location)
+        if key not in self.verdicts:
+            real = os.path.realpath(location)
+            self.verdicts[key] = any(_inside(real, folder) for folder in self.folders)
+        return self.verdicts[key]
+
+
+_cached: tuple[tuple[str, ...], _Places] | None = None
+
+
+def _places() -> _Places:
+    global _cached
+    key = tuple(sys.path)
+    if _cached is None or _cached[0] != key:
+        _cached = (key, _Places(tuple(_installed_folders()), editable_top_levels()))
+    return _cached[1]
+
+
+def _location(module: types.ModuleType) -> str | None:
+    file = getattr(module, "__file__", None)
+    if file:
+        return file
+    for folder in getattr(module, "__path__", None) or ():  # a namespace package
+        return folder
+    return None
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _installed_folders() -> list[str]:
+    """The standard library, every site-packages, and every folder on `sys.path` that holds
+    installed distributions (`pip install --target`, PYTHONPATH'd environments)."""
+    paths = sysconfig.get_paths()
+    folders = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    with contextlib.suppress(AttributeError):  # not in every embedded or virtualenv site
+        folders.update(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        folders.add(site.getusersitepackages())
+    folders.update(p for p in sys.path if p and _holds_distributions(p))
+    return sorted({os.path.realpath(f) for f in folders if f})
+
+
+def _holds_distributions(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.name.endswith(".dist-info") for e in entries)
+    except OSError:  # a zip file, or a folder that does not exist (yet)
+        return False
+
+
+def editable_top_levels() -> frozenset[str]:
+    """The import names of editable installs, whose code lives outside site-packages.
+
+    Only editable distributions are read (reading every distribution's file list, as
+    `packages_distributions()` does, takes about a second in a Jupyter environment). An
+    editable install that only adds a folder to the path (hatchling's, flit's) lists no
+    package: its distribution name, as an import name, counts instead."""
+    names = set()
+    for distribution in importlib.metadata.distributions():
+        if not _is_editable(distribution):
+            continue
+        declared = (distribution.read_text("top_level.txt") or "").split()
+        names.update(declared)
+        for path in distribution.files or ():
+            if len(path.parts) > 1 and path.parts[0].isidentifier():
+                names.add(path.parts[0])
+        name = distribution.metadata["Name"] if distribution.metadata else None
+        if name:
+            names.add(re.sub(r"[-.]+", "_", name).lower())
+    return frozenset(names)
+
+
+def _is_editable(distribution: importlib.metadata.Distribution) -> bool:
+    try:
+        url = json.loads(distribution.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return False
+    return isinstance(url, dict) and bool((url.get("dir_info") or {}).get("editable"))
