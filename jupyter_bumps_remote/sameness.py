@@ -17,7 +17,8 @@ _STEP = 0.05
 
 
 def difference(original, copy, rtol: float, chisq: float | None = None) -> str | None:
-    """None when `copy` is the same problem as `original`; else what differs.
+    """None when `copy` is the same problem as `original`; else what the copy has that
+    differs ("25 fitted parameters instead of 17; …").
 
     `chisq`: the original's chisq at its start point, if known (saves an evaluation). The
     original ends at its start point again."""
@@ -28,7 +29,7 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
     ours = _chisq(original) if chisq is None else float(chisq)
     theirs = _chisq(copy)
     if not _same(ours, theirs, rtol):
-        return f"chisq at the start point is {theirs!r} instead of {ours!r}"
+        return f"chisq {theirs!r} instead of {ours!r} at the start point"
     if not len(start):
         return None
     moved = moved_point(start, original.bounds())
@@ -40,9 +41,9 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
         original.setp(start)
     if not _same(ours, theirs, rtol):
         return (
-            f"chisq away from the start point (each parameter moved by {_STEP:.0%} of its "
-            f"range) is {theirs!r} instead of {ours!r}: a parameter no longer moves every "
-            "part of the model it moved before"
+            f"chisq {theirs!r} instead of {ours!r} a little away from the start point (each "
+            f"parameter moved by {_STEP:.0%} of its range): the copy computes another model "
+            "(for example, a parameter used in two places became two parameters)"
         )
     return None
 
@@ -74,7 +75,7 @@ def _parameters_differ(names: list[str], copied: list[str]) -> str:
     extra = sorted({n for n in copied if copied.count(n) > names.count(n)})
     missing = sorted({n for n in names if names.count(n) > copied.count(n)})
     if extra:
-        text += f"; more than once now: {', '.join(extra[:8])}" + ("…" if len(extra) > 8 else "")
+        text += f"; extra: {', '.join(extra[:8])}" + ("…" if len(extra) > 8 else "")
     if missing:
         text += f"; missing: {', '.join(missing[:8])}" + ("…" if len(missing) > 8 else "")
     if not extra and not missing:

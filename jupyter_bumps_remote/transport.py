@@ -99,18 +99,16 @@ def choose_encoding(problem, chisq: float | None = None) -> tuple[str, bytes]:
             return encoding, data
         tried.append((encoding, why))
     raise PayloadError(
-        "the problem cannot be sent unchanged: "
-        + "; ".join(f"{_ENCODING_NAMES[e]} {why}" for e, why in tried),
-        "Fit it locally, or make it picklable so that "
+        "the problem cannot be sent unchanged ("
+        + "; ".join(f"{_ENCODING_NAMES[e]}: {why}" for e, why in tried)
+        + ")",
+        "Fit it locally, or make the model picklable so that "
         "pickle.loads(cloudpickle.dumps(problem)) gives the same parameters and chisq "
-        "(docs/transport.md says what to look for)",
+        "(docs/transport.md: when a problem cannot be sent)",
     )
 
 
-_ENCODING_NAMES = {
-    encodings.SERIALIZE: "through bumps.serialize it",
-    encodings.PICKLE: "through a pickle it",
-}
+_ENCODING_NAMES = {encodings.SERIALIZE: "bumps.serialize", encodings.PICKLE: "pickle"}
 
 
 def round_trip_difference(
@@ -121,9 +119,9 @@ def round_trip_difference(
         with _quiet_bumps_logging():
             copy = as_fit_problem(encodings.unpack(encoding, data))
     except Exception as e:  # noqa: BLE001 - a copy that does not build is a difference
-        return f"does not decode ({type(e).__name__}: {e})"
+        return f"the copy does not build ({type(e).__name__}: {e})"
     why = sameness.difference(problem, copy, PREFLIGHT_RTOL, chisq)
-    return None if why is None else f"decodes with {why}"
+    return None if why is None else f"the copy has {why}"
 
 
 @contextlib.contextmanager
