@@ -56,11 +56,14 @@ def submit(
 ) -> RemoteJob:
     """Send a fit to the workers; returns at once with a RemoteJob (displays live)."""
     jobs.validate_options(fitter, options)  # the same check as the server, before encoding
+    # the server before the encoding: a kernel no server started (ServerNotFound) hears at
+    # once how to connect(), not after the problem's checks
+    remote = client()
     body = {"payload": prepare(problem), "fitter": fitter, "options": options}
     for key, value in (("name", name), ("tags", tags), ("seed", seed)):
         if value is not None:
             body[key] = value
-    return RemoteJob(client(), client().submit(body, idempotency_key))
+    return RemoteJob(remote, remote.submit(body, idempotency_key))
 
 
 def get_job(job_id: str) -> RemoteJob:
