@@ -1,17 +1,15 @@
 """The live panel (JobPanel) in a notebook, in real JupyterLab and Chromium: a DREAM fit's
 progress, χ² and convergence plot while it runs, then its parameter table and bumps' plots.
-The screenshots it takes illustrate docs/user-guide.md (see `conftest.screenshot`)."""
+The screenshots it takes illustrate docs/user-guide.md (see `tests/support/browser.screenshot`)."""
 
 from __future__ import annotations
 
 import re
 
-import nbformat
 import requests
 from playwright.sync_api import expect
 
-from .conftest import screenshot
-from .test_sidebar import run_all_cells
+from ..support.browser import run_all_cells, screenshot, write_notebook
 
 # A peak on noisy data (χ² near 1), with a model slow enough (1 ms a call) that the fit
 # runs for seconds: the panel is caught while it runs.
@@ -44,11 +42,7 @@ RUNNING = """() => {
 
 
 def test_live_panel_shows_progress_then_the_result(lab, page):
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(c) for c in (PROBLEM, DREAM)]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
-    nbformat.write(notebook, lab.home / "panel.ipynb")
+    write_notebook(lab.home / "panel.ipynb", [PROBLEM, DREAM])
 
     page.set_viewport_size({"width": 1000, "height": 2400})  # the finished panel fits
     # a workspace of its own: the default one, restored by the other tests, keeps their layout

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .conftest import open_sidebar, screenshot
+from ..support.browser import open_sidebar, run_all_cells, screenshot
 
 PROGRESS = """([name, above]) => {
   const bar = document.querySelector(`li[aria-label="${name}"] progress`);
@@ -18,11 +18,6 @@ PROGRESS = """([name, above]) => {
 
 def row(panel, name):
     return panel.get_by_role("listitem", name=name, exact=True)
-
-
-def run_all_cells(page):
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
 def test_submit_watch_cancel_detail_notify(lab, page):
