@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -16,8 +17,25 @@ def execute(path: Path, env: dict, cwd: Path, timeout: int = 300) -> nbformat.No
         notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
         resources={"metadata": {"path": str(cwd)}},
     )  # fmt: skip
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    except CellExecutionError as e:
+        e.add_note("the cells before it printed:\n" + outputs_so_far(notebook))
+        raise
     return notebook
+
+
+def outputs_so_far(notebook) -> str:
+    """Each executed code cell's first line and text output, for a failure's message."""
+    shown = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.get("execution_count"):
+            text = "".join(
+                out["text"] if "text" in out else out.get("data", {}).get("text/plain", "")
+                for out in cell.get("outputs", [])
+            )
+            shown.append(f"[{cell.execution_count}] {cell.source.splitlines()[0]}\n{text}")
+    return "\n".join(shown)
 
 
 def text_of(cell) -> str:
