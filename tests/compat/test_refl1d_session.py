@@ -164,7 +164,9 @@ def test_the_fit_state_is_there(fitted, opened):
     assert fitting.method == "dream"
     draw = fitting.fit_state
     assert draw is not None and draw.Nvar == 17
-    assert draw.generation == summary["dream"]["generations"]
+    # bumps keeps the last Ngen generations of the chains; it counts them all
+    assert draw.total_generations == summary["dream"]["generations"]
+    assert draw.Ngen == DREAM["steps"] and draw.draw().points.shape[1] == 17
     np.testing.assert_allclose(draw.best()[0], summary["x"], rtol=1e-12)
     assert len(fitting.convergence) == len(summary["convergence"])
     assert opened["convergence"]["plotdata"]["data"]  # the convergence panel
