@@ -108,25 +108,26 @@ def temp_module(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def installed_copy(tmp_path, monkeypatch):
-    """Install a copy of a package under a fresh name, as pip would (a `.dist-info` beside
-    it), and import it: it then counts as installed and travels by reference."""
-    site = tmp_path / "site-packages-copy"
+def copy_package(tmp_path, monkeypatch):
+    """Import a copy of a package under a fresh name from a folder of its own; `installed`:
+    with a `.dist-info` beside it, as pip leaves one (it then travels by reference)."""
 
-    def install(package: Path):
-        name = f"jbr_installed_{uuid.uuid4().hex[:10]}"
-        shutil.copytree(package, site / name)
-        info = site / f"{name}-1.0.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        (info / "top_level.txt").write_text(name + "\n")
-        monkeypatch.syspath_prepend(str(site))
+    def make(package: Path, *, installed: bool):
+        name = f"jbr_{'installed' if installed else 'plain'}_{uuid.uuid4().hex[:10]}"
+        folder = tmp_path / ("site-packages-copy" if installed else "notebook")
+        shutil.copytree(package, folder / name)
+        if installed:
+            info = folder / f"{name}-1.0.dist-info"
+            info.mkdir(parents=True)
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+            (info / "top_level.txt").write_text(name + "\n")
+        monkeypatch.syspath_prepend(str(folder))
         importlib.invalidate_caches()
         module = importlib.import_module(name)
         monkeypatch.setitem(sys.modules, name, module)
-        return module
+        return module, folder
 
-    return install
+    return make
 
 
 def forget_module(module, path: Path) -> None:
@@ -230,8 +231,8 @@ def _refmodels_curve(refmodels, attribute):
 @pytest.mark.parametrize(
     ("attribute", "qualname"), [("line", "line"), ("Exponential", "Exponential.evaluate")]
 )
-def test_installed_package_model_travels_by_reference(installed_copy, attribute, qualname):
-    refmodels = installed_copy(IMPORTABLE / "refmodels")
+def test_installed_package_model_travels_by_reference(copy_package, attribute, qualname):
+    refmodels, _ = copy_package(IMPORTABLE / "refmodels", installed=True)
     curve, points = _refmodels_curve(refmodels, attribute)
     envelope, _ = round_trip(FitProblem(curve), points=points)
     [pickled] = pickled_functions(envelope)
@@ -243,20 +244,15 @@ def test_installed_package_model_travels_by_reference(installed_copy, attribute,
 
 
 @pytest.mark.parametrize("attribute", ["line", "Exponential"])
-def test_package_on_a_path_the_user_added_travels_by_value(monkeypatch, attribute):
+def test_package_on_a_path_the_user_added_travels_by_value(copy_package, attribute):
     # Not installed: a worker has no reason to have it (docs/transport.md)
-    monkeypatch.syspath_prepend(str(IMPORTABLE))
-    monkeypatch.delitem(sys.modules, "refmodels", raising=False)
-    refmodels = importlib.import_module("refmodels")
-    try:
-        curve, points = _refmodels_curve(refmodels, attribute)
-        envelope, _ = round_trip(FitProblem(curve), points=points)
-        [pickled] = pickled_functions(envelope)
-        assert set(BY_VALUE_MARKERS) <= set(pickle_strings(pickled))
-        forget_module(refmodels, IMPORTABLE)
-        assert transport.decode(envelope).chisq() == pytest.approx(envelope["chisq"], rel=1e-12)
-    finally:
-        sys.modules.pop("refmodels", None)
+    refmodels, folder = copy_package(IMPORTABLE / "refmodels", installed=False)
+    curve, points = _refmodels_curve(refmodels, attribute)
+    envelope, _ = round_trip(FitProblem(curve), points=points)
+    [pickled] = pickled_functions(envelope)
+    assert set(BY_VALUE_MARKERS) <= set(pickle_strings(pickled))
+    forget_module(refmodels, folder)
+    assert transport.decode(envelope).chisq() == pytest.approx(envelope["chisq"], rel=1e-12)
 
 
 MAIN_SCRIPT = """
@@ -531,12 +527,12 @@ def test_truncated_problem(envelope):
     assert "corrupt" in error.cause
 
 
-def test_missing_installed_package_is_named(installed_copy, tmp_path):
-    module = installed_copy(IMPORTABLE / "refmodels")
+def test_missing_installed_package_is_named(copy_package):
+    module, folder = copy_package(IMPORTABLE / "refmodels", installed=True)
     curve = line_curve(module.line)
     envelope = transport.encode(curve)
     assert module.__name__ in pickle_strings(pickled_functions(envelope)[0])  # by reference
-    forget_module(module, tmp_path / "site-packages-copy")
+    forget_module(module, folder)
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(module.__name__)
 
