@@ -3,7 +3,10 @@ choice of encoding it drives (bumps.serialize first, else a pickle, else a clear
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
+import uuid
 
 import numpy as np
 import pytest
@@ -211,3 +214,53 @@ def test_nan_at_the_start_on_both_sides_is_the_same():
 def test_moved_point_stays_inside_the_bounds(start, low, high, expected):
     moved = sameness.moved_point(np.array([start]), ([low], [high]))
     assert moved == pytest.approx([expected])
+
+
+LINE_MODULE = """
+import numpy as np
+from bumps.names import Parameter
+
+
+class Line:
+    def __init__(self, x, y, dy):
+        self.x, self.y, self.dy = x, y, dy
+        self.m = Parameter(1.0, name="m").range(0, 5)
+
+    def parameters(self):
+        return {"m": self.m}
+
+    def numpoints(self):
+        return len(self.x)
+
+    def residuals(self):
+        return (self.m.value * self.x - self.y) / self.dy
+
+    def nllf(self):
+        return 0.5 * np.sum(self.residuals() ** 2)
+
+    def update(self):
+        pass
+"""
+
+
+def test_a_pickled_problem_names_an_installed_module_the_worker_lacks(tmp_path, monkeypatch):
+    name = f"jbr_installed_{uuid.uuid4().hex[:10]}"
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(LINE_MODULE)
+    info = folder / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(folder))
+    importlib.invalidate_caches()
+    module = importlib.import_module(name)
+    envelope = transport.encode(FitProblem(module.Line(X, 2 * X, DY)))
+    assert envelope["encoding"] == transport.PICKLE_ENCODING
+
+    sys.path.remove(str(folder))  # as on a worker without it
+    sys.modules.pop(name)
+    importlib.invalidate_caches()
+    with pytest.raises(PayloadError) as info:
+        transport.decode(envelope)
+    assert f"the problem needs the module {name!r}" in info.value.cause
+    assert f"Install {name!r} where the workers run" in info.value.fix
