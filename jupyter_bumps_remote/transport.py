@@ -17,7 +17,7 @@ import logging
 import math
 import re
 
-from . import encodings, sameness, versions
+from . import encodings, versions
 
 FORMAT = "jupyter-bumps-remote/1"
 ENCODING = encodings.SERIALIZE
@@ -121,6 +121,8 @@ def round_trip_difference(
     """What decoding `data` here would change in `problem`, in words; None if nothing.
 
     The copy is made and evaluated as on the worker (`forget_cached_theory` included)."""
+    from . import sameness  # numpy: not for the server, which only reads envelopes
+
     with _quiet_bumps_logging():
         try:
             copy = as_fit_problem(encodings.unpack(encoding, data))
