@@ -8,7 +8,7 @@ import re
 
 import requests
 
-from .browser import run_all_cells
+from .browser import our_errors, run_all_cells
 from .waiting import wait_until
 
 # A peak on noisy data with a model slow enough (1 ms a call) that a short DE fit runs for
@@ -90,4 +90,5 @@ def run_and_watch(page, sidebar, name: str) -> tuple:
     expect(row).to_contain_text("succeeded")
     expect(row.get_by_role("progressbar")).to_have_js_property("value", 1)
     expect(page.get_by_text(f'Fit "{name}" succeeded')).to_be_visible()  # the sidebar's toast
+    assert not our_errors(page), our_errors(page)
     return output, row
