@@ -55,3 +55,8 @@ def convergence_monitor(problem) -> Any:
 def now_string() -> str:
     """The timestamp bumps writes into a fit result and its session file."""
     return _module("state").now_string()
+
+
+def session_state():
+    """The module with bumps' session-file classes (State, ProblemState, FitResult)."""
+    return _module("state")
