@@ -64,9 +64,9 @@ def wait_for_kernel(server, notebook: str, timeout: float = 90) -> None:
     wait_until(idle, timeout, f"an idle kernel for {notebook}")
 
 
-def run_and_watch(page, sidebar, name: str) -> tuple:
+def run_and_watch(page, sidebar, name: str) -> None:
     """Run the notebook's cells; check the fit `name` shows running then succeeded, in the
-    live panel and in the sidebar. Returns (panel output, sidebar row) for screenshots."""
+    live panel and in the sidebar, and that neither logged an error."""
     from playwright.sync_api import expect
 
     run_all_cells(page)
@@ -91,4 +91,3 @@ def run_and_watch(page, sidebar, name: str) -> tuple:
     expect(row.get_by_role("progressbar")).to_have_js_property("value", 1)
     expect(page.get_by_text(f'Fit "{name}" succeeded')).to_be_visible()  # the sidebar's toast
     assert not our_errors(page), our_errors(page)
-    return output, row
