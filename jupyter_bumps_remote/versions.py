@@ -86,7 +86,11 @@ def installed_libraries() -> dict[str, str]:
 
 
 def library_version(name: str) -> str:
-    """The installed release of `name`, as pip reports it (the same on kernel and worker)."""
+    """The release of `name` that runs here: the imported module's own version (an upgrade
+    installed since the import does not run until a restart), else the installed one."""
+    version = getattr(sys.modules.get(name), "__version__", None)
+    if isinstance(version, str):
+        return version
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path
