@@ -13,7 +13,7 @@ import os
 import time
 
 import services
-from report import Row, p, spread
+from report import Row, p, spread, timed
 
 TITLE = "long DREAM fit"
 METHOD = (
@@ -38,9 +38,7 @@ def measure(base, quick: bool) -> list[Row]:
         return {"total": time.perf_counter() - t0, "fit": result.to_dict()["elapsed"]}
 
     def here(steps: int = steps) -> float:
-        t0 = time.perf_counter()
-        local_fit(gaussian_problem(), "dream", seed, steps=steps)
-        return time.perf_counter() - t0
+        return timed(local_fit, gaussian_problem(), "dream", seed, steps=steps)
 
     def forked() -> float:
         read_end, write_end = os.pipe()

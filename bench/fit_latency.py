@@ -14,7 +14,7 @@ import time
 import requests
 import services
 from bare_celery import FIT, NOOP, make_app
-from report import Row, alternate, ms, p, spread
+from report import Row, alternate, ms, p, spread, timed
 
 TITLE = "tiny fit: remote vs local"
 METHOD = (
@@ -56,26 +56,16 @@ def measure(base, quick: bool) -> list[Row]:
         }
 
     def here() -> float:
-        t0 = time.perf_counter()
-        local_fit(gaussian_problem(), "lm", seed)
-        return time.perf_counter() - t0
+        return timed(local_fit, gaussian_problem(), "lm", seed)
 
     ours, local = alternate(send_away, here, n=n, warmup=3)
     total = [r["total"] for r in ours]
     over = [r["total"] - lo for r, lo in zip(ours, local, strict=True)]
 
-    def timed(call):
-        def run() -> float:
-            t0 = time.perf_counter()
-            call()
-            return time.perf_counter() - t0
-
-        return run
-
     status = requests.Session()
     status.headers.update(base.server.headers)
     status_url = base.server.url + "api/status"
-    (status_times,) = alternate(timed(lambda: status.get(status_url, timeout=30)), n=n_bare)
+    (status_times,) = alternate(lambda: timed(status.get, status_url, timeout=30), n=n_bare)
     url = base.redis.url
     payload = transport.encode(gaussian_problem())
     with (
@@ -85,7 +75,9 @@ def measure(base, quick: bool) -> list[Row]:
         bare_app, contract_app = make_app(url), make_app(url, contract=True)
 
         def task(app, name, queue, *args):
-            return timed(lambda: app.send_task(name, args=list(args), queue=queue).get(timeout=30))
+            return lambda: timed(
+                lambda: app.send_task(name, args=args, queue=queue).get(timeout=30)
+            )
 
         (bare,) = alternate(task(bare_app, NOOP, "bench-bare", 1), n=n_bare, warmup=20)
         (contract,) = alternate(task(contract_app, NOOP, "bench-contract", 1), n=n_bare)
@@ -96,9 +88,9 @@ def measure(base, quick: bool) -> list[Row]:
         contract_app.close()
     with services.ipyparallel(engines=1) as cluster:
         view = cluster.client[0]
-        (ipp_noop,) = alternate(timed(lambda: view.apply_sync(_noop, 1)), n=n_bare)
+        (ipp_noop,) = alternate(lambda: timed(view.apply_sync, _noop, 1), n=n_bare)
         (ipp_fit,) = alternate(
-            timed(lambda: view.apply_sync(local_fit, gaussian_problem(), "lm", seed)), n=n
+            lambda: timed(view.apply_sync, local_fit, gaussian_problem(), "lm", seed), n=n
         )
     contract_over = [r - lo for r, lo in zip(contract_fit, contract_local, strict=True)]
     floor = p(contract_over) + 2 * p(status_times)

@@ -11,6 +11,7 @@ import datetime
 import os
 import platform
 import subprocess
+import time
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -45,6 +46,13 @@ def mb(nbytes: float) -> str:
 def spread(values, unit=ms) -> str:
     """p50 (p95) of a series: the figure and how much it moves."""
     return f"{unit(p(values))} (p95 {unit(p(values, 95))}, n={len(values)})"
+
+
+def timed(call, *args, **kwargs) -> float:
+    """Seconds that `call(*args, **kwargs)` took."""
+    t0 = time.perf_counter()
+    call(*args, **kwargs)
+    return time.perf_counter() - t0
 
 
 def alternate(*runs, n: int, warmup: int = 2) -> list[list[float]]:
