@@ -1,6 +1,7 @@
 """The sidebar in real JupyterLab and real Chromium, against a real Redis and worker: a fit
 submitted from a notebook appears and progresses, another is cancelled, the detail view
-shows the result, the finish is notified, and the list survives a reload and a restart."""
+shows the result, the finish is notified, and the list survives a reload and a restart, as
+does the detail view of a running fit (it resumes where it stopped: no row lost or twice)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,25 @@ PROGRESS = """([name, above]) => {
 }"""
 
 
+# The detail view's step count once it exceeds `above` (false until then).
+STEPS_ABOVE = """([name, above]) => {
+  const plot = document.querySelector(`section[aria-label="Job ${name}"] svg[role="img"]`);
+  const m = plot && /^Convergence plot: (\\d+) steps/.exec(plot.getAttribute('aria-label'));
+  return m && Number(m[1]) > above ? Number(m[1]) : false;
+}"""
+
+
 def row(panel, name):
     return panel.get_by_role("listitem", name=name, exact=True)
+
+
+def convergence_rows(store, owner: str, job_id: str) -> int:
+    """How many convergence rows the job's event stream holds: what a full replay plots."""
+    rows, since = 0, "0"
+    while batch := store.events(owner, job_id, since):
+        rows += sum(len(e["data"].get("rows") or []) for e in batch if e["type"] == "progress")
+        since = batch[-1]["id"]
+    return rows
 
 
 def test_submit_watch_cancel_detail_notify(lab, page):
@@ -59,7 +77,7 @@ def test_submit_watch_cancel_detail_notify(lab, page):
     expect(row(panel, "slow")).to_be_visible()
 
 
-def test_list_survives_reload_and_server_restart(lab, page):
+def test_list_and_detail_survive_reload_and_server_restart(lab, page, store):
     from jupyter_bumps_remote import transport
 
     from ..support.problems import gaussian_problem
@@ -67,6 +85,13 @@ def test_list_survives_reload_and_server_restart(lab, page):
     payload = transport.encode(gaussian_problem())
     created = lab.api("POST", "jobs", json={"payload": payload, "fitter": "lm", "name": "kept"})
     assert created.status_code == 201, created.text
+    # a fit that runs until cancelled (no tolerance stops DE), a few steps a second
+    endless = {"steps": 1_000_000, "xtol": 0, "ftol": 0}
+    slow = transport.encode(gaussian_problem(model="slow_gaussian"))
+    running = lab.api("POST", "jobs", json={"payload": slow, "fitter": "de", "options": endless,
+                                            "name": "across"})  # fmt: skip
+    assert running.status_code == 201, running.text
+    across = running.json()
     page.goto(lab.lab_url())
     panel = open_sidebar(page)
     expect(row(panel, "kept")).to_contain_text("succeeded")
@@ -76,8 +101,27 @@ def test_list_survives_reload_and_server_restart(lab, page):
     expect(row(panel, "kept")).to_contain_text("succeeded")
     connection = panel.get_by_role("status").first
 
+    row(panel, "across").get_by_role("button", name="across").click()
+    detail = panel.get_by_role("region", name="Job across")
+    plot = detail.get_by_role("img", name=re.compile("^Convergence plot"))
+    page.wait_for_function(STEPS_ABOVE, arg=["across", 0])
+
     lab.stop()
     expect(connection).to_have_text("disconnected")
+    # the server is gone: no more steps reach the page until it is back
+    before = int(re.search(r"(\d+) steps", plot.get_attribute("aria-label"))[1])
     lab.start()
     expect(connection).to_have_text("connected")
+    # the detail goes on: its next attempt may be up to 12 s away (backoff cap 10 s + jitter)
+    page.wait_for_function(STEPS_ABOVE, arg=["across", before], timeout=45_000)
+    cancel = lab.api("POST", f"jobs/{across['id']}/cancel")
+    assert cancel.status_code == 200, cancel.text
+    expect(detail).to_contain_text("cancelled")
+    # it resumed after the last event it had: every row of the stream once, none twice
+    rows = convergence_rows(store, across["owner"], across["id"])
+    expect(plot).to_have_attribute("aria-label", re.compile(rf"^Convergence plot: {rows} steps"))
+
+    # JupyterLab's own "Server Connection Error" dialog may have opened meanwhile, modal, and
+    # will not close by itself: the click goes to the button, as the dialog's Close would
+    detail.get_by_role("button", name="Back").dispatch_event("click")
     expect(row(panel, "kept")).to_contain_text("succeeded")
