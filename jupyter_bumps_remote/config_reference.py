@@ -15,7 +15,8 @@ WORKER_HELP = {
     "redis_url": "Broker and job store: redis://, rediss:// (TLS) or unix:///path; "
     "user:password@ and TLS options (?ssl_ca_certs=/path/ca.pem) as for c.BumpsRemote.redis_url.",
     "prefix": "Prefix of every Redis key of jobs (c.BumpsRemote.key_prefix).",
-    "queue_prefix": "Prefix of the Celery queues (one per Python and bumps minor version).",
+    "queue_prefix": "Prefix of the Celery queues "
+    "(one per Python minor, bumps, numpy minor and model libraries).",
     "time_limit": "Hard limit of one fit, seconds (Celery task_time_limit).",
     "soft_time_limit": "The fit stops and keeps its best point after this many seconds.",
     "visibility_timeout": "An unacknowledged fit is redelivered after this; > time_limit.",

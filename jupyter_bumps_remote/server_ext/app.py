@@ -56,7 +56,8 @@ class BumpsRemote(ExtensionApp):
     )
     queue_prefix = Unicode(
         _DEFAULTS.queue_prefix,
-        help="Prefix of the Celery queues; a queue per Python minor and bumps minor version.",
+        help="Prefix of the Celery queues; "
+        "one per Python minor, bumps, numpy minor and model libraries.",
     ).tag(config=True)
     embedded_workers = Int(1, help="Local worker processes in embedded mode.").tag(config=True)
     worker_concurrency = Int(
