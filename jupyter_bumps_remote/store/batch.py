@@ -8,7 +8,7 @@ once, and a test can feed it scripted replies without Redis.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ Command = tuple[Any, ...] | Script
 class Batch:
     """Commands sent in one round trip; `transaction` wraps them in MULTI/EXEC."""
 
-    commands: list[Command] = field(default_factory=list)
+    commands: Sequence[Command] = field(default_factory=list)
     transaction: bool = False
 
     @property

@@ -65,6 +65,18 @@ def commands(batch: Batch) -> list[str]:
     return [c.name if isinstance(c, Script) else c[0] for c in batch.commands]
 
 
+def plain(batch: Batch) -> list[tuple[Any, ...]]:
+    """The batch's commands, none of them a script."""
+    assert not any(isinstance(c, Script) for c in batch.commands), batch
+    return [c for c in batch.commands if not isinstance(c, Script)]
+
+
+def only_script(batch: Batch) -> Script:
+    script = batch.single_script
+    assert script is not None, f"not a lone script: {batch}"
+    return script
+
+
 # -- records ------------------------------------------------------------------------------------
 
 
@@ -75,7 +87,7 @@ def test_create_writes_record_payload_index_and_both_streams_in_one_transaction(
     assert created == {"status": jobs.QUEUED, "attempt": 0, "created": NOW, **record}
     assert batch.transaction
     assert commands(batch) == ["HSET", "SET", "ZADD", "XADD", "XADD"]
-    hset, payload, zadd, job_stream, owner_stream = batch.commands
+    hset, payload, zadd, job_stream, owner_stream = plain(batch)
     fields = dict(zip(hset[2::2], hset[3::2], strict=True))
     assert hset[1] == JOB_KEY and fields["status"] == "queued" and fields["tags"] == '["a"]'
     assert payload == ("SET", f"{JOB_KEY}:payload", b"{}")
@@ -155,7 +167,7 @@ def test_list_drops_expired_records_from_the_index_and_reads_on():
         [row(1)],
     )
     assert batches[2].commands == [("ZREM", INDEX, b"job2")]
-    assert batches[3].commands[1] == ("ZREVRANGE", INDEX, 1, 2)
+    assert plain(batches[3])[1] == ("ZREVRANGE", INDEX, 1, 2)
     assert [r["id"] for r in found] == ["job3", "job1"] and next_offset is None
 
 
@@ -165,7 +177,7 @@ def test_list_filtered_by_status_reads_in_large_chunks_and_skips_the_others():
         [3, ids(3, 2, 1)],
         [row(3), row(2, status="running"), row(1)],
     )
-    assert batches[0].commands[1] == ("ZREVRANGE", INDEX, 0, records.FILTERED_CHUNK - 1)
+    assert plain(batches[0])[1] == ("ZREVRANGE", INDEX, 0, records.FILTERED_CHUNK - 1)
     assert [r["id"] for r in found] == ["job2"] and next_offset == 2
 
 
@@ -176,8 +188,8 @@ def test_delete_refuses_an_active_job_and_a_missing_one():
         drive(records.delete(SETTINGS, OWNER, JOB), [{}])
     done, batches = drive(records.delete(SETTINGS, OWNER, JOB), [stored(status="failed")], [1, 1])
     assert done and batches[1].transaction
-    assert batches[1].commands[1] == ("ZREM", INDEX, JOB)
-    assert set(batches[1].commands[0][1:]) == {JOB_KEY} | {
+    assert plain(batches[1])[1] == ("ZREM", INDEX, JOB)
+    assert set(plain(batches[1])[0][1:]) == {JOB_KEY} | {
         f"{JOB_KEY}:{part}" for part in ("payload", "events", "result", "session")
     }
 
@@ -202,7 +214,7 @@ def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
         [stored(status="running", attempt=1)],
     )
     assert (outcome, record["status"], record["attempt"]) == ("started", "running", 1)
-    (script,) = batches[1].commands
+    script = only_script(batches[1])
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
     worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, cancelled = script.args
@@ -239,7 +251,7 @@ def test_finish_moves_an_active_job_with_its_fields_and_event():
         [[1, b"succeeded"]],
     )
     assert moved is True
-    (script,) = batches[1].commands
+    script = only_script(batches[1])
     assert script.name == "transition" and script.keys == TRANSITION_KEYS
     status, allowed, maxlen, event, ttl, *pairs = script.args
     assert (status, allowed, maxlen, ttl) == ("succeeded", "queued,running", 100, 60)
@@ -267,7 +279,7 @@ def test_request_cancel_returns_the_status_or_refuses_a_finished_job():
         [[1, b"running"]],
     )
     assert status == "running"
-    (script,) = batches[1].commands
+    script = only_script(batches[1])
     maxlen, cancelled, requested, reason, now, ttl = script.args
     assert (script.name, maxlen, reason, now, ttl) == ("cancel", 100, "enough", NOW, 60)
     assert json.loads(cancelled)["reason"] == "enough" and json.loads(requested)["job"] == JOB
@@ -312,7 +324,7 @@ def test_progress_sends_data_to_the_job_stream_and_a_summary_to_the_record():
         transitions.progress(SETTINGS, OWNER, JOB, {"step": 3, "rows": [1]}, {"step": 3}),
         [b"running"],
     )
-    (script,) = batch.commands
+    script = only_script(batch)
     assert script.keys == TRANSITION_KEYS[:3]
     assert script.args == [100, '{"step":3,"rows":[1]}', f'{{"job":"{JOB}","step":3}}']
     assert status == "running"
@@ -328,7 +340,7 @@ def test_events_after_an_id_exclusive_and_from_the_owner_stream():
     assert batch.commands == [("XRANGE", f"{JOB_KEY}:events", "(5-0", "+", "COUNT", 10)]
     assert found == [{"id": "1-0", "type": "status", "data": {"status": "queued"}}]
     _, (batch,) = drive(event_ops.events(SETTINGS, OWNER, None), [[]])
-    assert batch.commands[0][1:3] == (f"p:u:{OWNER}:events", "-")
+    assert plain(batch)[0][1:3] == (f"p:u:{OWNER}:events", "-")
 
 
 def test_wait_events_reads_resp2_and_resp3_replies():
@@ -349,7 +361,7 @@ def test_workers_scans_every_page_and_sorts_by_name():
         [[b'{"name":"b"}', b'{"name":"a"}', None]],
     )
     assert batches[0].commands == [("SCAN", 0, "MATCH", "p:worker:*", "COUNT", 500)]
-    assert batches[1].commands[0][1] == 7
+    assert plain(batches[1])[0][1] == 7
     assert batches[2].commands == [("MGET", b"p:worker:b", b"p:worker:a", b"p:worker:gone")]
     assert found == [{"name": "a"}, {"name": "b"}]
 
@@ -394,9 +406,9 @@ def test_a_queued_job_missing_from_the_broker_ends_after_confirmation():
     assert sweep(reconciler, 101, *queued)[0] == []  # not yet confirmed
     ended, batches = sweep(reconciler, 102, *queued, [[1, b"failed"]])
     assert ended == [(JOB, QUEUE_GONE)]
-    assert [c[1] for c in batches[2].commands[:-1]] == BROKER and batches[2].transaction
-    assert batches[2].commands[-1] == ("HVALS", KOMBU_UNACKED)
-    (script,) = batches[3].commands
+    assert [c[1] for c in plain(batches[2])[:-1]] == BROKER and batches[2].transaction
+    assert plain(batches[2])[-1] == ("HVALS", KOMBU_UNACKED)
+    script = only_script(batches[3])
     status, allowed, _, event, _, *pairs = script.args
     # only from the state seen: a job that started meanwhile is left alone
     assert (script.name, status, allowed) == ("transition", "failed", "queued")
@@ -436,7 +448,7 @@ def test_a_vanished_active_record_gets_a_tombstone_only_after_a_restart():
     ended, batches = sweep(reconciler, 103, [[]], [1], data_lost=True)
     ((job_id, message),) = ended
     assert job_id == JOB and "while it was queued" in message
-    (script,) = batches[1].commands
+    script = only_script(batches[1])
     assert script.name == "tombstone"
     assert script.keys == [JOB_KEY, f"{JOB_KEY}:events", f"p:u:{OWNER}:events", INDEX]
     maxlen, event, created, ttl, job_id, *pairs = script.args
