@@ -14,6 +14,8 @@ Per owner, so that a Redis ACL pattern can fence a user in:
   {prefix}u:{owner}:idem:{key}          idempotency key -> job id
 Shared by all owners:
   {prefix}worker:{name}                 a live worker's advertisement (expires)
+  {prefix}hub:{server}                  stream a server writes to itself to wake its
+                                        event reader
 """
 
 from __future__ import annotations
@@ -70,3 +72,6 @@ class Keys:
 
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.owner(owner)}idem:{quote(key, safe='')}"
+
+    def hub(self, server: str) -> str:
+        return f"{self.prefix}hub:{server}"
