@@ -466,3 +466,11 @@ def test_both_drivers_offer_the_same_operations_on_the_same_generators():
     sync, asynchronous = ops(JobStore, sync_op), ops(AsyncJobStore, async_op)
     assert sync == asynchronous and len(sync) > 20
     assert JobStore.get.__doc__ == records.get.__doc__
+
+
+def test_owner_names_are_quoted_so_no_owner_reaches_another_owners_keys():
+    keys = SETTINGS.keys
+    assert keys.job("a:b*", "j") == "p:u:a%3Ab%2A:job:j"
+    assert keys.idempotency("a", "x/y z") == "p:u:a:idem:x%2Fy%20z"
+    assert keys.worker("w@host name") == "p:worker:w@host%20name"
+    assert keys.hub("s1") == "p:hub:s1"
