@@ -22,6 +22,9 @@ module.exports = {
     '!labextension/src/**/*.d.ts',
     '!labextension/src/**/.ipynb_checkpoints/*'
   ],
+  // not `coverage/`: at the repository root (on the Python path of an editable install) it
+  // would be imported as the `coverage` package, which breaks numba
+  coverageDirectory: '.jest-coverage',
   coverageReporters: ['lcov', 'text'],
   testRegex: 'labextension/src/.*/.*.spec.ts[x]?$',
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]

@@ -1,9 +1,11 @@
-"""The processes a benchmark runs against, started and stopped in one place.
+"""Start and stop what the measures run against; read what processes cost from /proc.
 
-tests.support.services starts the project's own processes (redis-server, `bumps-remote
-worker`, `jupyter server`); this module adds what only the benchmarks need (a bare Celery
-worker, an ipyparallel controller and engine) and context managers that stop every process
-they started, also on error or Ctrl-C, and keep its log only when something failed.
+The project's own processes (redis-server, `bumps-remote worker`, `jupyter server`) come from
+tests.support.services; this module adds the bare Celery worker and the ipyparallel cluster
+the measures compare against, and `started()`, which stops a process group on error, Ctrl-C
+or SIGTERM too and keeps its log only when something failed. `Base` is what most measures
+share: a private Redis, a worker of 2 processes, a `jupyter server` in shared mode on them,
+and the kernel API connected to that server.
 """
 
 from __future__ import annotations
@@ -15,181 +17,166 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-for path in (REPO, BENCH):  # tests.support and bare_celery
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import bare_celery  # noqa: E402
+for _path in (REPO, BENCH):  # tests.support, bare_celery
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from tests.support.services import JupyterServer, RedisServer, Worker  # noqa: E402
 
-__all__ = [
-    "BareWorker",
-    "IPyCluster",
-    "JupyterServer",
-    "RedisServer",
-    "Worker",
-    "jupyter_server",
-    "redis_and_worker",
-    "started",
-]
-
-
-_STOPPING = threading.Event()
+SEED = 20240601
+MB = 1024 * 1024
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def stop_on_sigterm() -> None:
-    """A SIGTERM ends the run through the finally clauses, which stop every process. The
-    flag also ends it at the next service start or stage, should a library ever swallow
-    the SystemExit (a library's `except BaseException` would)."""
-
-    def handler(signum, frame):
-        _STOPPING.set()
-        sys.exit(143)
-
-    signal.signal(signal.SIGTERM, handler)
+    """A SIGTERM unwinds through the `finally` clauses, which stop every process."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def check_stop() -> None:
-    if _STOPPING.is_set():
-        raise SystemExit(143)
-
-
-def _stop(process: subprocess.Popen | None, timeout: float = 15) -> None:
-    """SIGTERM, then SIGKILL of whatever is left of its process group (each service is
-    started in a session of its own: ipcontroller's schedulers outlive their parent)."""
+def kill_group(process: subprocess.Popen | None, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL whatever is left of its session (ipcontroller's schedulers
+    outlive their parent)."""
     if process is None:
         return
     if process.poll() is None:
         process.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(5)
 
 
-def _log_file(prefix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
-    os.close(fd)
-    return Path(name)
+def _spawn(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    path = os.pathsep.join([str(REPO), str(BENCH), os.environ.get("PYTHONPATH", "")])
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", *command],
+            env={**os.environ, "PYTHONPATH": path, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_for(ready, process: subprocess.Popen, log: Path, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
 
 
 class BareWorker:
-    """`celery -A bare_celery worker`: prefork with `concurrency` processes on `queue`."""
+    """`celery -A bare_celery worker`, prefork with `concurrency` processes on `queue`;
+    `contract`: the project's worker settings; `warm`: the fit's imports before the fork."""
 
-    def __init__(self, redis_url: str, concurrency: int = 1, queue: str = bare_celery.QUEUE,
-                 contract: bool = False, warm: bool = False):  # fmt: skip
-        self.redis_url, self.concurrency, self.queue = redis_url, concurrency, queue
-        self.contract = contract  # the project's worker settings (bare_celery.py)
-        self.warm = warm  # the fit's imports in the main process (bare_celery.py)
-        self.log = _log_file("bumps-remote-bench-bare-")
+    def __init__(
+        self,
+        redis_url: str,
+        queue: str,
+        concurrency: int = 1,
+        contract: bool = False,
+        warm: bool = False,
+    ):
+        self.redis_url, self.queue, self.concurrency = redis_url, queue, concurrency
+        self.contract, self.warm = contract, warm
+        self.log = Path(tempfile.mkstemp(prefix="bumps-remote-bench-bare-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
-        self._log_file = None
 
     def start(self) -> BareWorker:
         env = {
-            **os.environ,
             "BENCH_BARE_REDIS_URL": self.redis_url,
             "BENCH_BARE_CONTRACT": "1" if self.contract else "",
             "BENCH_BARE_WARM": "1" if self.warm else "",
-            "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
         }
-        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bare_celery", "worker",
-             "--pool", "prefork", "--concurrency", str(self.concurrency),
-             "--queues", self.queue, "--hostname", f"bench-bare-{self.queue}-{os.getpid()}@%h",
-             "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        return self
-
-    def wait_ready(self, timeout: float = 60) -> BareWorker:
-        deadline = time.monotonic() + timeout
-        while b" ready." not in self.log.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bare worker did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        self.process = _spawn(
+            [
+                "celery",
+                "-A",
+                "bare_celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "--queues",
+                self.queue,
+                "--hostname",
+                f"bench-{self.queue}-{os.getpid()}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            self.log,
+            env,
+        )
+        _wait_for(
+            lambda: b" ready." in self.log.read_bytes(), self.process, self.log, "bare worker"
+        )
         return self
 
     def stop(self) -> None:
-        _stop(self.process)
-        if self._log_file:
-            self._log_file.close()
+        kill_group(self.process)
 
 
 class IPyCluster:
-    """An ipyparallel controller and one engine on 127.0.0.1, in a private profile dir.
+    """An ipyparallel controller and `engines` engines on 127.0.0.1 in a private profile;
+    cloudpickle on, so that a model function typed in a notebook travels by value."""
 
-    Started as the command-line tools (`ipcontroller`, `ipengine`) in sessions of their own,
-    so that `stop()` can end them and whatever they forked. `client` is connected and has
-    seen its engine once `start()` returns; cloudpickle on both sides, so that a model
-    function typed in a notebook (not importable on the engine) travels by value, as it does
-    in a bumps-remote payload."""
-
-    def __init__(self):
+    def __init__(self, engines: int = 1):
+        self.engines = engines
         self.dir = Path(tempfile.mkdtemp(prefix="bumps-remote-bench-ipp-"))
         self.log = self.dir / "cluster.log"
-        self.controller: subprocess.Popen | None = None
-        self.engine: subprocess.Popen | None = None
+        self.processes: list[subprocess.Popen] = []
         self.client = None
-        self._log_file = None
 
-    def _spawn(self, *command: str) -> subprocess.Popen:
-        path = [str(REPO), str(BENCH), os.environ.get("PYTHONPATH", "")]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-        return subprocess.Popen(
-            [sys.executable, "-m", *command, f"--profile-dir={self.dir}", "--log-level=WARN"],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-    def start(self, timeout: float = 60) -> IPyCluster:
+    def start(self, timeout: float = 90) -> IPyCluster:
         import ipyparallel
 
-        self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the processes
-        # The hub registers an engine after its first heartbeats, 3 s apart by default:
-        # 0.5 s cuts the start from about 7 s to 2 s (a ping every 0.5 s costs nothing).
-        self.controller = self._spawn(
-            "ipyparallel.controller", "--ip=127.0.0.1", "--HeartMonitor.period=500"
+        profile = f"--profile-dir={self.dir}"
+        # the hub registers an engine after its heartbeats: 0.5 s apart instead of 3 s
+        controller = _spawn(
+            [
+                "ipyparallel.controller",
+                profile,
+                "--ip=127.0.0.1",
+                "--HeartMonitor.period=500",
+                "--log-level=WARN",
+            ],
+            self.log,
         )
-        url_file = self.dir / "security" / "ipcontroller-client.json"
-        engine_file = self.dir / "security" / "ipcontroller-engine.json"
-        deadline = time.monotonic() + timeout
-        while not (url_file.exists() and engine_file.exists()):
-            if self.controller.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ipcontroller did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        self.engine = self._spawn("ipyparallel.engine")
-        self.client = ipyparallel.Client(str(url_file), timeout=timeout)
-        self.client.wait_for_engines(1, timeout=timeout)
+        self.processes.append(controller)
+        security = self.dir / "security"
+        files = [security / "ipcontroller-client.json", security / "ipcontroller-engine.json"]
+        _wait_for(lambda: all(f.exists() for f in files), controller, self.log, "ipcontroller")
+        for _ in range(self.engines):
+            self.processes.append(
+                _spawn(["ipyparallel.engine", profile, "--log-level=WARN"], self.log)
+            )
+        self.client = ipyparallel.Client(str(files[0]), timeout=timeout)
+        self.client.wait_for_engines(self.engines, timeout=timeout)
         self.client[:].use_cloudpickle().get(timeout)
         return self
 
     def stop(self) -> None:
         if self.client is not None:
             self.client.close()
-        _stop(self.engine)
-        _stop(self.controller)
-        if self._log_file:
-            self._log_file.close()
+        for process in reversed(self.processes):
+            kill_group(process)
 
 
 @contextlib.contextmanager
-def started(service, *, logs: list[Path] | None = None, keep: Path | None = None):
-    """Start `service` (anything with start() and stop()), yield it, stop it; its log files
-    (`logs`, or its `log`) and its directory `keep` are removed unless something failed."""
-    logs = logs if logs is not None else [p for p in [getattr(service, "log", None)] if p]
-    check_stop()
+def started(service, *, keep: Path | None = None):
+    """Start `service`, yield it, stop it; its log (and directory `keep`) are removed
+    unless something failed."""
     failed = True
     try:
         yield service.start()
@@ -198,42 +185,111 @@ def started(service, *, logs: list[Path] | None = None, keep: Path | None = None
         try:
             service.stop()
         finally:
-            for log in logs:
-                if failed:
-                    print(f"log kept: {log}", file=sys.stderr)
-                elif log.exists() and (keep is None or keep not in log.parents):
-                    log.unlink()
+            log = getattr(service, "log", None)
+            if failed and log is not None:
+                print(f"log kept: {log}", file=sys.stderr)
+            elif log is not None:
+                Path(log).unlink(missing_ok=True)
             if keep is not None and not failed:
                 shutil.rmtree(keep, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def redis_and_worker(concurrency: int = 2, env: dict | None = None):
-    """A private redis-server (AOF on, as in the tests) and a `bumps-remote worker`."""
-    redis_server = RedisServer(appendonly=True)
+def redis():
+    server = RedisServer(appendonly=True)  # AOF on, as in the tests
     try:
-        redis_server.start()
-        with started(Worker(redis_server.url, concurrency=concurrency, env=env)) as worker:
-            yield redis_server, worker
+        yield server.start()
     finally:
-        redis_server.cleanup()
+        server.cleanup()
 
 
 @contextlib.contextmanager
-def jupyter_server(
-    redis_url: str | None, *, prefix: str = "bumps-remote-bench-", env=None, args=()
-):
+def jupyter_server(redis_url: str | None, *, env: dict | None = None, args=()):
     """A real `jupyter server` (token auth) in a temporary home; with `redis_url`, the
-    extension in shared mode on that Redis. Its home goes unless something failed."""
-    home = Path(tempfile.mkdtemp(prefix=prefix))
+    extension in shared mode on that Redis."""
+    home = Path(tempfile.mkdtemp(prefix="bumps-remote-bench-server-"))
     shared = [f"--BumpsRemote.redis_url={redis_url}"] if redis_url else []
-    server = JupyterServer(home, env=env, args=[*shared, *args])
-    with started(server, keep=home) as running:
-        yield running
+    with started(JupyterServer(home, env=env, args=[*shared, *args]), keep=home) as server:
+        yield server
+
+
+def worker(redis_url: str, concurrency: int = 2, queue_prefix: str | None = None):
+    env = {"BUMPS_REMOTE_QUEUE_PREFIX": queue_prefix} if queue_prefix else None
+    return started(Worker(redis_url, concurrency=concurrency, env=env))
 
 
 @contextlib.contextmanager
-def ipyparallel_cluster():
-    cluster = IPyCluster()
+def ipyparallel(engines: int = 1):
+    cluster = IPyCluster(engines)
     with started(cluster, keep=cluster.dir) as running:
         yield running
+
+
+class Base:
+    """A private Redis, a `bumps-remote worker` of 2 processes and a `jupyter server` in
+    shared mode on them; the kernel API (`jupyter_bumps_remote.submit`) connected to it."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        import jupyter_bumps_remote as remote
+
+        self.redis = stack.enter_context(redis())
+        self.worker = stack.enter_context(worker(self.redis.url))
+        self.server = stack.enter_context(jupyter_server(self.redis.url))
+        remote.connect(self.server.url, self.server.token)
+        self.remote = remote
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls):
+        with contextlib.ExitStack() as stack:
+            yield cls(stack)
+
+
+def quiet_fits() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Did not converge")
+
+
+# -- /proc ------------------------------------------------------------------------------------
+# RSS counts a page in every process that maps it; PSS shares it out among them, so the PSS
+# of a prefork worker's processes adds up to what the worker costs the machine.
+
+
+def memory(pid: int) -> dict:
+    """{"rss": bytes, "pss": bytes} of one process."""
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("Rss", "Pss"):
+            out[name.lower()] = int(rest.split()[0]) * 1024
+    return out
+
+
+def session_pids(leader: int) -> list[int]:
+    """The leader and every process of its session (each service starts in one)."""
+    found = subprocess.run(["pgrep", "-s", str(leader)], capture_output=True, text=True)
+    return [leader, *(int(p) for p in found.stdout.split() if int(p) != leader)]
+
+
+def session_memory(leader: int) -> dict:
+    each = [memory(pid) for pid in session_pids(leader)]
+    return {
+        "rss": sum(m["rss"] for m in each),
+        "pss": sum(m["pss"] for m in each),
+        "processes": len(each),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime: children count once reaped."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / _TICK
+
+
+def session_cpu(leader: int) -> float:
+    total = 0.0
+    for pid in session_pids(leader):
+        with contextlib.suppress(FileNotFoundError):  # ended: its time went to its parent
+            total += cpu_seconds(pid)
+    return total

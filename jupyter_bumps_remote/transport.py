@@ -17,7 +17,7 @@ import logging
 import math
 import re
 
-from . import encodings, sameness, versions
+from . import encodings, versions
 
 FORMAT = "jupyter-bumps-remote/1"
 ENCODING = encodings.SERIALIZE
@@ -73,8 +73,7 @@ def encode(problem) -> dict:
     fitted parameters, same chisq): `bumps.serialize`, else a pickle. Raises PayloadError
     saying what differs when neither does."""
     problem = as_fit_problem(problem)
-    chisq = problem.chisq()
-    encoding, data = choose_encoding(problem, chisq)
+    encoding, data, chisq = choose_encoding(problem)
     return {
         "format": FORMAT,
         "environment": _environment(problem),
@@ -85,18 +84,23 @@ def encode(problem) -> dict:
     }
 
 
-def choose_encoding(problem, chisq: float | None = None) -> tuple[str, bytes]:
-    """(encoding, bytes) of the first encoding whose round trip gives the same problem."""
-    tried = []
+def choose_encoding(problem) -> tuple[str, bytes, float]:
+    """(encoding, bytes, chisq at the start point) of the first encoding whose round trip
+    gives the same problem."""
+    tried, chisq = [], None
     for encoding in ENCODINGS:
         try:
             data = encodings.pack(problem, encoding)
         except Exception as e:  # noqa: BLE001 - any failure means: try the next encoding
             tried.append((encoding, f"cannot encode it ({type(e).__name__}: {e})"))
             continue
+        if chisq is None:
+            # after the first encoding: it holds the model as the user left it, before any
+            # evaluation here (a model with state, a call counter say, sees no difference)
+            chisq = float(problem.chisq())
         why = round_trip_difference(problem, encoding, data, chisq)
         if why is None:
-            return encoding, data
+            return encoding, data, chisq
         tried.append((encoding, why))
     raise PayloadError(
         "the problem cannot be sent unchanged ("
@@ -114,20 +118,33 @@ _ENCODING_NAMES = {encodings.SERIALIZE: "bumps.serialize", encodings.PICKLE: "pi
 def round_trip_difference(
     problem, encoding: str, data: bytes, chisq: float | None = None
 ) -> str | None:
-    """What decoding `data` here would change in `problem`, in words; None if nothing."""
-    try:
-        with _quiet_bumps_logging():
+    """What decoding `data` here would change in `problem`, in words; None if nothing.
+
+    The copy is made and evaluated as on the worker (`forget_cached_theory` included)."""
+    from . import sameness  # numpy: not for the server, which only reads envelopes
+
+    with _quiet_bumps_logging():
+        try:
             copy = as_fit_problem(encodings.unpack(encoding, data))
-    except Exception as e:  # noqa: BLE001 - a copy that does not build is a difference
-        return f"the copy does not build ({type(e).__name__}: {e})"
-    why = sameness.difference(problem, copy, PREFLIGHT_RTOL, chisq)
+            forget_cached_theory(copy)
+        except Exception as e:  # noqa: BLE001 - a copy that does not build is a difference
+            return f"the copy does not build ({type(e).__name__}: {e})"
+        why = sameness.difference(problem, copy, PREFLIGHT_RTOL, chisq)
     return None if why is None else f"the copy has {why}"
+
+
+def forget_cached_theory(problem) -> None:
+    """A pickled model may carry the theory the kernel computed last: setting the same
+    parameter values again makes every model recompute, so a check evaluates the model
+    where it runs instead of reading the kernel's numbers."""
+    problem.setp(problem.getp())
 
 
 @contextlib.contextmanager
 def _quiet_bumps_logging():
-    """bumps logs a traceback for each part it cannot rebuild; here that only means the
-    other encoding is tried, which the user need not see."""
+    """bumps logs a traceback for each part it cannot rebuild, and for a model that raises
+    in chisq(); here that only means the other encoding is tried, or that a model fails
+    the same way on both sides, which the user need not see."""
     previous = logging.root.manager.disable
     logging.disable(logging.ERROR)
     try:
@@ -215,6 +232,7 @@ def decode(raw: bytes | str | dict, *, verify: bool = True):
 def verify_preflight(problem, expected) -> float:
     """Recompute chisq at the start point and compare it with the kernel's own value."""
     try:
+        forget_cached_theory(problem)
         # FitProblem.chisq() swallows a model's exception and returns nan; the models'
         # own nllf() lets it through, so the user sees the real error.
         for model in problem.models:

@@ -86,7 +86,11 @@ def installed_libraries() -> dict[str, str]:
 
 
 def library_version(name: str) -> str:
-    """The installed release of `name`, as pip reports it (the same on kernel and worker)."""
+    """The release of `name` that runs here: the imported module's own version (an upgrade
+    installed since the import does not run until a restart), else the installed one."""
+    version = getattr(sys.modules.get(name), "__version__", None)
+    if isinstance(version, str):
+        return version
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path
@@ -329,11 +333,12 @@ def no_worker_message(job: dict, workers: list[dict]) -> str:
         env = group[0].get("environment") or {}
         names = ", ".join(str(w.get("name", "?")) for w in group[:3])
         names += f" and {len(group) - 3} more" if len(group) > 3 else ""
-        count = f"{len(group)} worker{'s' if len(group) > 1 else ''}"
+        plural = len(group) > 1
+        count = f"{len(group)} worker{'s' if plural else ''} ({names})"
         if not env:
-            described.append(f"{count} ({names}) of an unknown environment")
+            described.append(f"{count} of an unknown environment")
             continue
-        why = "; ".join(_difference_phrase(d) for d in differences(job, env))
+        why = ", ".join(_difference_phrase(d) for d in differences(job, env))
         served = libraries_of(env)
         with_libraries = (
             f" with any of {', '.join(f'{n} {v}' for n, v in served.items())} or none"
@@ -341,7 +346,8 @@ def no_worker_message(job: dict, workers: list[dict]) -> str:
             else " without model libraries"
         )
         described.append(
-            f"{count} ({names}) differ in {why or 'their queues'}: they serve "
+            f"{count} {'differ' if plural else 'differs'}: {why or 'its queues'}; "
+            f"{'they serve' if plural else 'it serves'} "
             f"{describe(env, libraries=False)}{with_libraries}"
         )
     pins = " ".join(
@@ -349,8 +355,8 @@ def no_worker_message(job: dict, workers: list[dict]) -> str:
         + [f'"{n}=={v}"' for n, v in libraries_of(job).items()]
     )
     return (
-        f"no live worker can run this job: it was made with {describe(job)}, and "
-        f"{'; '.join(described)}. Start a worker with Python {minor(job['python'])} and "
+        f"no live worker can run this job: it was made with {describe(job)}. "
+        f"{'. '.join(described)}. Start a worker with Python {minor(job['python'])} and "
         f"pip install {pins} (then bumps-remote worker; see docs/compatibility.md), or submit "
         "again with wait_for_worker to queue the job until such a worker starts"
     )

@@ -158,6 +158,10 @@ class JobService:
         """Refuse at once a job no live worker can run (the user learns now, not after a
         wait), unless it asks to wait for such a worker; with no live worker at all it
         queues (workers may be starting)."""
+        try:
+            versions.check(record["environment"])
+        except ValueError as e:
+            raise jobs.JobInputError("payload", f"{e}; re-encode the problem") from e
         wait = body.get("wait_for_worker", False)
         if not isinstance(wait, bool):
             raise jobs.JobInputError("wait_for_worker", "must be true or false")

@@ -1,4 +1,4 @@
-"""The Celery application: json only, late acks, bounded fits (RELIABILITY.md settings)."""
+"""The Celery application: json only, late acks, bounded fits (docs/reliability.md says why)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
+from kombu import Exchange, Queue
 
 from .. import versions
 from .settings import WorkerSettings
@@ -35,6 +36,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         # overlap cannot both requeue a message (restore_by_tag watches the unacked hash).
         "unacked_mutex_expire": sweep_interval,
     }
+    queues = versions.worker_queues(settings.queue_prefix, versions.environment())
     app.conf.update(
         # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
         task_serializer="json",
@@ -59,8 +61,11 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_track_started=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
-        # the queue of pure bumps jobs of this environment (a job names its own queue)
-        task_default_queue=versions.worker_queues(settings.queue_prefix, versions.environment())[0],
+        # the queues a worker consumes unless given -Q (as `bumps-remote worker` gives it):
+        # one per combination of the model libraries installed here; pure bumps first.
+        # Declared as Celery declares a queue a task names (exchange and routing key alike).
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in queues],
+        task_default_queue=queues[0],
         worker_hijack_root_logger=False,
     )
     app.conf.bumps_remote = settings
@@ -85,7 +90,10 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
             from .heartbeat import Heartbeat, worker_info
             from .runner import store_for
 
-            info = worker_info(settings, sender.hostname, sender.controller.concurrency)
+            consumed = [queue.name for queue in sender.task_consumer.queues]
+            info = worker_info(
+                settings, sender.hostname, sender.controller.concurrency, queues=consumed
+            )
             app.conf.bumps_remote_heartbeat = Heartbeat(
                 store_for(settings), info, settings.heartbeat_interval
             ).start()

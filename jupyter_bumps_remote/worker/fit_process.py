@@ -103,10 +103,15 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
     # other CPU: let it go first (nice applies to this process only, which ends next).
     os.nice(10)
     try:
-        data, error = session_bytes(problem, result), ""
+        data, error = session_bytes(problem, result, session_serializer(record)), ""
     except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file
         data, error = None, f"bumps could not write it: {type(e).__name__}: {e}"
     retrying(store.put_session, owner, job_id, data, error)
+
+
+def session_serializer(record: dict) -> str:
+    """How the session file stores the problem: as it travelled, so it reopens unchanged."""
+    return "cloudpickle" if record.get("encoding") == transport.PICKLE_ENCODING else "dataclass"
 
 
 def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:

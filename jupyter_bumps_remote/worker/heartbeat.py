@@ -15,7 +15,10 @@ from .repeating import Repeating
 from .settings import WorkerSettings
 
 
-def worker_info(settings: WorkerSettings, name: str, concurrency: int) -> dict:
+def worker_info(
+    settings: WorkerSettings, name: str, concurrency: int, queues: list[str] | None = None
+) -> dict:
+    """What the worker advertises; `queues`: those it consumes (default: those it would)."""
     from .. import jobs
 
     env = versions.served_environment()
@@ -27,7 +30,7 @@ def worker_info(settings: WorkerSettings, name: str, concurrency: int) -> dict:
         "environment": env,
         "environment_key": versions.environment_key(env),
         # one queue per combination of its model libraries (versions.worker_queues)
-        "queues": versions.worker_queues(settings.queue_prefix, env),
+        "queues": queues or versions.worker_queues(settings.queue_prefix, env),
         "fitters": sorted(jobs.fitters()),
         "concurrency": concurrency,
         "started": time.time(),

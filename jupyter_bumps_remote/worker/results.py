@@ -7,6 +7,8 @@ import tempfile
 
 import numpy as np
 
+from .. import bumps_compat
+
 
 def summarize(problem, result, *, seed: int, options: dict, partial: bool, elapsed: float) -> dict:
     """The result summary stored as JSON: everything a client shows without bumps."""
@@ -64,24 +66,50 @@ def dream_statistics(state, labels) -> dict | None:
     }
 
 
-def session_bytes(problem, result) -> bytes:
-    """The bumps session HDF5 that `bumps.fitters.load_fit_from_session` and webview open."""
-    from bumps.fitters import save_fit
+def session_bytes(problem, result, serializer: str = "dataclass") -> bytes:
+    """The bumps session HDF5 that `bumps.fitters.load_fit_from_session` and webview open.
 
+    `serializer` is how the problem is stored in it: bumps' own "dataclass" JSON, or
+    "cloudpickle" for a problem that travelled pickled because that JSON would change it
+    (docs/transport.md); bumps' loader reads both."""
     if not hasattr(result.state, "total_generations"):
         # bumps 1.0.5's load_fit_from_session reads `total_generations` from any stored state
         # and fails on de's dict state; only DREAM's MCMCDraw is worth keeping for a reload.
         result = type(result)({**result, "state": None})
     fd, path = tempfile.mkstemp(suffix=".h5", prefix="bumps-remote-")
     os.close(fd)
-    os.unlink(path)  # save_fit appends to an existing session; start a new one
+    os.unlink(path)  # a session file is appended to when it exists; start a new one
     try:
-        save_fit(path, problem, result)
+        _write_session(path, problem, result, serializer)
         with open(path, "rb") as f:
             return f.read()
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _write_session(path: str, problem, result, serializer: str) -> None:
+    if serializer == "dataclass":
+        from bumps.fitters import save_fit
+
+        save_fit(path, problem, result)
+        return
+    # bumps.fitters.save_fit with the problem's serializer chosen: it always writes
+    # "dataclass", which loses parameters shared inside callable objects (refl1d's polymer
+    # layers: docs/transport.md), so their session file would reopen another problem.
+    session = bumps_compat.session_state()
+    state = session.State()
+    state.problem = session.ProblemState(fitProblem=problem, serializer=serializer)
+    state.fitting = session.FitResult(
+        method=result.method,
+        options=result.options,
+        convergence=result.convergence,
+        fit_state=result.state,
+    )
+    state.shared.active_history = state.save_to_history(
+        label=f"Fit complete: {result.method}", keep=True
+    )
+    state.write_session_file(path)
 
 
 def _num(value) -> float | None:

@@ -1,26 +1,35 @@
 /**
  * One job in detail: its record, its events (replayed from the start, for the convergence
- * plot) and, once it has one, its result. Stops listening when the job is finished.
+ * plot) and, once it has one, its result. Listens until disposed through an `EventStream`,
+ * which reconnects after a server restart and resumes after the last event seen, so the
+ * plot neither misses nor repeats a row.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { Backoff } from './backoff';
 import { addRows, emptyConvergence, IConvergence } from './convergence';
+import { EventStream } from './eventStream';
 import { applyEvent, isTerminal } from './merge';
 import {
+  ConnectionState,
   IEvent,
   IJob,
   IJobsService,
   IResult,
-  SocketFactory,
-  ISocket
+  SocketFactory
 } from './tokens';
 
 export class JobDetailModel {
   constructor(options: JobDetailModel.IOptions) {
     this._service = options.service;
     this._job = options.job;
-    this._socketFactory =
-      options.socketFactory ?? (url => new WebSocket(url) as ISocket);
+    this._stream = new EventStream({
+      url: since => this._service.eventsUrl(since, this._job.id),
+      onEvent: event => this._onEvent(event),
+      since: '0',
+      socketFactory: options.socketFactory,
+      backoff: options.backoff
+    });
   }
 
   get job(): IJob {
@@ -39,6 +48,11 @@ export class JobDetailModel {
     return this._error;
   }
 
+  /** The state of this view's events connection. */
+  get connection(): ConnectionState {
+    return this._stream.connection;
+  }
+
   get changed(): ISignal<this, void> {
     return this._changed;
   }
@@ -50,11 +64,7 @@ export class JobDetailModel {
       this._error = String((e as Error).message ?? e);
     }
     this._changed.emit();
-    const socket = this._socketFactory(
-      this._service.eventsUrl('0', this._job.id)
-    );
-    this._socket = socket;
-    socket.onmessage = msg => this._onEvent(JSON.parse(String(msg.data)));
+    await this._stream.start();
     if (isTerminal(this._job.status)) {
       void this._loadResult();
     }
@@ -62,8 +72,7 @@ export class JobDetailModel {
 
   dispose(): void {
     this._disposed = true;
-    this._socket?.close();
-    this._socket = null;
+    this._stream.dispose();
     Signal.clearData(this);
   }
 
@@ -102,8 +111,7 @@ export class JobDetailModel {
   }
 
   private _service: IJobsService;
-  private _socketFactory: SocketFactory;
-  private _socket: ISocket | null = null;
+  private _stream: EventStream;
   private _job: IJob;
   private _convergence = emptyConvergence();
   private _result: IResult | null = null;
@@ -116,6 +124,8 @@ export namespace JobDetailModel {
   export interface IOptions {
     service: IJobsService;
     job: IJob;
+    /** How to open a WebSocket (tests pass a fake). */
     socketFactory?: SocketFactory;
+    backoff?: Backoff;
   }
 }

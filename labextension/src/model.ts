@@ -1,10 +1,12 @@
 /**
- * The live job list: a REST snapshot, then the owner events WebSocket, reconnecting by itself
- * with backoff (each reconnect refreshes the snapshot and resumes after the last event seen).
+ * The live job list: a REST snapshot, then the owner events WebSocket (an `EventStream`, which
+ * reconnects by itself with backoff; each attempt refreshes the snapshot first, and resumes
+ * after the last event seen).
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { Backoff } from './backoff';
+import { EventStream } from './eventStream';
 import {
   applyEvent,
   isTerminal,
@@ -19,16 +21,23 @@ import {
   IJob,
   IJobsModel,
   IJobsService,
-  ISocket,
   SocketFactory
 } from './tokens';
 
 export class JobsModel implements IJobsModel {
   constructor(options: JobsModel.IOptions) {
     this._service = options.service;
-    this._socketFactory =
-      options.socketFactory ?? (url => new WebSocket(url) as ISocket);
-    this._backoff = options.backoff ?? new Backoff();
+    this._stream = new EventStream({
+      url: since => this._service.eventsUrl(since),
+      onEvent: event => this._onEvent(event),
+      prepare: () => this._refresh(),
+      socketFactory: options.socketFactory,
+      backoff: options.backoff
+    });
+    this._stream.connectionChanged.connect((_, state) => {
+      this._connectionChanged.emit(state);
+      this._changed.emit();
+    });
   }
 
   /** The jobs that pass the filter, newest first. */
@@ -63,12 +72,12 @@ export class JobsModel implements IJobsModel {
   }
 
   get connection(): ConnectionState {
-    return this._connection;
+    return this._stream.connection;
   }
 
   /** The last error that kept us from the server (for the "disconnected" line). */
   get lastError(): string {
-    return this._lastError;
+    return this._stream.lastError;
   }
 
   get changed(): ISignal<this, void> {
@@ -94,7 +103,7 @@ export class JobsModel implements IJobsModel {
 
   /** Load the first page and listen; returns once the first attempt is done. */
   async start(): Promise<void> {
-    await this._connect();
+    await this._stream.start();
   }
 
   async cancel(id: string): Promise<void> {
@@ -117,7 +126,7 @@ export class JobsModel implements IJobsModel {
 
   /** Close the socket now and reconnect (as after a lost connection). */
   reconnect(): void {
-    this._socket?.close();
+    this._stream.reconnect();
   }
 
   dispose(): void {
@@ -125,63 +134,19 @@ export class JobsModel implements IJobsModel {
       return;
     }
     this._disposed = true;
-    clearTimeout(this._timer);
-    const socket = this._socket;
-    this._socket = null;
-    socket?.close();
+    this._stream.dispose();
     Signal.clearData(this);
   }
 
-  private async _connect(): Promise<void> {
-    if (this._disposed) {
-      return;
-    }
-    this._setConnection(this._everConnected ? 'disconnected' : 'connecting');
-    try {
-      const list = await this._service.listJobs(this._filter);
-      this._mergeAll(list.jobs);
-      if (!this._since) {
-        this._since = sinceSnapshot(list.jobs);
-      }
-    } catch (error) {
-      this._lastError = String((error as Error)?.message ?? error);
-      this._setConnection('disconnected');
-      this._scheduleReconnect();
-      return;
-    }
-    if (this._disposed) {
-      return;
-    }
-    const socket = this._socketFactory(this._service.eventsUrl(this._since));
-    this._socket = socket;
-    socket.onopen = () => {
-      this._everConnected = true;
-      this._backoff.reset();
-      this._setConnection('connected');
-    };
-    socket.onmessage = msg => this._onEvent(JSON.parse(String(msg.data)));
-    socket.onerror = () => undefined; // onclose follows and reconnects
-    socket.onclose = () => {
-      if (this._socket !== socket) {
-        return;
-      }
-      this._socket = null;
-      this._lastError = 'the events connection closed';
-      this._setConnection('disconnected');
-      this._scheduleReconnect();
-    };
-  }
-
-  private _scheduleReconnect(): void {
-    if (this._disposed) {
-      return;
-    }
-    clearTimeout(this._timer);
-    this._timer = setTimeout(() => void this._connect(), this._backoff.next());
+  /** Before each connection: the first page again (what changed while we were away), and
+   * where the events begin if none has been seen yet. */
+  private async _refresh(): Promise<string> {
+    const list = await this._service.listJobs(this._filter);
+    this._mergeAll(list.jobs);
+    return sinceSnapshot(list.jobs);
   }
 
   private _onEvent(event: IEvent): void {
-    this._since = event.id;
     const id = event.data?.job as string | undefined;
     if (!id || this._gone.has(id)) {
       return;
@@ -260,28 +225,13 @@ export class JobsModel implements IJobsModel {
     }
   }
 
-  private _setConnection(state: ConnectionState): void {
-    if (state !== this._connection) {
-      this._connection = state;
-      this._connectionChanged.emit(state);
-      this._changed.emit();
-    }
-  }
-
   private _service: IJobsService;
-  private _socketFactory: SocketFactory;
-  private _backoff: Backoff;
-  private _socket: ISocket | null = null;
-  private _timer: any = undefined;
+  private _stream: EventStream;
   private _jobs = new Map<string, IJob>();
   private _gone = new Set<string>();
   private _notified = new Set<string>();
   private _pending = new Map<string, IEvent[]>();
-  private _since = '';
   private _filter: IFilter = { status: '', tag: '' };
-  private _connection: ConnectionState = 'connecting';
-  private _everConnected = false;
-  private _lastError = '';
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
   private _finished = new Signal<this, IJob>(this);

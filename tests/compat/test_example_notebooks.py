@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 
 from ..kernel.conftest import kernel_env  # noqa: F401  (the fixture, for these tests too)
-from ..kernel.notebooks import EXAMPLES, execute, text_of
+from ..kernel.notebooks import EXAMPLES, execute, text_of, widget_states
 from ..support.libraries import require
 
 
@@ -28,6 +28,16 @@ def images(cell) -> int:
     return sum("image/png" in o.get("data", {}) for o in cell.outputs)
 
 
+def assert_panels_finished(notebook) -> None:
+    """The lm and DREAM live panels, as the notebook saved them: succeeded, with bumps'
+    plots (the fit; for DREAM also the distributions and correlations)."""
+    states = widget_states(notebook)
+    html = [s.get("value", "") for s in states if s.get("_model_name") == "HTMLModel"]
+    assert sum("succeeded" in value for value in html) >= 2
+    assert any("<svg" in value and "convergence" in value for value in html)
+    assert sum(s.get("_model_name") == "ImageModel" for s in states) >= 1 + 3
+
+
 def test_sas(kernel_env, tmp_path):  # noqa: F811
     """sasmodels' SDS micelle data: an ellipsoid@hayter_msa Experiment, lm then DREAM."""
     require("sasmodels")
@@ -40,6 +50,7 @@ def test_sas(kernel_env, tmp_path):  # noqa: F811
     assert images(cell(notebook, "posterior.problem.plot")) >= 1
     assert "same as the worker's: True" in text_of(cell(notebook, "from bumps.fitters import"))
     assert (tmp_path / "sds-dream.h5").stat().st_size > 10_000
+    assert_panels_finished(notebook)
     reopened = _reopen(tmp_path / "sds-dream.h5")
     assert reopened["labels"] == ["background", "radius_equatorial", "radius_polar", "scale"]
     assert abs(reopened["x"]["radius_equatorial"] - 23.44) < 0.3
@@ -53,7 +64,9 @@ def test_reflectometry(kernel_env, tmp_path):  # noqa: F811
     check = next(c for c in notebook.cells if "check" in c.metadata.get("tags", []))
     assert "reflectometry OK" in text_of(check)
     assert "17 fitted parameters" in text_of(cell(notebook, "# === Problem"))
-    assert images(cell(notebook, "posterior.problem.plot")) >= 1
+    assert images(cell(notebook, "posterior.problem.plot")) >= 2  # one per measurement
+    assert "local DREAM = remote: True" in text_of(cell(notebook, "from bumps.fitters import"))
+    assert_panels_finished(notebook)
     reopened = _reopen(tmp_path / "tethered-dream.h5")
     assert len(reopened["labels"]) == 17  # the sharing survives the session file
     assert reopened["draws"] > 0

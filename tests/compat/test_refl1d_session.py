@@ -96,6 +96,12 @@ async def open_in_webview(api, path: Path) -> dict:
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def refl1d():
+    """Skip (or fail, where required) before a worker is started for nothing."""
+    return require("refl1d")
+
+
 @pytest.fixture(scope="module")
 def fitted(remote_module):
     """A DREAM fit of the tethered problem on the session's worker: its summary and file."""

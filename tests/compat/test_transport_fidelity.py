@@ -132,3 +132,19 @@ def test_remote_fit_equals_local_fit(remote, make_problem, fitter):
     problem.setp(local.x)
     np.testing.assert_allclose(summary["chisq"], problem.chisq(), rtol=1e-9)
     assert summary["nit"] == local.nit
+
+
+def test_the_session_file_reopens_the_problem_that_travelled(remote, make_problem, tmp_path):
+    """bumps' save_fit always stores the problem as its dataclass JSON, which would reopen the
+    refl1d problem with 10 parameters instead of 6: a pickled problem is stored pickled."""
+    problem = make_problem()
+    job = remote.submit(problem, "lm", seed=SEED)
+    record = remote.wait(job["id"], timeout=180)
+    assert record["status"] == jobs.SUCCEEDED, record.get("error")
+    summary = remote.store.result(remote.owner, job["id"])
+    path = tmp_path / "fit.h5"
+    path.write_bytes(remote.session(job["id"]))
+    reopened, result = bumps_fitters.load_fit_from_session(path)
+    assert reopened.labels() == problem.labels()
+    np.testing.assert_allclose(result.x, summary["x"], rtol=1e-12)
+    np.testing.assert_allclose(reopened.chisq(), summary["chisq"], rtol=1e-9)

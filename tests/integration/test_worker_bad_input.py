@@ -102,23 +102,6 @@ def test_a_mismatched_environment_is_routed_to_its_own_queue(remote, payload):
     assert record["queue"] not in versions.worker_queues("bumps-remote.", ours)
 
 
-def test_missing_model_module(remote, tmp_path, monkeypatch):
-    (tmp_path / "only_in_my_kernel.py").write_text(
-        "import numpy as np\n\ndef decay(x, a, k):\n    return a * np.exp(-k * x)\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from bumps.names import Curve, FitProblem
-    from only_in_my_kernel import decay  # noqa: I001 - importable here only
-
-    x = list(range(1, 11))
-    curve = Curve(decay, x, [2.0 * 0.8**v for v in x], [0.1] * 10, a=1.0, k=0.1)
-    curve.a.range(0, 5)
-    curve.k.range(0, 1)
-    job = remote.submit(FitProblem(curve), "lm")
-    assert_failed_then_worker_serves(remote, job, "only_in_my_kernel", "Install")
-    sys.modules.pop("only_in_my_kernel", None)
-
-
 def test_an_importable_package_travels_by_reference(remote):
     sys.path.insert(0, str(remote_support_dir()))
     try:

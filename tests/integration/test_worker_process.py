@@ -78,3 +78,8 @@ def test_workers_advertise_their_environment_and_fitters(worker, store):
         {**versions.environment(), "libraries": {}}
     )
     assert info["concurrency"] == 2
+    # and it said at start what it serves: versions, model libraries, queues
+    log = worker.log.read_text()
+    assert "bumps-remote worker: serves jobs made with Python " in log
+    assert f"bumps {info['environment']['bumps']}" in log
+    assert all(queue in log for queue in info["queues"]), log[:2000]

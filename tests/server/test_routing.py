@@ -32,7 +32,7 @@ async def test_a_job_no_live_worker_serves_is_refused_at_once_naming_what_differ
     else:
         assert "no refl1d (the job uses refl1d 0.9.9)" in message, message
     assert worker["name"] in message  # which workers, and what they serve
-    assert f"they serve {versions.describe(theirs, libraries=False)}" in message, message
+    assert f"serves {versions.describe(theirs, libraries=False)}" in message, message
     assert f'"bumps=={made_with}"' in message and '"refl1d==0.9.9"' in message, message
     assert "wait_for_worker" in message
     after = (await api.json("GET", "jobs", params={"limit": 1}, expect=200))["total"]
@@ -68,3 +68,10 @@ async def test_a_job_a_live_worker_serves_runs_without_the_flag(api):
     await live_workers(api)
     job = await api.submit()
     assert "waiting_reason" not in job
+
+
+async def test_a_malformed_libraries_field_is_400_naming_it(api):
+    payload = transport.encode(gaussian_problem())
+    payload["environment"]["libraries"] = ["refl1d"]
+    bad = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=400)
+    assert bad["message"].startswith("payload: environment.libraries: must be an object")

@@ -79,6 +79,10 @@ def page(browser, request):
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    page.errors = []  # uncaught exceptions and console errors, with where they came from
+    page.on("pageerror", lambda e: page.errors.append(f"{e}\n{e.stack or ''}"))
+    page.on("console", lambda m: m.type == "error"
+            and page.errors.append(f"{m.text} @ {m.location.get('url', '')}"))  # fmt: skip
     yield page
     if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -92,6 +96,13 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def our_errors(page) -> list[str]:
+    """The page's errors that come from the sidebar or its server API (their stacks, URLs
+    and console.error calls name bumps-remote): the front end's own (Notebook 7.1 logs a
+    few) are not ours to fix."""
+    return [e for e in page.errors if "bumps-remote" in e]
 
 
 def run_all_cells(page) -> None:

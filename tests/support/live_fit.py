@@ -8,7 +8,7 @@ import re
 
 import requests
 
-from .browser import run_all_cells
+from .browser import our_errors, run_all_cells
 from .waiting import wait_until
 
 # A peak on noisy data with a model slow enough (1 ms a call) that a short DE fit runs for
@@ -64,9 +64,9 @@ def wait_for_kernel(server, notebook: str, timeout: float = 90) -> None:
     wait_until(idle, timeout, f"an idle kernel for {notebook}")
 
 
-def run_and_watch(page, sidebar, name: str) -> tuple:
+def run_and_watch(page, sidebar, name: str) -> None:
     """Run the notebook's cells; check the fit `name` shows running then succeeded, in the
-    live panel and in the sidebar. Returns (panel output, sidebar row) for screenshots."""
+    live panel and in the sidebar, and that neither logged an error."""
     from playwright.sync_api import expect
 
     run_all_cells(page)
@@ -90,4 +90,4 @@ def run_and_watch(page, sidebar, name: str) -> tuple:
     expect(row).to_contain_text("succeeded")
     expect(row.get_by_role("progressbar")).to_have_js_property("value", 1)
     expect(page.get_by_text(f'Fit "{name}" succeeded')).to_be_visible()  # the sidebar's toast
-    return output, row
+    assert not our_errors(page), our_errors(page)

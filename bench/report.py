@@ -1,0 +1,111 @@
+"""Figures and the table every measure reports into.
+
+A measure returns `Row`s: what was measured, the figure, the target (empty for a figure
+shown beside another for comparison), the verdict, and the cause or the floor that explains
+a miss. `table()` makes the markdown that run.py prints and writes to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+
+@dataclass
+class Row:
+    measure: str
+    figure: str
+    target: str = ""
+    met: bool | None = None  # None: no target, a figure for comparison
+    cause: str = ""
+
+    def cells(self) -> list[str]:
+        verdict = "" if self.met is None else "met" if self.met else "**missed**"
+        return [self.measure, self.figure, self.target, verdict, self.cause]
+
+
+def p(values, q: float = 50) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def mb(nbytes: float) -> str:
+    return f"{nbytes / (1024 * 1024):.1f} MB"
+
+
+def spread(values, unit=ms) -> str:
+    """p50 (p95) of a series: the figure and how much it moves."""
+    return f"{unit(p(values))} (p95 {unit(p(values, 95))}, n={len(values)})"
+
+
+def timed(call, *args, **kwargs) -> float:
+    """Seconds that `call(*args, **kwargs)` took."""
+    t0 = time.perf_counter()
+    call(*args, **kwargs)
+    return time.perf_counter() - t0
+
+
+def alternate(*runs, n: int, warmup: int = 2) -> list[list[float]]:
+    """Call each of `runs` in turn, `warmup` + `n` times, so that drift in the machine's load
+    hits every side alike; returns each one's `n` measured results."""
+    out: list[list[float]] = [[] for _ in runs]
+    for i in range(warmup + n):
+        for series, run in zip(out, runs, strict=True):
+            value = run()
+            if i >= warmup:
+                series.append(value)
+    return out
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| Measure | Figure | Target | Verdict | Cause, floor |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def machine() -> dict:
+    def run(*command: str) -> str:
+        try:
+            return subprocess.run(command, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": run("git", "rev-parse", "--short", "HEAD") or "?",
+        "cpus": f"{os.cpu_count()} × {cpu}",
+        "load": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        "python": platform.python_version(),
+        "versions": ", ".join(
+            f"{n} {_version(n)}" for n in ("bumps", "numpy", "celery", "redis", "jupyter_server")
+        ),
+        "redis_server": run("redis-server", "--version").split(" v=")[-1].split()[0],
+    }
