@@ -132,8 +132,9 @@ _UNIT_INTERVAL = frozenset(("CR",))
 
 def _check_setting(fitter: str, name: str, value: object, default: object) -> object:
     """Check one fitter setting by the parser bumps' own command line uses for it."""
-    from bumps import options as bumps_options
+    from .bumps_compat import option_parsers
 
+    bumps_options = option_parsers()
     field = f"options.{name}"
     parser = bumps_options.FIT_FIELDS.get(name, (None, None))[1]
     choices = getattr(parser, "choices", None)

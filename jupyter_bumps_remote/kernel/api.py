@@ -52,9 +52,13 @@ def submit(
     tags=None,
     seed: int | None = None,
     idempotency_key: str | None = None,
+    wait_for_worker: bool = False,
     **options,
 ) -> RemoteJob:
-    """Send a fit to the workers; returns at once with a RemoteJob (displays live)."""
+    """Send a fit to the workers; returns at once with a RemoteJob (displays live).
+
+    `wait_for_worker=True` queues the job even when the live workers serve other versions
+    than this kernel's (otherwise the server refuses it at once, naming what differs)."""
     jobs.validate_options(fitter, options)  # the same check as the server, before encoding
     # the server before the encoding: a kernel no server started (ServerNotFound) hears at
     # once how to connect(), not after the problem's checks
@@ -63,6 +67,8 @@ def submit(
     for key, value in (("name", name), ("tags", tags), ("seed", seed)):
         if value is not None:
             body[key] = value
+    if wait_for_worker:
+        body["wait_for_worker"] = True
     return RemoteJob(remote, remote.submit(body, idempotency_key))
 
 

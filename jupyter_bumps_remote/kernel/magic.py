@@ -51,7 +51,7 @@ class BumpsRemoteMagics(Magics):
 
         try:
             job = submit(problem, args.fitter, name=args.name, tags=args.tag, seed=args.seed,
-                         **options)  # fmt: skip
+                         wait_for_worker=args.wait_for_worker, **options)  # fmt: skip
         except TypeError as e:
             raise UsageError(str(e)) from None
         except transport.PayloadError as e:

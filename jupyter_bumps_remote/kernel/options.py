@@ -19,6 +19,7 @@ COMMON = {
     "parallel": "processes evaluating the population (de, dream); 0 = all cores",
     "max-time": "stop the fit after this many seconds, keeping its best point",
     "wait": "block until the fit ends (prints progress outside notebooks)",
+    "wait-for-worker": "queue the job even if no live worker has this kernel's versions",
 }
 
 
@@ -56,6 +57,8 @@ def build_parser(prog: str = "%bumps_remote", target: str = "the problem (line f
     parser.add_argument("--parallel", type=int, help=COMMON["parallel"])
     parser.add_argument("--max-time", type=float, dest="max_time", help=COMMON["max-time"])
     parser.add_argument("--wait", action="store_true", help=COMMON["wait"])
+    parser.add_argument("--wait-for-worker", action="store_true", dest="wait_for_worker",
+                        help=COMMON["wait-for-worker"])  # fmt: skip
     return parser
 
 
@@ -84,8 +87,9 @@ def parse(line: str | list[str], parser: argparse.ArgumentParser | None = None
           ) -> tuple[argparse.Namespace, dict]:  # fmt: skip
     """Parse options; returns the arguments and the fitter options, checked as the server
     checks them. Raises OptionsError naming the wrong option and listing the allowed ones."""
-    from bumps import options as bumps_options
+    from ..bumps_compat import option_parsers
 
+    bumps_options = option_parsers()
     parser = parser or build_parser()
     words = split_words(line) if isinstance(line, str) else line
     try:
@@ -119,5 +123,5 @@ def _allowed(fitter: str | None) -> str:
     if fitter is None:
         return "Options: --fitter " + "|".join(sorted(jobs.fitters())) + "; see %bumps_remote?"
     settings = [name for name, _ in jobs.fitters()[fitter].settings]
-    common = ["name", "tag", "seed", "parallel", "max-time", "wait"]
+    common = ["name", "tag", "seed", "parallel", "max-time", "wait", "wait-for-worker"]
     return f"{fitter} options: " + " ".join(f"--{n}" for n in settings + common)

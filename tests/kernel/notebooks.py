@@ -19,9 +19,10 @@ def execute(path: Path, env: dict, cwd: Path, timeout: int = 300) -> nbformat.No
     )  # fmt: skip
     try:
         client.execute(env=env)
-    except CellExecutionError as e:
-        e.add_note("the cells before it printed:\n" + outputs_so_far(notebook))
-        raise
+    except CellExecutionError as e:  # the failing cell, then what led up to it
+        raise AssertionError(
+            f"{e}\nThe cells before it printed:\n{outputs_so_far(notebook)}"
+        ) from None
     return notebook
 
 

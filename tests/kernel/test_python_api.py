@@ -113,3 +113,24 @@ def test_result_of_a_running_job_is_one_request(api_client):
         api._client.session.hooks["response"].clear()
     assert job.status == jobs.SUCCEEDED and result.seed == 4
     assert len(sent) == 1 and "include=result" in sent[0], sent
+
+
+def test_a_kernel_on_other_versions_is_refused_unless_it_waits_for_a_worker(
+    api_client, monkeypatch
+):
+    """A kernel whose numpy no live worker has hears so at once; wait_for_worker queues."""
+    from jupyter_bumps_remote import versions
+    from jupyter_bumps_remote.kernel.client import RemoteError
+
+    ours = versions.environment
+
+    def on_another_numpy(*args, **kwargs):
+        return {**ours(*args, **kwargs), "numpy": "1.26.4"}
+
+    monkeypatch.setattr(versions, "environment", on_another_numpy)
+    with pytest.raises(RemoteError) as refused:
+        api_client.submit(gaussian_problem(), "lm")
+    assert refused.value.status == 409 and "numpy" in refused.value.message
+    job = api_client.submit(gaussian_problem(), "lm", wait_for_worker=True)
+    assert job.status == jobs.QUEUED and "numpy 1.26" in job.record["waiting_reason"]
+    job.cancel()

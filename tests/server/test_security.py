@@ -362,8 +362,12 @@ async def test_a_user_cannot_see_or_touch_another_users_jobs(
     assert done["owner"] == alice_name
     # a job no worker can take stays queued, so a cancel by its owner is a 200
     unreachable = {**payload, "environment": {**payload["environment"], "python": "3.10.2"}}
-    stuck = await alice.json("POST", "jobs", body={"payload": unreachable, "fitter": "lm"},
-                             expect=201)  # fmt: skip
+    stuck = await alice.json(
+        "POST",
+        "jobs",
+        body={"payload": unreachable, "fitter": "lm", "wait_for_worker": True},
+        expect=201,
+    )
     ws = await jp_ws_fetch(*API, "jobs", done["id"], "events", headers=auth(alice_name))
     await read_until(ws, terminal_status_of(done["id"]))
     await close(ws)
