@@ -1,4 +1,4 @@
-"""The server's sweep for jobs Redis lost (see reconcile.py), as one asyncio task.
+"""The server's sweep for jobs Redis lost (see store/reconcile.py), as one asyncio task.
 
 It sweeps the owners this server has served (a sweep needs no user to be looking, but only
 someone who looks cares): every `interval` seconds, at once when Redis restarted (its
@@ -13,8 +13,8 @@ import time
 
 import redis.exceptions
 
-from ..reconcile import Reconciler
 from ..store import AsyncJobStore
+from ..store.reconcile import Reconciler
 from .service import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class ReconcileLoop:
     def __init__(self, store: AsyncJobStore, interval: float, worker_ttl: float):
         self.store = store
         self.interval = interval
-        self.reconciler = Reconciler(store.ops, CONFIRM_AFTER, worker_ttl)
+        self.reconciler = Reconciler(store.settings, CONFIRM_AFTER, worker_ttl)
         self.owners: set[str] = set()
         self._run_id: str | None = None
         self._due = False
@@ -89,7 +89,7 @@ class ReconcileLoop:
     async def sweep(self, data_lost: bool = False) -> list[tuple[str, str]]:
         ended = []
         for owner in sorted(self.owners):
-            for job_id, message in await self.store._run(
+            for job_id, message in await self.store.run(
                 self.reconciler.sweep(owner, data_lost=data_lost)
             ):
                 log.warning("bumps-remote: job %s of %s failed: %s", job_id, owner, message)

@@ -1,4 +1,4 @@
-"""The sweep for lost jobs (reconcile.py) rule by rule, on a private Redis, with the clock
+"""The sweep for lost jobs (store/reconcile.py) rule by rule, on a private Redis, with the clock
 passed in (its waits are about time passing, not events)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 import pytest
 
 from jupyter_bumps_remote import jobs
-from jupyter_bumps_remote.reconcile import Reconciler
 from jupyter_bumps_remote.store import JobStore
+from jupyter_bumps_remote.store.reconcile import Reconciler
 
 from ..support.services import RedisServer
 
@@ -49,15 +49,15 @@ def test_each_rule_waits_for_confirmation_and_spares_jobs_the_broker_still_holds
     client.hset("unacked", "tag-1", json.dumps([json.loads(kombu_message(unacked)), "", QUEUE]))
     store.beat("live@c", {"name": "live@c"}, ttl=60)
 
-    sweeps = Reconciler(store.ops, confirm_after=2, worker_ttl=30)
+    sweeps = Reconciler(store.settings, confirm_after=2, worker_ttl=30)
     t = time.time()
-    assert store._run(sweeps.sweep(OWNER, now=t)) == []  # suspects only
+    assert store.run(sweeps.sweep(OWNER, now=t)) == []  # suspects only
     assert sweeps.due(t + 2) and not sweeps.due(t + 1)
-    ended = dict(store._run(sweeps.sweep(OWNER, now=t + 2)))
+    ended = dict(store.run(sweeps.sweep(OWNER, now=t + 2)))
     assert list(ended) == [lost_queued]
     assert "queue message is gone" in ended[lost_queued]
     # a running job waits a heartbeat lifetime: after a restart the worker keys come back
-    ended = dict(store._run(sweeps.sweep(OWNER, now=t + 30)))
+    ended = dict(store.run(sweeps.sweep(OWNER, now=t + 30)))
     assert list(ended) == [dead_worker]
     assert "worker gone@b stopped" in ended[dead_worker]
 
@@ -76,21 +76,21 @@ def test_each_rule_waits_for_confirmation_and_spares_jobs_the_broker_still_holds
 def test_a_vanished_active_record_gets_a_failed_record_only_after_a_restart(private_store):
     store = private_store
     job_id = new_job(store, 7)
-    sweeps = Reconciler(store.ops, confirm_after=2, worker_ttl=30)
-    store._run(sweeps.sweep(OWNER))
+    sweeps = Reconciler(store.settings, confirm_after=2, worker_ttl=30)
+    store.run(sweeps.sweep(OWNER))
     store.redis.flushall()
-    assert store._run(sweeps.sweep(OWNER)) == []  # no restart seen: nothing is invented
-    store._run(sweeps.sweep(OWNER))  # it forgot the job too
+    assert store.run(sweeps.sweep(OWNER)) == []  # no restart seen: nothing is invented
+    store.run(sweeps.sweep(OWNER))  # it forgot the job too
     assert store.get(OWNER, job_id) is None
 
     job_id = new_job(store, 8)
-    store._run(sweeps.sweep(OWNER))
+    store.run(sweeps.sweep(OWNER))
     store.redis.flushall()
-    ((ended, message),) = store._run(sweeps.sweep(OWNER, data_lost=True))
+    ((ended, message),) = store.run(sweeps.sweep(OWNER, data_lost=True))
     assert ended == job_id and "Redis lost this job's record" in message
     record = store.get(OWNER, job_id)
     assert (record["status"], record["reason"], record["name"]) == (jobs.FAILED, "lost", "fit")
     records, _, _ = store.list(OWNER)
     assert [r["id"] for r in records] == [job_id]
     # never over a record that exists
-    assert store._run(sweeps.sweep(OWNER, data_lost=True)) == []
+    assert store.run(sweeps.sweep(OWNER, data_lost=True)) == []

@@ -15,8 +15,8 @@ come back with the next beat). Records that vanished are replaced by a small `fa
 ("tombstone") only when the caller saw Redis restart: an active record has no expiry and
 cannot be deleted, so after a restart its absence means the data was lost.
 
-Written as generators of store batches (see store.py), so both the sync and the asyncio
-store run it.
+Written as generators of store batches (see batch.py), so both the sync and the asyncio
+store run it: `store.run(reconciler.sweep(owner))`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from . import jobs
-from .store import Batch, Script, _dumps, _flatten, _Ops, _text, decode_record, encode_record
-from .store import status_event as _status_event
+from .. import jobs
+from .batch import Batch, OpGen, Script
+from .codec import as_text, compact_json, decode_record, encode_record, flatten
+from .events import status_event
+from .settings import StoreSettings
+from .transitions import transition
 
 LOST = "lost"
 RETRY = "Retry it: job.retry() in the notebook, or Retry in the sidebar"
@@ -62,8 +66,8 @@ class Suspect:
 class Reconciler:
     """What one process remembers between sweeps: the active jobs it saw and the suspects."""
 
-    def __init__(self, ops: _Ops, confirm_after: float, worker_ttl: float):
-        self.ops = ops
+    def __init__(self, settings: StoreSettings, confirm_after: float, worker_ttl: float):
+        self.settings = settings
         self.confirm_after = confirm_after
         self.worker_ttl = worker_ttl
         self.active: dict[str, dict[str, dict]] = {}
@@ -83,12 +87,14 @@ class Reconciler:
             return self.confirm_after
         return max(self.confirm_after, self.worker_ttl)
 
-    def sweep(self, owner: str, data_lost: bool = False, now: float | None = None):
+    def sweep(
+        self, owner: str, data_lost: bool = False, now: float | None = None
+    ) -> OpGen[list[tuple[str, str]]]:
         """End the owner's orphaned jobs; returns [(job id, message)] of those it ended."""
         now = time.time() if now is None else now
-        keys = self.ops.keys
+        keys = self.settings.keys
         (ids,) = yield Batch([("ZRANGE", keys.index(owner), 0, -1)])
-        ids = [_text(i) for i in ids]
+        ids = [as_text(i) for i in ids]
         records: dict[str, dict] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -135,7 +141,7 @@ class Reconciler:
                     ended.append((job_id, message))
         return ended
 
-    def _broker_ids(self, queues: set[str | None]):
+    def _broker_ids(self, queues: set[str | None]) -> OpGen[set[str | None]]:
         """Task ids of every message in these queues or delivered and not yet acked."""
         names = [q + suffix for q in sorted(q for q in queues if q)
                  for suffix in ("", *KOMBU_PRIORITY_QUEUES)]  # fmt: skip
@@ -150,16 +156,20 @@ class Reconciler:
             ids.add(_task_id(json.loads(raw)[0]))  # [message, exchange, routing key]
         return ids
 
-    def _mark_lost(self, owner: str, job_id: str, record: dict, message: str):
+    def _mark_lost(
+        self, owner: str, job_id: str, record: dict[str, Any], message: str
+    ) -> OpGen[bool]:
         error = {"type": "JobLost", "message": message, "traceback": ""}
         fields = {"finished": time.time(), "error": error, "reason": LOST}
-        event = _status_event({**record, "id": job_id}, jobs.FAILED, error=error, reason=LOST)
+        event = status_event({**record, "id": job_id}, jobs.FAILED, error=error, reason=LOST)
         # only from the state seen: a job that started or ended meanwhile is left alone
         allowed = (record["status"],)
-        return (yield from self.ops._transition(owner, job_id, jobs.FAILED, fields, event, allowed))
+        return (
+            yield from transition(self.settings, owner, job_id, jobs.FAILED, fields, event, allowed)
+        )
 
-    def _tombstone(self, owner: str, job_id: str, seen: dict):
-        keys = self.ops.keys
+    def _tombstone(self, owner: str, job_id: str, seen: dict[str, Any]) -> OpGen[bool]:
+        keys = self.settings.keys
         message = RECORD_GONE.format(status=seen["status"])
         error = {"type": "JobLost", "message": message, "traceback": ""}
         record = {
@@ -171,7 +181,7 @@ class Reconciler:
             "error": error,
             "finished": time.time(),
         }
-        event = _status_event(record, jobs.FAILED, error=error, reason=LOST)
+        event = status_event(record, jobs.FAILED, error=error, reason=LOST)
         (done,) = yield Batch(
             [
                 Script(
@@ -183,12 +193,12 @@ class Reconciler:
                         keys.index(owner),
                     ],
                     [
-                        self.ops.events_maxlen,
-                        _dumps(event),
+                        self.settings.events_maxlen,
+                        compact_json(event),
                         seen.get("created") or time.time(),
-                        self.ops.result_ttl,
+                        self.settings.result_ttl,
                         job_id,
-                        *_flatten(encode_record(record)),
+                        *flatten(encode_record(record)),
                     ],
                 )
             ]
@@ -196,5 +206,5 @@ class Reconciler:
         return bool(done)
 
 
-def _task_id(message: dict) -> str | None:
+def _task_id(message: dict[str, Any]) -> str | None:
     return (message.get("headers") or {}).get("id")

@@ -1,0 +1,69 @@
+"""The job record as a Redis hash of strings, and back; small text helpers for replies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, overload
+
+import orjson
+
+_JSON_FIELDS = frozenset(("tags", "options", "environment", "progress", "error", "parameters"))
+_INT_FIELDS = frozenset(("seed", "attempt", "max_attempts", "payload_size"))
+_FLOAT_FIELDS = frozenset(("created", "started", "finished"))
+_BOOL_FIELDS = frozenset(("cancel_requested", "has_result", "partial"))
+
+
+def encode_record(record: Mapping[str, Any]) -> dict[str, str]:
+    """Hash fields of a record; None values are left out (the field is absent)."""
+    out = {}
+    for name, value in record.items():
+        if value is None:
+            continue
+        if name in _JSON_FIELDS:
+            out[name] = json.dumps(value, separators=(",", ":"))
+        elif name in _BOOL_FIELDS:
+            out[name] = "1" if value else "0"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def decode_record(raw: Mapping[Any, Any]) -> dict[str, Any]:
+    """A record from its hash fields (bytes or str, as the client returns them)."""
+    record: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else key
+        text = value.decode() if isinstance(value, bytes) else value
+        if name in _JSON_FIELDS:
+            try:
+                record[name] = orjson.loads(text)
+            except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps may have written
+                record[name] = json.loads(text)
+        elif name in _INT_FIELDS:
+            record[name] = int(text)
+        elif name in _FLOAT_FIELDS:
+            record[name] = float(text)
+        elif name in _BOOL_FIELDS:
+            record[name] = text == "1"
+        else:
+            record[name] = text
+    return record
+
+
+@overload
+def as_text(value: bytes | str) -> str: ...
+@overload
+def as_text(value: None) -> None: ...
+def as_text(value: bytes | str | None) -> str | None:
+    """A reply as str when it came as bytes (clients with and without decode_responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def flatten(mapping: Mapping[str, Any]) -> list[Any]:
+    """{a: 1, b: 2} -> [a, 1, b, 2], as HSET and the scripts take field pairs."""
+    return [item for pair in mapping.items() for item in pair]

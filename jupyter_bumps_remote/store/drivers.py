@@ -1,0 +1,166 @@
+"""The two drivers of the store's operations: `JobStore` on a sync `redis.Redis` (worker,
+CLI, tests), `AsyncJobStore` on `redis.asyncio.Redis` (server extension).
+
+Each runs an operation's generator (batch.py), sending each `Batch` in one round trip: a
+lone script call directly, anything else in a pipeline (MULTI/EXEC when the batch asks).
+Both list the same operations, each in one line (binding.py gives it its signature).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from . import events as event_ops
+from . import records, transitions
+from . import workers as worker_ops
+from .batch import Batch, OpGen, Script
+from .binding import async_op, sync_op
+from .keys import DEFAULT_PREFIX
+from .scripts import register
+from .settings import DEFAULT_EVENTS_MAXLEN, DEFAULT_RESULT_TTL, StoreSettings
+
+R = TypeVar("R")
+
+
+class JobStore:
+    """Sync store (worker, CLI, tests)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = DEFAULT_PREFIX,
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+        result_ttl: int = DEFAULT_RESULT_TTL,
+    ):
+        self.redis = redis
+        self.settings = StoreSettings(prefix, events_maxlen, result_ttl)
+        self.keys = self.settings.keys
+        self.scripts = register(redis)
+
+    def run(self, gen: OpGen[R]) -> R:
+        """Run an operation (or any generator of batches, e.g. a reconcile sweep)."""
+        reply = None
+        try:
+            while True:
+                reply = self._execute(gen.send(reply))
+        except StopIteration as stop:
+            return stop.value
+
+    def _execute(self, batch: Batch) -> list[Any]:
+        script = batch.single_script
+        if script is not None:
+            return [self.scripts[script.name](keys=script.keys, args=script.args)]
+        try:
+            return self._pipeline(batch)
+        except RedisConnectionError:
+            if not batch.repeatable:
+                raise
+            return self._pipeline(batch)  # see Batch.repeatable
+
+    def _pipeline(self, batch: Batch) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=batch.transaction)
+        for command in batch.commands:
+            if isinstance(command, Script):
+                self.scripts[command.name](keys=command.keys, args=command.args, client=pipe)
+            else:
+                pipe.execute_command(*command)
+        return pipe.execute()
+
+    create = sync_op(records.create)
+    get = sync_op(records.get)
+    payload = sync_op(records.payload)
+    result = sync_op(records.result)
+    result_json = sync_op(records.result_json)
+    session = sync_op(records.session)
+    put_result = sync_op(records.put_result)
+    list = sync_op(records.list_jobs)
+    delete = sync_op(records.delete)
+    start = sync_op(transitions.start)
+    keep_lease = sync_op(transitions.keep_lease)
+    release_lease = sync_op(transitions.release_lease)
+    lease_left = sync_op(transitions.lease_left)
+    finish = sync_op(transitions.finish)
+    request_cancel = sync_op(transitions.request_cancel)
+    progress = sync_op(transitions.progress)
+    cancel_reason = sync_op(transitions.cancel_reason)
+    put_session = sync_op(transitions.put_session)
+    last_event_id = sync_op(event_ops.last_event_id)
+    events = sync_op(event_ops.events)
+    wait_events = sync_op(event_ops.wait_events)
+    beat = sync_op(worker_ops.beat)
+    forget_worker = sync_op(worker_ops.forget_worker)
+    workers = sync_op(worker_ops.workers)
+
+
+class AsyncJobStore:
+    """asyncio store (server extension)."""
+
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        prefix: str = DEFAULT_PREFIX,
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+        result_ttl: int = DEFAULT_RESULT_TTL,
+    ):
+        self.redis = redis
+        self.settings = StoreSettings(prefix, events_maxlen, result_ttl)
+        self.keys = self.settings.keys
+        self.scripts = register(redis)
+
+    async def run(self, gen: OpGen[R]) -> R:
+        """Run an operation (or any generator of batches, e.g. a reconcile sweep)."""
+        reply = None
+        try:
+            while True:
+                reply = await self._execute(gen.send(reply))
+        except StopIteration as stop:
+            return stop.value
+
+    async def _execute(self, batch: Batch) -> list[Any]:
+        script = batch.single_script
+        if script is not None:
+            return [await self.scripts[script.name](keys=script.keys, args=script.args)]
+        try:
+            return await self._pipeline(batch)
+        except RedisConnectionError:
+            if not batch.repeatable:
+                raise
+            return await self._pipeline(batch)  # see Batch.repeatable
+
+    async def _pipeline(self, batch: Batch) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=batch.transaction)
+        for command in batch.commands:
+            if isinstance(command, Script):
+                await self.scripts[command.name](keys=command.keys, args=command.args, client=pipe)
+            else:
+                pipe.execute_command(*command)
+        return await pipe.execute()
+
+    create = async_op(records.create)
+    get = async_op(records.get)
+    payload = async_op(records.payload)
+    result = async_op(records.result)
+    result_json = async_op(records.result_json)
+    session = async_op(records.session)
+    put_result = async_op(records.put_result)
+    list = async_op(records.list_jobs)
+    delete = async_op(records.delete)
+    start = async_op(transitions.start)
+    keep_lease = async_op(transitions.keep_lease)
+    release_lease = async_op(transitions.release_lease)
+    lease_left = async_op(transitions.lease_left)
+    finish = async_op(transitions.finish)
+    request_cancel = async_op(transitions.request_cancel)
+    progress = async_op(transitions.progress)
+    cancel_reason = async_op(transitions.cancel_reason)
+    put_session = async_op(transitions.put_session)
+    last_event_id = async_op(event_ops.last_event_id)
+    events = async_op(event_ops.events)
+    wait_events = async_op(event_ops.wait_events)
+    beat = async_op(worker_ops.beat)
+    forget_worker = async_op(worker_ops.forget_worker)
+    workers = async_op(worker_ops.workers)

@@ -1,0 +1,77 @@
+"""Where everything lives in Redis: every key name the store uses, under one prefix.
+
+Per owner, so that a Redis ACL pattern can fence a user in:
+  {prefix}u:{owner}:job:{id}            hash: the job record
+  {prefix}u:{owner}:job:{id}:payload    the problem payload (opaque JSON bytes)
+  {prefix}u:{owner}:job:{id}:events     stream: status and progress events of the job
+  {prefix}u:{owner}:job:{id}:result     result summary JSON
+  {prefix}u:{owner}:job:{id}:session    bumps session HDF5 bytes, stored just after the
+                                        terminal status (record field `session`: writing →
+                                        ready | failed)
+  {prefix}u:{owner}:job:{id}:lease      token of the execution running the job (short TTL)
+  {prefix}u:{owner}:jobs                sorted set of job ids by creation time
+  {prefix}u:{owner}:events              stream: status events of all the owner's jobs
+  {prefix}u:{owner}:idem:{key}          idempotency key -> job id
+Shared by all owners:
+  {prefix}worker:{name}                 a live worker's advertisement (expires)
+  {prefix}hub:{server}                  stream a server writes to itself to wake its
+                                        event reader
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+DEFAULT_PREFIX = "bumps-remote:"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = DEFAULT_PREFIX
+
+    def owner(self, owner: str) -> str:
+        """The owner's namespace; URL-quoted, so `a:b*` cannot reach another owner's keys."""
+        return f"{self.prefix}u:{quote(owner, safe='')}:"
+
+    def job(self, owner: str, job_id: str) -> str:
+        return f"{self.owner(owner)}job:{job_id}"
+
+    def job_keys(self, owner: str, job_id: str) -> list[str]:
+        """The job hash and every key that lives and dies with it."""
+        base = self.job(owner, job_id)
+        return [base] + [f"{base}:{part}" for part in ("payload", "events", "result", "session")]
+
+    def payload(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:payload"
+
+    def events(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:events"
+
+    def result(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:result"
+
+    def session(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:session"
+
+    def lease(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:lease"
+
+    def index(self, owner: str) -> str:
+        return f"{self.owner(owner)}jobs"
+
+    def owner_events(self, owner: str) -> str:
+        return f"{self.owner(owner)}events"
+
+    def worker(self, name: str) -> str:
+        return f"{self.prefix}worker:{quote(name, safe='@')}"
+
+    @property
+    def workers_pattern(self) -> str:
+        return f"{self.prefix}worker:*"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        return f"{self.owner(owner)}idem:{quote(key, safe='')}"
+
+    def hub(self, server: str) -> str:
+        return f"{self.prefix}hub:{server}"

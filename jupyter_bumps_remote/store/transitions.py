@@ -1,0 +1,207 @@
+"""A job's life after creation: start, lease, progress, cancel, finish. Each state change is
+one Lua script (lua/), so a terminal state is final however late or duplicated a message
+arrives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from .. import jobs
+from .batch import Batch, OpGen, Script
+from .codec import as_text, compact_json, encode_record, flatten
+from .errors import JobNotFound, TransitionRefused
+from .events import status_event
+from .records import get
+from .settings import StoreSettings
+
+# the cancel reason of a fit whose record is gone or ended under it: nothing left to record
+LOST_RUN = "lost"
+
+
+def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[str]:
+    """KEYS of the state-change scripts: job hash, job events, owner events, payload,
+    result, session."""
+    keys = settings.keys
+    job, payload, events, result, session = keys.job_keys(owner, job_id)
+    return [job, events, keys.owner_events(owner), payload, result, session]
+
+
+def start(
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    worker: str,
+    max_attempts: int,
+    lease: str = "",
+    lease_seconds: float = 0,
+) -> OpGen[tuple[str, dict[str, Any] | None]]:
+    """Mark a delivered job running and give its lease to token `lease` (none if
+    `lease_seconds` is 0). Returns (outcome, record) where outcome is one of 'started',
+    'missing', 'terminal' (nothing to do), 'exhausted' (failed now), 'leased' (a live
+    execution holds the job: this delivery is a copy) or 'cancelled' (a cancel asked
+    while its execution was lost: cancelled now)."""
+    record = yield from get(settings, owner, job_id)
+    if record is None:
+        return "missing", None
+    now = time.time()
+    event = compact_json(status_event(record, jobs.RUNNING, worker=worker))
+    lost = {
+        "type": "WorkerLost",
+        "message": f"worker lost {max_attempts} times while running this job; not retried",
+        "traceback": "",
+    }
+    failed = compact_json(status_event(record, jobs.FAILED, error=lost))
+    reason = record.get("reason") or "cancelled"
+    cancelled = compact_json(status_event(record, jobs.CANCELLED, reason=reason))
+    keys = [*transition_keys(settings, owner, job_id), settings.keys.lease(owner, job_id)]
+    args = [
+        worker,
+        now,
+        max_attempts,
+        settings.events_maxlen,
+        event,
+        failed,
+        compact_json(lost),
+        settings.result_ttl,
+        lease,
+        int(lease_seconds * 1000),
+        cancelled,
+    ]
+    (reply,) = yield Batch([Script("start", keys, args)])
+    outcome = as_text(reply[0])
+    record = yield from get(settings, owner, job_id)
+    return outcome, record
+
+
+def keep_lease(
+    settings: StoreSettings, owner: str, job_id: str, token: str, seconds: float
+) -> OpGen[bool]:
+    """Renew the lease of the execution `token`; False if another execution holds it."""
+    key = settings.keys.lease(owner, job_id)
+    (reply,) = yield Batch([Script("lease", [key], [token, int(seconds * 1000), ""])])
+    return bool(reply)
+
+
+def release_lease(settings: StoreSettings, owner: str, job_id: str, token: str) -> OpGen[None]:
+    key = settings.keys.lease(owner, job_id)
+    yield Batch([Script("lease", [key], [token, 0, "release"])])
+
+
+def lease_left(settings: StoreSettings, owner: str, job_id: str) -> OpGen[float | None]:
+    """Seconds before the job's lease lapses unless renewed; None if there is none."""
+    (ms,) = yield Batch([("PTTL", settings.keys.lease(owner, job_id))])
+    return ms / 1000 if ms >= 0 else None
+
+
+def finish(
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    status: str,
+    error: dict[str, Any] | None = None,
+    reason: str | None = None,
+    partial: bool = False,
+    summary: dict[str, Any] | None = None,
+    session_follows: bool = False,
+) -> OpGen[bool]:
+    """Move a job to a terminal state unless it already is in one. Returns True if moved.
+
+    `session_follows`: the fit process writes the session file right after this (see
+    `put_session`), so the result is readable before that slower HDF5 write is done."""
+    assert status in jobs.TERMINAL
+    record = yield from get(settings, owner, job_id)
+    if record is None:
+        return False
+    fields: dict[str, Any] = {
+        "finished": time.time(),
+        "error": error,
+        "reason": reason,
+        "partial": partial,
+        "has_result": summary is not None,
+    }
+    if session_follows:
+        fields["session"] = "writing"
+    chisq = summary.get("chisq") if summary else None
+    event = status_event(record, status, error=error, reason=reason, chisq=chisq)
+    return (yield from transition(settings, owner, job_id, status, fields, event))
+
+
+def transition(
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    status: str,
+    fields: dict[str, Any],
+    event: dict[str, Any],
+    allowed: Iterable[str] = jobs.ACTIVE,
+) -> OpGen[bool]:
+    """Move the job to `status` with `fields`, only from a status in `allowed`; True if it
+    moved. An ended job expires `result_ttl` seconds later."""
+    args = [
+        status,
+        ",".join(sorted(allowed)),
+        settings.events_maxlen,
+        compact_json(event),
+        settings.result_ttl if status in jobs.TERMINAL else 0,
+        *flatten(encode_record(fields)),
+    ]
+    (reply,) = yield Batch([Script("transition", transition_keys(settings, owner, job_id), args)])
+    return bool(reply[0])
+
+
+def request_cancel(
+    settings: StoreSettings, owner: str, job_id: str, reason: str = "cancelled by user"
+) -> OpGen[str]:
+    """Cancel: a queued job ends now; a running one is flagged for its fit to stop.
+    Returns the status after the request; raises TransitionRefused if finished."""
+    record = yield from get(settings, owner, job_id)
+    if record is None:
+        raise JobNotFound(job_id)
+    cancelled = compact_json(status_event(record, jobs.CANCELLED, reason=reason))
+    requested = compact_json({"job": job_id, "reason": reason, "time": time.time()})
+    args = [settings.events_maxlen, cancelled, requested, reason, time.time(), settings.result_ttl]
+    (reply,) = yield Batch([Script("cancel", transition_keys(settings, owner, job_id), args)])
+    ok, status = bool(reply[0]), as_text(reply[1])
+    if not ok:
+        raise TransitionRefused(status, "cancel")
+    return status
+
+
+def progress(
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    data: dict[str, Any],
+    summary: dict[str, Any],
+) -> OpGen[str | None]:
+    """Record progress of a running job: full `data` on the job stream, the compact
+    `summary` on the job record and the owner stream. Ignored once the job is not running."""
+    keys = transition_keys(settings, owner, job_id)[:3]
+    args = [settings.events_maxlen, compact_json(data), compact_json({"job": job_id, **summary})]
+    (reply,) = yield Batch([Script("progress", keys, args)])
+    return as_text(reply) if reply else None
+
+
+def cancel_reason(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str | None]:
+    """The reason of a pending cancel request, or None. A running fit whose record is
+    gone or already ended (Redis lost it: see reconcile.py) gets `LOST_RUN`."""
+    key = settings.keys.job(owner, job_id)
+    ((status, requested, reason),) = yield Batch(
+        [("HMGET", key, "status", "cancel_requested", "reason")]
+    )
+    if as_text(status) != jobs.RUNNING:
+        return LOST_RUN
+    return (as_text(reason) or "cancelled") if as_text(requested) == "1" else None
+
+
+def put_session(
+    settings: StoreSettings, owner: str, job_id: str, data: bytes | None, error: str = ""
+) -> OpGen[bool]:
+    """Store the session file (or why there is none) of a job whose status says
+    `session: writing`. Returns False if the job is gone."""
+    keys = [settings.keys.job(owner, job_id), settings.keys.session(owner, job_id)]
+    args: list[Any] = ["ready", data] if data is not None else ["failed", error]
+    (reply,) = yield Batch([Script("session", keys, args)])
+    return bool(reply)

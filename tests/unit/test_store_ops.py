@@ -1,0 +1,476 @@
+"""The store's operations without Redis: each is fed scripted replies, and the test checks
+the commands it sends and what it makes of the replies. Redis itself (the Lua scripts, the
+drivers) is covered by tests/integration/test_store.py and test_reconcile.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.store import (
+    LOST_RUN,
+    AsyncJobStore,
+    Batch,
+    JobNotFound,
+    JobStore,
+    OpGen,
+    Script,
+    StoreSettings,
+    TransitionRefused,
+    encode_record,
+    records,
+    transitions,
+    workers,
+)
+from jupyter_bumps_remote.store import events as event_ops
+from jupyter_bumps_remote.store.binding import async_op, sync_op
+from jupyter_bumps_remote.store.reconcile import KOMBU_UNACKED, QUEUE_GONE, WORKER_GONE, Reconciler
+
+NOW = 1_700_000_000.0
+OWNER, JOB = "ann", "0" * 31 + "1"
+SETTINGS = StoreSettings(prefix="p:", events_maxlen=100, result_ttl=60)
+JOB_KEY = f"p:u:{OWNER}:job:{JOB}"
+INDEX = f"p:u:{OWNER}:jobs"
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: NOW)
+
+
+def drive(gen: OpGen[Any], *replies: Any) -> tuple[Any, list[Batch]]:
+    """Run an operation on scripted replies (one per batch, in order): (result, batches)."""
+    sent: list[Batch] = []
+    reply = None
+    try:
+        while True:
+            sent.append(gen.send(reply))
+            assert len(sent) <= len(replies), f"unexpected batch {sent[-1]}"
+            reply = replies[len(sent) - 1]
+    except StopIteration as stop:
+        assert len(sent) == len(replies), f"{len(replies) - len(sent)} replies left unasked"
+        return stop.value, sent
+
+
+def stored(**fields: Any) -> dict[bytes, bytes]:
+    """An HGETALL reply for a record with these fields."""
+    record = {"id": JOB, "owner": OWNER, "name": "fit", "fitter": "lm", **fields}
+    return {k.encode(): v.encode() for k, v in encode_record(record).items()}
+
+
+def commands(batch: Batch) -> list[str]:
+    return [c.name if isinstance(c, Script) else c[0] for c in batch.commands]
+
+
+def plain(batch: Batch) -> list[tuple[Any, ...]]:
+    """The batch's commands, none of them a script."""
+    assert not any(isinstance(c, Script) for c in batch.commands), batch
+    return [c for c in batch.commands if not isinstance(c, Script)]
+
+
+def only_script(batch: Batch) -> Script:
+    script = batch.single_script
+    assert script is not None, f"not a lone script: {batch}"
+    return script
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+def test_create_writes_record_payload_index_and_both_streams_in_one_transaction():
+    record = {"id": JOB, "owner": OWNER, "name": "fit", "fitter": "lm", "tags": ["a"]}
+    (created, new), (batch,) = drive(records.create(SETTINGS, record, b"{}"), [1, 1, 1, b"1", b"2"])
+    assert new is True
+    assert created == {"status": jobs.QUEUED, "attempt": 0, "created": NOW, **record}
+    assert batch.transaction
+    assert commands(batch) == ["HSET", "SET", "ZADD", "XADD", "XADD"]
+    hset, payload, zadd, job_stream, owner_stream = plain(batch)
+    fields = dict(zip(hset[2::2], hset[3::2], strict=True))
+    assert hset[1] == JOB_KEY and fields["status"] == "queued" and fields["tags"] == '["a"]'
+    assert payload == ("SET", f"{JOB_KEY}:payload", b"{}")
+    assert zadd == ("ZADD", INDEX, NOW, JOB)
+    assert job_stream[:5] == ("XADD", f"{JOB_KEY}:events", "MAXLEN", "~", 100)
+    assert owner_stream[1] == f"p:u:{OWNER}:events"
+    event = json.loads(job_stream[-1])
+    assert event == {"job": JOB, "status": "queued", "name": "fit", "fitter": "lm", "time": NOW}
+
+
+def test_create_with_a_used_idempotency_key_returns_the_earlier_job():
+    record = {"id": "other", "owner": OWNER}
+    (found, new), batches = drive(
+        records.create(SETTINGS, record, b"{}", "key 1"),
+        [None],  # SET NX refused: the key is taken
+        [JOB.encode()],
+        [stored(status="running")],
+    )
+    assert new is False and found["id"] == JOB and found["status"] == "running"
+    idem = f"p:u:{OWNER}:idem:key%201"
+    assert batches[0].commands == [("SET", idem, "other", "NX", "EX", records.IDEMPOTENCY_TTL)]
+    assert batches[1].commands == [("GET", idem)]
+    assert batches[2].commands == [("HGETALL", JOB_KEY)]
+
+
+def test_create_with_a_used_key_whose_job_is_gone_creates_a_new_one():
+    record = {"id": JOB, "owner": OWNER}
+    (_, new), batches = drive(
+        records.create(SETTINGS, record, b"{}", "k"), [None], [b"gone"], [{}], [1] * 5
+    )
+    assert new is True and commands(batches[-1])[0] == "HSET"
+
+
+def test_get_decodes_the_record_or_returns_none():
+    record, _ = drive(records.get(SETTINGS, OWNER, JOB), [stored(attempt=2, partial=True)])
+    assert record["attempt"] == 2 and record["partial"] is True
+    assert drive(records.get(SETTINGS, OWNER, JOB), [{}])[0] is None
+
+
+def ids(*numbers: int) -> list[bytes]:
+    return [f"job{n}".encode() for n in numbers]
+
+
+def row(n: int, **fields: Any) -> dict[bytes, bytes]:
+    return stored(**{"id": f"job{n}", "status": "queued", **fields})
+
+
+def test_list_pages_newest_first_and_says_where_the_next_page_starts():
+    (found, next_offset, total), batches = drive(
+        records.list_jobs(SETTINGS, OWNER, offset=2, limit=2),
+        [5, ids(3, 2)],
+        [row(3), row(2)],
+    )
+    assert batches[0].commands == [("ZCARD", INDEX), ("ZREVRANGE", INDEX, 2, 3)]
+    assert batches[1].commands == [
+        ("HGETALL", f"p:u:{OWNER}:job:job3"),
+        ("HGETALL", f"p:u:{OWNER}:job:job2"),
+    ]
+    assert [r["id"] for r in found] == ["job3", "job2"]
+    assert (next_offset, total) == (4, 5)
+
+
+def test_list_last_page_has_no_next_offset():
+    (found, next_offset, total), _ = drive(
+        records.list_jobs(SETTINGS, OWNER, offset=4, limit=2), [5, ids(1)], [row(1)], [5, []]
+    )
+    assert len(found) == 1 and next_offset is None and total == 5
+
+
+def test_list_drops_expired_records_from_the_index_and_reads_on():
+    (found, next_offset, _), batches = drive(
+        records.list_jobs(SETTINGS, OWNER, limit=2),
+        [3, ids(3, 2)],
+        [row(3), {}],  # job2 expired
+        [1],  # ZREM
+        [2, ids(1)],  # the index without job2: job1 is now at position 1
+        [row(1)],
+    )
+    assert batches[2].commands == [("ZREM", INDEX, b"job2")]
+    assert plain(batches[3])[1] == ("ZREVRANGE", INDEX, 1, 2)
+    assert [r["id"] for r in found] == ["job3", "job1"] and next_offset is None
+
+
+def test_list_filtered_by_status_reads_in_large_chunks_and_skips_the_others():
+    (found, next_offset, _), batches = drive(
+        records.list_jobs(SETTINGS, OWNER, status="running", limit=1),
+        [3, ids(3, 2, 1)],
+        [row(3), row(2, status="running"), row(1)],
+    )
+    assert plain(batches[0])[1] == ("ZREVRANGE", INDEX, 0, records.FILTERED_CHUNK - 1)
+    assert [r["id"] for r in found] == ["job2"] and next_offset == 2
+
+
+def test_delete_refuses_an_active_job_and_a_missing_one():
+    with pytest.raises(TransitionRefused, match="cannot delete a job that is running"):
+        drive(records.delete(SETTINGS, OWNER, JOB), [stored(status="running")])
+    with pytest.raises(JobNotFound):
+        drive(records.delete(SETTINGS, OWNER, JOB), [{}])
+    done, batches = drive(records.delete(SETTINGS, OWNER, JOB), [stored(status="failed")], [1, 1])
+    assert done and batches[1].transaction
+    assert plain(batches[1])[1] == ("ZREM", INDEX, JOB)
+    assert set(plain(batches[1])[0][1:]) == {JOB_KEY} | {
+        f"{JOB_KEY}:{part}" for part in ("payload", "events", "result", "session")
+    }
+
+
+# -- transitions --------------------------------------------------------------------------------
+
+TRANSITION_KEYS = [
+    JOB_KEY,
+    f"{JOB_KEY}:events",
+    f"p:u:{OWNER}:events",
+    f"{JOB_KEY}:payload",
+    f"{JOB_KEY}:result",
+    f"{JOB_KEY}:session",
+]
+
+
+def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
+    (outcome, record), batches = drive(
+        transitions.start(SETTINGS, OWNER, JOB, "w@host", 3, "token", 2.5),
+        [stored(status="queued")],
+        [[b"started", 1]],
+        [stored(status="running", attempt=1)],
+    )
+    assert (outcome, record["status"], record["attempt"]) == ("started", "running", 1)
+    script = only_script(batches[1])
+    assert script.name == "start"
+    assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
+    worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, cancelled = script.args
+    assert (worker, now, cap, maxlen, ttl, token, lease_ms) == ("w@host", NOW, 3, 100, 60,
+                                                                "token", 2500)  # fmt: skip
+    assert json.loads(running)["status"] == "running" and json.loads(running)["worker"] == "w@host"
+    assert json.loads(failed)["error"] == json.loads(lost)
+    assert json.loads(lost)["type"] == "WorkerLost" and "3 times" in json.loads(lost)["message"]
+    cancelled = json.loads(cancelled)
+    assert (cancelled["status"], cancelled["reason"]) == ("cancelled", "cancelled")
+
+
+def test_start_refused_while_another_execution_holds_the_lease():
+    (outcome, record), _ = drive(
+        transitions.start(SETTINGS, OWNER, JOB, "w", 3, "mine", 3),
+        [stored(status="running", worker="other")],
+        [[b"leased", 1]],
+        [stored(status="running", worker="other")],
+    )
+    assert outcome == "leased" and record["worker"] == "other"
+
+
+def test_start_of_a_missing_job_sends_no_script():
+    result, batches = drive(transitions.start(SETTINGS, OWNER, JOB, "w", 3), [{}])
+    assert result == ("missing", None) and len(batches) == 1
+
+
+def test_finish_moves_an_active_job_with_its_fields_and_event():
+    moved, batches = drive(
+        transitions.finish(
+            SETTINGS, OWNER, JOB, jobs.SUCCEEDED, summary={"chisq": 1.5}, session_follows=True
+        ),
+        [stored(status="running")],
+        [[1, b"succeeded"]],
+    )
+    assert moved is True
+    script = only_script(batches[1])
+    assert script.name == "transition" and script.keys == TRANSITION_KEYS
+    status, allowed, maxlen, event, ttl, *pairs = script.args
+    assert (status, allowed, maxlen, ttl) == ("succeeded", "queued,running", 100, 60)
+    fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    assert fields == {"finished": str(NOW), "partial": "0", "has_result": "1",
+                      "session": "writing"}  # fmt: skip
+    assert json.loads(event)["chisq"] == 1.5
+
+
+def test_finish_of_an_ended_or_missing_job_reports_no_move():
+    refused, _ = drive(
+        transitions.finish(SETTINGS, OWNER, JOB, jobs.FAILED, error={"type": "X"}),
+        [stored(status="cancelled")],
+        [[0, b"cancelled"]],
+    )
+    assert refused is False
+    assert drive(transitions.finish(SETTINGS, OWNER, JOB, jobs.FAILED), [{}]) == (False, [Batch(
+        [("HGETALL", JOB_KEY)])])  # fmt: skip
+
+
+def test_request_cancel_returns_the_status_or_refuses_a_finished_job():
+    status, batches = drive(
+        transitions.request_cancel(SETTINGS, OWNER, JOB, "enough"),
+        [stored(status="running")],
+        [[1, b"running"]],
+    )
+    assert status == "running"
+    script = only_script(batches[1])
+    maxlen, cancelled, requested, reason, now, ttl = script.args
+    assert (script.name, maxlen, reason, now, ttl) == ("cancel", 100, "enough", NOW, 60)
+    assert json.loads(cancelled)["reason"] == "enough" and json.loads(requested)["job"] == JOB
+    with pytest.raises(TransitionRefused) as refused:
+        drive(
+            transitions.request_cancel(SETTINGS, OWNER, JOB),
+            [stored(status="succeeded")],
+            [[0, b"succeeded"]],
+        )
+    assert refused.value.status == "succeeded"
+    with pytest.raises(JobNotFound):
+        drive(transitions.request_cancel(SETTINGS, OWNER, JOB), [{}])
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ([b"running", None, None], None),
+        ([b"running", b"1", b"enough"], "enough"),
+        ([b"running", b"1", None], "cancelled"),
+        ([b"failed", None, None], LOST_RUN),
+        ([None, None, None], LOST_RUN),  # the record is gone
+    ],
+)
+def test_cancel_reason(reply, reason):
+    found, (batch,) = drive(transitions.cancel_reason(SETTINGS, OWNER, JOB), [reply])
+    assert found == reason
+    assert batch.commands == [("HMGET", JOB_KEY, "status", "cancel_requested", "reason")]
+
+
+def test_leases():
+    renewed, (batch,) = drive(transitions.keep_lease(SETTINGS, OWNER, JOB, "t", 3), [1])
+    assert renewed is True
+    assert batch.commands == [Script("lease", [f"{JOB_KEY}:lease"], ["t", 3000, ""])]
+    assert drive(transitions.keep_lease(SETTINGS, OWNER, JOB, "t", 3), [0])[0] is False
+    assert drive(transitions.lease_left(SETTINGS, OWNER, JOB), [1500])[0] == 1.5
+    assert drive(transitions.lease_left(SETTINGS, OWNER, JOB), [-2])[0] is None
+
+
+def test_progress_sends_data_to_the_job_stream_and_a_summary_to_the_record():
+    status, (batch,) = drive(
+        transitions.progress(SETTINGS, OWNER, JOB, {"step": 3, "rows": [1]}, {"step": 3}),
+        [b"running"],
+    )
+    script = only_script(batch)
+    assert script.keys == TRANSITION_KEYS[:3]
+    assert script.args == [100, '{"step":3,"rows":[1]}', f'{{"job":"{JOB}","step":3}}']
+    assert status == "running"
+    assert drive(transitions.progress(SETTINGS, OWNER, JOB, {}, {}), [None])[0] is None
+
+
+# -- events and workers ---------------------------------------------------------------------------
+
+
+def test_events_after_an_id_exclusive_and_from_the_owner_stream():
+    entries = [(b"1-0", {b"type": b"status", b"data": b'{"status":"queued"}'})]
+    found, (batch,) = drive(event_ops.events(SETTINGS, OWNER, JOB, "5-0", 10), [entries])
+    assert batch.commands == [("XRANGE", f"{JOB_KEY}:events", "(5-0", "+", "COUNT", 10)]
+    assert found == [{"id": "1-0", "type": "status", "data": {"status": "queued"}}]
+    _, (batch,) = drive(event_ops.events(SETTINGS, OWNER, None), [[]])
+    assert plain(batch)[0][1:3] == (f"p:u:{OWNER}:events", "-")
+
+
+def test_wait_events_reads_resp2_and_resp3_replies():
+    entries = [(b"2-0", {b"type": b"progress", b"data": b"{}"})]
+    streams = {"a": "1-0"}
+    for reply in ([(b"a", entries)], {b"a": entries}):
+        found, (batch,) = drive(event_ops.wait_events(SETTINGS, streams, 500), [reply])
+        assert found == {"a": [{"id": "2-0", "type": "progress", "data": {}}]}
+    assert batch.commands == [("XREAD", "COUNT", 1000, "BLOCK", 500, "STREAMS", "a", "1-0")]
+    assert drive(event_ops.wait_events(SETTINGS, streams, 500), [None])[0] == {}
+
+
+def test_workers_scans_every_page_and_sorts_by_name():
+    found, batches = drive(
+        workers.workers(SETTINGS),
+        [[b"7", [b"p:worker:b"]]],
+        [[b"0", [b"p:worker:a", b"p:worker:gone"]]],
+        [[b'{"name":"b"}', b'{"name":"a"}', None]],
+    )
+    assert batches[0].commands == [("SCAN", 0, "MATCH", "p:worker:*", "COUNT", 500)]
+    assert plain(batches[1])[0][1] == 7
+    assert batches[2].commands == [("MGET", b"p:worker:b", b"p:worker:a", b"p:worker:gone")]
+    assert found == [{"name": "a"}, {"name": "b"}]
+
+
+def test_only_batches_of_reads_are_sent_again_after_a_connection_error():
+    assert Batch([("GET", "k"), ("HGETALL", "h")]).repeatable
+    assert not Batch([("GET", "k"), ("SET", "k", 1)]).repeatable
+    assert not Batch([Script("lease", ["k"], [])]).repeatable
+
+
+# -- the sweep for lost jobs ----------------------------------------------------------------------
+
+QUEUE = "q"
+BROKER = [QUEUE, *(QUEUE + suffix for suffix in ("\x06\x163", "\x06\x166", "\x06\x169"))]
+
+
+def hmget(status: str, worker: str | None = None) -> list[Any]:
+    """An HMGET reply of the reconciler's REMEMBERED fields."""
+    from jupyter_bumps_remote.store.reconcile import REMEMBERED
+
+    values = {"status": status, "queue": QUEUE, "worker": worker, "created": "1"}
+    return [values.get(name) for name in REMEMBERED]
+
+
+def broker_reply(*queued: str, unacked: tuple[str, ...] = ()) -> list[Any]:
+    def message(job_id: str) -> dict:
+        return {"headers": {"id": job_id}}
+
+    lists = [[json.dumps(message(i)) for i in queued]] + [[] for _ in BROKER[1:]]
+    return [*lists, [json.dumps([message(i), "", QUEUE]) for i in unacked]]
+
+
+def sweep(reconciler: Reconciler, now: float, *replies: Any, data_lost: bool = False):
+    return drive(reconciler.sweep(OWNER, data_lost=data_lost, now=now), *replies)
+
+
+def test_a_queued_job_missing_from_the_broker_ends_after_confirmation():
+    reconciler = Reconciler(SETTINGS, confirm_after=2, worker_ttl=30)
+    queued = ([[JOB.encode()]], [hmget("queued")], broker_reply())
+    assert sweep(reconciler, 100, *queued)[0] == []  # a suspect only
+    assert not reconciler.due(101) and reconciler.due(102)
+    assert sweep(reconciler, 101, *queued)[0] == []  # not yet confirmed
+    ended, batches = sweep(reconciler, 102, *queued, [[1, b"failed"]])
+    assert ended == [(JOB, QUEUE_GONE)]
+    assert [c[1] for c in plain(batches[2])[:-1]] == BROKER and batches[2].transaction
+    assert plain(batches[2])[-1] == ("HVALS", KOMBU_UNACKED)
+    script = only_script(batches[3])
+    status, allowed, _, event, _, *pairs = script.args
+    # only from the state seen: a job that started meanwhile is left alone
+    assert (script.name, status, allowed) == ("transition", "failed", "queued")
+    fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    assert fields["reason"] == "lost" and json.loads(fields["error"])["type"] == "JobLost"
+    assert json.loads(event)["reason"] == "lost"
+
+
+def test_jobs_the_broker_holds_are_never_suspects():
+    reconciler = Reconciler(SETTINGS, confirm_after=2, worker_ttl=30)
+    other = "0" * 31 + "2"
+    index = [[JOB.encode(), other.encode()]]
+    rows = [hmget("queued"), hmget("running", "w@a")]
+    for now in (100, 200):
+        ended, _ = sweep(reconciler, now, index, rows, broker_reply(JOB, unacked=(other,)), [0])
+        assert ended == []
+    assert reconciler.suspects == {}
+
+
+def test_a_running_job_ends_only_when_its_worker_is_gone_for_a_heartbeat_lifetime():
+    reconciler = Reconciler(SETTINGS, confirm_after=2, worker_ttl=30)
+    running = ([[JOB.encode()]], [hmget("running", "w@a")], broker_reply())
+    assert sweep(reconciler, 100, *running, [1])[0] == []  # its worker is alive
+    assert reconciler.suspects == {}
+    _, batches = sweep(reconciler, 101, *running, [0])
+    assert batches[3].commands == [("EXISTS", "p:worker:w@a")]
+    assert sweep(reconciler, 120, *running, [0])[0] == []  # 19 s < the worker ttl
+    ended, _ = sweep(reconciler, 131, *running, [0], [[1, b"failed"]])
+    assert ended == [(JOB, WORKER_GONE.format(worker="w@a"))]
+
+
+def test_a_vanished_active_record_gets_a_tombstone_only_after_a_restart():
+    reconciler = Reconciler(SETTINGS, confirm_after=2, worker_ttl=30)
+    sweep(reconciler, 100, [[JOB.encode()]], [hmget("queued")], broker_reply(JOB))
+    assert sweep(reconciler, 101, [[]])[0] == []  # no restart seen: nothing is invented
+    sweep(reconciler, 102, [[JOB.encode()]], [hmget("queued")], broker_reply(JOB))
+    ended, batches = sweep(reconciler, 103, [[]], [1], data_lost=True)
+    ((job_id, message),) = ended
+    assert job_id == JOB and "while it was queued" in message
+    script = only_script(batches[1])
+    assert script.name == "tombstone"
+    assert script.keys == [JOB_KEY, f"{JOB_KEY}:events", f"p:u:{OWNER}:events", INDEX]
+    maxlen, event, created, ttl, job_id, *pairs = script.args
+    assert (maxlen, created, ttl, job_id) == (100, 1.0, 60, JOB)
+    assert dict(zip(pairs[::2], pairs[1::2], strict=True))["status"] == "failed"
+
+
+# -- the drivers --------------------------------------------------------------------------------
+
+
+def test_both_drivers_offer_the_same_operations_on_the_same_generators():
+    def ops(driver: type, kind: type) -> dict[str, Any]:
+        return {name: op.op for name, op in vars(driver).items() if isinstance(op, kind)}
+
+    sync, asynchronous = ops(JobStore, sync_op), ops(AsyncJobStore, async_op)
+    assert sync == asynchronous and len(sync) > 20
+    assert JobStore.get.__doc__ == records.get.__doc__
+
+
+def test_owner_names_are_quoted_so_no_owner_reaches_another_owners_keys():
+    keys = SETTINGS.keys
+    assert keys.job("a:b*", "j") == "p:u:a%3Ab%2A:job:j"
+    assert keys.idempotency("a", "x/y z") == "p:u:a:idem:x%2Fy%20z"
+    assert keys.worker("w@host name") == "p:worker:w@host%20name"
+    assert keys.hub("s1") == "p:hub:s1"
