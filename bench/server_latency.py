@@ -29,7 +29,8 @@ METHOD = (
     "`slow_gaussian`: 1 ms of sleep per evaluation, so that progress flows at the usual "
     "pace while the CPUs stay with the server), receive time − stream id time; IOLoop lag: "
     "300 `GET /api/status` (jupyter_server's own, no Redis) 10 ms apart with 2 slow fits "
-    "running, with 200 WebSockets open (50 with `--quick`) minus without; every 5th probe "
+    "running, with 200 WebSockets open (50 with `--quick`) minus without (before and "
+    "after: load drifting between the windows can make it negative); every 5th probe "
     "also a `GET bumps-remote/api/jobs/{id}` (one Redis read), whose errors are counted."
 )
 LATENCY_TARGET_MS = 20.0  # p95, worker → WebSocket client; and IOLoop lag at 200 sockets
@@ -175,6 +176,7 @@ def measure(base, quick: bool) -> list[Row]:
             time.sleep(1)
             crowded = probes()
             seen = observer.latencies()
+        quiet += probes()  # the same without sockets before and after: drift hits both sides
     finally:
         for job_id in load:
             http.post(f"{jobs_url}/{job_id}/cancel", timeout=30)
