@@ -75,9 +75,7 @@ class JobService:
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
         from .event_hub import EventHub
 
-        self.hub = EventHub(
-            self.store, settings.redis_url, f"{settings.prefix}hub:{uuid.uuid4().hex}"
-        )
+        self.hub = EventHub(self.store, settings.redis_url, self.store.keys.hub(uuid.uuid4().hex))
         from .reconciling import ReconcileLoop
 
         self.reconcile = ReconcileLoop(
