@@ -1,17 +1,47 @@
-"""The job record as a Redis hash of strings, and back; small text helpers for replies."""
+"""The job record as a Redis hash of strings, and back (each field's codec follows its type in
+job_record.py); small text helpers for replies."""
 
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Mapping
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import orjson
 
-_JSON_FIELDS = frozenset(("tags", "options", "environment", "progress", "error", "parameters"))
-_INT_FIELDS = frozenset(("seed", "attempt", "max_attempts", "payload_size"))
-_FLOAT_FIELDS = frozenset(("created", "started", "finished"))
-_BOOL_FIELDS = frozenset(("cancel_requested", "has_result", "partial"))
+from .job_record import JobRecord
+
+FieldKind = Literal["json", "int", "float", "bool", "text"]
+
+
+def field_kind(hint: Any) -> FieldKind:
+    """How a field of this type is kept in a hash field: flags as "1"/"0", integers and
+    numbers as their text, strings as they are, anything else (lists, dicts, nested
+    records, optional values) as JSON."""
+    if hint is bool:  # before int: bool is an int
+        return "bool"
+    if hint is int:
+        return "int"
+    if hint is float:
+        return "float"
+    if hint is str:
+        return "text"
+    if typing.get_origin(hint) is Literal and all(
+        isinstance(a, str) for a in typing.get_args(hint)
+    ):
+        return "text"
+    return "json"
+
+
+# field name -> kind, from the job record's schema (job_record.py), not kept by hand
+FIELD_KINDS: dict[str, FieldKind] = {
+    name: field_kind(hint) for name, hint in typing.get_type_hints(JobRecord).items()
+}
+_JSON_FIELDS = frozenset(n for n, k in FIELD_KINDS.items() if k == "json")
+_INT_FIELDS = frozenset(n for n, k in FIELD_KINDS.items() if k == "int")
+_FLOAT_FIELDS = frozenset(n for n, k in FIELD_KINDS.items() if k == "float")
+_BOOL_FIELDS = frozenset(n for n, k in FIELD_KINDS.items() if k == "bool")
 
 
 def encode_record(record: Mapping[str, Any]) -> dict[str, str]:
@@ -46,7 +76,7 @@ def decode_record(raw: Mapping[Any, Any]) -> dict[str, Any]:
             record[name] = float(text)
         elif name in _BOOL_FIELDS:
             record[name] = text == "1"
-        else:
+        else:  # text, and fields the schema does not know (kept as they are)
             record[name] = text
     return record
 
