@@ -137,7 +137,8 @@ class RemoteJob:
     def events(self, since: str = "0", timeout: float | None = None) -> Iterator[dict]:
         """Every event of the job from `since` on, until its terminal status. If the Jupyter
         server goes away (restart), reconnects by itself and resumes after the last event
-        seen: nothing missed, nothing twice (RELIABILITY.md 9)."""
+        seen: nothing missed, nothing twice
+        (docs/reliability.md#9-jupyter-server-restarted-mid-fit)."""
         last = since
         deadline = None if timeout is None else time.monotonic() + timeout
         away = _ServerAway(self)

@@ -5,7 +5,8 @@ with AOF on and its data under the Jupyter data dir, so jobs outlive a server re
 Both die with the server: they are stopped by `stop()`, and the kernel's parent-death
 signal stops them if the server itself is killed (Redis with SIGTERM, which flushes its AOF;
 workers with SIGKILL, since a warm shutdown would wait for their fits without a broker).
-A fit cut short so is queued again when the server next starts (RELIABILITY.md 9).
+A fit cut short so is queued again when the server next starts
+(docs/reliability.md#9-jupyter-server-restarted-mid-fit).
 """
 
 from __future__ import annotations

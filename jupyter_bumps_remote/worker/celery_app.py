@@ -1,4 +1,7 @@
-"""The Celery application: json only, late acks, bounded fits (docs/reliability.md says why)."""
+"""The Celery application: json only, late acks, bounded fits.
+
+Why each setting: docs/workers.md#celery-settings-and-why.
+"""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 kombu redelivers a message it has not seen acked within the visibility timeout, whether
 or not a worker is still running it (a message reserved behind a long fit, a sweep racing
 an ack, limits mis-set). A delivery that finds the job `running` under a live lease is such
-a copy: it is acked without running (RELIABILITY.md 4). A delivery that finds the lease
-lapsed takes the job over: its execution died (worker killed, pool process lost).
+a copy: it is acked without running (docs/reliability.md#4-a-fit-never-runs-twice-at-once).
+A delivery that finds the lease lapsed takes the job over: its execution died (worker
+killed, pool process lost).
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ class WorkerSettings:
     time_limit: float = 12 * 3600.0
     soft_time_limit: float = 12 * 3600.0 - 60
     # A message not acked within this long is redelivered: it must exceed the hard limit,
-    # or a long fit would run twice at once (RELIABILITY.md 4).
+    # or a long fit would run twice at once (docs/reliability.md#4-a-fit-never-runs-twice-at-once).
     visibility_timeout: float = 12 * 3600.0 + 300
-    # Life of a running job's lease, renewed a few times within it: a copy of
-    # the job's message that kombu redelivers while the lease lives is not run (RELIABILITY
-    # 4); a lost execution's job is taken over once its lease lapses.
+    # Life of a running job's lease, renewed a few times within it: a copy of the job's
+    # message that kombu redelivers while the lease lives is not run; a lost execution's job
+    # is taken over once its lease lapses (docs/workers.md#one-run-at-a-time).
     lease_seconds: float = 3.0
     max_attempts: int = 3
     events_maxlen: int = 10_000

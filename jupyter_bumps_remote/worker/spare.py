@@ -9,7 +9,7 @@ summary) unless its pool process expects the next job at once, then waits on a p
 its job. The worker's main process ran the whole rehearsal, session file included, before
 the pool forked, so even a spare that skipped its own finds bumps' lazy imports and caches
 done (warm.py). Each job still gets a process of its own, so a crash or a limit kills that
-job only (RELIABILITY.md 1, 22).
+job only (docs/reliability.md#1-fit-process-killed, #22-hostile-problems).
 """
 
 from __future__ import annotations
