@@ -65,7 +65,7 @@ def seed_fit(seed: int) -> None:
 def _seed_numba(seed: int) -> None:
     """What compiled `np.random.seed(seed)` does: `numba_rnd_init` on this thread's state.
 
-    numba's helper module does it directly (instant, where compiling the call costs ~1 s in a
+    numba's helper module does it directly (instant, where compiling the call is slow in a
     fresh process); compiled `np.random.seed` is the public way, if that private name goes.
     """
     try:

@@ -1,8 +1,8 @@
 """Population evaluation in forked processes that already hold the problem.
 
 bumps' MPMapper sends a Manager proxy with every point, and each pool process reconnects
-to the manager to read it: for a 2 ms model with 30 points per generation, parallel=2 was
-barely faster than serial (2.6 s vs 3.0 s, dream steps=40). Forking the pool after the
+to the manager to read it: for a fast model, parallel=2 was barely faster than serial
+(docs/design.md#figures-behind-the-code). Forking the pool after the
 problem is built means only points and values cross process boundaries, one chunk per
 process per generation. Results are in input order, so fits are identical to serial ones.
 """

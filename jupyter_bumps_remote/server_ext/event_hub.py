@@ -1,10 +1,10 @@
 """One reader of Redis event streams per server, fanned out to every WebSocket.
 
-A blocking XREAD per socket held one pooled Redis connection each (100 sockets exhausted
-redis-py's pool and REST calls answered 503) and did N times the work per event (200
-sockets: IOLoop lag p95 730 ms). Here one task on its own connection reads every stream
-that has subscribers in a single XREAD, serializes each event once, and hands it to the
-subscribers of its stream.
+A blocking XREAD per socket held one pooled Redis connection each (enough sockets exhausted
+redis-py's pool and REST calls answered 503) and did N times the work per event, which
+lagged the IOLoop (docs/design.md#figures-behind-the-code). Here one task on its own
+connection reads every stream that has subscribers in a single XREAD, serializes each event
+once, and hands it to the subscribers of its stream.
 
 No gap, no duplicate: a subscriber is registered (buffering) before it replays its stream
 from `since` with XRANGE; then it sends the buffered events newer than the replay's end,

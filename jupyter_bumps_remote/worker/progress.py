@@ -1,6 +1,6 @@
 """A bumps Monitor that sends throttled progress events of one fit to the job store.
 
-bumps calls monitors every iteration (0.3-6 ms on small problems), so events are sent at
+bumps calls monitors every iteration (milliseconds apart on small problems), so events are sent at
 most every `interval` seconds; each carries the convergence rows since the previous one,
 so a listener rebuilds the whole convergence plot from the events alone.
 """

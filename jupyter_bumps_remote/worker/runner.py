@@ -1,7 +1,7 @@
 """Run one delivered job: mark it running, hand it to a fit process, record how that ended.
 
-Fit processes are forked from the warm worker process, which keeps bumps imported (no ~1 s
-import per job) while a crash, a segfault or an OOM kill of the fit only fails that one job.
+Fit processes are forked from the warm worker process, which keeps bumps imported (no import
+of bumps per job) while a crash, a segfault or an OOM kill of the fit only fails that one job.
 Each pool process keeps one spare fit process forked and warmed up ahead of its next job
 (spare.py).
 """
@@ -28,7 +28,7 @@ _stores: dict[int, JobStore] = {}
 _spares: dict[int, SpareFitProcess] = {}  # by the pid of the pool process that forked it
 # A job that waited longer than this in the queue had others before it: a backlog, whose
 # next job comes at once. The next spare then skips its rehearsal, which would only take
-# the CPU that the jobs of a sweep need (measured: ~20% of a tiny fit's cost).
+# the CPU that the jobs of a sweep need (docs/design.md#figures-behind-the-code).
 BACKLOG_SECONDS = 0.1
 
 
