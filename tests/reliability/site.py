@@ -21,7 +21,7 @@ from .events_listener import EventsListener
 SCALED = {"time_limit": 12, "soft_time_limit": 11, "visibility_timeout": 14}
 SLOW_FIT = ("dream", {"steps": 60, "burn": 0})
 SLOW_MODEL = {"model": "slow_gaussian", "DELAY": 0.002}
-RESUME = 60  # RELIABILITY.md 7: workers consume again within 60 s
+RESUME = 60  # workers consume again within 60 s: docs/reliability.md#7-redis-restarted-with-aof
 SERVER_TRAITS = ("time_limit", "soft_time_limit", "visibility_timeout", "max_attempts")
 
 

@@ -1,4 +1,5 @@
-"""RELIABILITY.md 7: Redis restarted (AOF on) while jobs are queued and running.
+"""Redis restarted (AOF on) while jobs are queued and running
+(docs/reliability.md#7-redis-restarted-with-aof).
 
 A private redis-server on a fixed port, a real worker run as `bumps-remote worker` runs it
 (mingle and gossip on: Celery's reconnection regressions #7705, #9054, #10302 live there),

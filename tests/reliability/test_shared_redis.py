@@ -1,6 +1,7 @@
-"""RELIABILITY.md 21, shared part: a shared Redis reached with an ACL user and password, and
-over TLS only (rediss://), by a real worker and a real Jupyter server configured as the
-operator guide says; a wrong password or scheme is a clear error that names the setting."""
+"""Shared part of docs/reliability.md#21-redis-access: a shared Redis reached with an ACL
+user and password, and over TLS only (rediss://), by a real worker and a real Jupyter server
+configured as the operator guide says; a wrong password or scheme is a clear error that
+names the setting."""
 
 from __future__ import annotations
 

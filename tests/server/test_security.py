@@ -1,6 +1,6 @@
-"""Security of the API on a real server (RELIABILITY.md 17-19): every route refuses a request
-without credentials, cookie logins need the XSRF token and a same-origin WebSocket, and a
-user never sees another user's jobs.
+"""Security of the API on a real server (docs/reliability.md#security, statements 17-19):
+every route refuses a request without credentials, cookie logins need the XSRF token and a
+same-origin WebSocket, and a user never sees another user's jobs.
 
 The routes are enumerated from the running web application, not listed here, so a handler
 added later without `@web.authenticated` / `@ws_authenticated` makes these tests fail.

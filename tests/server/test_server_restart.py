@@ -1,4 +1,5 @@
-"""RELIABILITY.md 9, shared mode: the Jupyter server restarted mid-fit.
+"""The Jupyter server restarted mid-fit, shared mode
+(docs/reliability.md#9-jupyter-server-restarted-mid-fit).
 
 The fit belongs to the workers and Redis, not to the server: it goes on while the server is
 down, the server shows its state again once it is back, the event streams replay what

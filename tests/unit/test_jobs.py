@@ -15,7 +15,7 @@ from tests.support.problems import gaussian_problem
 
 ALL_FITTERS = ("amoeba", "lm", "newton", "de", "dream", "pt")
 
-# Each fitter's own settings as bumps 1.0 declares them (BUMPS_NOTES.md, "Fitters").
+# Each fitter's own settings as bumps 1.0 declares them (each class's `settings` in bumps.fitters).
 SETTINGS = {
     "amoeba": {"steps", "radius", "xtol", "ftol", "starts", "jump"},
     "lm": {"steps", "ftol", "xtol", "starts", "jump"},

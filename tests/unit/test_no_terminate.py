@@ -1,4 +1,4 @@
-"""RELIABILITY.md 6: no programmatic terminate. Celery's revoke(terminate=True) and
+"""No programmatic terminate (docs/reliability.md#6-cancel). Celery's revoke(terminate=True) and
 control.terminate kill a pool process from outside: the fit loses its best point and the
 job its cooperative end. Cancel goes through the job record only."""
 
