@@ -22,10 +22,20 @@ export const TERMINAL: ReadonlySet<Status> = new Set<Status>([
   'cancelled'
 ]);
 
+/** How the problem travelled (docs/transport.md). */
+export type Encoding =
+  | 'bumps-serialize+zlib+base64'
+  | 'cloudpickle+zlib+base64';
+
+/** The session file: the fit process writes it just after the terminal status. */
+export type SessionState = 'writing' | 'ready' | 'failed';
+
 export interface IEnvironment {
   python: string;
   bumps: string;
   numpy?: string;
+  /** Model library (refl1d, sasmodels) to its version. */
+  libraries?: Record<string, string>;
 }
 
 export interface IParameter {
@@ -68,6 +78,7 @@ export interface IJob {
   environment?: IEnvironment;
   parameters?: IParameter[];
   payload_size?: number;
+  encoding?: Encoding;
   progress?: IProgress;
   error?: IJobError;
   reason?: string;
@@ -75,6 +86,8 @@ export interface IJob {
   cancel_requested?: boolean;
   has_result?: boolean;
   partial?: boolean;
+  session?: SessionState;
+  session_error?: string;
   retry_of?: string;
 }
 
