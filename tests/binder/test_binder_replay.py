@@ -12,38 +12,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 
 from ..support.fresh_copy import fresh_copy
 from ..support.server_notebook import run_notebook
 from ..support.services import free_port
+from ..support.user_launched_server import clean_env, wait_for_server
 
 STEP_TIMEOUT = 600  # the install builds the JupyterLab extension (jlpm, npm registry)
-
-
-def clean_env(**extra) -> dict:
-    """This machine's environment without the test run's own Python settings."""
-    ours = ("BUMPS_REMOTE_", "JUPYTER", "JPY_", "PYTHON", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    return {**env, **extra}
-
-
-def wait_for_server(url: str, token: str, process, log, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            info = requests.get(url + "bumps-remote/api/info", timeout=2,
-                                headers={"Authorization": f"token {token}"})  # fmt: skip
-            if info.status_code == 200 and info.json().get("workers"):
-                return
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the server did not come up:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
 
 
 @pytest.mark.timeout(2 * STEP_TIMEOUT)

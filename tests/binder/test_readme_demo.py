@@ -20,10 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ..server.test_embedded import our_processes
+from ..support.embedded_processes import our_processes
 from ..support.server_notebook import ServerKernel
 from ..support.services import REPO, free_port
-from .test_binder_replay import clean_env, wait_for_server
+from ..support.user_launched_server import clean_env, wait_for_server
 
 URL = re.compile(r"(http://127\.0\.0\.1:\d+/\S*\?token=(\w+))")
 

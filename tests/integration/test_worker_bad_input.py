@@ -12,7 +12,7 @@ import pytest
 from jupyter_bumps_remote import dispatch, jobs, transport, versions
 
 from ..support.problems import gaussian_problem
-from .test_worker_progress_cancel import LONG_DREAM, wait_for_progress
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 
 
 @pytest.fixture

@@ -9,22 +9,7 @@ import numpy as np
 from jupyter_bumps_remote import jobs, transport
 
 from ..support.problems import gaussian_problem
-
-LONG_DREAM = {"steps": 200_000, "burn": 10}
-
-
-def wait_for_progress(remote, job_id, timeout=30):
-    """Until the job has sent its first progress event."""
-    deadline = time.monotonic() + timeout
-    since = "0"
-    while time.monotonic() < deadline:
-        stream = remote.store.keys.events(remote.owner, job_id)
-        found = remote.store.wait_events({stream: since}, block_ms=500).get(stream, [])
-        for event in found:
-            since = event["id"]
-            if event["type"] == "progress":
-                return event
-    raise TimeoutError("no progress")
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 
 
 def test_progress_is_ordered_throttled_and_ends_with_final_then_status(remote):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from jupyter_bumps_remote import jobs
 
-from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
+from ..support.job_executions import statuses, task_returns
 from ..support.problems import gaussian_problem
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 from ..support.waiting import wait_gone, wait_until
 from .conftest import kill_worker_main
-from .test_runs_once import statuses, task_returns
 
 FAST = {"time_limit": 3, "soft_time_limit": 2, "visibility_timeout": 4}
 # the soft limit counts from the task's start: the fit must still be running after its first

@@ -14,8 +14,8 @@ import pytest
 from jupyter_bumps_remote import jobs
 from jupyter_bumps_remote.worker.tasks import TASK_NAME
 
-from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 from ..support.waiting import wait_gone, wait_until
 from .conftest import kill_worker_main, session_pids
 from .hostile import hostile_problem

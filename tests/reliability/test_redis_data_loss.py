@@ -20,8 +20,8 @@ from jupyter_bumps_remote.kernel.client import RemoteError
 from jupyter_bumps_remote.kernel.job import RemoteFitError
 from jupyter_bumps_remote.worker import make_app
 
-from ..integration.test_worker_progress_cancel import wait_for_progress
 from ..support.problems import gaussian_problem
+from ..support.running_fits import wait_for_progress
 from ..support.services import RedisServer
 from ..support.waiting import wait_until
 from .site import SCALED, SLOW_MODEL, sites

@@ -10,25 +10,16 @@ events, that only one execution ever ran it and that its result was stored once.
 
 from __future__ import annotations
 
-import re
-
 from jupyter_bumps_remote import jobs
 
-from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
+from ..support.job_executions import statuses, task_returns
 from ..support.problems import gaussian_problem
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 from ..support.waiting import wait_until
 
 # dream stopped by max_time: a fit that lasts a known time, whatever the machine
 TIMED_DREAM = {**LONG_DREAM, "max_time": 8.0}
 ROOMY = {"time_limit": 20, "soft_time_limit": 19, "visibility_timeout": 30}
-
-
-def statuses(remote, job_id) -> list[tuple[str, str | None]]:
-    return [
-        (e["data"]["status"], e["data"].get("worker"))
-        for e in remote.events(job_id)
-        if e["type"] == "status"
-    ]
 
 
 def progress_steps(remote, job_id) -> list[int]:
@@ -45,12 +36,6 @@ def redeliver_unacked(stack) -> int:
         for tag in tags:
             qos.restore_by_tag(tag.decode(), client)
     return len(tags)
-
-
-def task_returns(worker) -> list[str]:
-    """What each execution of the fit task returned, from the worker's INFO log."""
-    return re.findall(r"Task bumps_remote\.fit\[[^\]]+\] succeeded in [\d.e-]+s: '(\w+)'",
-                      worker.log.read_text())  # fmt: skip
 
 
 def test_4_a_running_job_redelivered_by_kombu_is_not_run_a_second_time(stack_factory):

@@ -10,8 +10,8 @@ import time
 
 from jupyter_bumps_remote import jobs
 
-from ..integration.test_worker_progress_cancel import LONG_DREAM, wait_for_progress
 from ..support.problems import gaussian_problem
+from ..support.running_fits import LONG_DREAM, wait_for_progress
 from ..support.waiting import alive, wait_gone
 
 

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from jupyter_bumps_remote import jobs, transport
 
+from ..support.embedded_processes import our_processes
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
 from ..support.waiting import wait_until
-
-
-def our_processes(home, server=None) -> list[int]:
-    """Processes the server started (redis, workers, fits): they inherit its environment.
-    (Command lines won't do: redis-server rewrites its own.)"""
-    marker = f"JUPYTER_DATA_DIR={home / 'data'}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or (server and int(proc.name) == server.process.pid):
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 
 from jupyter_bumps_remote import jobs, transport
 
+from ..support.embedded_processes import our_processes
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
 from ..support.waiting import wait_until
-from .test_embedded import our_processes
 
 # fits cut short: a stopping server gives its workers' running fits 10 s to end first, after
 # its own shutdown steps (several seconds in CI): the fit must outlast both

@@ -12,8 +12,9 @@ from bumps.fitters import load_fit_from_session
 
 from jupyter_bumps_remote import jobs, transport, versions
 
-from ..integration.test_worker_progress_cancel import LONG_DREAM
 from ..support.problems import gaussian_problem
+from ..support.running_fits import LONG_DREAM
+from ..support.server_workers import live_workers
 
 
 async def wait_status(api, job_id, statuses=jobs.TERMINAL, timeout=60):
@@ -163,15 +164,6 @@ async def test_bad_and_unknown_job_ids_are_404(api):
     for job_id in ("0" * 32, "not-an-id", "..%2F..%2Fetc", "A" * 32):
         await api.json("GET", "jobs", job_id, expect=404)
         await api.json("POST", "jobs", job_id, "cancel", expect=404)
-
-
-async def live_workers(api, timeout=20) -> list[dict]:
-    """GET workers once the session's worker has beaten (it follows its "ready")."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (workers := (await api.json("GET", "workers", expect=200))["workers"]):
-        assert asyncio.get_running_loop().time() < deadline, "no worker beat"
-        await asyncio.sleep(0.1)
-    return workers
 
 
 async def test_workers_route_lists_the_live_worker(api):

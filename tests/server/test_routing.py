@@ -6,7 +6,7 @@ from __future__ import annotations
 from jupyter_bumps_remote import jobs, transport, versions
 
 from ..support.problems import gaussian_problem
-from .test_jobs_api import live_workers
+from ..support.server_workers import live_workers
 
 
 def other_bumps(ours: str) -> str:
