@@ -24,8 +24,7 @@ export const TERMINAL: ReadonlySet<Status> = new Set<Status>([
 
 /** How the problem travelled (docs/transport.md). */
 export type Encoding =
-  | 'bumps-serialize+zlib+base64'
-  | 'cloudpickle+zlib+base64';
+  'bumps-serialize+zlib+base64' | 'cloudpickle+zlib+base64';
 
 /** The session file: the fit process writes it just after the terminal status. */
 export type SessionState = 'writing' | 'ready' | 'failed';
