@@ -1,6 +1,6 @@
 """Warm the worker's main process once, before the pool forks: every fit process then starts
-warm. Importing bumps.fitters alone costs about a second; the first pass through a fit, its
-summary and its session file fills caches and lazily imported modules (tens of ms more)."""
+warm. Importing bumps.fitters is slow, and the first pass through a fit, its summary and its
+session file fills caches and lazily imported modules (docs/design.md#figures-behind-the-code)."""
 
 from __future__ import annotations
 
