@@ -1,4 +1,4 @@
-"""RELIABILITY.md 6: a cancel request survives a worker restart.
+"""A cancel request survives a worker restart (docs/reliability.md#6-cancel).
 
 A cancel is written into the job record, not sent to a worker: whichever worker gets the
 job's message next, now or after a restart, reads it there and does not run the fit.

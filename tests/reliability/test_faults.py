@@ -1,5 +1,5 @@
-"""RELIABILITY.md faults against real processes: a private Redis and real workers per test,
-time limits scaled down through BUMPS_REMOTE_* variables."""
+"""The faults of docs/reliability.md#faults against real processes: a private Redis and real
+workers per test, time limits scaled down through BUMPS_REMOTE_* variables."""
 
 from __future__ import annotations
 

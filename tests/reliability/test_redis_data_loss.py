@@ -1,4 +1,4 @@
-"""RELIABILITY.md 8: Redis restarted without persistence: jobs it no longer knows end
+"""docs/reliability.md#8-redis-restarted-without-persistence: jobs it no longer knows end
 `failed` with reason `lost` and a message that says what to do, never `queued` forever.
 
 redis-server runs with `appendonly no` and `save ""`: a restart comes back empty (or from

@@ -1,4 +1,5 @@
-"""RELIABILITY.md 4: a fit never runs twice at once, whatever kombu's Redis transport does.
+"""A fit never runs twice at once, whatever kombu's Redis transport does
+(docs/reliability.md#4-a-fit-never-runs-twice-at-once).
 
 kombu keeps every delivered, unacked message in its `unacked` hash and pushes it back onto
 the queue once it is older than the visibility timeout, whichever worker holds it: a fit

@@ -1,4 +1,5 @@
-"""RELIABILITY.md 9, embedded mode: the server owns its Redis and workers, so a server
+"""docs/reliability.md#9-jupyter-server-restarted-mid-fit, embedded mode: the server owns
+its Redis and workers, so a server
 restart kills the fit that was running. The job is not lost and does not wait for the
 visibility timeout (12 h): the restarted server queues it again, and it runs to its end as
 attempt 2, its result stored once."""
