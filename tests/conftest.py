@@ -14,9 +14,17 @@ from jupyter_bumps_remote.worker import make_app
 from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from .support.services import JupyterServer, RedisServer, Worker
+from .support.tiers import tiers
 
 SUPPORT = Path(__file__).parent / "support"
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier (unit, browser, slow: tests/support/tiers.py), for `-m`."""
+    for item in items:
+        for marker in tiers(item.path, item.name, getattr(item, "fixturenames", [])):
+            item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

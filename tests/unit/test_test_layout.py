@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from ..support.tiers import SLOW, tiers
+
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -59,3 +61,30 @@ def test_no_test_module_imports_another():
         f"these import test modules: {offenders}; move what they share into a module of "
         "tests/support (fixtures: a conftest.py)"
     )
+
+
+def test_every_slow_entry_names_a_test_that_exists():
+    """A renamed or moved test would silently leave the slow tier (tests/support/tiers.py)."""
+    for entry in SLOW:
+        module, _, name = entry.partition("::")
+        path = TESTS / module
+        assert path.is_file(), f"{entry}: no such test module"
+        functions = {
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        assert not name or name.split("[")[0] in functions, f"{entry}: no such test"
+
+
+def test_tiers_by_directory_fixture_and_list():
+    assert tiers(TESTS / "unit" / "test_jobs.py", "test_x", []) == ["unit"]
+    assert tiers(TESTS / "ui" / "test_sidebar.py", "test_x", ["page", "browser"]) == [
+        "browser",
+        "slow",
+    ]
+    assert tiers(TESTS / "kernel" / "test_notebooks.py", "test_real_world", ["remote"]) == ["slow"]
+    assert tiers(TESTS / "kernel" / "test_docs_code.py", "test_python_blocks[README.md]", []) == [
+        "slow"
+    ]
+    assert tiers(TESTS / "kernel" / "test_docs_code.py", "test_python_blocks[docs/x.md]", []) == []
