@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,8 @@ def seed_fit(seed: int) -> None:
     """
     np.random.seed(seed)
     try:
-        import numba  # noqa: F401 - the condition under which bumps' DREAM uses numba
+        # optional: the condition under which bumps' DREAM uses numba
+        import numba  # noqa: F401  # pyright: ignore[reportMissingImports]
     except ImportError:
         return
     _seed_numba(seed)
@@ -69,7 +71,7 @@ def _seed_numba(seed: int) -> None:
     fresh process); compiled `np.random.seed` is the public way, if that private name goes.
     """
     try:
-        from numba import _helperlib
+        from numba import _helperlib  # pyright: ignore[reportMissingImports] - optional
 
         _helperlib.rnd_seed(_helperlib.rnd_get_np_state_ptr(), seed)
     except (ImportError, AttributeError):
@@ -78,7 +80,7 @@ def _seed_numba(seed: int) -> None:
 
 @functools.cache
 def _compiled_numba_seed():
-    import numba
+    import numba  # pyright: ignore[reportMissingImports] - optional
 
     return numba.njit(_np_random_seed)
 
@@ -145,7 +147,9 @@ def run_fit(
     finally:
         if isinstance(mapper, ForkPoolMapper):
             mapper.close()
-    timed_out = bool(max_time) and driver.monitor_runner.history.time[0] >= max_time
+    # History gains its traces (time, step, ...) at run time, from what the monitors require
+    history: Any = driver.monitor_runner.history
+    timed_out = bool(max_time) and history.time[0] >= max_time
     if (aborted[0] or timed_out) and best.point is not None and best.value < fx:
         x, fx = best.point, best.value
     problem.setp(x)
@@ -155,14 +159,14 @@ def run_fit(
         success=True,
         status=0,
         message="successful termination",
-        nit=driver.monitor_runner.history.step[0],
+        nit=history.step[0],
         dx=driver.stderr(),
         dof=problem.dof,
         labels=problem.labels(),
         numpoints=problem.model_points(),
         chisq=problem.chisq(nllf=fx),
         timestamp=now_string(),
-        state=driver.fitter.state,
+        state=driver.fitter.state,  # pyright: ignore[reportOptionalMemberAccess] - set by fit()
         convergence=np.array(convergence.quantiles),
         method=fitter,
         options=fit_options,

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+from typing import Any
 
-_problem = None  # the problem, inherited by the forked pool processes
+_problem: Any = None  # the problem, inherited by the forked pool processes
 
 
 def _evaluate(point):
@@ -24,7 +25,9 @@ def pool_size(processes: int) -> int:
     """0 means every core this process may run on (as bumps' own `parallel=0`)."""
     if processes > 0:
         return processes
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 class ForkPoolMapper:

@@ -9,6 +9,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TypeGuard
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
@@ -163,7 +164,7 @@ def _check_setting(fitter: str, name: str, value: object, default: object) -> ob
     return value
 
 
-def _is_finite_number(value: object) -> bool:
+def _is_finite_number(value: object) -> TypeGuard[int | float]:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import requests
 
@@ -58,7 +59,8 @@ class Client:
             raise RemoteError(response.status_code, message)
         return response
 
-    def json(self, method: str, path: str, **kwargs):
+    def json(self, method: str, path: str, **kwargs) -> Any:
+        """The answer's JSON (None for an empty answer: only DELETE gives one)."""
         response = self.request(method, path, **kwargs)
         return response.json() if response.content else None
 

@@ -97,7 +97,7 @@ class RemoteJob:
 
     @property
     def seed(self) -> int:
-        return self._record.get("seed")
+        return self._record["seed"]
 
     @property
     def record(self) -> dict:
@@ -213,7 +213,7 @@ class RemoteJob:
             self._long_poll(timeout, with_result=True)  # the end and the summary, one request
         status = self._record["status"]
         if status == jobs.FAILED:
-            raise RemoteFitError(self.id, self.error)
+            raise RemoteFitError(self.id, self.error or {})
         if status == jobs.CANCELLED and not self._record.get("has_result"):
             raise RemoteFitError(
                 self.id,

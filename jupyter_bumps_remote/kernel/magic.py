@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from .. import transport
@@ -24,8 +25,9 @@ class BumpsRemoteMagics(Magics):
         args, options = parse_line(line)
         if not args.expr:
             raise UsageError("give the problem: %bumps_remote problem --fitter dream")
+        shell = self._shell()
         try:
-            problem = self.shell.ev(args.expr)
+            problem = shell.ev(args.expr)
         except NameError as e:
             raise UsageError(f"{e}: define the problem first, or check its name") from None
         except Exception as e:  # noqa: BLE001 - the user's expression: say what it raised
@@ -35,12 +37,19 @@ class BumpsRemoteMagics(Magics):
     @cell_magic("bumps_remote")
     def bumps_remote_cell(self, line: str, cell: str):
         args, options = parse_line(line)
-        result = self.shell.run_cell(cell)
+        shell = self._shell()
+        result = shell.run_cell(cell)
         if not result.success:
             return None  # the cell's own error is already shown
-        if "problem" not in self.shell.user_ns:
+        if "problem" not in shell.user_ns:
             raise UsageError("the cell must define `problem` (a bumps FitProblem)")
-        return self._submit(self.shell.user_ns["problem"], args, options)
+        return self._submit(shell.user_ns["problem"], args, options)
+
+    def _shell(self) -> InteractiveShell:
+        """The shell the magic runs in (IPython gives a registered magic one)."""
+        if self.shell is None:
+            raise UsageError("%bumps_remote runs inside IPython")
+        return self.shell
 
     def _submit(self, problem, args, options):
         from IPython.display import display

@@ -10,18 +10,20 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
 class FitResult:
-    def __init__(self, job_id: str, summary: dict, fetch_session):
+    def __init__(self, job_id: str, summary: dict, fetch_session: Callable[[], bytes]):
         self.job_id = job_id
         self._summary = summary
         self._fetch_session = fetch_session
         self._session_bytes: bytes | None = None
-        self._loaded = None
+        self._loaded: Any = None  # (problem, fit state) from the session file
         self.x = np.asarray(summary["x"], dtype=float)
         self.dx = _array(summary.get("dx"))
         self.chisq = summary.get("chisq")
@@ -30,9 +32,9 @@ class FitResult:
         self.stderr = _array(summary.get("stderr"))
         self.convergence = _array(summary.get("convergence"))
         self.nit = summary.get("nit")
-        self.method = summary.get("method")
+        self.method: str = summary["method"]  # method and seed: every summary has them
         self.options = summary.get("options", {})
-        self.seed = summary.get("seed")
+        self.seed: int = summary["seed"]
         self.partial = bool(summary.get("partial"))
         self.dream = summary.get("dream")
 
@@ -130,9 +132,4 @@ def _nan_for_none(values):
 def _value_error(value: float, error: float | None) -> str:
     if error is None or not np.isfinite(error):
         return f"{value:.6g}"
-    try:
-        from bumps.formatnum import format_uncertainty
-
-        return format_uncertainty(value, error)
-    except Exception:  # noqa: BLE001 - formatting only: fall back to plain numbers
-        return f"{value:.6g} ± {error:.2g}"
+    return f"{value:.6g} ± {error:.2g}"

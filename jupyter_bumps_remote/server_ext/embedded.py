@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import redis.asyncio
+import redis.exceptions
 
 from ..worker.settings import WorkerSettings
 

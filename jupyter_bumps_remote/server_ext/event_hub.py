@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio
 
@@ -130,7 +131,7 @@ class EventHub:
             )
         wake_position = "$"
         while self.subscribers:
-            streams = {self.wake_stream: wake_position, **self.positions}
+            streams: dict[Any, Any] = {self.wake_stream: wake_position, **self.positions}
             try:
                 reply = await self._connection.xread(streams, count=1000, block=BLOCK_MS)
             except REDIS_ERRORS as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
 
 import orjson
@@ -12,6 +13,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
 from .. import jobs
 from ..store import JobNotFound, TransitionRefused
@@ -25,10 +27,19 @@ from .service import (
     ServiceUnavailable,
 )
 
+if TYPE_CHECKING:
+    from .app import BumpsRemote
+
 AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
 RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def extension_of(handler: ExtensionHandlerMixin) -> BumpsRemote:
+    """The handler's extension app as what it is (jupyter_server types it as the base
+    class, which has no `service`)."""
+    return cast("BumpsRemote", handler.extensionapp)
 
 
 def maps_errors(method):
@@ -74,7 +85,7 @@ class BumpsRemoteHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def service(self) -> JobService:
-        app = self.extensionapp
+        app = extension_of(self)
         if app.service is None:
             raise ServiceUnavailable(app.unavailable_reason)
         return app.service
@@ -129,15 +140,16 @@ class JobsHandler(BumpsRemoteHandler):
         self._too_large = False
         if self.request.method != "POST" or self.current_user is None:
             return  # @web.authenticated answers 403 before any body is used
-        limit = self.extensionapp.max_payload_bytes
+        limit = extension_of(self).max_payload_bytes
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
-        self.request.connection.set_max_body_size(limit + 1)
+        # an HTTP/1 server's connection: the one kind jupyter_server serves
+        cast(HTTP1Connection, self.request.connection).set_max_body_size(limit + 1)
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
-        if self._received > self.extensionapp.max_payload_bytes:
+        if self._received > extension_of(self).max_payload_bytes:
             self._too_large = True
             self._chunks = []  # keep nothing of a body we will refuse
         elif not self._too_large:
@@ -159,7 +171,7 @@ class JobsHandler(BumpsRemoteHandler):
     @authorized
     @maps_errors
     async def post(self):
-        limit = self.extensionapp.max_payload_bytes
+        limit = extension_of(self).max_payload_bytes
         if self._too_large:
             raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
         body = self.json_body(JOB_FIELDS, b"".join(self._chunks))

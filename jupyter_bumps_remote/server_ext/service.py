@@ -140,7 +140,7 @@ class JobService:
     ) -> tuple[dict, bool]:
         record, raw = dispatch.new_job(
             owner,
-            body.get("payload"),
+            body.get("payload", ""),  # missing: refused as "not JSON", as an empty one
             body.get("fitter"),
             body.get("options"),
             seed=body.get("seed"),

@@ -18,7 +18,7 @@ from tornado import web, websocket
 
 from .. import jobs
 from .event_hub import Subscriber
-from .handlers import AUTH_RESOURCE
+from .handlers import AUTH_RESOURCE, extension_of
 from .identity import owner_of
 from .service import REDIS_ERRORS
 
@@ -33,16 +33,17 @@ class EventsSocket(
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """A refused handshake answers like the REST routes: JSON {message, reason}."""
-        APIHandler.write_error(self, status_code, **kwargs)
+        APIHandler.write_error(self, status_code, **kwargs)  # pyright: ignore[reportArgumentType]
 
     @ws_authenticated
     async def get(self, job_id: str | None = None):
         user = self.current_user
         if not await ensure_async(self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)):
             raise web.HTTPError(403)
-        service = self.extensionapp.service
+        app = extension_of(self)
+        service = app.service
         if service is None:
-            raise web.HTTPError(503, self.extensionapp.unavailable_reason)
+            raise web.HTTPError(503, app.unavailable_reason)
         self.owner = owner_of(self)
         service.reconcile.watch(self.owner)
         self.job_id = job_id
@@ -64,9 +65,14 @@ class EventsSocket(
 
     async def open(self, *args, **kwargs):
         super().open(*args, **kwargs)  # WebSocketMixin starts the keep-alive pings here
-        hub = self.extensionapp.service.hub
+        service = extension_of(self).service
+        if service is None:  # the extension stopped since get() accepted the handshake
+            self.close(1011, "the bumps-remote extension stopped; reconnect later")
+            return
         try:
-            self.subscriber = await hub.subscribe(self.owner, self.job_id, self.since, self._send)
+            self.subscriber = await service.hub.subscribe(
+                self.owner, self.job_id, self.since, self._send
+            )
         except REDIS_ERRORS:
             self.close(1011, "the job store (Redis) is not reachable; reconnect later")
 
@@ -74,8 +80,9 @@ class EventsSocket(
         """Clients only listen; anything they send is ignored."""
 
     def on_close(self):
-        if self.subscriber is not None and self.extensionapp.service is not None:
-            self.extensionapp.service.hub.unsubscribe(self.subscriber)
+        service = extension_of(self).service
+        if self.subscriber is not None and service is not None:
+            service.hub.unsubscribe(self.subscriber)
 
     def _send(self, text: str) -> None:
         try:

@@ -5,6 +5,8 @@ Why each setting: docs/workers.md#celery-settings-and-why.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import (
@@ -14,7 +16,7 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from .. import versions
 from .settings import WorkerSettings
@@ -88,7 +90,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
             prepare_spare(settings)
 
     @worker_ready.connect(weak=False)
-    def _advertise(sender=None, **_):
+    def _advertise(sender: Any = None, **_):
         if getattr(sender, "app", None) is app:
             from .heartbeat import Heartbeat, worker_info
             from .runner import store_for
@@ -102,7 +104,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
             ).start()
 
     @task_failure.connect(weak=False)
-    def _hard_time_limit(sender=None, exception=None, args=None, **_):
+    def _hard_time_limit(sender: Any = None, exception=None, args: Any = None, **_):
         # Celery killed the pool process at the hard limit (its fit died with it, by
         # PDEATHSIG): nothing in it can record the end, so the worker's main process does.
         # Celery acks the message (task_acks_on_timeout), so it is not delivered again.

@@ -153,11 +153,12 @@ def become_fit_process(settings: WorkerSettings) -> None:
     # Celery's pool children are daemonic and multiprocessing refuses children to a daemonic
     # process; this process is a plain fork that owns its children, so the population
     # mapper (parallel=N) may start its pool here.
-    multiprocessing.current_process()._config.pop("daemon", None)
+    # (`_config` is private: neither library has a public way to clear the flag)
+    multiprocessing.current_process()._config.pop("daemon", None)  # pyright: ignore[reportAttributeAccessIssue]
     try:
         import billiard
 
-        billiard.current_process()._config.pop("daemon", None)
+        billiard.current_process()._config.pop("daemon", None)  # pyright: ignore[reportAttributeAccessIssue]
     except ImportError:
         pass
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -59,6 +59,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
         store.release_lease(owner, job_id, token)
         return "cancelled"
+    assert record is not None  # "started" comes with the record
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
     process = _hand_to_fit_process(settings, owner, job_id, record)
     lease = LeaseKeeper(

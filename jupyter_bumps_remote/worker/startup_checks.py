@@ -19,6 +19,7 @@ def redis_problem(settings: WorkerSettings, timeout: float = 5.0) -> str | None:
     should after a Redis restart). Without this, Celery retries a wrong password forever,
     one log line every few seconds."""
     import redis
+    import redis.exceptions
 
     client = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
