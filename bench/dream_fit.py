@@ -17,7 +17,7 @@ from report import Row, p, spread, timed
 
 TITLE = "long DREAM fit"
 METHOD = (
-    "the same gaussian, `dream` with `steps` = 400 (3 s or more here; 30 with `--quick`), "
+    "the same gaussian, `dream` with `steps` = 1000 (3 s or more; 30 with `--quick`), "
     "12 interleaved triples (2 with `--quick`): `submit(...).result()`, `local_fit` here, "
     "`local_fit` in a fresh `os.fork()` of this process; a 5-step fit on each side first. "
     "The ratio is of the p50s; pair by pair its p50 and p95 show the spread."
@@ -29,7 +29,7 @@ def measure(base, quick: bool) -> list[Row]:
     from jupyter_bumps_remote.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
-    steps, n = (30, 2) if quick else (400, 12)
+    steps, n = (30, 2) if quick else (1000, 12)
     seed = services.SEED
 
     def send_away(steps: int = steps) -> dict:

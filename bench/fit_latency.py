@@ -19,14 +19,14 @@ from report import Row, alternate, ms, p, spread, timed
 TITLE = "tiny fit: remote vs local"
 METHOD = (
     "the tests' 3-parameter gaussian `Curve` (50 points, model pickled by value as from a "
-    "notebook), `lm`: `submit(problem, 'lm', seed=S).result()` through the `jupyter server` "
-    "alternating with `local_fit(problem, 'lm', S)` here; the phases from the job record's "
+    'notebook), `lm`: `submit(problem, "lm", seed=S).result()` through the `jupyter server` '
+    'alternating with `local_fit(problem, "lm", S)` here; the phases from the job record\'s '
     "`created`/`started`/`finished`. Anchors in the same run: a bare Celery no-op "
     "`send_task(...).get()` (1 process, no settings); the contract's floor: a bare Celery "
     "worker with the project's settings running the same fit as its task (decode + fit, "
     "nothing stored) over the fit here, plus 2 × jupyter_server's own `GET /api/status`; "
     "ipyparallel (`ipcontroller` and 1 engine, cloudpickle): `apply_sync(noop)` and "
-    "`apply_sync(local_fit, problem, 'lm', S)`."
+    '`apply_sync(local_fit, problem, "lm", S)`.'
 )
 
 

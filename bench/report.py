@@ -102,7 +102,6 @@ def machine() -> dict:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": run("git", "rev-parse", "--short", "HEAD") or "?",
         "cpus": f"{os.cpu_count()} × {cpu}",
-        "load": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "python": platform.python_version(),
         "versions": ", ".join(
             f"{n} {_version(n)}" for n in ("bumps", "numpy", "celery", "redis", "jupyter_server")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import textwrap
 import time
 
 import services
@@ -35,7 +37,23 @@ DOC = services.REPO / "docs" / "benchmarks.md"
 def document(
     rows: list[Row], methods: list[tuple[str, str]], info: dict, quick: bool, elapsed: float
 ) -> str:
-    method = "\n".join(f"- **{title}**: {text}" for title, text in methods)
+    method = "\n".join(
+        textwrap.fill(f"- **{title}**: {text}", 92, subsequent_indent="  ", break_on_hyphens=False)
+        for title, text in methods
+    )
+    busy = max(info["load_start"], info["load_end"]) > os.cpu_count() / 2
+    noise = (
+        "**The machine was shared** with other work, so each figure is noisy"
+        if busy
+        else "Other work on the machine adds noise"
+    )
+    run = textwrap.fill(
+        f"Run of {info['date']} (commit {info['commit']}, {'`--quick`, ' if quick else ''}"
+        f"{elapsed / 60:.0f} min) on {info['cpus']}. {noise} (load average over 1 minute "
+        f"{info['load_start']:.1f} at the start, {info['load_end']:.1f} at the end): the p95s "
+        "and the pair-by-pair spreads say by how much.",
+        92,
+    )
     return f"""# Benchmarks
 
 What sending a fit away costs against fitting in the kernel, and what the server and the
@@ -45,10 +63,7 @@ another is shown for comparison; the last column gives the cause of a miss, or t
 that no design keeping the project's contract ([design](design.md),
 [reliability](reliability.md)) goes below on this machine.
 
-Run of {info["date"]} (commit {info["commit"]}, {"`--quick`, " if quick else ""}\
-{elapsed / 60:.0f} min). **The machine was shared**: {info["cpus"]}, with other work running
-(load average {info["load"]} at the start, {info["load_end"]} at the end), so each figure is
-noisy; the p95s and the pair-by-pair spreads say by how much.
+{run}
 
 {table(rows)}
 
@@ -62,7 +77,8 @@ each series.
 
 {method}
 
-Python {info["python"]}, {info["versions"]}, redis-server {info["redis_server"]}.
+Python {info["python"]}, {info["versions"]},
+redis-server {info["redis_server"]}.
 
 ## How to reproduce
 
@@ -95,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     services.stop_on_sigterm()
     services.quiet_fits()
     info, started = machine(), time.monotonic()
+    info["load_start"] = os.getloadavg()[0]
     rows: list[Row] = []
     methods = []
     with services.Base.running() as base:
@@ -104,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += module.measure(base, args.quick)
             methods.append((module.TITLE, module.METHOD))
     elapsed = time.monotonic() - started
-    info["load_end"] = machine()["load"]
+    info["load_end"] = os.getloadavg()[0]
     print(table(rows))
     if write:
         DOC.write_text(document(rows, methods, info, args.quick, elapsed))

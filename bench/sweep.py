@@ -19,7 +19,7 @@ from report import Row, ms
 
 TITLE = "sweep"
 METHOD = (
-    "500 gaussian `lm` fits (50 with `--quick`): `submit_many(problems, 'lm', seed=S)` then "
+    '500 gaussian `lm` fits (50 with `--quick`): `submit_many(problems, "lm", seed=S)` then '
     "`.results()`, from the first submit to the last result; the CPU time of the worker's "
     "processes, redis-server, the `jupyter server` and this process from /proc. In the same "
     "run: 2,000 no-op tasks (300) sent at once to a bare Celery worker of 2 processes; the "
