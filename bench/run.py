@@ -83,8 +83,8 @@ redis-server {info["redis_server"]}.
 ## How to reproduce
 
 ```sh no-run
-./run bench            # every measure, about ten minutes; rewrites this page
-./run bench --quick    # a smoke run of every measure, a few minutes; prints the table
+./run bench            # every measure, about eight minutes; rewrites this page
+./run bench --quick    # a smoke run of every measure, about three minutes
 .venv/bin/python bench/run.py --quick sweep     # one measure (names in bench/README.md)
 ```
 """
