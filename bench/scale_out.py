@@ -15,7 +15,7 @@ from report import Row
 
 TITLE = "scale-out"
 METHOD = (
-    "12 gaussian `dream` fits of 50 steps (about 2 s each; 4 of 30 steps with "
+    "12 gaussian `dream` fits of 50 steps (about a second each; 4 of 30 steps with "
     "`--quick`) sent at once with `submit_many` to a fresh worker of 1 process, then to one "
     "of 2; the speed-up is the ratio of the wall times. Floor: the same fits in 1, then 2 "
     "plain forks of this process."
