@@ -10,6 +10,10 @@ highlights it with):
 - ```sh       runs with bash -e from the repository root, the test environment's bin first
               on PATH, and the session's server as the only one running (as the demo's is).
 - ```text     is not run: diagrams, output.
+- ```python requires=LIB   runs only where the model library LIB (refl1d, sasmodels) is
+              installed (tests/support/libraries.py: skipped here unless the environment
+              requires LIB); tests/compat/test_docs_blocks.py runs such blocks in each
+              environment that has LIB, refl1d's in the second one.
 - ```LANG no-run   is shown highlighted and not run: a command that needs what the tests do
               not have (a package index, a remote Redis, a machine to install on) or that
               has a test of its own (`./run demo`: tests/binder/test_readme_demo.py).
@@ -19,21 +23,18 @@ A bare ``` fence fails: every block says which kind it is.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ..support import libraries
+from ..support.docs_blocks import PAGES, blocks, kind, page_id, required_library
 from ..support.services import REPO
 from .kernel_session import KernelSession
-
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(.*)$")
-RUN = {"python", "sh"}
-NOT_RUN = {"text"}
 
 PROBLEM = """
 import numpy as np
@@ -59,33 +60,13 @@ for job in list_jobs():
 """
 
 
-def blocks(page: Path) -> list[tuple[int, str, str]]:
-    """(line, info string, code) of each fenced block; fences are at the line start."""
-    found, info, start, lines = [], None, 0, []
-    for number, line in enumerate(page.read_text().splitlines(), 1):
-        fence = FENCE.match(line)
-        if fence and info is None:
-            info, start, lines = fence.group(1).strip(), number, []
-        elif fence:
-            found.append((start, info, "\n".join(lines)))
-            info = None
-        elif info is not None:
-            lines.append(line)
-    assert info is None, f"{page.name}:{start}: a code block is not closed"
-    return found
-
-
-def kind(info: str) -> str:
-    words = info.split()
-    if not words:
-        return "bare"
-    if "no-run" in words[1:] or words[0] in NOT_RUN:
-        return "skip"
-    return words[0] if words[0] in RUN else "unknown"
-
-
-def page_id(page: Path) -> str:
-    return str(page.relative_to(REPO))
+def missing_library(info: str) -> bool:
+    """The block needs a library this environment lacks (and need not have)."""
+    name = required_library(info)
+    if name is None or importlib.util.find_spec(name) is not None:
+        return False
+    assert name not in libraries.required(), f"{name} is required in this environment"
+    return True
 
 
 def test_every_block_says_whether_it_runs():
@@ -117,7 +98,7 @@ def test_python_blocks(page, kernel_env, tmp_path):
         setup = session.run(PROBLEM + "import time\n_docs_started = time.time()")
         assert setup["status"] == "ok", setup
         for line, info, code in blocks(page):
-            if kind(info) != "python":
+            if kind(info) != "python" or missing_library(info):
                 continue
             out = session.run(code, timeout=180)
             assert out["status"] == "ok", f"{page_id(page)}:{line} failed:\n{code}\n{out}"
