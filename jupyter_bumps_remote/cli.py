@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     submit = commands.add_parser(
-        "submit", add_help=False,
+        "submit",
+        add_help=False,
         help="fit a bumps model script on the workers (options as %%bumps_remote)",
-    )  # fmt: skip
+    )
     submit.add_argument("rest", nargs=argparse.REMAINDER)
 
     args = parser.parse_args(argv)

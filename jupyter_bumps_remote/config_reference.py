@@ -53,8 +53,10 @@ def render() -> str:
     for name, trait in sorted(app.class_own_traits(config=True).items()):
         default = trait.default_value_repr()
         if name in ("redis_url", "redis_server"):
-            default = {"redis_url": "'' (env BUMPS_REMOTE_REDIS_URL)",
-                       "redis_server": "redis-server on PATH"}[name]  # fmt: skip
+            default = {
+                "redis_url": "'' (env BUMPS_REMOTE_REDIS_URL)",
+                "redis_server": "redis-server on PATH",
+            }[name]
         help_text = " ".join((trait.help or "").split())
         lines.append(f"| `{name}` | {type(trait).__name__} | `{default}` | {help_text} |")
     lines += [

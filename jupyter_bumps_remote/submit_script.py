@@ -54,9 +54,15 @@ def run_submit(argv: list[str]) -> int:
     try:
         if args.server:
             kernel.connect(args.server, args.token)
-        job = kernel.submit(problem, args.fitter, name=args.name or args.expr, tags=args.tag,
-                            seed=args.seed, wait_for_worker=args.wait_for_worker,
-                            **options)  # fmt: skip
+        job = kernel.submit(
+            problem,
+            args.fitter,
+            name=args.name or args.expr,
+            tags=args.tag,
+            seed=args.seed,
+            wait_for_worker=args.wait_for_worker,
+            **options,
+        )
         print(f"submitted {job.id} ({args.fitter}); follow it with get_job({job.id!r})")
         if not args.wait:
             return 0

@@ -77,8 +77,9 @@ def get_job(job_id: str) -> RemoteJob:
     return RemoteJob(client(), client().get(job_id))
 
 
-def list_jobs(status: str | None = None, tag: str | None = None, limit: int = 200
-              ) -> list[RemoteJob]:  # fmt: skip
+def list_jobs(
+    status: str | None = None, tag: str | None = None, limit: int = 200
+) -> list[RemoteJob]:
     """Your jobs, newest first."""
     found, offset = [], 0
     while len(found) < limit:

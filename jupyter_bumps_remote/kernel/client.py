@@ -102,8 +102,9 @@ class Client:
     def session_file(self, job_id: str) -> bytes:
         return self.request("GET", f"jobs/{job_id}/session.h5").content
 
-    def events(self, job_id: str | None = None, since: str = "0", timeout: float | None = None
-               ) -> Iterator[dict]:  # fmt: skip
+    def events(
+        self, job_id: str | None = None, since: str = "0", timeout: float | None = None
+    ) -> Iterator[dict]:
         """Events of one job (or of all the user's jobs) from `since` on, as they come.
 
         Ends when the server closes the socket; raises TimeoutError after `timeout` s of

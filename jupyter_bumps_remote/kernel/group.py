@@ -98,8 +98,9 @@ class GroupPanel:
         self.group = group
         self.bar = w.IntProgress(min=0, max=len(group), value=0, layout={"width": "360px"})
         self.label = w.HTML()
-        self.box = w.VBox([w.HTML(f"<b>{group.name}</b> · tag <code>{group.tag}</code>"),
-                           self.bar, self.label])  # fmt: skip
+        self.box = w.VBox(
+            [w.HTML(f"<b>{group.name}</b> · tag <code>{group.tag}</code>"), self.bar, self.label]
+        )
         self.finished = threading.Event()
         self._parent = _current_parent()
 
@@ -123,7 +124,8 @@ class GroupPanel:
         counts = self.group.statuses()
         done = sum(counts[s] for s in jobs.TERMINAL)
         self.bar.value = done
-        self.bar.bar_style = "danger" if counts[jobs.FAILED] else (
-            "success" if done == len(self.group) else "")  # fmt: skip
+        self.bar.bar_style = (
+            "danger" if counts[jobs.FAILED] else ("success" if done == len(self.group) else "")
+        )
         self.label.value = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return done == len(self.group)

@@ -59,8 +59,15 @@ class BumpsRemoteMagics(Magics):
         from .widget import in_notebook
 
         try:
-            job = submit(problem, args.fitter, name=args.name, tags=args.tag, seed=args.seed,
-                         wait_for_worker=args.wait_for_worker, **options)  # fmt: skip
+            job = submit(
+                problem,
+                args.fitter,
+                name=args.name,
+                tags=args.tag,
+                seed=args.seed,
+                wait_for_worker=args.wait_for_worker,
+                **options,
+            )
         except TypeError as e:
             raise UsageError(str(e)) from None
         except transport.PayloadError as e:

@@ -32,8 +32,9 @@ def fitter_settings() -> dict[str, tuple[object, set[str]]]:
     return settings
 
 
-def build_parser(prog: str = "%bumps_remote", target: str = "the problem (line form)"
-                 ) -> argparse.ArgumentParser:  # fmt: skip
+def build_parser(
+    prog: str = "%bumps_remote", target: str = "the problem (line form)"
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Fit a bumps problem on the remote workers; returns a RemoteJob at once.",
@@ -43,22 +44,29 @@ def build_parser(prog: str = "%bumps_remote", target: str = "the problem (line f
     )
     parser.add_argument("expr", nargs="?", help=target)
     fitter_ids = sorted(jobs.fitters())
-    parser.add_argument("--fitter", "-f", default="amoeba", choices=fitter_ids,
-                        help="the fitter (default amoeba)")  # fmt: skip
+    parser.add_argument(
+        "--fitter", "-f", default="amoeba", choices=fitter_ids, help="the fitter (default amoeba)"
+    )
     for name, (default, used_by) in sorted(fitter_settings().items()):
         used = ", ".join(sorted(used_by))
         parser.add_argument(
-            f"--{name}", dest=f"opt_{name}", metavar="VALUE",
+            f"--{name}",
+            dest=f"opt_{name}",
+            metavar="VALUE",
             help=f"{used} option (default {default})",
-        )  # fmt: skip
+        )
     parser.add_argument("--name", help=COMMON["name"])
     parser.add_argument("--tag", action="append", help=COMMON["tag"])
     parser.add_argument("--seed", type=int, help=COMMON["seed"])
     parser.add_argument("--parallel", type=int, help=COMMON["parallel"])
     parser.add_argument("--max-time", type=float, dest="max_time", help=COMMON["max-time"])
     parser.add_argument("--wait", action="store_true", help=COMMON["wait"])
-    parser.add_argument("--wait-for-worker", action="store_true", dest="wait_for_worker",
-                        help=COMMON["wait-for-worker"])  # fmt: skip
+    parser.add_argument(
+        "--wait-for-worker",
+        action="store_true",
+        dest="wait_for_worker",
+        help=COMMON["wait-for-worker"],
+    )
     return parser
 
 
@@ -83,8 +91,9 @@ def split_words(line: str) -> list[str]:
     return shlex.split(line)
 
 
-def parse(line: str | list[str], parser: argparse.ArgumentParser | None = None
-          ) -> tuple[argparse.Namespace, dict]:  # fmt: skip
+def parse(
+    line: str | list[str], parser: argparse.ArgumentParser | None = None
+) -> tuple[argparse.Namespace, dict]:
     """Parse options; returns the arguments and the fitter options, checked as the server
     checks them. Raises OptionsError naming the wrong option and listing the allowed ones."""
     from ..bumps_compat import option_parsers

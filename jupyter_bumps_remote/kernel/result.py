@@ -98,8 +98,9 @@ class FitResult:
     def __repr__(self) -> str:
         chisq = "?" if self.chisq is None else f"{self.chisq:.4g}"
         head = f"FitResult({self.method}, chisq={chisq}{', partial' if self.partial else ''})"
-        rows = [f"  {name} = {_value_error(value, error)}" for name, value, error in
-                self.parameters()]  # fmt: skip
+        rows = [
+            f"  {name} = {_value_error(value, error)}" for name, value, error in self.parameters()
+        ]
         return "\n".join([head, *rows])
 
     def _repr_html_(self) -> str:

@@ -67,9 +67,16 @@ class JobPanel:
         self.table = w.HTML()
         self.figures = w.VBox()
         self.box = w.VBox(
-            [self.title, w.HBox([self.status, self.cancel]), self.bar, self.numbers,
-             self.plot, self.table, self.figures]
-        )  # fmt: skip
+            [
+                self.title,
+                w.HBox([self.status, self.cancel]),
+                self.bar,
+                self.numbers,
+                self.plot,
+                self.table,
+                self.figures,
+            ]
+        )
         self.rows: list[list[float | None]] = []
         self.last_progress: dict | None = None
         self.terminal = False
@@ -79,8 +86,9 @@ class JobPanel:
         self._render_record(job.record)
 
     def start(self) -> None:
-        threading.Thread(target=self._follow, name=f"bumps-job-{self.job.id[:8]}",
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(
+            target=self._follow, name=f"bumps-job-{self.job.id[:8]}", daemon=True
+        ).start()
 
     def join(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)

@@ -76,16 +76,34 @@ class EmbeddedRedis:
             return self.url
         self.socket.unlink(missing_ok=True)
         args = [
-            self.binary, "--port", "0", "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700", "--dir", str(self.data_dir),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]  # fmt: skip
+            self.binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
-        )  # fmt: skip
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while not await self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -149,9 +167,12 @@ class WorkerSupervisor:
             command += ["--concurrency", str(self.concurrency)]
         env = {**os.environ, **self.settings.to_env()}
         return subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL,
-            preexec_fn=_worker_dies_with_parent, start_new_session=True,
-        )  # fmt: skip
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_worker_dies_with_parent,
+            start_new_session=True,
+        )
 
     async def start(self) -> None:
         self.processes = [self._spawn(i) for i in range(self.count)]

@@ -69,8 +69,9 @@ class EventHub:
         self._reader: asyncio.Task | None = None
         self._connection: redis.asyncio.Redis | None = None
 
-    async def subscribe(self, owner: str, job_id: str | None, since: str,
-                        send: Callable[[str], None]) -> Subscriber:  # fmt: skip
+    async def subscribe(
+        self, owner: str, job_id: str | None, since: str, send: Callable[[str], None]
+    ) -> Subscriber:
         """Replay `since` onwards, then follow. Raises Redis errors of the replay."""
         keys = self.store.keys
         stream = keys.events(owner, job_id) if job_id else keys.owner_events(owner)

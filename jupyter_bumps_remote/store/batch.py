@@ -12,8 +12,23 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-_READS = frozenset(("GET", "MGET", "EXISTS", "HGETALL", "HMGET", "HVALS", "LRANGE", "ZCARD",
-                    "ZRANGE", "ZREVRANGE", "XRANGE", "XREAD", "SCAN"))  # fmt: skip
+_READS = frozenset(
+    (
+        "GET",
+        "MGET",
+        "EXISTS",
+        "HGETALL",
+        "HMGET",
+        "HVALS",
+        "LRANGE",
+        "ZCARD",
+        "ZRANGE",
+        "ZREVRANGE",
+        "XRANGE",
+        "XREAD",
+        "SCAN",
+    )
+)
 
 R = TypeVar("R")
 

@@ -52,8 +52,19 @@ RECORD_GONE = (
 # bare queue name for its default priority steps
 KOMBU_UNACKED = "unacked"
 KOMBU_PRIORITY_QUEUES = tuple(f"\x06\x16{p}" for p in (3, 6, 9))
-REMEMBERED = ("status", "queue", "worker", "name", "fitter", "created", "tags", "options",
-              "seed", "attempt", "max_attempts")  # fmt: skip
+REMEMBERED = (
+    "status",
+    "queue",
+    "worker",
+    "name",
+    "fitter",
+    "created",
+    "tags",
+    "options",
+    "seed",
+    "attempt",
+    "max_attempts",
+)
 CHUNK = 500
 
 
@@ -143,8 +154,11 @@ class Reconciler:
 
     def _broker_ids(self, queues: set[str | None]) -> OpGen[set[str | None]]:
         """Task ids of every message in these queues or delivered and not yet acked."""
-        names = [q + suffix for q in sorted(q for q in queues if q)
-                 for suffix in ("", *KOMBU_PRIORITY_QUEUES)]  # fmt: skip
+        names = [
+            q + suffix
+            for q in sorted(q for q in queues if q)
+            for suffix in ("", *KOMBU_PRIORITY_QUEUES)
+        ]
         replies = yield Batch(
             [("LRANGE", name, 0, -1) for name in names] + [("HVALS", KOMBU_UNACKED)],
             transaction=True,  # one snapshot of the queues and the unacked hash

@@ -96,9 +96,15 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
     retrying(
-        store.finish, owner, job_id, status, reason=reason, partial=cancelled, summary=summary,
+        store.finish,
+        owner,
+        job_id,
+        status,
+        reason=reason,
+        partial=cancelled,
+        summary=summary,
         session_follows=True,
-    )  # fmt: skip
+    )
     # Nobody waits for this file yet, while the next job may already be starting on the
     # other CPU: let it go first (nice applies to this process only, which ends next).
     os.nice(10)

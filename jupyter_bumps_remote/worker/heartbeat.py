@@ -49,8 +49,9 @@ class Heartbeat:
         return self
 
     def _beat(self) -> None:
-        self.store.beat(self.info["name"], {**self.info, "seen": time.time()},
-                        ttl=3 * self.interval)  # fmt: skip
+        self.store.beat(
+            self.info["name"], {**self.info, "seen": time.time()}, ttl=3 * self.interval
+        )
 
     def stop(self) -> None:
         self._loop.stop(wait=False)

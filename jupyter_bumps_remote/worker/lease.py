@@ -19,8 +19,9 @@ from .repeating import Repeating
 log = logging.getLogger(__name__)
 
 
-def claim(store, owner: str, job_id: str, worker: str, token: str, max_attempts: int,
-          seconds: float) -> tuple[str, dict | None]:  # fmt: skip
+def claim(
+    store, owner: str, job_id: str, worker: str, token: str, max_attempts: int, seconds: float
+) -> tuple[str, dict | None]:
     """`store.start` with the lease. A lease found alive is watched past its expiry: if it
     is still there, its holder renewed it and is alive ('duplicate'); if it lapsed, its
     holder is gone and this delivery runs the job."""
@@ -38,8 +39,15 @@ class LeaseKeeper:
     taken the job over (this one looked dead: Redis away longer than the lease), calls
     `on_lost` so that this fit stops and records nothing."""
 
-    def __init__(self, store, owner: str, job_id: str, token: str, seconds: float,
-                 on_lost: Callable[[], None]):  # fmt: skip
+    def __init__(
+        self,
+        store,
+        owner: str,
+        job_id: str,
+        token: str,
+        seconds: float,
+        on_lost: Callable[[], None],
+    ):
         self.store, self.owner, self.job_id, self.token = store, owner, job_id, token
         self.seconds = seconds
         self.on_lost = on_lost

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 
 class Repeating:
-    def __init__(self, step: Callable[[], bool | None], interval: float, name: str,
-                 at_start: bool = False):  # fmt: skip
+    def __init__(
+        self, step: Callable[[], bool | None], interval: float, name: str, at_start: bool = False
+    ):
         """`step()` runs every `interval` seconds (first at once if `at_start`) until
         `stop()`, or until it returns False."""
         self._step = step

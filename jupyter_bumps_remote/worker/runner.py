@@ -63,9 +63,13 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
     process = _hand_to_fit_process(settings, owner, job_id, record)
     lease = LeaseKeeper(
-        store, owner, job_id, token, settings.lease_seconds,
+        store,
+        owner,
+        job_id,
+        token,
+        settings.lease_seconds,
         on_lost=lambda: os.kill(process.pid, signal.SIGKILL),
-    ).start()  # fmt: skip
+    ).start()
     try:
         status = _wait(process)
     finally:

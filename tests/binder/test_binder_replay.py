@@ -36,8 +36,12 @@ def test_binder_steps_give_a_server_that_runs_the_quickstart(tmp_path):
     # repo2docker installs binder/requirements.txt from the repository root
     install = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", "-r", "binder/requirements.txt"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT,
-    )  # fmt: skip
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+    )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     if (binder / "postBuild").exists():
         subprocess.run(["bash", str(binder / "postBuild")], cwd=repo, env=env, check=True)
@@ -47,18 +51,32 @@ def test_binder_steps_give_a_server_that_runs_the_quickstart(tmp_path):
     home = tmp_path / "home"
     port, token = free_port(), "t" + os.urandom(8).hex()
     url = f"http://127.0.0.1:{port}/"
-    server_env = {**env, "JUPYTER_CONFIG_DIR": str(home / "config"),
-                  "JUPYTER_DATA_DIR": str(home / "data"),
-                  "JUPYTER_RUNTIME_DIR": str(home / "runtime")}  # fmt: skip
+    server_env = {
+        **env,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+    }
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         # repo2docker: `binder/start` with the server command as its arguments
         server = subprocess.Popen(
-            [str(binder / "start"), "jupyter", "lab", "--no-browser", "--allow-root",
-             "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={repo}"],
-            cwd=repo, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                str(binder / "start"),
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={repo}",
+            ],
+            cwd=repo,
+            env=server_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_server(url, token, server, log)  # embedded Redis and a worker, by itself
         texts = run_notebook(url, token, repo / "examples" / "quickstart.ipynb", "examples")

@@ -61,8 +61,12 @@ def test_run_demo_prints_the_url_and_the_quickstart_fits(tmp_path):
     with open(log, "wb") as out:
         demo = subprocess.Popen(
             ["./run", "demo", f"--port={port}", "--ip=127.0.0.1", "--no-browser"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url, token = read_url(demo, log)
         assert url.startswith(f"http://127.0.0.1:{port}/lab")

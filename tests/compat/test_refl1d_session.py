@@ -37,8 +37,9 @@ def tethered_problem():
     SiOx, D_toluene = SLD(name="SiOx", rho=3.47), SLD(name="D-toluene", rho=5.66)
     D_initiator, D_polystyrene = SLD(name="D-initiator", rho=1.5), SLD(name="D-PS", rho=6.2)
     H_toluene, H_initiator = SLD(name="H-toluene", rho=0.94), SLD(name="H-initiator", rho=0)
-    D_brush = PolymerBrush(polymer=D_polystyrene, solvent=D_toluene, base_vf=70, base=120,
-                           length=80, power=2, sigma=10)  # fmt: skip
+    D_brush = PolymerBrush(
+        polymer=D_polystyrene, solvent=D_toluene, base_vf=70, base=120, length=80, power=2, sigma=10
+    )
     D = silicon(0, 5) | SiOx(100, 5) | D_initiator(100, 20) | D_brush(400, 0) | D_toluene
     H_brush = copy(D_brush)
     H_brush.solvent = H_toluene
@@ -54,8 +55,13 @@ def tethered_problem():
     SiOx.rho.range(2.07, 4.16)
     D_toluene.rho.pmp(5)
     D_initiator.rho.range(0, 1.5)
-    for name, low, high in [("base_vf", 50, 80), ("base", 0, 200), ("length", 0, 500),
-                            ("power", 0, 5), ("sigma", 0, 20)]:  # fmt: skip
+    for name, low, high in [
+        ("base_vf", 50, 80),
+        ("base", 0, 200),
+        ("length", 0, 500),
+        ("power", 0, 5),
+        ("sigma", 0, 20),
+    ]:
         getattr(D_brush, name).range(low, high)
     H_toluene.rho.pmp(5)
     H_initiator.rho.range(-0.5, 0.5)
@@ -63,8 +69,12 @@ def tethered_problem():
     D_probe = instrument.load(str(DATA / "10ndt001.refl"), back_reflectivity=True)
     H_probe = instrument.load(str(DATA / "10nht001.refl"), back_reflectivity=True)
     D_probe.theta_offset.range(-0.1, 0.1)
-    problem = FitProblem([Experiment(sample=H, probe=H_probe, dz=0.5, dA=1),
-                          Experiment(sample=D, probe=D_probe, dz=0.5, dA=1)])  # fmt: skip
+    problem = FitProblem(
+        [
+            Experiment(sample=H, probe=H_probe, dz=0.5, dA=1),
+            Experiment(sample=D, probe=D_probe, dz=0.5, dA=1),
+        ]
+    )
     problem.name = "tethered"
     return problem
 

@@ -27,8 +27,16 @@ def private_store():
 
 def new_job(store: JobStore, n: int) -> str:
     job_id = f"{n:032x}"
-    record = {"id": job_id, "owner": OWNER, "name": "fit", "tags": [], "fitter": "lm",
-              "options": {}, "seed": 1, "queue": QUEUE}  # fmt: skip
+    record = {
+        "id": job_id,
+        "owner": OWNER,
+        "name": "fit",
+        "tags": [],
+        "fitter": "lm",
+        "options": {},
+        "seed": 1,
+        "queue": QUEUE,
+    }
     store.create(record, b"{}")
     return job_id
 
@@ -68,8 +76,10 @@ def test_each_rule_waits_for_confirmation_and_spares_jobs_the_broker_still_holds
     for job_id in (lost_queued, dead_worker):
         record = statuses[job_id]
         assert (record["status"], record["reason"], record["error"]["type"]) == (
-            jobs.FAILED, "lost", "JobLost",
-        )  # fmt: skip
+            jobs.FAILED,
+            "lost",
+            "JobLost",
+        )
         assert [e["data"]["status"] for e in store.events(OWNER, job_id)][-1] == jobs.FAILED
 
 

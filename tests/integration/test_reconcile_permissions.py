@@ -24,11 +24,22 @@ def redis_with_a_limited_user():
     admin = server.client()
     # every command, but only the job keys: not the Celery queues, not kombu's unacked hash
     admin.acl_setuser(
-        "limited", enabled=True, passwords=["+secret"], keys=[f"{DEFAULT_PREFIX}*"],
+        "limited",
+        enabled=True,
+        passwords=["+secret"],
+        keys=[f"{DEFAULT_PREFIX}*"],
         commands=["+@all"],
-    )  # fmt: skip
-    record = {"id": JOB_ID, "owner": OWNER, "name": "fit", "tags": [], "fitter": "lm",
-              "options": {}, "seed": 1, "queue": "celery-queue-the-user-cannot-read"}  # fmt: skip
+    )
+    record = {
+        "id": JOB_ID,
+        "owner": OWNER,
+        "name": "fit",
+        "tags": [],
+        "fitter": "lm",
+        "options": {},
+        "seed": 1,
+        "queue": "celery-queue-the-user-cannot-read",
+    }
     JobStore(admin).create(record, b"{}")
     yield server
     server.cleanup()

@@ -34,9 +34,21 @@ def test_plain_celery_command_serves_jobs(redis_server, store, owner):
     settings = WorkerSettings.from_env({}, redis_url=redis_server.url, queue_prefix="plain.")
     worker = Worker(redis_server.url, env=settings.to_env())
     worker.command = [
-        sys.executable, "-m", "celery", "-A", "jupyter_bumps_remote.worker", "worker",
-        "-c", "1", "-n", "plain@%h", "--without-mingle", "--without-gossip", "-l", "INFO",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "jupyter_bumps_remote.worker",
+        "worker",
+        "-c",
+        "1",
+        "-n",
+        "plain@%h",
+        "--without-mingle",
+        "--without-gossip",
+        "-l",
+        "INFO",
+    ]
     worker.start()
     try:
         remote = Remote(store, make_app(settings), owner)

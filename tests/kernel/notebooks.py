@@ -14,9 +14,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def execute(path: Path, env: dict, cwd: Path, timeout: int = 300) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=True,
         resources={"metadata": {"path": str(cwd)}},
-    )  # fmt: skip
+    )
     try:
         client.execute(env=env)
     except CellExecutionError as e:  # the failing cell, then what led up to it

@@ -29,8 +29,7 @@ print(job.status)
 
 def run(args, notebook_server, tmp_path):
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env,
-                          cwd=tmp_path)  # fmt: skip
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
 
 
 def test_a_script_prints_progress_then_the_outcome(notebook_server, tmp_path):
@@ -44,8 +43,9 @@ def test_a_script_prints_progress_then_the_outcome(notebook_server, tmp_path):
 def test_the_ipython_console_magic_prints_progress(notebook_server, tmp_path):
     script = tmp_path / "console.ipy"
     script.write_text(IPYTHON.format(url=notebook_server.url, token=notebook_server.token))
-    done = run([sys.executable, "-m", "IPython", "--no-banner", str(script)], notebook_server,
-               tmp_path)  # fmt: skip
+    done = run(
+        [sys.executable, "-m", "IPython", "--no-banner", str(script)], notebook_server, tmp_path
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "[console] step" in done.stderr
     assert done.stdout.strip().endswith("succeeded")

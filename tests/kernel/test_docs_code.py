@@ -125,9 +125,13 @@ def test_sh_blocks(page, notebook_server):
         if kind(info) != "sh":
             continue
         done = subprocess.run(
-            ["bash", "-e", "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+            ["bash", "-e", "-c", code],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=180,
-        )  # fmt: skip
+        )
         assert done.returncode == 0, (
             f"{page_id(page)}:{line} failed:\n{code}\n{done.stdout}\n{done.stderr}"
         )

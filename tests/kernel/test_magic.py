@@ -32,8 +32,10 @@ def one_clear_message(out: dict, *fragments: str) -> str:
 
 
 def test_line_magic_submits_and_returns_the_job(kernel):
-    out = kernel.run("job = %bumps_remote problem --fitter lm --seed 4 --wait\n"
-                     "print(job.status, job.seed, job.result().chisq > 0)")  # fmt: skip
+    out = kernel.run(
+        "job = %bumps_remote problem --fitter lm --seed 4 --wait\n"
+        "print(job.status, job.seed, job.result().chisq > 0)"
+    )
     assert out["status"] == "ok", out
     assert "succeeded 4 True" in out["stdout"]
 
@@ -44,16 +46,28 @@ def test_cell_magic_runs_the_cell_then_fits_its_problem(kernel):
         "problem = gaussian_problem(n=30)\n"
     )
     assert out["status"] == "ok", out
-    check = kernel.run("import jupyter_bumps_remote as r\n"
-                       "print([j.status for j in r.list_jobs(tag='cellform')])")  # fmt: skip
+    check = kernel.run(
+        "import jupyter_bumps_remote as r\nprint([j.status for j in r.list_jobs(tag='cellform')])"
+    )
     assert "['succeeded']" in check["stdout"]
 
 
 def test_help_documents_every_option(kernel):
     # what `%bumps_remote?` shows: the registered magic's docstring
     out = kernel.run("print(get_ipython().find_line_magic('bumps_remote').__doc__)")
-    for option in ("--fitter", "--steps", "--samples", "--burn", "--pop", "--name", "--tag",
-                   "--seed", "--parallel", "--max-time", "--wait"):  # fmt: skip
+    for option in (
+        "--fitter",
+        "--steps",
+        "--samples",
+        "--burn",
+        "--pop",
+        "--name",
+        "--tag",
+        "--seed",
+        "--parallel",
+        "--max-time",
+        "--wait",
+    ):
         assert option in out["stdout"], option
 
 

@@ -23,13 +23,20 @@ problem = FitProblem(model)
 
 
 def submit(notebook_server, tmp_path, *args):
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-           "BUMPS_REMOTE_SERVER_URL": notebook_server.url,
-           "BUMPS_REMOTE_TOKEN": notebook_server.token}  # fmt: skip
+    env = {
+        "PYTHONPATH": str(REPO),
+        "PATH": "/usr/bin:/bin",
+        "BUMPS_REMOTE_SERVER_URL": notebook_server.url,
+        "BUMPS_REMOTE_TOKEN": notebook_server.token,
+    }
     return subprocess.run(
         [sys.executable, "-m", "jupyter_bumps_remote.cli", "submit", *args],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
 
 
 def test_a_model_script_is_fitted_and_waited_for(notebook_server, tmp_path):
@@ -45,9 +52,11 @@ def test_mistakes_are_one_line_each(notebook_server, tmp_path):
     for args, message in [
         (("missing.py",), "no such model script: missing.py"),
         (("model.py", "--fitter", "lm", "--samples", "3"), "lm has no option 'samples'"),
-        (("model.py", "--fitter", "lm", "--server", "http://127.0.0.1:9/", "--token", "x"),
-         "cannot reach the Jupyter server at http://127.0.0.1:9/"),
-    ]:  # fmt: skip
+        (
+            ("model.py", "--fitter", "lm", "--server", "http://127.0.0.1:9/", "--token", "x"),
+            "cannot reach the Jupyter server at http://127.0.0.1:9/",
+        ),
+    ]:
         done = submit(notebook_server, tmp_path, *args)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr

@@ -202,8 +202,15 @@ def test_22_fork_bomb_hits_the_process_limit_of_an_unprivileged_worker(stack_fac
     worker = stack.worker(user="nobody")
     assert os.stat(f"/proc/{worker.process.pid}").st_uid == pwd.getpwnam("nobody").pw_uid
     main = worker.process.pid
-    serving = {main, *map(int, subprocess.run(["pgrep", "-P", str(main)], capture_output=True,
-                                              text=True).stdout.split())}  # fmt: skip
+    serving = {
+        main,
+        *map(
+            int,
+            subprocess.run(
+                ["pgrep", "-P", str(main)], capture_output=True, text=True
+            ).stdout.split(),
+        ),
+    }
     remote = stack.remote
     job = remote.submit(hostile_problem("fork bomb"), "amoeba", seed=22)
     record = remote.wait(job["id"], timeout=30)

@@ -111,7 +111,8 @@ def test_4_messages_reserved_behind_busy_workers_are_each_run_once(stack_factory
     # Then: kombu did deliver copies (the scenario happened), and none of them ran a fit.
     wait_until(
         lambda: runs().count("done") >= len(submitted) and len(runs()) > len(submitted),
-        15, "each fit's return logged, and a copy's",
-    )  # fmt: skip
+        15,
+        "each fit's return logged, and a copy's",
+    )
     assert runs().count("done") == len(submitted), runs()
     assert len(runs()) > len(submitted), runs()

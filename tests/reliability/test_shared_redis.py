@@ -62,18 +62,26 @@ def test_21_a_fit_runs_end_to_end_through_a_shared_redis_with_a_password(shared_
     try:
         server = servers(shared_redis.url)
         info = wait_until(
-            lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"]
-            and r.json(), timeout=60, what="the worker in GET info",
-        )  # fmt: skip
+            lambda: (
+                (r := server.api("GET", "info")).status_code == 200
+                and r.json()["workers"]
+                and r.json()
+            ),
+            timeout=60,
+            what="the worker in GET info",
+        )
         assert info["mode"] == "shared"
         payload = transport.encode(gaussian_problem())
         created = server.api("POST", "jobs", json={"payload": payload, "fitter": "lm"})
         assert created.status_code == 201, created.text
         job_id = created.json()["id"]
         record = wait_until(
-            lambda: (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL
-            and r, timeout=60, what="the fit",
-        )  # fmt: skip
+            lambda: (
+                (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL and r
+            ),
+            timeout=60,
+            what="the fit",
+        )
         assert record["status"] == jobs.SUCCEEDED, record
         assert server.api("GET", f"jobs/{job_id}/result").json()["chisq"] > 0
     finally:
@@ -115,8 +123,11 @@ def test_21_a_worker_with_a_wrong_url_refuses_to_start_and_says_why(tls_only_red
     url, says = wrong_urls(tls_only_redis)[case]
     worker = subprocess.run(
         [sys.executable, "-m", "jupyter_bumps_remote.cli", "worker", "--redis-url", url],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert worker.returncode == 2, worker.stderr
     assert worker.stderr.startswith("bumps-remote worker: not starting:"), worker.stderr
     assert says in worker.stderr and "BUMPS_REMOTE_REDIS_URL" in worker.stderr
@@ -131,8 +142,11 @@ def test_21_a_worker_whose_acl_user_may_not_use_pub_sub_refuses_to_start():
     try:
         worker = subprocess.run(
             [sys.executable, "-m", "jupyter_bumps_remote.cli", "worker", "--redis-url", redis.url],
-            capture_output=True, text=True, timeout=60, cwd=REPO,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
     finally:
         redis.cleanup()
     assert worker.returncode == 2, worker.stderr

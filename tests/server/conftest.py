@@ -54,9 +54,13 @@ class Api:
             raw = b""
         try:
             response = await self.fetch(
-                *API, *path, method=method, body=raw, params=params,
+                *API,
+                *path,
+                method=method,
+                body=raw,
+                params=params,
                 headers={**self.headers, **(headers or {})},
-            )  # fmt: skip
+            )
         except HTTPClientError as e:
             response = e.response
         query = "&".join(f"{k}={v}" for k, v in (params or {}).items())

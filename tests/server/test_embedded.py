@@ -24,9 +24,14 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
     server = JupyterServer(home).start()
     try:
         info = wait_until(
-            lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"]
-            and r.json(), timeout=60, what="an embedded worker",
-        )  # fmt: skip
+            lambda: (
+                (r := server.api("GET", "info")).status_code == 200
+                and r.json()["workers"]
+                and r.json()
+            ),
+            timeout=60,
+            what="an embedded worker",
+        )
         assert info["mode"] == "embedded"
         socket_dir = home / "runtime" / "bumps-remote"
         assert (socket_dir / "redis.sock").is_socket()
@@ -36,9 +41,12 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
         assert created.status_code == 201, created.text
         job_id = created.json()["id"]
         record = wait_until(
-            lambda: (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL
-            and r, timeout=60, what="the fit",
-        )  # fmt: skip
+            lambda: (
+                (r := server.api("GET", f"jobs/{job_id}").json())["status"] in jobs.TERMINAL and r
+            ),
+            timeout=60,
+            what="the fit",
+        )
         assert record["status"] == jobs.SUCCEEDED, record
         chisq = server.api("GET", f"jobs/{job_id}/result").json()["chisq"]
 
@@ -46,9 +54,12 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
         (first,) = info["workers"]
         os.kill(first["pid"], signal.SIGKILL)
         wait_until(
-            lambda: any(w["pid"] != first["pid"] for w in server.api("GET", "workers").json()[
-                "workers"]), timeout=60, what="a restarted worker",
-        )  # fmt: skip
+            lambda: any(
+                w["pid"] != first["pid"] for w in server.api("GET", "workers").json()["workers"]
+            ),
+            timeout=60,
+            what="a restarted worker",
+        )
         again = server.api("POST", "jobs", json={"payload": payload, "fitter": "lm"}).json()
         wait_until(
             lambda: server.api("GET", f"jobs/{again['id']}").json()["status"] == jobs.SUCCEEDED,
@@ -65,8 +76,9 @@ def test_a_server_with_no_configuration_runs_fits_and_keeps_them(home):
     try:
         listed = wait_until(
             lambda: (r := restarted.api("GET", "jobs")).status_code == 200 and r.json(),
-            timeout=60, what="the job store after restart",
-        )  # fmt: skip
+            timeout=60,
+            what="the job store after restart",
+        )
         assert [j["id"] for j in listed["jobs"]] == [again["id"], job_id]
         assert listed["jobs"][1]["status"] == jobs.SUCCEEDED
         assert restarted.api("GET", f"jobs/{job_id}/result").json()["chisq"] == chisq
@@ -82,8 +94,9 @@ def test_without_redis_server_the_api_says_how_to_get_one(home, tmp_path):
     try:
         answer = wait_until(
             lambda: (r := server.api("GET", "info")).status_code == 503 and r.json(),
-            timeout=60, what="a 503",
-        )  # fmt: skip
+            timeout=60,
+            what="a 503",
+        )
         assert "redis-server, which is not installed" in answer["message"]
         assert "c.BumpsRemote.redis_url" in answer["message"]
         assert server.api("GET", "jobs").status_code == 503

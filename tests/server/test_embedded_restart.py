@@ -45,8 +45,9 @@ def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, 
     try:
         wait_until(
             lambda: (r := server.api("GET", "info")).status_code == 200 and r.json()["workers"],
-            timeout=60, what="an embedded worker",
-        )  # fmt: skip
+            timeout=60,
+            what="an embedded worker",
+        )
         payload = transport.encode(gaussian_problem())
         options = {**FIT, "max_time": LASTS[how]}
         created = server.api(
@@ -56,8 +57,9 @@ def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, 
         job_id = created.json()["id"]
         first = wait_until(
             lambda: (r := server.api("GET", f"jobs/{job_id}").json()).get("progress") and r,
-            timeout=60, what="the fit's progress",
-        )  # fmt: skip
+            timeout=60,
+            what="the fit's progress",
+        )
         assert first["status"] == jobs.RUNNING and first["attempt"] == 1
     finally:
         if how == "shutdown":
@@ -72,10 +74,14 @@ def test_9_embedded_a_fit_cut_by_a_server_restart_runs_again_after_it(tmp_path, 
     server.start()
     try:
         record = wait_until(
-            lambda: (r := server.api("GET", f"jobs/{job_id}")).status_code == 200
-            and r.json()["status"] in jobs.TERMINAL and r.json(),
-            timeout=90, what="the job's end after the restart",
-        )  # fmt: skip
+            lambda: (
+                (r := server.api("GET", f"jobs/{job_id}")).status_code == 200
+                and r.json()["status"] in jobs.TERMINAL
+                and r.json()
+            ),
+            timeout=90,
+            what="the job's end after the restart",
+        )
         assert record["status"] == jobs.SUCCEEDED, record
         assert record["attempt"] == 2, record
         assert record["finished"] - record["started"] >= LASTS[how]  # ran whole again

@@ -23,8 +23,13 @@ def past_authentication(ctx, response, case):
     assert response.status_code != 403, f"403 for {case.method} {case.path}"
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, past_authentication]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    past_authentication,
+]
 
 
 @schema.parametrize()

@@ -124,10 +124,12 @@ async def test_result_of_an_unfinished_job_is_409(api):
 async def test_idempotency_key_gives_one_job(api):
     payload = transport.encode(gaussian_problem())
     body = {"payload": payload, "fitter": "lm"}
-    first = await api.json("POST", "jobs", body=body, headers={"Idempotency-Key": "abc"},
-                           expect=201)  # fmt: skip
-    again = await api.json("POST", "jobs", body=body, headers={"Idempotency-Key": "abc"},
-                           expect=200)  # fmt: skip
+    first = await api.json(
+        "POST", "jobs", body=body, headers={"Idempotency-Key": "abc"}, expect=201
+    )
+    again = await api.json(
+        "POST", "jobs", body=body, headers={"Idempotency-Key": "abc"}, expect=200
+    )
     assert again["id"] == first["id"]
 
 

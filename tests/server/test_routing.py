@@ -52,8 +52,9 @@ async def test_with_wait_for_worker_it_queues_and_says_why_it_waits(api):
     assert "the live workers serve other versions" in job["waiting_reason"]
     # a retry of it is refused like a submit, unless it waits too
     await api.json("POST", "jobs", job["id"], "retry", body={}, expect=409)
-    again = await api.json("POST", "jobs", job["id"], "retry", body={"wait_for_worker": True},
-                           expect=201)  # fmt: skip
+    again = await api.json(
+        "POST", "jobs", job["id"], "retry", body={"wait_for_worker": True}, expect=201
+    )
     for job_id in (job["id"], again["id"]):
         await api.json("POST", "jobs", job_id, "cancel", expect=200)
 

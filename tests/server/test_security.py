@@ -133,9 +133,14 @@ async def fetch(client, path: str, method: str = "GET", headers=None, body=None)
     if body is None and method in ("POST", "PUT", "PATCH"):
         body = b""
     return await client.fetch(
-        path, method=method, headers=headers or {}, body=body, follow_redirects=False,
-        raise_error=False, allow_nonstandard_methods=True,
-    )  # fmt: skip
+        path,
+        method=method,
+        headers=headers or {},
+        body=body,
+        follow_redirects=False,
+        raise_error=False,
+        allow_nonstandard_methods=True,
+    )
 
 
 async def ws_connect(port: int, path: str, headers=None):
@@ -345,9 +350,11 @@ async def test_websockets_refuse_a_foreign_origin_before_any_data(
 
 
 @pytest.mark.parametrize(
-    "jp_server_config", [{"identity_provider_class": TokenUsers}], ids=["TokenUsers"],
+    "jp_server_config",
+    [{"identity_provider_class": TokenUsers}],
+    ids=["TokenUsers"],
     indirect=True,
-)  # fmt: skip
+)
 async def test_a_user_cannot_see_or_touch_another_users_jobs(
     bumps_ext, jp_serverapp, jp_fetch, jp_ws_fetch
 ):

@@ -64,9 +64,10 @@ def read_until(stream, done) -> list[dict]:
 
 def terminal(job_id):
     return lambda e: (
-        e["type"] == "status" and e["data"].get("job", job_id) == job_id
+        e["type"] == "status"
+        and e["data"].get("job", job_id) == job_id
         and e["data"]["status"] in jobs.TERMINAL
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

@@ -40,8 +40,11 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
 
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, path)
     return path
 
@@ -81,8 +84,12 @@ def page(browser, request):
     page.set_default_timeout(TIMEOUT_MS)
     page.errors = []  # uncaught exceptions and console errors, with where they came from
     page.on("pageerror", lambda e: page.errors.append(f"{e}\n{e.stack or ''}"))
-    page.on("console", lambda m: m.type == "error"
-            and page.errors.append(f"{m.text} @ {m.location.get('url', '')}"))  # fmt: skip
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error" and page.errors.append(f"{m.text} @ {m.location.get('url', '')}")
+        ),
+    )
     yield page
     if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

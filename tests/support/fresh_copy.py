@@ -14,8 +14,10 @@ from .services import REPO
 def fresh_copy(target: Path) -> Path:
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode()  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         source = REPO / name
         if not source.exists():  # deleted in the work tree, not yet in a commit

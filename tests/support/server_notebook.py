@@ -18,10 +18,17 @@ class ServerKernel:
     def __init__(self, url: str, token: str, cwd: str = ""):
         self.url, self.token = url.rstrip("/") + "/", token
         headers = {"Authorization": f"token {token}"}
-        created = requests.post(self.url + "api/sessions", headers=headers, timeout=60, json={
-            "path": f"{cwd}/notebook-test.ipynb".lstrip("/"), "type": "notebook",
-            "name": "", "kernel": {"name": "python3"},
-        })  # fmt: skip
+        created = requests.post(
+            self.url + "api/sessions",
+            headers=headers,
+            timeout=60,
+            json={
+                "path": f"{cwd}/notebook-test.ipynb".lstrip("/"),
+                "type": "notebook",
+                "name": "",
+                "kernel": {"name": "python3"},
+            },
+        )
         created.raise_for_status()
         self.session_id = created.json()["id"]
         self.kernel_id = created.json()["kernel"]["id"]
@@ -32,13 +39,31 @@ class ServerKernel:
     def run(self, code: str, timeout: float = 300) -> dict:
         """Execute `code`; return its text output, its error (if any) and its reply status."""
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-                       "session": self.client_session, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))  # fmt: skip
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "test",
+                        "session": self.client_session,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         out = {"text": "", "error": None, "status": None}
         idle = False
         deadline = time.monotonic() + timeout
@@ -78,8 +103,9 @@ class ServerKernel:
         self.ws.close()
         requests.delete(
             self.url + f"api/sessions/{self.session_id}",
-            headers={"Authorization": f"token {self.token}"}, timeout=30,
-        )  # fmt: skip
+            headers={"Authorization": f"token {self.token}"},
+            timeout=30,
+        )
 
 
 def run_notebook(url: str, token: str, path: Path, cwd: str = "", timeout: float = 300) -> list:

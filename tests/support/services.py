@@ -162,10 +162,17 @@ class Worker:
         }
         self.concurrency = concurrency
         self.command = [
-            sys.executable, "-m", "jupyter_bumps_remote.cli", "worker",
-            "--concurrency", str(concurrency), "--loglevel", "INFO",
-            "--", *celery_args,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "jupyter_bumps_remote.cli",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--",
+            *celery_args,
+        ]
         self.user, self.home = user, None
         if user is not None:
             prefix, self.home = unprivileged(user)
@@ -227,8 +234,14 @@ def unprivileged(user: str) -> tuple[list[str], Path]:
     os.chown(home, entry.pw_uid, entry.pw_gid)
     # A ceiling on the user's processes for the whole tree, far above what the tests set: if
     # the worker's own limit broke, a fork bomb would still not take the machine down.
-    prefix = ["prlimit", f"--nproc={PROCESS_CEILING}", "setpriv",
-              f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]  # fmt: skip
+    prefix = [
+        "prlimit",
+        f"--nproc={PROCESS_CEILING}",
+        "setpriv",
+        f"--reuid={entry.pw_uid}",
+        f"--regid={entry.pw_gid}",
+        "--clear-groups",
+    ]
     # the same interpreter (a symlink it cannot follow may start another Python), the same
     # packages
     check = f"import sys, redis, jupyter_bumps_remote.worker; assert sys.version == {sys.version!r}"
@@ -274,11 +287,22 @@ class JupyterServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.command, "--allow-root", "--no-browser",
-             f"--port={self.port}", "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={self.home}", *self.args],
-            env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                self.command,
+                "--allow-root",
+                "--no-browser",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.home}",
+                *self.args,
+            ],
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -298,9 +322,12 @@ class JupyterServer:
         import requests
 
         return requests.request(
-            method, self.url + "bumps-remote/api/" + path, headers=self.headers, timeout=30,
+            method,
+            self.url + "bumps-remote/api/" + path,
+            headers=self.headers,
+            timeout=30,
             **kwargs,
-        )  # fmt: skip
+        )
 
     def stop(self, timeout: float = 60) -> None:
         import requests

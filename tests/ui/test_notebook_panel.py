@@ -67,10 +67,15 @@ def test_live_panel_shows_progress_then_the_result(lab, page):
     # the panel down to its first figure (bumps' plot of the fit), the toasts left out
     fit_plot = output.locator("img").first.bounding_box()
     top = output.bounding_box()
-    clip = {"x": top["x"], "y": top["y"], "width": 620,
-            "height": fit_plot["y"] + fit_plot["height"] - top["y"]}  # fmt: skip
+    clip = {
+        "x": top["x"],
+        "y": top["y"],
+        "width": 620,
+        "height": fit_plot["y"] + fit_plot["height"] - top["y"],
+    }
     screenshot(page, "panel-done.png", clip=clip)
     for session in requests.get(lab.url + "api/sessions", headers=lab.headers, timeout=10).json():
         if session["path"].endswith("panel.ipynb"):  # its kernel is not needed any more
-            requests.delete(lab.url + f"api/sessions/{session['id']}", headers=lab.headers,
-                            timeout=30)  # fmt: skip
+            requests.delete(
+                lab.url + f"api/sessions/{session['id']}", headers=lab.headers, timeout=30
+            )

@@ -23,11 +23,21 @@ def test_wheel_from_a_fresh_clone_contains_the_labextension(tmp_path):
     # the build environment is this one (it has the build requirements): no second download
     # of JupyterLab; the hook still runs jlpm install + build:prod in the clone
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist"), str(clone)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(clone),
+        ],
         check=True,
         env={**os.environ, "PATH": os.pathsep.join([BIN, os.environ["PATH"]])},
-    )  # fmt: skip
+    )
     (wheel,) = (tmp_path / "dist").glob("jupyter_bumps_remote-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     share = SHARE.format(v=__version__)
@@ -43,8 +53,10 @@ def test_labextension_is_listed_enabled_with_the_servers_version():
 
     out = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     text = out.stdout + out.stderr
     line = next(line for line in text.splitlines() if "jupyter-bumps-remote" in line)
     assert f"v{__version__}" in line and "enabled" in line and "OK" in line, text

@@ -88,8 +88,9 @@ def test_list_and_detail_survive_reload_and_server_restart(lab, page, store):
     # a fit that runs until cancelled (no tolerance stops DE), a few steps a second
     endless = {"steps": 1_000_000, "xtol": 0, "ftol": 0}
     slow = transport.encode(gaussian_problem(model="slow_gaussian"))
-    running = lab.api("POST", "jobs", json={"payload": slow, "fitter": "de", "options": endless,
-                                            "name": "across"})  # fmt: skip
+    running = lab.api(
+        "POST", "jobs", json={"payload": slow, "fitter": "de", "options": endless, "name": "across"}
+    )
     assert running.status_code == 201, running.text
     across = running.json()
     page.goto(lab.lab_url())

@@ -13,8 +13,9 @@ from jupyter_bumps_remote.kernel.discovery import ServerNotFound, find_server
 
 
 def server_file(runtime, pid, url="http://127.0.0.1:8888/", token="tok"):
-    (runtime / f"jpserver-{pid}.json").write_text(json.dumps({"pid": pid, "url": url,
-                                                              "token": token}))  # fmt: skip
+    (runtime / f"jpserver-{pid}.json").write_text(
+        json.dumps({"pid": pid, "url": url, "token": token})
+    )
 
 
 def test_explicit_variables_win(tmp_path):
@@ -111,16 +112,24 @@ IPYTHON_LINES = [
 def outside_jupyter(tmp_path) -> dict:
     """The environment of a process no Jupyter server started, on a machine where none runs
     (an empty runtime dir)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BUMPS_REMOTE_", "JPY_", "JUPYTERHUB_"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BUMPS_REMOTE_", "JPY_", "JUPYTERHUB_"))
+    }
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     return {**env, "JUPYTER_RUNTIME_DIR": str(runtime), "MPLBACKEND": "Agg"}
 
 
 def test_a_plain_python_script_is_told_to_connect(tmp_path):
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=outside_jupyter(tmp_path),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=outside_jupyter(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     told = done.stdout.splitlines()
     assert len(told) == 2, done.stdout  # submit, then list_jobs
@@ -133,10 +142,20 @@ def test_a_plain_python_script_is_told_to_connect(tmp_path):
 def test_plain_ipython_magic_is_told_to_connect(tmp_path):
     (tmp_path / "session.ipy").write_text("\n".join(IPYTHON_LINES) + "\n")
     done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=NoColor",
-         str(tmp_path / "session.ipy")],
-        env=outside_jupyter(tmp_path), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "IPython",
+            "--quick",
+            "--no-banner",
+            "--colors=NoColor",
+            str(tmp_path / "session.ipy"),
+        ],
+        env=outside_jupyter(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     said = done.stdout + done.stderr
     assert "UsageError: no Jupyter server found for this kernel" in said, said
     assert re.search(HOW_TO[0], said), said

@@ -218,8 +218,15 @@ def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
     worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, cancelled = script.args
-    assert (worker, now, cap, maxlen, ttl, token, lease_ms) == ("w@host", NOW, 3, 100, 60,
-                                                                "token", 2500)  # fmt: skip
+    assert (worker, now, cap, maxlen, ttl, token, lease_ms) == (
+        "w@host",
+        NOW,
+        3,
+        100,
+        60,
+        "token",
+        2500,
+    )
     assert json.loads(running)["status"] == "running" and json.loads(running)["worker"] == "w@host"
     assert json.loads(failed)["error"] == json.loads(lost)
     assert json.loads(lost)["type"] == "WorkerLost" and "3 times" in json.loads(lost)["message"]
@@ -256,8 +263,7 @@ def test_finish_moves_an_active_job_with_its_fields_and_event():
     status, allowed, maxlen, event, ttl, *pairs = script.args
     assert (status, allowed, maxlen, ttl) == ("succeeded", "queued,running", 100, 60)
     fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
-    assert fields == {"finished": str(NOW), "partial": "0", "has_result": "1",
-                      "session": "writing"}  # fmt: skip
+    assert fields == {"finished": str(NOW), "partial": "0", "has_result": "1", "session": "writing"}
     assert json.loads(event)["chisq"] == 1.5
 
 
@@ -268,8 +274,10 @@ def test_finish_of_an_ended_or_missing_job_reports_no_move():
         [[0, b"cancelled"]],
     )
     assert refused is False
-    assert drive(transitions.finish(SETTINGS, OWNER, JOB, jobs.FAILED), [{}]) == (False, [Batch(
-        [("HGETALL", JOB_KEY)])])  # fmt: skip
+    assert drive(transitions.finish(SETTINGS, OWNER, JOB, jobs.FAILED), [{}]) == (
+        False,
+        [Batch([("HGETALL", JOB_KEY)])],
+    )
 
 
 def test_request_cancel_returns_the_status_or_refuses_a_finished_job():
