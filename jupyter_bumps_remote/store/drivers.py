@@ -8,7 +8,7 @@ Both list the same operations, each in one line (binding.py gives it its signatu
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -24,22 +24,27 @@ from .scripts import register
 from .settings import DEFAULT_EVENTS_MAXLEN, DEFAULT_RESULT_TTL, StoreSettings
 
 R = TypeVar("R")
+Client = TypeVar("Client", Redis, AsyncRedis)
 
 
-class JobStore:
-    """Sync store (worker, CLI, tests)."""
+class _Connected(Generic[Client]):
+    """What both drivers hold: the client, the settings and keys, the scripts."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Client,
         prefix: str = DEFAULT_PREFIX,
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
         result_ttl: int = DEFAULT_RESULT_TTL,
     ):
-        self.redis = redis
+        self.redis: Client = redis
         self.settings = StoreSettings(prefix, events_maxlen, result_ttl)
         self.keys = self.settings.keys
         self.scripts = register(redis)
+
+
+class JobStore(_Connected[Redis]):
+    """Sync store (worker, CLI, tests)."""
 
     def run(self, gen: OpGen[R]) -> R:
         """Run an operation (or any generator of batches, e.g. a reconcile sweep)."""
@@ -96,20 +101,8 @@ class JobStore:
     workers = sync_op(worker_ops.workers)
 
 
-class AsyncJobStore:
+class AsyncJobStore(_Connected[AsyncRedis]):
     """asyncio store (server extension)."""
-
-    def __init__(
-        self,
-        redis: AsyncRedis,
-        prefix: str = DEFAULT_PREFIX,
-        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
-        result_ttl: int = DEFAULT_RESULT_TTL,
-    ):
-        self.redis = redis
-        self.settings = StoreSettings(prefix, events_maxlen, result_ttl)
-        self.keys = self.settings.keys
-        self.scripts = register(redis)
 
     async def run(self, gen: OpGen[R]) -> R:
         """Run an operation (or any generator of batches, e.g. a reconcile sweep)."""

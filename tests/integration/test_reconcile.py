@@ -12,6 +12,7 @@ from jupyter_bumps_remote import jobs
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.reconcile import Reconciler
 
+from ..support.records import queued_record
 from ..support.services import RedisServer
 
 QUEUE = "bumps-remote.test"
@@ -27,17 +28,7 @@ def private_store():
 
 def new_job(store: JobStore, n: int) -> str:
     job_id = f"{n:032x}"
-    record = {
-        "id": job_id,
-        "owner": OWNER,
-        "name": "fit",
-        "tags": [],
-        "fitter": "lm",
-        "options": {},
-        "seed": 1,
-        "queue": QUEUE,
-    }
-    store.create(record, b"{}")
+    store.create(queued_record(job_id, OWNER, QUEUE), b"{}")
     return job_id
 
 

@@ -12,6 +12,7 @@ import redis.asyncio
 from jupyter_bumps_remote.server_ext.reconciling import ReconcileLoop
 from jupyter_bumps_remote.store import DEFAULT_PREFIX, AsyncJobStore, JobStore
 
+from ..support.records import queued_record
 from ..support.services import RedisServer
 
 OWNER = "someone"
@@ -30,16 +31,7 @@ def redis_with_a_limited_user():
         keys=[f"{DEFAULT_PREFIX}*"],
         commands=["+@all"],
     )
-    record = {
-        "id": JOB_ID,
-        "owner": OWNER,
-        "name": "fit",
-        "tags": [],
-        "fitter": "lm",
-        "options": {},
-        "seed": 1,
-        "queue": "celery-queue-the-user-cannot-read",
-    }
+    record = queued_record(JOB_ID, OWNER, "celery-queue-the-user-cannot-read")
     JobStore(admin).create(record, b"{}")
     yield server
     server.cleanup()

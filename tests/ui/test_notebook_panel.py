@@ -10,26 +10,8 @@ import requests
 from playwright.sync_api import expect
 
 from ..support.browser import run_all_cells, screenshot, write_notebook
+from ..support.live_fit import PROBLEM  # a peak whose slow model keeps a fit running
 
-# A peak on noisy data (χ² near 1), with a model slow enough (1 ms a call) that the fit
-# runs for seconds: the panel is caught while it runs.
-PROBLEM = """\
-%load_ext jupyter_bumps_remote
-import time
-import numpy as np
-from bumps.names import Curve, FitProblem
-
-def peak(x, height, center, width):
-    time.sleep(0.001)
-    return height * np.exp(-0.5 * ((x - center) / width) ** 2)
-
-x = np.linspace(-5, 5, 60)
-y = peak(x, 1.0, 0.4, 1.3) + np.random.default_rng(7).normal(0, 0.05, x.size)
-model = Curve(peak, x, y, np.full_like(x, 0.05), height=0.5, center=0.0, width=1.0)
-model.height.range(0, 3)
-model.center.range(-3, 3)
-model.width.range(0.1, 5)
-problem = FitProblem(model)"""
 DREAM = 'mcmc = %bumps_remote problem --fitter dream --steps 300 --burn 100 --name "peak (dream)"'
 RUNNING = """() => {
   const bar = [...document.querySelectorAll('.jp-OutputArea .widget-progress progress, '
