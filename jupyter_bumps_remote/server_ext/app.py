@@ -11,7 +11,7 @@ from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
-from .. import __version__
+from .._version import __version__
 from ..redis_url import masked as masked_url
 from ..worker.requeue import requeue_unacked
 from ..worker.settings import SettingsError, WorkerSettings
@@ -26,7 +26,8 @@ from .handlers import (
     SessionHandler,
     WorkersHandler,
 )
-from .service import REDIS_ERRORS, JobService
+from .redis_errors import REDIS_ERRORS
+from .service import JobService
 from .websockets import EventsSocket
 
 API = "bumps-remote/api"

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio
 
 from ..store import AsyncJobStore, decode_events
-from .service import REDIS_ERRORS
+from .redis_errors import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 10_000

@@ -18,9 +18,9 @@ from tornado.http1connection import HTTP1Connection
 from .. import jobs
 from ..store import JobNotFound, TransitionRefused
 from .identity import owner_of
+from .redis_errors import REDIS_ERRORS
 from .service import (
     MAX_WAIT,
-    REDIS_ERRORS,
     JobService,
     NoMatchingWorker,
     ResultNotReady,

@@ -15,7 +15,7 @@ import redis.exceptions
 
 from ..store import AsyncJobStore
 from ..store.reconcile import Reconciler
-from .service import REDIS_ERRORS
+from .redis_errors import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 # A job must look orphaned this long before it is ended: far above the milliseconds a

@@ -17,18 +17,15 @@ import redis.asyncio
 import redis.exceptions
 from kombu.exceptions import OperationalError
 
-from .. import __version__, dispatch, jobs, redis_url, versions
+from .. import dispatch, jobs, redis_url, versions
+from .._version import __version__
 from ..store import AsyncJobStore, JobNotFound
 from ..worker import make_app
 from ..worker.settings import WorkerSettings
+from .event_hub import EventHub
+from .reconciling import ReconcileLoop
+from .redis_errors import REDIS_ERRORS
 
-# Redis down, or refusing this user (an ACL without the keys or channels needed): 503
-REDIS_ERRORS = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.NoPermissionError,
-    OSError,
-)
 SETTING = "c.BumpsRemote.redis_url (env BUMPS_REMOTE_REDIS_URL)"
 MAX_PAGE = 200
 MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion jobs
@@ -73,10 +70,8 @@ class JobService:
             settings.redis_url, socket_connect_timeout=5, health_check_interval=2
         )
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
-        from .event_hub import EventHub
 
         self.hub = EventHub(self.store, settings.redis_url, self.store.keys.hub(uuid.uuid4().hex))
-        from .reconciling import ReconcileLoop
 
         self.reconcile = ReconcileLoop(
             self.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval

@@ -20,7 +20,7 @@ from .. import jobs
 from .event_hub import Subscriber
 from .handlers import AUTH_RESOURCE, extension_of
 from .identity import owner_of
-from .service import REDIS_ERRORS
+from .redis_errors import REDIS_ERRORS
 
 _STREAM_ID = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
 
