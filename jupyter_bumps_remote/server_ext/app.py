@@ -41,11 +41,10 @@ class BumpsRemote(ExtensionApp):
     load_other_extensions = True
 
     redis_url = Unicode(
-        help="""Redis for jobs and the Celery broker: redis://, rediss:// (TLS) or unix://,
-        with a password or ACL user in the URL and TLS options in its query
-        (rediss://user:password@host:6380/0?ssl_ca_certs=/path/ca.pem; certificates are
-        checked unless ssl_cert_reqs=none). Empty: embedded mode, where the server starts
-        a private redis-server and local workers itself. Env: BUMPS_REMOTE_REDIS_URL.""",
+        help="""Redis for jobs and the Celery broker: redis://, rediss:// (TLS) or unix://;
+        empty: embedded mode (the server starts its own Redis and workers). Passwords, ACL
+        users and TLS: docs/operator-guide.md#shared-redis-workers-on-other-machines.
+        Env: BUMPS_REMOTE_REDIS_URL.""",
     ).tag(config=True)
 
     @default("redis_url")
@@ -94,9 +93,8 @@ class BumpsRemote(ExtensionApp):
     redis_server = Unicode(help="The redis-server binary for embedded mode.").tag(config=True)
     reconcile_interval = Float(
         60.0,
-        help="""Seconds between two sweeps for jobs Redis lost (queued with no queue message,
-        running on a stopped worker with no message left, or a record gone): they end
-        failed, reason 'lost'. A Redis restart (new run_id) starts a sweep at once. 0: off.""",
+        help="""Seconds between sweeps for jobs Redis lost, which end failed, reason 'lost'
+        (docs/design.md#redis-restarts-and-lost-jobs). 0: off.""",
     ).tag(config=True)
 
     @default("redis_server")
