@@ -16,8 +16,15 @@ from jupyter_bumps_remote.fitting import seed_fit
 from ..support.libraries import require
 
 SEED = 20261205
-# DREAM is left out on refl1d: its reproducibility there is tests/compat/test_refl1d_dream.py's.
-FITTERS = {"lm": {}, "amoeba": {"steps": 100}}
+# Every fitter bumps registers, in short runs (the fidelity of long ones: test_worker_fitters).
+FITTERS = {
+    "amoeba": {"steps": 100},
+    "lm": {},
+    "newton": {"steps": 20},
+    "de": {"steps": 10},
+    "dream": {"steps": 10, "burn": 10},
+    "pt": {"steps": 10, "burn": 5},
+}
 
 
 def sphere_problem():
@@ -132,6 +139,8 @@ def test_remote_fit_equals_local_fit(remote, make_problem, fitter):
     problem.setp(local.x)
     np.testing.assert_allclose(summary["chisq"], problem.chisq(), rtol=1e-9)
     assert summary["nit"] == local.nit
+    if fitter == "dream":
+        np.testing.assert_array_equal(summary["dream"]["draws"], local.state.draws)
 
 
 def test_the_session_file_reopens_the_problem_that_travelled(remote, make_problem, tmp_path):
