@@ -144,13 +144,13 @@ class JobService:
             queue_prefix=self.settings.queue_prefix,
             max_attempts=self.settings.max_attempts,
         )
-        await self._refuse_unserved(record, body)
-        return await self._create_and_queue(record, raw, idempotency_key)
+        queues = await self._refuse_unserved(record, body)
+        return await self._create_and_queue(record, raw, queues, idempotency_key)
 
-    async def _refuse_unserved(self, record: dict, body: dict) -> None:
+    async def _refuse_unserved(self, record: dict, body: dict) -> set[str]:
         """Refuse at once a job no live worker can run (the user learns now, not after a
         wait), unless it asks to wait for such a worker; with no live worker at all it
-        queues (workers may be starting)."""
+        queues (workers may be starting). Returns the live workers' queues, for `describe`."""
         try:
             versions.check(record["environment"])
         except ValueError as e:
@@ -158,13 +158,13 @@ class JobService:
         wait = body.get("wait_for_worker", False)
         if not isinstance(wait, bool):
             raise jobs.JobInputError("wait_for_worker", "must be true or false")
-        if wait:
-            return
         workers = await self.workers()
-        if workers and not any(record["queue"] in versions.queues_of(w) for w in workers):
+        queues = self._queues_of(workers)
+        if not wait and workers and record["queue"] not in queues:
             raise NoMatchingWorker(versions.no_worker_message(record["environment"], workers))
+        return queues
 
-    async def _create_and_queue(self, record, raw, idempotency_key=None):
+    async def _create_and_queue(self, record, raw, queues: set[str], idempotency_key=None):
         self.reconcile.watch(record["owner"])
         created, is_new = await self.store.create(record, raw, idempotency_key)
         if is_new:
@@ -180,10 +180,14 @@ class JobService:
                     error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
                 )
                 raise
-        return await self.describe(created), is_new
+        return await self.describe(created, queues), is_new
 
     async def live_queues(self) -> set[str]:
-        return {queue for w in await self.workers() for queue in versions.queues_of(w)}
+        return self._queues_of(await self.workers())
+
+    @staticmethod
+    def _queues_of(workers: list[dict]) -> set[str]:
+        return {queue for w in workers for queue in versions.queues_of(w)}
 
     async def describe(self, record: dict, queues: set[str] | None = None) -> dict:
         """The record as the API shows it: a queued job says why it waits, if it does."""
@@ -272,8 +276,8 @@ class JobService:
             max_attempts=self.settings.max_attempts,
         )
         record["retry_of"] = job_id
-        await self._refuse_unserved(record, body)
-        created, _ = await self._create_and_queue(record, raw)
+        queues = await self._refuse_unserved(record, body)
+        created, _ = await self._create_and_queue(record, raw, queues)
         return created
 
     async def delete(self, owner: str, job_id: str) -> None:
