@@ -11,7 +11,6 @@ so the inner problem is code: only a worker's fit process decodes it (`decode`).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
 import math
@@ -76,7 +75,7 @@ def encode(problem) -> dict:
     encoding, data, chisq = choose_encoding(problem)
     return {
         "format": FORMAT,
-        "environment": _environment(problem),
+        "environment": versions.environment(problem),
         "parameters": parameter_summary(problem),
         "chisq": _json_float(chisq),
         "encoding": encoding,
@@ -151,13 +150,6 @@ def _quiet_bumps_logging():
         yield
     finally:
         logging.disable(previous)
-
-
-def _environment(problem) -> dict:
-    """The environment, naming the model libraries the problem uses where versions.py can."""
-    if inspect.signature(versions.environment).parameters:
-        return versions.environment(problem)
-    return versions.environment()
 
 
 def read_envelope(raw: bytes | str | dict) -> dict:
