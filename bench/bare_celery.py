@@ -51,9 +51,9 @@ def make_app(redis_url: str, contract: bool = False) -> Celery:
 
     @app.task(name=FIT)
     def fit(payload: dict, fitter: str, seed: int, session: bool = False) -> float:
-        from jupyter_bumps_remote import transport
-        from jupyter_bumps_remote.fitting import local_fit
-        from jupyter_bumps_remote.worker.results import session_bytes
+        from jupyter_bumps_remote.shared import transport
+        from jupyter_bumps_remote.shared.fitting import local_fit
+        from jupyter_bumps_remote.worker.fit.results import session_bytes
 
         problem = transport.decode(payload)
         result = local_fit(problem, fitter, seed)
@@ -69,7 +69,7 @@ app = make_app(
     contract=os.environ.get("BENCH_BARE_CONTRACT") == "1",
 )
 if os.environ.get("BENCH_BARE_WARM") == "1":
-    from jupyter_bumps_remote.worker.warm import MODULES
+    from jupyter_bumps_remote.worker.main.warm import MODULES
 
     for _name in MODULES:
         importlib.import_module(_name)

@@ -26,7 +26,7 @@ DREAM_TARGET = 1.03
 
 
 def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote.fitting import local_fit
+    from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
     steps, n = (30, 2) if quick else (1000, 12)

@@ -35,8 +35,8 @@ def _noop(value=None):
 
 
 def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote import transport
-    from jupyter_bumps_remote.fitting import local_fit
+    from jupyter_bumps_remote.shared import transport
+    from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
     n, n_bare = (15, 50) if quick else (100, 500)

@@ -63,9 +63,10 @@ def peak_problem():
 def write_history(redis_url: str, owner: str, count: int) -> None:
     import redis
 
-    from jupyter_bumps_remote import dispatch, jobs, transport
+    from jupyter_bumps_remote.server_ext import dispatch
+    from jupyter_bumps_remote.shared import jobs, transport
+    from jupyter_bumps_remote.shared.settings import WorkerSettings
     from jupyter_bumps_remote.store import JobStore
-    from jupyter_bumps_remote.worker.settings import WorkerSettings
     from tests.support.problems import gaussian_problem
 
     settings = WorkerSettings.from_env({}, redis_url=redis_url)

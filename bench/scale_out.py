@@ -25,7 +25,7 @@ PREFIX = "bench-scale."
 
 
 def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote.fitting import local_fit
+    from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
     n, steps = (4, 30) if quick else (12, 50)

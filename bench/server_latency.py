@@ -109,7 +109,7 @@ class Subscribers:
 
 
 def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote import transport
+    from jupyter_bumps_remote.shared import transport
     from tests.support.problems import gaussian_problem
 
     n_post, n_events, n_probes, crowd = (30, 4, 60, 50) if quick else (200, 12, 300, 200)

@@ -31,8 +31,8 @@ SWEEP_TARGET = 0.5  # fits/s ≥ 50% of bare Celery no-op tasks/s
 
 
 def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote import transport
-    from jupyter_bumps_remote.fitting import local_fit
+    from jupyter_bumps_remote.shared import transport
+    from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
     n, n_noop = (50, 300) if quick else (500, 2000)

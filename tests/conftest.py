@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_bumps_remote import dispatch, jobs, transport
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import jobs, transport
+from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore, Keys
 from jupyter_bumps_remote.worker import make_app
-from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from .support.services import JupyterServer, RedisServer, Worker
 from .support.tiers import tiers

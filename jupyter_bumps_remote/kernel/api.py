@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from .. import jobs, transport
+from ..shared import jobs, transport
 from .client import Client
 from .discovery import ServerInfo, find_server
 from .job import RemoteJob

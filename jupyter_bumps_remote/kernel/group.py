@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from .. import jobs
+from ..shared import jobs
 from .job import RemoteJob
 from .widget import in_notebook
 

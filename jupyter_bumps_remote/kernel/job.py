@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from .. import jobs
+from ..shared import jobs
 from .client import Client, RemoteError, ServerUnreachable
 from .result import FitResult
 

@@ -6,7 +6,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from .. import transport
+from ..shared import transport
 from .discovery import ServerNotFound
 from .options import OptionsError, build_parser, parse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from .. import jobs
+from ..shared import jobs
 
 
 class OptionsError(ValueError):
@@ -96,7 +96,7 @@ def parse(
 ) -> tuple[argparse.Namespace, dict]:
     """Parse options; returns the arguments and the fitter options, checked as the server
     checks them. Raises OptionsError naming the wrong option and listing the allowed ones."""
-    from ..bumps_compat import option_parsers
+    from ..shared.bumps_compat import option_parsers
 
     bumps_options = option_parsers()
     parser = parser or build_parser()

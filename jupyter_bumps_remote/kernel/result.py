@@ -84,7 +84,7 @@ class FitResult:
         The seed goes to numpy's global generator and, where numba is installed (refl1d
         requires it), to numba's, which bumps' DREAM draws from (`fitting.seed_fit`).
         """
-        from ..fitting import local_fit
+        from ..shared.fitting import local_fit
 
         return local_fit(problem, self.method, self.seed, **self.options)
 

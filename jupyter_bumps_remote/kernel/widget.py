@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from .. import jobs
+from ..shared import jobs
 
 PLOT_INTERVAL = 1.0  # the convergence plot is redrawn at most once a second
 WIDTH, HEIGHT = 360, 140

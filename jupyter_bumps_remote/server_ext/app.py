@@ -12,9 +12,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
 from .._version import __version__
-from ..redis_url import masked as masked_url
-from ..worker.requeue import requeue_unacked
-from ..worker.settings import SettingsError, WorkerSettings
+from ..shared.redis_url import masked as masked_url
+from ..shared.settings import SettingsError, WorkerSettings
+from ..worker.main.requeue import requeue_unacked
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
     CancelHandler,

@@ -23,7 +23,7 @@ from pathlib import Path
 import redis.asyncio
 import redis.exceptions
 
-from ..worker.settings import WorkerSettings
+from ..shared.settings import WorkerSettings
 
 _PR_SET_PDEATHSIG = 1
 try:

@@ -15,7 +15,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 
-from .. import jobs
+from ..shared import jobs
 from ..store import JobNotFound, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS

@@ -17,11 +17,12 @@ import redis.asyncio
 import redis.exceptions
 from kombu.exceptions import OperationalError
 
-from .. import dispatch, jobs, redis_url, versions
 from .._version import __version__
+from ..shared import jobs, redis_url, versions
+from ..shared.settings import WorkerSettings
 from ..store import AsyncJobStore, JobNotFound
 from ..worker import make_app
-from ..worker.settings import WorkerSettings
+from . import dispatch
 from .event_hub import EventHub
 from .reconciling import ReconcileLoop
 from .redis_errors import REDIS_ERRORS

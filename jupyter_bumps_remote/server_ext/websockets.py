@@ -16,7 +16,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 
-from .. import jobs
+from ..shared import jobs
 from .event_hub import Subscriber
 from .handlers import AUTH_RESOURCE, extension_of
 from .identity import owner_of

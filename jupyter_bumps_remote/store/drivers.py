@@ -19,9 +19,8 @@ from . import records, transitions
 from . import workers as worker_ops
 from .batch import Batch, OpGen, Script
 from .binding import async_op, sync_op
-from .keys import DEFAULT_PREFIX
 from .scripts import register
-from .settings import DEFAULT_EVENTS_MAXLEN, DEFAULT_RESULT_TTL, StoreSettings
+from .settings import DEFAULT_EVENTS_MAXLEN, DEFAULT_PREFIX, DEFAULT_RESULT_TTL, StoreSettings
 
 R = TypeVar("R")
 Client = TypeVar("Client", Redis, AsyncRedis)

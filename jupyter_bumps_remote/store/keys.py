@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-DEFAULT_PREFIX = "bumps-remote:"
+from ..shared.settings import DEFAULT_PREFIX
 
 
 @dataclass(frozen=True)

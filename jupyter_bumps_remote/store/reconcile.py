@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .. import jobs
+from ..shared import jobs
 from .batch import Batch, OpGen, Script
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .events import status_event

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from .. import jobs
+from ..shared import jobs
 from .batch import Batch, OpGen
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused

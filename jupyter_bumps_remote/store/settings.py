@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .keys import DEFAULT_PREFIX, Keys
+from ..shared.settings import (
+    DEFAULT_EVENTS_MAXLEN,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PREFIX,
+    DEFAULT_RESULT_TTL,
+)
+from .keys import Keys
 
-DEFAULT_EVENTS_MAXLEN = 10_000
-DEFAULT_RESULT_TTL = 30 * 24 * 3600
-DEFAULT_MAX_ATTEMPTS = 3
+__all__ = [
+    "DEFAULT_EVENTS_MAXLEN",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_PREFIX",
+    "DEFAULT_RESULT_TTL",
+    "StoreSettings",
+]
 
 
 @dataclass(frozen=True)

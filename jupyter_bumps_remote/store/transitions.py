@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .. import jobs
+from ..shared import jobs
 from .batch import Batch, OpGen, Script
 from .codec import as_text, compact_json, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused

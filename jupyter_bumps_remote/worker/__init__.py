@@ -6,7 +6,7 @@ server does, for settings) reads no configuration as a side effect.
 
 from __future__ import annotations
 
-from .celery_app import make_app
+from .main.celery_app import make_app
 
 __all__ = ["app", "make_app"]
 _app = None

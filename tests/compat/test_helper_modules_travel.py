@@ -13,8 +13,8 @@ import pytest
 from bumps import fitters as bumps_fitters
 from bumps.names import Curve, FitProblem
 
-from jupyter_bumps_remote import jobs, transport
-from jupyter_bumps_remote.fitting import seed_fit
+from jupyter_bumps_remote.shared import jobs, transport
+from jupyter_bumps_remote.shared.fitting import seed_fit
 
 SEED = 7
 

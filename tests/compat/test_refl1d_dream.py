@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from bumps import fitters as bumps_fitters
 
-from jupyter_bumps_remote import jobs
-from jupyter_bumps_remote.fitting import seed_fit
 from jupyter_bumps_remote.kernel.result import FitResult
+from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.shared.fitting import seed_fit
 
 from ..support.libraries import require
 from ..support.problems import gaussian_problem

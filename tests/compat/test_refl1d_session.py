@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.libraries import require
 

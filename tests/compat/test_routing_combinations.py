@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from jupyter_bumps_remote import jobs, transport, versions
+from jupyter_bumps_remote.shared import jobs, transport, versions
 
 from ..support.problems import gaussian_problem
 from ..support.waiting import wait_until

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from bumps import fitters as bumps_fitters
 
-from jupyter_bumps_remote import jobs, transport
-from jupyter_bumps_remote.fitting import seed_fit
+from jupyter_bumps_remote.shared import jobs, transport
+from jupyter_bumps_remote.shared.fitting import seed_fit
 
 from ..support.libraries import require
 

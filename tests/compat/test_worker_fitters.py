@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from bumps import fitters as bumps_fitters
 
-from jupyter_bumps_remote import fitting, jobs, transport
+from jupyter_bumps_remote.shared import fitting, jobs, transport
 
 from ..support.problems import gaussian_problem
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.reconcile import Reconciler
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis.asyncio
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import AsyncJobStore, JobNotFound, JobStore, TransitionRefused
 
 

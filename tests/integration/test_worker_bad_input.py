@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from jupyter_bumps_remote import dispatch, jobs, transport, versions
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import jobs, transport, versions
 
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress

@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
-from jupyter_bumps_remote import jobs, transport, versions
+from jupyter_bumps_remote.shared import jobs, transport, versions
+from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.worker import make_app
-from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from ..support.problems import gaussian_problem
 from ..support.services import Worker

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.problems import gaussian_problem
 
@@ -78,8 +78,8 @@ def test_submit_many_runs_a_sweep(api_client):
 
 
 def test_bad_input_fails_before_anything_is_sent(api_client):
-    from jupyter_bumps_remote.jobs import JobInputError
-    from jupyter_bumps_remote.transport import PayloadError
+    from jupyter_bumps_remote.shared.jobs import JobInputError
+    from jupyter_bumps_remote.shared.transport import PayloadError
 
     with pytest.raises(JobInputError, match="options.stepz"):
         api_client.submit(gaussian_problem(), "dream", stepz=3)
@@ -119,8 +119,8 @@ def test_a_kernel_on_other_versions_is_refused_unless_it_waits_for_a_worker(
     api_client, monkeypatch
 ):
     """A kernel whose numpy no live worker has hears so at once; wait_for_worker queues."""
-    from jupyter_bumps_remote import versions
     from jupyter_bumps_remote.kernel.client import RemoteError
+    from jupyter_bumps_remote.shared import versions
 
     ours = versions.environment
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.worker import make_app
-from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from ..conftest import Remote
 from ..support.services import RedisServer, Worker

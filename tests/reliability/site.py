@@ -8,9 +8,9 @@ import json
 import os
 import signal
 
-from jupyter_bumps_remote import transport, versions
+from jupyter_bumps_remote.shared import transport, versions
+from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
-from jupyter_bumps_remote.worker.settings import WorkerSettings
 
 from ..support.services import JupyterServer, RedisServer, Worker
 from .conftest import SUPPORT

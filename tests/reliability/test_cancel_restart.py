@@ -6,7 +6,7 @@ job's message next, now or after a restart, reads it there and does not run the 
 
 from __future__ import annotations
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.job_executions import statuses, task_returns
 from ..support.problems import gaussian_problem

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from jupyter_bumps_remote import jobs
-from jupyter_bumps_remote.worker.tasks import TASK_NAME
+from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.shared.task_names import FIT_TASK
 
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress
@@ -144,7 +144,7 @@ def test_20_an_injected_pickle_message_is_not_executed(stack_factory, tmp_path):
             return (open, (str(marker), "w"))
 
     stack.app.send_task(
-        TASK_NAME,
+        FIT_TASK,
         args=[Exploit(), remote.owner],
         queue=stack.app.conf.task_default_queue,
         serializer="pickle",

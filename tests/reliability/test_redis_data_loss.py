@@ -14,10 +14,11 @@ import time
 
 import pytest
 
-from jupyter_bumps_remote import dispatch, jobs, transport
 from jupyter_bumps_remote.kernel import api
 from jupyter_bumps_remote.kernel.client import RemoteError
 from jupyter_bumps_remote.kernel.job import RemoteFitError
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import jobs, transport
 from jupyter_bumps_remote.worker import make_app
 
 from ..support.problems import gaussian_problem

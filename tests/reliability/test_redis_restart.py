@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.problems import gaussian_problem
 from ..support.services import RedisServer

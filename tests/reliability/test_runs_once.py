@@ -11,7 +11,7 @@ events, that only one execution ever ran it and that its result was stored once.
 
 from __future__ import annotations
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.job_executions import statuses, task_returns
 from ..support.problems import gaussian_problem

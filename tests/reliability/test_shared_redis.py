@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import REPO, JupyterServer, RedisServer, TLSFiles, Worker
@@ -141,7 +141,14 @@ def test_21_a_worker_whose_acl_user_may_not_use_pub_sub_refuses_to_start():
     redis = RedisServer(appendonly=False, user=USER, password=PASSWORD, channels=False).start()
     try:
         worker = subprocess.run(
-            [sys.executable, "-m", "jupyter_bumps_remote.cli", "worker", "--redis-url", redis.url],
+            [
+                sys.executable,
+                "-m",
+                "jupyter_bumps_remote.cli",
+                "worker",
+                "--redis-url",
+                redis.url,
+            ],
             capture_output=True,
             text=True,
             timeout=60,

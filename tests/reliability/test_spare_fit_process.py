@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress

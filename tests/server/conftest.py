@@ -7,7 +7,7 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_bumps_remote import transport
+from jupyter_bumps_remote.shared import transport
 
 from ..support import openapi
 from ..support.problems import gaussian_problem

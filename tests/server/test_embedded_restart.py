@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.embedded_processes import our_processes
 from ..support.problems import gaussian_problem

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from bumps.fitters import load_fit_from_session
 
-from jupyter_bumps_remote import jobs, transport, versions
+from jupyter_bumps_remote.shared import jobs, transport, versions
 
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_bumps_remote import transport
+from jupyter_bumps_remote.shared import transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import RedisServer

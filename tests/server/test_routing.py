@@ -3,7 +3,7 @@ workers serve other versions, naming what differs; queued with wait_for_worker."
 
 from __future__ import annotations
 
-from jupyter_bumps_remote import jobs, transport, versions
+from jupyter_bumps_remote.shared import jobs, transport, versions
 
 from ..support.problems import gaussian_problem
 from ..support.server_workers import live_workers

@@ -22,7 +22,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import parse_cookie
 from tornado.util import re_unescape
 
-from jupyter_bumps_remote import jobs, transport
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support import openapi
 from ..support.identity import TokenUsers, auth

@@ -16,10 +16,10 @@ import time
 import pytest
 
 import jupyter_bumps_remote as remote
-from jupyter_bumps_remote import jobs
 from jupyter_bumps_remote.kernel import api
 from jupyter_bumps_remote.kernel.client import Client
 from jupyter_bumps_remote.kernel.discovery import ServerInfo
+from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import JobStore
 
 from ..support.problems import gaussian_problem

@@ -6,7 +6,7 @@ import asyncio
 import getpass
 import json
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 
 from .conftest import API
 

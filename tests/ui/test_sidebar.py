@@ -78,7 +78,7 @@ def test_submit_watch_cancel_detail_notify(lab, page):
 
 
 def test_list_and_detail_survive_reload_and_server_restart(lab, page, store):
-    from jupyter_bumps_remote import transport
+    from jupyter_bumps_remote.shared import transport
 
     from ..support.problems import gaussian_problem
 

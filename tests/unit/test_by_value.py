@@ -10,7 +10,7 @@ import uuid
 import cloudpickle
 import pytest
 
-from jupyter_bumps_remote import by_value
+from jupyter_bumps_remote.shared import by_value
 
 
 @pytest.fixture

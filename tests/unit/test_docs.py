@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_bumps_remote import config_reference
+from jupyter_bumps_remote.cli import config_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_configuration_reference_is_up_to_date():
     assert (DOCS / "configuration.md").read_text() == config_reference.render(), (
-        "regenerate: python -m jupyter_bumps_remote.config_reference > docs/configuration.md"
+        "regenerate: python -m jupyter_bumps_remote.cli.config_reference > docs/configuration.md"
     )
 
 

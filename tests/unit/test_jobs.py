@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import pytest
 from bumps import fitters as bumps_fitters
 
-from jupyter_bumps_remote import jobs
-from jupyter_bumps_remote.jobs import JobInputError
+from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.shared.jobs import JobInputError
 from tests.support.problems import gaussian_problem
 
 ALL_FITTERS = ("amoeba", "lm", "newton", "de", "dream", "pt")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_bumps_remote import jobs
 from jupyter_bumps_remote.kernel.widget import JobPanel
+from jupyter_bumps_remote.shared import jobs
 
 
 class EndedOrNotJob:

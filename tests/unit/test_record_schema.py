@@ -11,7 +11,8 @@ from typing import Any, Literal, get_args, get_origin, is_typeddict
 import pytest
 import yaml
 
-from jupyter_bumps_remote import dispatch, encodings, jobs, transport
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import encodings, jobs, transport
 from jupyter_bumps_remote.store import codec, job_record
 from jupyter_bumps_remote.store.job_record import JobRecord
 

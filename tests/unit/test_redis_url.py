@@ -7,9 +7,9 @@ import ssl
 import pytest
 import redis.exceptions
 
-from jupyter_bumps_remote.redis_url import classify, explain, masked, normalize
-from jupyter_bumps_remote.worker.settings import WorkerSettings
-from jupyter_bumps_remote.worker.startup_checks import limit_warnings
+from jupyter_bumps_remote.shared.redis_url import classify, explain, masked, normalize
+from jupyter_bumps_remote.shared.settings import WorkerSettings
+from jupyter_bumps_remote.worker.main.startup_checks import limit_warnings
 
 
 def test_rediss_checks_certificates_unless_told_otherwise():

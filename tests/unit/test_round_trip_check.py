@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from bumps.names import Curve, FitProblem, Parameter
 
-from jupyter_bumps_remote import dispatch, sameness, transport
-from jupyter_bumps_remote.transport import PayloadError
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import sameness, transport
+from jupyter_bumps_remote.shared.transport import PayloadError
 from tests.support.problems import gaussian_problem
 
 X = np.linspace(0, 1, 11)

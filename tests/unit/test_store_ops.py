@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_bumps_remote import jobs
+from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import (
     LOST_RUN,
     AsyncJobStore,

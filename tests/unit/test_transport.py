@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from bumps.names import Curve, FitProblem
 
-from jupyter_bumps_remote import transport, versions
-from jupyter_bumps_remote.transport import PayloadError
+from jupyter_bumps_remote.shared import transport, versions
+from jupyter_bumps_remote.shared.transport import PayloadError
 from tests.support.problems import gaussian_problem
 
 IMPORTABLE = Path(__file__).resolve().parents[1] / "support" / "importable"
@@ -261,7 +261,7 @@ import json
 import numpy as np
 from bumps.names import Curve, FitProblem
 
-from jupyter_bumps_remote import transport
+from jupyter_bumps_remote.shared import transport
 
 OFFSET = 0.25  # a global of __main__ the model reads
 

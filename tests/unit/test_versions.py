@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-from jupyter_bumps_remote import versions
+from jupyter_bumps_remote.shared import versions
 
 from ..support.problems import gaussian_problem
 

@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_worker(args) -> int:
-    from . import versions
-    from .worker import make_app
-    from .worker.settings import SettingsError, WorkerSettings
-    from .worker.startup_checks import library_warnings, limit_warnings, redis_problem
+    from ..shared import versions
+    from ..shared.settings import SettingsError, WorkerSettings
+    from ..worker import make_app
+    from ..worker.main.startup_checks import library_warnings, limit_warnings, redis_problem
 
     try:
         settings = WorkerSettings.from_env(redis_url=args.redis_url)
@@ -84,7 +84,7 @@ def run_worker(args) -> int:
 
 def serving(env: dict, queues: list[str]) -> str:
     """What a worker serves, printed at its start: the versions a job must match."""
-    from . import versions
+    from ..shared import versions
 
     libraries = versions.libraries_of(env)
     lines = [

@@ -7,7 +7,7 @@ import tempfile
 
 import numpy as np
 
-from .. import bumps_compat
+from ...shared import bumps_compat
 
 
 def summarize(problem, result, *, seed: int, options: dict, partial: bool, elapsed: float) -> dict:

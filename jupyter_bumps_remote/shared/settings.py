@@ -9,9 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from ..redis_url import normalize as normalize_redis_url
+from .redis_url import normalize as normalize_redis_url
 
 ENV_PREFIX = "BUMPS_REMOTE_"
+
+# Defaults shared by the store, the server's settings and the workers: their one home.
+DEFAULT_PREFIX = "bumps-remote:"
+DEFAULT_QUEUE_PREFIX = "bumps-remote."
+DEFAULT_EVENTS_MAXLEN = 10_000
+DEFAULT_RESULT_TTL = 30 * 24 * 3600
+DEFAULT_MAX_ATTEMPTS = 3
 
 
 class SettingsError(ValueError):
@@ -21,8 +28,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class WorkerSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
-    prefix: str = "bumps-remote:"
-    queue_prefix: str = "bumps-remote."
+    prefix: str = DEFAULT_PREFIX
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Hard limit on one fit, Celery's task_time_limit. The soft limit stops the fit and
     # keeps its best point a little before.
     time_limit: float = 12 * 3600.0
@@ -34,9 +41,9 @@ class WorkerSettings:
     # message that kombu redelivers while the lease lives is not run; a lost execution's job
     # is taken over once its lease lapses (docs/workers.md#one-run-at-a-time).
     lease_seconds: float = 3.0
-    max_attempts: int = 3
-    events_maxlen: int = 10_000
-    result_ttl: int = 30 * 24 * 3600
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+    result_ttl: int = DEFAULT_RESULT_TTL
     progress_interval: float = 0.1
     heartbeat_interval: float = 10.0
     cancel_poll_interval: float = 0.2

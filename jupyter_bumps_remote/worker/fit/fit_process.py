@@ -16,15 +16,15 @@ import signal
 import time
 import traceback
 
-from .. import jobs, transport
-from ..bumps_compat import convergence_monitor
-from ..fitting import run_fit
-from ..store import LOST_RUN
+from ...shared import jobs, transport
+from ...shared.bumps_compat import convergence_monitor
+from ...shared.fitting import run_fit
+from ...shared.settings import ENV_PREFIX, WorkerSettings
+from ...store import LOST_RUN
 from .cancel import CancelWatch
 from .progress import ProgressMonitor
 from .redis_outage import REDIS_DOWN, retrying, tolerant
 from .results import session_bytes, summarize
-from .settings import ENV_PREFIX, WorkerSettings
 
 TIME_LIMIT_SIGNAL = signal.SIGUSR1
 _PR_SET_PDEATHSIG = 1

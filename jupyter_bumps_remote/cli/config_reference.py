@@ -1,6 +1,6 @@
 """Write docs/configuration.md from the traitlets and worker settings themselves.
 
-`python -m jupyter_bumps_remote.config_reference > docs/configuration.md`; a test keeps
+`python -m jupyter_bumps_remote.cli.config_reference > docs/configuration.md`; a test keeps
 the page in step with the code.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .server_ext.app import BumpsRemote
-from .worker.settings import ENV_PREFIX, WorkerSettings
+from ..server_ext.app import BumpsRemote
+from ..shared.settings import ENV_PREFIX, WorkerSettings
 
 WORKER_HELP = {
     "redis_url": "Broker and job store: redis://, rediss:// (TLS) or unix:///path; "
@@ -39,7 +39,7 @@ def render() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the code by `python -m jupyter_bumps_remote.config_reference`.",
+        "Generated from the code by `python -m jupyter_bumps_remote.cli.config_reference`.",
         "",
         "## Server extension (`c.BumpsRemote.*`)",
         "",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kombu.utils.encoding import bytes_to_str
 
-from .settings import WorkerSettings
+from ...shared.settings import WorkerSettings
 
 
 def requeue_unacked(settings: WorkerSettings) -> int:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .repeating import Repeating
+from ..repeating import Repeating
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from . import jobs, transport, versions
-from .worker.tasks import TASK_NAME
+from ..shared import jobs, transport, versions
+from ..shared.task_names import FIT_TASK
 
 
 def new_job(
@@ -63,7 +63,7 @@ def _to_bytes(payload: dict | str) -> bytes:
 def enqueue(celery_app, record: dict) -> None:
     """Queue the job's fit on the workers of its environment (blocking: use an executor)."""
     celery_app.send_task(
-        TASK_NAME,
+        FIT_TASK,
         args=[record["id"], record["owner"]],
         queue=record["queue"],
         task_id=record["id"],

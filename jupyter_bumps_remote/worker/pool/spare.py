@@ -18,8 +18,9 @@ import json
 import os
 import select
 
-from . import fit_process, leftovers, rehearsal
-from .settings import WorkerSettings
+from ...shared.settings import WorkerSettings
+from ..fit import fit_process, rehearsal
+from . import leftovers
 
 
 class SpareFitProcess:

@@ -18,9 +18,9 @@ from celery.signals import (
 )
 from kombu.entity import Exchange, Queue
 
-from .. import versions
-from .settings import WorkerSettings
-from .tasks import register_tasks
+from ...shared import versions
+from ...shared.settings import WorkerSettings
+from ..pool.tasks import register_tasks
 from .warm import warm_up
 
 
@@ -85,15 +85,15 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     def _first_spare(**_):
         # Each pool process readies a fit process for its first job (runner.prepare_spare).
         if app.conf.get("bumps_remote") is settings:
-            from .runner import prepare_spare
+            from ..pool.runner import prepare_spare
 
             prepare_spare(settings)
 
     @worker_ready.connect(weak=False)
     def _advertise(sender: Any = None, **_):
         if getattr(sender, "app", None) is app:
+            from ..pool.runner import store_for
             from .heartbeat import Heartbeat, worker_info
-            from .runner import store_for
 
             consumed = [queue.name for queue in sender.task_consumer.queues]
             info = worker_info(
@@ -109,7 +109,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         # PDEATHSIG): nothing in it can record the end, so the worker's main process does.
         # Celery acks the message (task_acks_on_timeout), so it is not delivered again.
         if getattr(sender, "app", None) is app and isinstance(exception, TimeLimitExceeded):
-            from .runner import record_hard_timeout
+            from ..pool.runner import record_hard_timeout
 
             job_id, owner = args
             record_hard_timeout(settings, owner, job_id)

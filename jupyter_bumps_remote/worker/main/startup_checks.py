@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from .. import versions
-from ..redis_url import classify, explain, speaks_tls
-from .settings import ENV_PREFIX, WorkerSettings
+from ...shared import versions
+from ...shared.redis_url import classify, explain, speaks_tls
+from ...shared.settings import ENV_PREFIX, WorkerSettings
 
 URL_SETTING = f"{ENV_PREFIX}REDIS_URL (or --redis-url)"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from .kernel.options import OptionsError, build_parser, parse
+from ..kernel.options import OptionsError, build_parser, parse
 
 
 def submit_parser():
@@ -40,10 +40,10 @@ def run_submit(argv: list[str]) -> int:
 
     from bumps.fitproblem import load_problem
 
-    from . import kernel
-    from .kernel.client import RemoteError
-    from .kernel.discovery import ServerNotFound
-    from .transport import PayloadError
+    from .. import kernel
+    from ..kernel.client import RemoteError
+    from ..kernel.discovery import ServerNotFound
+    from ..shared.transport import PayloadError
 
     try:
         problem = load_problem(args.expr, args=model_args)

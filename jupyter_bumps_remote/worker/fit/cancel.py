@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .repeating import Repeating
+from ..repeating import Repeating
 
 
 class CancelWatch:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import transport
-from ..fitting import run_fit
+from ...shared import transport
+from ...shared.fitting import run_fit
 from .results import session_bytes, summarize
 
 
@@ -21,7 +21,7 @@ def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     from bumps.curve import Curve
     from bumps.fitproblem import FitProblem
 
-    from ..bumps_compat import convergence_monitor
+    from ...shared.bumps_compat import convergence_monitor
 
     x = np.linspace(0, 1, 20)
     model = Curve(line, x, 2 * x + 1, 0.1 * np.ones_like(x), a=1.0, b=0.0)

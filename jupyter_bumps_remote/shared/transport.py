@@ -161,7 +161,7 @@ def read_envelope(raw: bytes | str | dict) -> dict:
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise PayloadError(
             f"the payload is not in the {FORMAT} format",
-            "Create it with jupyter_bumps_remote.transport.encode()",
+            "Create it with jupyter_bumps_remote.shared.transport.encode()",
         )
     env = envelope.get("environment")
     if not isinstance(env, dict) or not all(

@@ -10,16 +10,16 @@ import os
 import socket
 import time
 
-from .. import versions
-from .repeating import Repeating
-from .settings import WorkerSettings
+from ...shared import versions
+from ...shared.settings import WorkerSettings
+from ..repeating import Repeating
 
 
 def worker_info(
     settings: WorkerSettings, name: str, concurrency: int, queues: list[str] | None = None
 ) -> dict:
     """What the worker advertises; `queues`: those it consumes (default: those it would)."""
-    from .. import jobs
+    from ...shared import jobs
 
     env = versions.served_environment()
     return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import importlib
 
-from .. import bumps_compat
+from ...shared import bumps_compat
 
 MODULES = (
     "numpy",
@@ -28,7 +28,7 @@ def warm_up() -> None:
     for name in MODULES:
         importlib.import_module(name)
     bumps_compat.module_names()  # the fit-thread and session-state modules, wherever they live
-    from .rehearsal import rehearse
+    from ..fit.rehearsal import rehearse
 
     try:
         rehearse()

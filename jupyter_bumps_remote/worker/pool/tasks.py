@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from celery import Celery
 
-TASK_NAME = "bumps_remote.fit"
+from ...shared.task_names import FIT_TASK
 
 
 def register_tasks(app: Celery) -> None:
-    @app.task(name=TASK_NAME, bind=True)
+    @app.task(name=FIT_TASK, bind=True)
     def fit(task, job_id: str, owner: str) -> str:
         from .runner import run_job
 

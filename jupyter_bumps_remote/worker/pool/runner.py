@@ -16,11 +16,12 @@ import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from .. import jobs
-from ..store import JobStore
-from . import fit_process, leftovers
+from ...shared import jobs
+from ...shared.settings import ENV_PREFIX, WorkerSettings
+from ...store import JobStore
+from ..fit import fit_process
+from . import leftovers
 from .lease import LeaseKeeper, claim
-from .settings import ENV_PREFIX, WorkerSettings
 from .spare import SpareFitProcess
 
 log = logging.getLogger(__name__)
