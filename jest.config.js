@@ -1,10 +1,19 @@
 const jestJupyterLab = require('@jupyterlab/testutils/lib/jest-config');
 
+// ES modules that jest must transform: JupyterLab's own list (the views import
+// @jupyterlab/ui-components, hence @jupyter/react-components and its dependencies) and ours
 const esModules = [
   '@codemirror',
+  '@jupyter/react-components',
+  '@jupyter/web-components',
   '@jupyter/ydoc',
   '@jupyterlab/',
+  '@marijn',
+  '@microsoft',
+  'color',
+  'exenv-es6',
   'lib0',
+  'marked',
   'nanoid',
   'vscode-ws-jsonrpc',
   'y-protocols',

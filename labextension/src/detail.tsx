@@ -1,9 +1,10 @@
-/** The detail view of one job: plot, parameters, options, environment, error. */
+/** The detail view of one job: plot, parameters, options, environment, error, output. */
 import * as React from 'react';
 
 import { JobDetailModel } from './detailModel';
 import { formatChisq, formatNumber } from './format';
 import { ProgressBar, StatusBadge } from './jobRow';
+import { OutputView } from './outputView';
 import { ConvergencePlot } from './plot';
 import { IJob, IResult } from './tokens';
 
@@ -67,7 +68,7 @@ export function JobDetail(props: {
   model: JobDetailModel;
   onBack(): void;
 }): JSX.Element {
-  const { job, result, convergence, error } = props.model;
+  const { job, result, convergence, output, error } = props.model;
   const env = job.environment;
   return (
     <section
@@ -113,11 +114,12 @@ export function JobDetail(props: {
       {job.error && (
         <div className="jp-BumpsRemote-error" role="alert">
           <h4>
-            {job.error.type}: {job.error.message}
+            {String(job.error.type)}: {String(job.error.message)}
           </h4>
-          {job.error.traceback && <pre>{job.error.traceback}</pre>}
+          {job.error.traceback && <pre>{String(job.error.traceback)}</pre>}
         </div>
       )}
+      <OutputView output={output} />
       {error && <p className="jp-BumpsRemote-warning">{error}</p>}
     </section>
   );

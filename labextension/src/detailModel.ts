@@ -1,6 +1,6 @@
 /**
  * One job in detail: its record, its events (replayed from the start, for the convergence
- * plot) and, once it has one, its result. Listens until disposed through an `EventStream`,
+ * plot and the fit's output) and, once it has one, its result. Listens until disposed through an `EventStream`,
  * which reconnects after a server restart and resumes after the last event seen, so the
  * plot neither misses nor repeats a row.
  */
@@ -10,11 +10,13 @@ import { Backoff } from './backoff';
 import { addRows, emptyConvergence, IConvergence } from './convergence';
 import { EventStream } from './eventStream';
 import { applyEvent, isTerminal } from './merge';
+import { addOutput, emptyOutput } from './output';
 import {
   ConnectionState,
   IEvent,
   IJob,
   IJobsService,
+  IOutput,
   IResult,
   SocketFactory
 } from './tokens';
@@ -38,6 +40,11 @@ export class JobDetailModel {
 
   get convergence(): IConvergence {
     return this._convergence;
+  }
+
+  /** What the fit printed so far (stdout and stderr, in order). */
+  get output(): IOutput {
+    return this._output;
   }
 
   get result(): IResult | null {
@@ -79,6 +86,7 @@ export class JobDetailModel {
   private _onEvent(event: IEvent): void {
     const before = this._job;
     this._convergence = addRows(this._convergence, event);
+    this._output = addOutput(this._output, event);
     this._job = applyEvent(this._job, event);
     if (!isTerminal(before.status) && isTerminal(this._job.status)) {
       // the record now has finished time, error and has_result
@@ -114,6 +122,7 @@ export class JobDetailModel {
   private _stream: EventStream;
   private _job: IJob;
   private _convergence = emptyConvergence();
+  private _output = emptyOutput();
   private _result: IResult | null = null;
   private _error = '';
   private _disposed = false;

@@ -88,7 +88,16 @@ export class EventStream {
     if (this._disposed) {
       return;
     }
-    const socket = this._socketFactory(this._url(this._since || '0'));
+    let socket: ISocket;
+    try {
+      socket = this._socketFactory(this._url(this._since || '0'));
+    } catch (error) {
+      // a URL the browser refuses: said on the "disconnected" line, tried again later
+      this._lastError = String((error as Error)?.message ?? error);
+      this._setConnection('disconnected');
+      this._scheduleReconnect();
+      return;
+    }
     this._socket = socket;
     socket.onopen = () => {
       if (this._socket !== socket) {

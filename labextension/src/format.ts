@@ -54,8 +54,10 @@ export function progressFraction(job: IJob): number | null {
   return Math.min(1, p.step / p.max_steps);
 }
 
+/** `get_job("<id>")`; the id quoted as a string literal, so that no record's id can
+ * become code in the notebook the snippet goes into. */
 export function snippet(job: IJob): string {
-  return `get_job("${job.id}")`;
+  return `get_job(${JSON.stringify(String(job.id))})`;
 }
 
 /** A cell that re-attaches to the job in any kernel. */

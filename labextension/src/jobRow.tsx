@@ -11,7 +11,7 @@ import {
 } from './format';
 import { STATUS_GLYPH } from './icons';
 import { isTerminal } from './merge';
-import { IJob } from './tokens';
+import { IJob, STATUSES } from './tokens';
 
 export interface IJobRowProps {
   job: IJob;
@@ -25,10 +25,18 @@ export interface IJobRowProps {
 
 export function StatusBadge(props: { job: IJob }): JSX.Element {
   const { status, cancel_requested } = props.job;
-  const word = cancel_requested && !isTerminal(status) ? 'cancelling' : status;
+  // a status the sidebar does not know is shown as text, never as a class or a lookup key
+  const known = STATUSES.includes(status);
+  const word =
+    cancel_requested && known && !isTerminal(status)
+      ? 'cancelling'
+      : String(status);
   return (
-    <span className={`jp-BumpsRemote-status jp-BumpsRemote-status-${status}`}>
-      <span aria-hidden="true">{STATUS_GLYPH[status]}</span> {word}
+    <span
+      className={`jp-BumpsRemote-status jp-BumpsRemote-status-${known ? status : 'unknown'}`}
+    >
+      <span aria-hidden="true">{known ? STATUS_GLYPH[status] : '?'}</span>{' '}
+      {word}
     </span>
   );
 }

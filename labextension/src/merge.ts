@@ -62,7 +62,11 @@ export function applyEvent(job: IJob, event: IEvent): IJob {
   switch (event.type) {
     case 'status': {
       const status = data.status as Status;
-      if (!(status in RANK) || RANK[status] <= RANK[job.status]) {
+      // own keys only: a status such as 'constructor' is no status
+      if (
+        !Object.prototype.hasOwnProperty.call(RANK, status) ||
+        RANK[status] <= RANK[job.status]
+      ) {
         return job;
       }
       const next: IJob = { ...job, status };

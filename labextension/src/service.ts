@@ -28,47 +28,53 @@ export class JobsService implements IJobsService {
     return this._call<IJobList>('jobs' + URLExt.objectToQueryString(query));
   }
 
-  getJob(id: string): Promise<IJob> {
-    return this._call<IJob>(`jobs/${id}`);
+  async getJob(id: string): Promise<IJob> {
+    return this._call<IJob>(jobPath(id));
   }
 
-  cancel(id: string): Promise<IJob> {
-    return this._call<IJob>(`jobs/${id}/cancel`, { method: 'POST' });
+  async cancel(id: string): Promise<IJob> {
+    return this._call<IJob>(`${jobPath(id)}/cancel`, { method: 'POST' });
   }
 
-  retry(id: string): Promise<IJob> {
-    return this._call<IJob>(`jobs/${id}/retry`, {
+  async retry(id: string): Promise<IJob> {
+    return this._call<IJob>(`${jobPath(id)}/retry`, {
       method: 'POST',
       body: '{}'
     });
   }
 
-  remove(id: string): Promise<void> {
-    return this._call<void>(`jobs/${id}`, { method: 'DELETE' });
+  async remove(id: string): Promise<void> {
+    return this._call<void>(jobPath(id), { method: 'DELETE' });
   }
 
-  result(id: string): Promise<IResult> {
-    return this._call<IResult>(`jobs/${id}/result`);
+  async result(id: string): Promise<IResult> {
+    return this._call<IResult>(`${jobPath(id)}/result`);
   }
 
   info(): Promise<IInfo> {
     return this._call<IInfo>('info');
   }
 
-  sessionFile(id: string): Promise<Blob> {
+  async sessionFile(id: string): Promise<Blob> {
     return requestAPI<Blob>(
-      `jobs/${id}/session.h5`,
+      `${jobPath(id)}/session.h5`,
       {},
       this._settings,
       'blob'
     );
   }
 
+  /**
+   * The token goes into the URL only when JupyterLab's `appendToken` says so, as for its own
+   * sockets: in the browser the page's cookie authenticates a same-origin socket, and a URL
+   * with a token in it can end up in a proxy's logs.
+   */
   eventsUrl(since: string, jobId?: string): string {
-    const path = jobId ? `jobs/${jobId}/events` : 'events';
+    const path = jobId ? `${jobPath(jobId)}/events` : 'events';
     const query: Record<string, string> = { since };
-    if (this._settings.token) {
-      query.token = this._settings.token;
+    const { appendToken, token } = this._settings;
+    if (appendToken && token) {
+      query.token = token;
     }
     return (
       URLExt.join(this._settings.wsUrl, API_PATH, path) +
@@ -81,6 +87,17 @@ export class JobsService implements IJobsService {
   }
 
   private _settings: ServerConnection.ISettings;
+}
+
+const JOB_ID = /^[0-9a-f]{32}$/;
+
+/** `jobs/<id>`, for an id shaped as the server makes them: a record's id never becomes
+ * another path (`../..`) of the server. */
+export function jobPath(id: string): string {
+  if (!JOB_ID.test(id)) {
+    throw new Error(`not a job id: ${JSON.stringify(id)}`);
+  }
+  return `jobs/${id}`;
 }
 
 export namespace JobsService {

@@ -118,11 +118,29 @@ export interface IInfo {
   workers: unknown[];
 }
 
-/** One WebSocket message: `id` is the Redis stream id. */
+/**
+ * One WebSocket message: `id` is the Redis stream id. An `output` event (job streams only)
+ * carries `{stream: 'stdout' | 'stderr', text, seq}`; the last one of a job whose output
+ * reached the worker's cap carries `{stream: 'stderr', text: '', truncated: true}`.
+ */
 export interface IEvent {
   id: string;
-  type: 'status' | 'progress' | 'cancel';
+  type: 'status' | 'progress' | 'cancel' | 'output';
   data: Record<string, any>;
+}
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** A run of one stream's text, in the order the fit wrote it. */
+export interface IOutputChunk {
+  stream: OutputStream;
+  text: string;
+}
+
+/** What a fit printed so far: its chunks, and whether the worker cut the rest off. */
+export interface IOutput {
+  chunks: IOutputChunk[];
+  truncated: boolean;
 }
 
 export interface IFilter {
