@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 from collections import Counter
 
@@ -99,7 +100,14 @@ class GroupPanel:
         self.bar = w.IntProgress(min=0, max=len(group), value=0, layout={"width": "360px"})
         self.label = w.HTML()
         self.box = w.VBox(
-            [w.HTML(f"<b>{group.name}</b> · tag <code>{group.tag}</code>"), self.bar, self.label]
+            [
+                w.HTML(
+                    f"<b>{html.escape(str(group.name))}</b> · "
+                    f"tag <code>{html.escape(str(group.tag))}</code>"
+                ),
+                self.bar,
+                self.label,
+            ]
         )
         self.finished = threading.Event()
         self._parent = _current_parent()
@@ -127,5 +135,6 @@ class GroupPanel:
         self.bar.bar_style = (
             "danger" if counts[jobs.FAILED] else ("success" if done == len(self.group) else "")
         )
-        self.label.value = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        # statuses come from the records: escaped
+        self.label.value = html.escape(" · ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         return done == len(self.group)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 from ..shared import jobs
 from .client import Client, RemoteError, ServerUnreachable
+from .output import output_of
+from .replay import replay
 from .result import FitResult
 
 LONG_POLL = 30.0  # seconds one GET of the record may wait for the job to end
@@ -122,6 +124,18 @@ class RemoteJob:
     @property
     def error(self) -> dict | None:
         return self._record.get("error")
+
+    @property
+    def output(self) -> str:
+        """What the fit printed so far: its stdout and stderr, interleaved as they came.
+
+        Fetched from the server on each access (the job's events, replayed up to now), so a
+        running job's output grows between two reads. The worker keeps at most a capped
+        amount per job (1 MiB by default); a last line says where it cut the output off.
+        Events are kept in a capped stream, so the output of a very long fit can lose its
+        beginning. "" for a job that printed nothing.
+        """
+        return output_of(replay(self._client, self.id)).text
 
     def refresh(self) -> RemoteJob:
         try:

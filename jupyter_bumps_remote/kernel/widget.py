@@ -1,5 +1,8 @@
 """The live notebook panel of a RemoteJob (ipywidgets), or a text line outside notebooks.
 
+Every field of the record and of its events reaches the panel's HTML escaped: a record is
+data from Redis that a tampered job could have written. The fit's output is shown collapsed.
+
 Updates come from a background thread that follows the job's WebSocket. ipykernel 7 only
 routes output from a thread that says which request it belongs to, so the thread adopts
 the parent header of the cell that displayed the panel (ipywidgets #4020).
@@ -15,8 +18,12 @@ import time
 from pathlib import Path
 
 from ..shared import jobs
+from .output import Output
 
 PLOT_INTERVAL = 1.0  # the convergence plot is redrawn at most once a second
+# The output box is redrawn whole (up to the worker's cap, 1 MiB by default), so at most
+# once a second while events come, and once more at the end.
+OUTPUT_INTERVAL = 1.0
 WIDTH, HEIGHT = 360, 140
 STATUS_STYLE = {
     jobs.QUEUED: ("⏳", "#888"),
@@ -66,6 +73,12 @@ class JobPanel:
         self.cancel.on_click(lambda _: self._cancel())
         self.table = w.HTML()
         self.figures = w.VBox()
+        self.output = Output()
+        self.output_text = w.HTML()
+        # collapsed, and hidden until the fit prints something
+        self.output_box = w.Accordion(
+            children=[self.output_text], titles=("Output",), layout={"display": "none"}
+        )
         self.box = w.VBox(
             [
                 self.title,
@@ -73,6 +86,7 @@ class JobPanel:
                 self.bar,
                 self.numbers,
                 self.plot,
+                self.output_box,
                 self.table,
                 self.figures,
             ]
@@ -81,6 +95,8 @@ class JobPanel:
         self.last_progress: dict | None = None
         self.terminal = False
         self.last_plot = 0.0
+        self.last_output = 0.0
+        self.output_pending = False
         self.finished = threading.Event()
         self._parent = _current_parent()
         self._render_record(job.record)
@@ -103,9 +119,13 @@ class JobPanel:
                     self._render_progress(event["data"])
                 elif event["type"] == "status":
                     self._render_status(event["data"]["status"], event["data"])
+                elif event["type"] == "output":
+                    self.output_pending |= self.output.add(event["data"])
+                self._render_output()
             self.job.refresh()
             self._render_status(self.job.record["status"], self.job.record)
             self._render_plot(force=True)
+            self._render_output(force=True)
             self._render_final()
         except Exception as e:  # noqa: BLE001 - the panel says what broke; the job is fine
             self.numbers.value = f"<i>live updates stopped: {html.escape(str(e))}</i>"
@@ -122,10 +142,10 @@ class JobPanel:
     # -- rendering ---------------------------------------------------------------------------
 
     def _render_record(self, record: dict) -> None:
-        name = html.escape(record.get("name") or "fit")
+        name = html.escape(str(record.get("name") or "fit"))
         self.title.value = (
-            f"<b>{name}</b> · {html.escape(record.get('fitter', ''))} · "
-            f'<code>get_job("{record["id"]}")</code>'
+            f"<b>{name}</b> · {html.escape(str(record.get('fitter', '')))} · "
+            f'<code>get_job("{html.escape(str(record["id"]))}")</code>'
         )
         self._render_status(record["status"], record)
         if record.get("progress"):
@@ -134,8 +154,9 @@ class JobPanel:
     def _render_status(self, status: str, data: dict) -> None:
         icon, colour = STATUS_STYLE.get(status, ("?", "#888"))
         detail = data.get("reason") or (data.get("error") or {}).get("message") or ""
-        self.status.value = f'<span style="color:{colour}">{icon} {status}</span>' + (
-            f" — {html.escape(detail)}" if detail else ""
+        self.status.value = (
+            f'<span style="color:{colour}">{icon} {html.escape(str(status))}</span>'
+            + (f" — {html.escape(str(detail))}" if detail else "")
         )
         self.cancel.disabled = self.terminal = status in jobs.TERMINAL
         # A disabled button keeps its orange "warning" look: an ended job shows none at all.
@@ -169,7 +190,7 @@ class JobPanel:
         parts.append(f"elapsed {_duration(elapsed)}")
         if total and 0 < step < total and not self.terminal:
             parts.append(f"remaining ~{_duration(elapsed * (total - step) / step)}")
-        self.numbers.value = " · ".join(parts)
+        self.numbers.value = html.escape(" · ".join(parts))
 
     def _render_plot(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -177,6 +198,17 @@ class JobPanel:
             return
         self.last_plot = now
         self.plot.value = convergence_svg(self.rows)
+
+    def _render_output(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.output_pending or (not force and now - self.last_output < OUTPUT_INTERVAL):
+            return
+        self.last_output, self.output_pending = now, False
+        lines = self.output.lines
+        title = f"Output ({lines} line{'s' if lines != 1 else ''}"
+        self.output_box.set_title(0, title + (", cut off)" if self.output.truncated else ")"))
+        self.output_text.value = self.output.html()
+        self.output_box.layout.display = None
 
     def _render_final(self) -> None:
         record = self.job.record
