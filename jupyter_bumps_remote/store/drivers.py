@@ -15,7 +15,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import events as event_ops
-from . import records, transitions
+from . import quotas, records, transitions
 from . import workers as worker_ops
 from .batch import Batch, OpGen, Script
 from .binding import async_op, sync_op
@@ -98,6 +98,7 @@ class JobStore(_Connected[Redis]):
     beat = sync_op(worker_ops.beat)
     forget_worker = sync_op(worker_ops.forget_worker)
     workers = sync_op(worker_ops.workers)
+    usage = sync_op(quotas.usage)
 
 
 class AsyncJobStore(_Connected[AsyncRedis]):
@@ -156,3 +157,4 @@ class AsyncJobStore(_Connected[AsyncRedis]):
     beat = async_op(worker_ops.beat)
     forget_worker = async_op(worker_ops.forget_worker)
     workers = async_op(worker_ops.workers)
+    usage = async_op(quotas.usage)

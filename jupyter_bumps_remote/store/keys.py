@@ -12,6 +12,12 @@ Per owner, so that a Redis ACL pattern can fence a user in:
   {prefix}u:{owner}:jobs                sorted set of job ids by creation time
   {prefix}u:{owner}:events              stream: status events of all the owner's jobs
   {prefix}u:{owner}:idem:{key}          idempotency key -> job id
+  {prefix}u:{owner}:active              set: ids of the owner's queued and running jobs
+  {prefix}u:{owner}:bytes               hash: job id -> bytes stored for it (quotas.py)
+  {prefix}u:{owner}:usage               hash: `stored` (sum of `bytes`), `recounted` (when
+                                        expired jobs were last dropped from it), `limit`
+                                        (the owner's max_stored_bytes, for the workers)
+  {prefix}u:{owner}:submitted           sorted set: job ids by creation time, last minute
 Shared by all owners:
   {prefix}worker:{name}                 a live worker's advertisement (expires)
   {prefix}hub:{server}                  stream a server writes to itself to wake its
@@ -69,6 +75,18 @@ class Keys:
     @property
     def workers_pattern(self) -> str:
         return f"{self.prefix}worker:*"
+
+    def active(self, owner: str) -> str:
+        return f"{self.owner(owner)}active"
+
+    def job_bytes(self, owner: str) -> str:
+        return f"{self.owner(owner)}bytes"
+
+    def usage(self, owner: str) -> str:
+        return f"{self.owner(owner)}usage"
+
+    def submitted(self, owner: str) -> str:
+        return f"{self.owner(owner)}submitted"
 
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.owner(owner)}idem:{quote(key, safe='')}"

@@ -1,4 +1,5 @@
-"""Job records: creating, reading, listing and deleting a job and what is stored with it."""
+"""Job records: creating, reading, listing and deleting a job and what is stored with it.
+Creation and deletion keep the owner's usage, which the limits count (quotas.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import time
 from typing import Any
 
 from ..shared import jobs
-from .batch import Batch, OpGen
+from .batch import Batch, OpGen, Script
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused
-from .events import status_event, xadd
+from .events import status_event
+from .quotas import NO_LIMITS, RECOUNT_EVERY, Limits, refusal
 from .settings import StoreSettings
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -23,31 +25,53 @@ def create(
     record: dict[str, Any],
     payload: bytes,
     idempotency_key: str | None = None,
+    limits: Limits = NO_LIMITS,
 ) -> OpGen[tuple[dict[str, Any], bool]]:
-    """Store a new queued job. Returns (record, True), or (the job created earlier with the
-    same `idempotency_key`, False)."""
+    """Store a new queued job unless one of the owner's `limits` refuses it (QuotaExceeded).
+    Returns (record, True), or (the job created earlier with the same `idempotency_key`,
+    False): a repeated request is answered whatever the limits say now."""
     keys = settings.keys
     owner, job_id = record["owner"], record["id"]
-    if idempotency_key:
-        idem = keys.idempotency(owner, idempotency_key)
-        (taken,) = yield Batch([("SET", idem, job_id, "NX", "EX", IDEMPOTENCY_TTL)])
-        if not taken:
-            (existing,) = yield Batch([("GET", idem)])
-            found = yield from get(settings, owner, as_text(existing))
-            if found is not None:
-                return found, False
     created = {"status": jobs.QUEUED, "attempt": 0, "created": time.time(), **record}
     event = compact_json(status_event(created, jobs.QUEUED))
-    yield Batch(
-        [
-            ("HSET", keys.job(owner, job_id), *flatten(encode_record(created))),
-            ("SET", keys.payload(owner, job_id), payload),
-            ("ZADD", keys.index(owner), created["created"], job_id),
-            xadd(settings, keys.events(owner, job_id), "status", event),
-            xadd(settings, keys.owner_events(owner), "status", event),
-        ],
-        transaction=True,
-    )
+    script_keys = [
+        keys.job(owner, job_id),
+        keys.payload(owner, job_id),
+        keys.events(owner, job_id),
+        keys.owner_events(owner),
+        keys.index(owner),
+        keys.active(owner),
+        keys.submitted(owner),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+    ]
+    if idempotency_key:
+        script_keys.append(keys.idempotency(owner, idempotency_key))
+    args = [
+        job_id,
+        created["created"],
+        settings.events_maxlen,
+        event,
+        payload,
+        limits.payload_ttl,
+        limits.max_active_jobs,
+        limits.max_submissions_per_minute,
+        limits.max_stored_bytes,
+        keys.owner(owner),
+        RECOUNT_EVERY,
+        IDEMPOTENCY_TTL,
+        *flatten(encode_record(created)),
+    ]
+    (reply,) = yield Batch([Script("create", script_keys, args)])
+    outcome = as_text(reply[0])
+    if outcome == "exists":
+        found = yield from get(settings, owner, as_text(reply[1]))
+        if found is not None:
+            return found, False
+        # expired between the script and this read: the script now finds the key free
+        return (yield from create(settings, record, payload, idempotency_key, limits))
+    if outcome != "created":
+        raise refusal(limits, reply, len(payload))
     return created, True
 
 
@@ -80,8 +104,18 @@ def session(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes | N
 
 def put_result(
     settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any]
-) -> OpGen[None]:
-    yield Batch([("SET", settings.keys.result(owner, job_id), compact_json(summary))])
+) -> OpGen[bool]:
+    """Store the result summary (counted in the owner's stored bytes, never refused: the
+    result is what the fit was for). False if the job is gone."""
+    keys = settings.keys
+    script_keys = [
+        keys.job(owner, job_id),
+        keys.result(owner, job_id),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+    ]
+    (reply,) = yield Batch([Script("result", script_keys, [job_id, compact_json(summary)])])
+    return bool(reply)
 
 
 def list_jobs(
@@ -128,15 +162,24 @@ def list_jobs(
 
 
 def delete(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bool]:
-    """Delete a finished job and everything stored with it."""
-    record = yield from get(settings, owner, job_id)
-    if record is None:
-        raise JobNotFound(job_id)
-    if record["status"] not in jobs.TERMINAL:
-        raise TransitionRefused(record["status"], "delete")
+    """Delete an ended job and everything stored with it (its bytes leave the owner's
+    usage). Raises JobNotFound, or TransitionRefused for a job still active."""
     keys = settings.keys
-    yield Batch(
-        [("DEL", *keys.job_keys(owner, job_id)), ("ZREM", keys.index(owner), job_id)],
-        transaction=True,
-    )
+    job, payload_key, events, result_key, session_key = keys.job_keys(owner, job_id)
+    script_keys = [
+        job,
+        payload_key,
+        events,
+        result_key,
+        session_key,
+        keys.index(owner),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+    ]
+    (reply,) = yield Batch([Script("delete", script_keys, [job_id])])
+    outcome = as_text(reply[0])
+    if outcome == "missing":
+        raise JobNotFound(job_id)
+    if outcome == "active":
+        raise TransitionRefused(as_text(reply[1]), "delete")
     return True

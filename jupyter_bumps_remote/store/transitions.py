@@ -13,19 +13,36 @@ from .batch import Batch, OpGen, Script
 from .codec import as_text, compact_json, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused
 from .events import status_event
+from .quotas import RECOUNT_EVERY, session_refused
 from .records import get
 from .settings import StoreSettings
 
 # the cancel reason of a fit whose record is gone or ended under it: nothing left to record
 LOST_RUN = "lost"
+PAYLOAD_EXPIRED = (
+    "its problem expired while it waited in the queue: no worker took it within "
+    "c.BumpsRemote.payload_ttl. Submit the problem again (it cannot be retried: the "
+    "problem is gone)"
+)
 
 
 def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[str]:
     """KEYS of the state-change scripts: job hash, job events, owner events, payload,
-    result, session."""
+    result, session, and the owner's usage (bytes, usage, active: quotas.py), which a job
+    that ends changes."""
     keys = settings.keys
     job, payload, events, result, session = keys.job_keys(owner, job_id)
-    return [job, events, keys.owner_events(owner), payload, result, session]
+    return [
+        job,
+        events,
+        keys.owner_events(owner),
+        payload,
+        result,
+        session,
+        keys.job_bytes(owner),
+        keys.usage(owner),
+        keys.active(owner),
+    ]
 
 
 def start(
@@ -40,8 +57,9 @@ def start(
     """Mark a delivered job running and give its lease to token `lease` (none if
     `lease_seconds` is 0). Returns (outcome, record) where outcome is one of 'started',
     'missing', 'terminal' (nothing to do), 'exhausted' (failed now), 'leased' (a live
-    execution holds the job: this delivery is a copy) or 'cancelled' (a cancel asked
-    while its execution was lost: cancelled now)."""
+    execution holds the job: this delivery is a copy), 'cancelled' (a cancel asked
+    while its execution was lost: cancelled now) or 'expired' (its payload expired while it
+    was queued: failed now, saying so)."""
     record = yield from get(settings, owner, job_id)
     if record is None:
         return "missing", None
@@ -53,6 +71,8 @@ def start(
         "traceback": "",
     }
     failed = compact_json(status_event(record, jobs.FAILED, error=lost))
+    expired = {"type": "PayloadExpired", "message": PAYLOAD_EXPIRED, "traceback": ""}
+    expired_event = compact_json(status_event(record, jobs.FAILED, error=expired))
     reason = record.get("reason") or "cancelled"
     cancelled = compact_json(status_event(record, jobs.CANCELLED, reason=reason))
     keys = [*transition_keys(settings, owner, job_id), settings.keys.lease(owner, job_id)]
@@ -68,6 +88,8 @@ def start(
         lease,
         int(lease_seconds * 1000),
         cancelled,
+        compact_json(expired),
+        expired_event,
     ]
     (reply,) = yield Batch([Script("start", keys, args)])
     outcome = as_text(reply[0])
@@ -200,8 +222,22 @@ def put_session(
     settings: StoreSettings, owner: str, job_id: str, data: bytes | None, error: str = ""
 ) -> OpGen[bool]:
     """Store the session file (or why there is none) of a job whose status says
-    `session: writing`. Returns False if the job is gone."""
-    keys = [settings.keys.job(owner, job_id), settings.keys.session(owner, job_id)]
-    args: list[Any] = ["ready", data] if data is not None else ["failed", error]
-    (reply,) = yield Batch([Script("session", keys, args)])
+    `session: writing`. A file that would take the owner over their stored-bytes limit
+    (quotas.py) is not stored: the record says `session: failed` and why. Returns False if
+    the job is gone."""
+    keys = settings.keys
+    script_keys = [
+        keys.job(owner, job_id),
+        keys.session(owner, job_id),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+    ]
+    state: list[Any] = ["ready", data] if data is not None else ["failed", error]
+    args = [*state, job_id, keys.owner(owner), time.time(), RECOUNT_EVERY]
+    (reply,) = yield Batch([Script("session", script_keys, args)])
+    if isinstance(reply, list):  # over the limit: nothing was stored
+        assert data is not None
+        stored, limit = int(reply[0]), int(reply[1])
+        why = session_refused(len(data), stored, limit)
+        (reply,) = yield Batch([Script("session", script_keys, ["failed", why, *args[2:]])])
     return bool(reply)

@@ -50,6 +50,11 @@ def test_keys_are_per_owner(store, owner, redis_server):
         f"bumps-remote:u:{owner}:job:{created['id']}:events",
         f"bumps-remote:u:{owner}:jobs",
         f"bumps-remote:u:{owner}:events",
+        # what the owner's limits count (store/quotas.py)
+        f"bumps-remote:u:{owner}:active",
+        f"bumps-remote:u:{owner}:submitted",
+        f"bumps-remote:u:{owner}:bytes",
+        f"bumps-remote:u:{owner}:usage",
     }
 
 

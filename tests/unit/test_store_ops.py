@@ -16,11 +16,14 @@ from jupyter_bumps_remote.store import (
     Batch,
     JobNotFound,
     JobStore,
+    Limits,
     OpGen,
+    QuotaExceeded,
     Script,
     StoreSettings,
     TransitionRefused,
     encode_record,
+    quotas,
     records,
     transitions,
     workers,
@@ -80,45 +83,148 @@ def only_script(batch: Batch) -> Script:
 # -- records ------------------------------------------------------------------------------------
 
 
-def test_create_writes_record_payload_index_and_both_streams_in_one_transaction():
-    record = {"id": JOB, "owner": OWNER, "name": "fit", "fitter": "lm", "tags": ["a"]}
-    (created, new), (batch,) = drive(records.create(SETTINGS, record, b"{}"), [1, 1, 1, b"1", b"2"])
+OWNER_KEYS = {
+    name: f"p:u:{OWNER}:{name}" for name in ("active", "submitted", "bytes", "usage", "events")
+}
+CREATE_KEYS = [
+    JOB_KEY,
+    f"{JOB_KEY}:payload",
+    f"{JOB_KEY}:events",
+    OWNER_KEYS["events"],
+    INDEX,
+    OWNER_KEYS["active"],
+    OWNER_KEYS["submitted"],
+    OWNER_KEYS["bytes"],
+    OWNER_KEYS["usage"],
+]
+LIMITS = Limits(
+    max_active_jobs=3, max_stored_bytes=1000, max_submissions_per_minute=5, payload_ttl=600
+)
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    return {"id": JOB, "owner": OWNER, "name": "fit", "fitter": "lm", "tags": ["a"], **fields}
+
+
+def test_create_checks_the_limits_and_writes_the_job_in_one_script():
+    record = new_record()
+    (created, new), (batch,) = drive(
+        records.create(SETTINGS, record, b"{}", limits=LIMITS), [[b"created"]]
+    )
     assert new is True
     assert created == {"status": jobs.QUEUED, "attempt": 0, "created": NOW, **record}
-    assert batch.transaction
-    assert commands(batch) == ["HSET", "SET", "ZADD", "XADD", "XADD"]
-    hset, payload, zadd, job_stream, owner_stream = plain(batch)
-    fields = dict(zip(hset[2::2], hset[3::2], strict=True))
-    assert hset[1] == JOB_KEY and fields["status"] == "queued" and fields["tags"] == '["a"]'
-    assert payload == ("SET", f"{JOB_KEY}:payload", b"{}")
-    assert zadd == ("ZADD", INDEX, NOW, JOB)
-    assert job_stream[:5] == ("XADD", f"{JOB_KEY}:events", "MAXLEN", "~", 100)
-    assert owner_stream[1] == f"p:u:{OWNER}:events"
-    event = json.loads(job_stream[-1])
-    assert event == {"job": JOB, "status": "queued", "name": "fit", "fitter": "lm", "time": NOW}
+    script = only_script(batch)
+    assert script.name == "create" and script.keys == CREATE_KEYS
+    job_id, now, maxlen, event, payload, payload_ttl, *rest = script.args
+    max_active, max_rate, max_bytes, namespace, recount, idem_ttl, *pairs = rest
+    assert (job_id, now, maxlen, payload, payload_ttl) == (JOB, NOW, 100, b"{}", 600)
+    assert (max_active, max_rate, max_bytes) == (3, 5, 1000)
+    assert (namespace, recount, idem_ttl) == (f"p:u:{OWNER}:", 10, records.IDEMPOTENCY_TTL)
+    fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    assert fields["status"] == "queued" and fields["tags"] == '["a"]'
+    assert json.loads(event) == {
+        "job": JOB,
+        "status": "queued",
+        "name": "fit",
+        "fitter": "lm",
+        "time": NOW,
+    }
+
+
+def test_create_without_limits_sends_zeros_which_the_script_reads_as_none():
+    _, (batch,) = drive(records.create(SETTINGS, new_record(), b"{}"), [[b"created"]])
+    assert only_script(batch).args[5:9] == [0, 0, 0, 0]
 
 
 def test_create_with_a_used_idempotency_key_returns_the_earlier_job():
-    record = {"id": "other", "owner": OWNER}
     (found, new), batches = drive(
-        records.create(SETTINGS, record, b"{}", "key 1"),
-        [None],  # SET NX refused: the key is taken
-        [JOB.encode()],
+        records.create(SETTINGS, new_record(id="other"), b"{}", "key 1", LIMITS),
+        [[b"exists", JOB.encode()]],
         [stored(status="running")],
     )
     assert new is False and found["id"] == JOB and found["status"] == "running"
-    idem = f"p:u:{OWNER}:idem:key%201"
-    assert batches[0].commands == [("SET", idem, "other", "NX", "EX", records.IDEMPOTENCY_TTL)]
-    assert batches[1].commands == [("GET", idem)]
-    assert batches[2].commands == [("HGETALL", JOB_KEY)]
+    other = [key.replace(JOB, "other") for key in CREATE_KEYS]
+    assert only_script(batches[0]).keys == [*other, f"p:u:{OWNER}:idem:key%201"]
+    assert batches[1].commands == [("HGETALL", JOB_KEY)]
 
 
-def test_create_with_a_used_key_whose_job_is_gone_creates_a_new_one():
-    record = {"id": JOB, "owner": OWNER}
+def test_create_whose_earlier_job_expired_meanwhile_runs_the_script_again():
     (_, new), batches = drive(
-        records.create(SETTINGS, record, b"{}", "k"), [None], [b"gone"], [{}], [1] * 5
+        records.create(SETTINGS, new_record(), b"{}", "k"),
+        [[b"exists", b"gone"]],
+        [{}],
+        [[b"created"]],
     )
-    assert new is True and commands(batches[-1])[0] == "HSET"
+    assert new is True and only_script(batches[2]).keys[-1] == f"p:u:{OWNER}:idem:k"
+
+
+@pytest.mark.parametrize(
+    ("reply", "setting", "retry_after", "says"),
+    [
+        (
+            [b"rate", 5, b"12.25"],
+            "max_submissions_per_minute",
+            13,
+            "5 submissions a minute is the limit (c.BumpsRemote.max_submissions_per_minute); "
+            "the next one is possible in 13 s",
+        ),
+        (
+            [b"active", 3],
+            "max_active_jobs",
+            quotas.ACTIVE_RETRY_AFTER,
+            "3 active jobs (queued or running) is the limit (c.BumpsRemote.max_active_jobs); "
+            "wait for one to end or cancel one",
+        ),
+        (
+            [b"bytes", 900],
+            "max_stored_bytes",
+            quotas.BYTES_RETRY_AFTER,
+            "this job (200 bytes) does not fit in your stored data's limit: 100 bytes left of "
+            "1000 bytes (c.BumpsRemote.max_stored_bytes); delete jobs you no longer need",
+        ),
+    ],
+)
+def test_create_refused_by_a_limit_names_it_and_its_setting(reply, setting, retry_after, says):
+    with pytest.raises(QuotaExceeded) as refused:
+        drive(records.create(SETTINGS, new_record(), b"x" * 200, limits=LIMITS), [reply])
+    assert refused.value.setting == setting and refused.value.retry_after == retry_after
+    assert str(refused.value).startswith(says)
+
+
+def test_a_rate_refusal_never_says_to_wait_less_than_a_second():
+    with pytest.raises(QuotaExceeded) as refused:
+        drive(records.create(SETTINGS, new_record(), b"", limits=LIMITS), [[b"rate", 5, b"0.01"]])
+    assert refused.value.retry_after == 1
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 bytes"), (1023, "1023 bytes"), (1536, "1.5 KiB"), (5 * 2**20, "5.0 MiB")]
+    + [(2**30, "1.0 GiB"), (3 * 2**40, "3072.0 GiB")],
+)
+def test_sizes_in_messages(n, text):
+    assert quotas.size_text(n) == text
+
+
+def test_usage_reads_the_three_counts():
+    found, (batch,) = drive(quotas.usage(SETTINGS, OWNER), [2, b"4096", 7])
+    assert found == {"active_jobs": 2, "stored_bytes": 4096, "submissions_last_minute": 7}
+    assert batch.commands == [
+        ("SCARD", OWNER_KEYS["active"]),
+        ("HGET", OWNER_KEYS["usage"], "stored"),
+        ("ZCOUNT", OWNER_KEYS["submitted"], f"({NOW - 60}", "+inf"),
+    ]
+    assert batch.repeatable
+    assert drive(quotas.usage(SETTINGS, OWNER), [0, None, 0])[0]["stored_bytes"] == 0
+
+
+def test_put_result_counts_it_and_stores_nothing_for_a_gone_job():
+    done, (batch,) = drive(records.put_result(SETTINGS, OWNER, JOB, {"chisq": 1.5}), [1])
+    script = only_script(batch)
+    assert done is True and script.name == "result"
+    assert script.keys == [JOB_KEY, f"{JOB_KEY}:result", OWNER_KEYS["bytes"], OWNER_KEYS["usage"]]
+    assert script.args == [JOB, '{"chisq":1.5}']
+    assert drive(records.put_result(SETTINGS, OWNER, JOB, {}), [0])[0] is False
 
 
 def test_get_decodes_the_record_or_returns_none():
@@ -183,15 +289,19 @@ def test_list_filtered_by_status_reads_in_large_chunks_and_skips_the_others():
 
 def test_delete_refuses_an_active_job_and_a_missing_one():
     with pytest.raises(TransitionRefused, match="cannot delete a job that is running"):
-        drive(records.delete(SETTINGS, OWNER, JOB), [stored(status="running")])
+        drive(records.delete(SETTINGS, OWNER, JOB), [[b"active", b"running"]])
     with pytest.raises(JobNotFound):
-        drive(records.delete(SETTINGS, OWNER, JOB), [{}])
-    done, batches = drive(records.delete(SETTINGS, OWNER, JOB), [stored(status="failed")], [1, 1])
-    assert done and batches[1].transaction
-    assert plain(batches[1])[1] == ("ZREM", INDEX, JOB)
-    assert set(plain(batches[1])[0][1:]) == {JOB_KEY} | {
-        f"{JOB_KEY}:{part}" for part in ("payload", "events", "result", "session")
-    }
+        drive(records.delete(SETTINGS, OWNER, JOB), [[b"missing"]])
+    done, (batch,) = drive(records.delete(SETTINGS, OWNER, JOB), [[b"deleted"]])
+    script = only_script(batch)
+    assert done and script.name == "delete" and script.args == [JOB]
+    assert script.keys == [
+        JOB_KEY,
+        *(f"{JOB_KEY}:{part}" for part in ("payload", "events", "result", "session")),
+        INDEX,
+        OWNER_KEYS["bytes"],
+        OWNER_KEYS["usage"],
+    ]
 
 
 # -- transitions --------------------------------------------------------------------------------
@@ -203,6 +313,9 @@ TRANSITION_KEYS = [
     f"{JOB_KEY}:payload",
     f"{JOB_KEY}:result",
     f"{JOB_KEY}:session",
+    f"p:u:{OWNER}:bytes",  # a job that ends changes its owner's usage
+    f"p:u:{OWNER}:usage",
+    f"p:u:{OWNER}:active",
 ]
 
 
@@ -217,7 +330,8 @@ def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
     script = only_script(batches[1])
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
-    worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, cancelled = script.args
+    worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, *more = script.args
+    cancelled, expired, expired_event = more
     assert (worker, now, cap, maxlen, ttl, token, lease_ms) == (
         "w@host",
         NOW,
@@ -232,6 +346,19 @@ def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
     assert json.loads(lost)["type"] == "WorkerLost" and "3 times" in json.loads(lost)["message"]
     cancelled = json.loads(cancelled)
     assert (cancelled["status"], cancelled["reason"]) == ("cancelled", "cancelled")
+    expired = json.loads(expired)
+    assert expired["type"] == "PayloadExpired" and "c.BumpsRemote.payload_ttl" in expired["message"]
+    assert json.loads(expired_event)["error"] == expired
+
+
+def test_start_of_a_job_whose_payload_expired_reports_it_not_started():
+    (outcome, record), _ = drive(
+        transitions.start(SETTINGS, OWNER, JOB, "w", 3),
+        [stored(status="queued")],
+        [[b"expired", 0]],
+        [stored(status="failed")],
+    )
+    assert outcome == "expired" and record["status"] == "failed"
 
 
 def test_start_refused_while_another_execution_holds_the_lease():
@@ -316,6 +443,42 @@ def test_cancel_reason(reply, reason):
     found, (batch,) = drive(transitions.cancel_reason(SETTINGS, OWNER, JOB), [reply])
     assert found == reason
     assert batch.commands == [("HMGET", JOB_KEY, "status", "cancel_requested", "reason")]
+
+
+SESSION_KEYS = [JOB_KEY, f"{JOB_KEY}:session", f"p:u:{OWNER}:bytes", f"p:u:{OWNER}:usage"]
+
+
+def test_put_session_stores_the_file_in_one_script():
+    done, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [1])
+    script = only_script(batch)
+    assert done is True and script.name == "session" and script.keys == SESSION_KEYS
+    assert script.args == ["ready", b"h5", JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY]
+    failed, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, None, "no h5"), [1])
+    assert failed is True and only_script(batch).args[:2] == ["failed", "no h5"]
+    assert drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [0])[0] is False
+
+
+def test_a_session_file_over_the_owners_bytes_is_not_stored_and_the_record_says_why():
+    done, batches = drive(
+        transitions.put_session(SETTINGS, OWNER, JOB, b"x" * 2048),
+        [[4 * 1024**2 - 1024, 4 * 1024**2]],  # the script refused: (stored, limit); no write
+        [1],
+    )
+    assert done is True
+    state, why, *rest = only_script(batches[1]).args
+    assert state == "failed" and rest == [JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY]
+    assert why == (
+        "the session file (2.0 KiB) does not fit in your stored data's limit: 1.0 KiB left of "
+        "4.0 MiB (c.BumpsRemote.max_stored_bytes); the result is kept. Delete jobs you no "
+        "longer need, then retry the fit for a session file"
+    )
+
+
+def test_scripts_include_the_shared_usage_functions():
+    from jupyter_bumps_remote.store.scripts import SOURCES
+
+    for name in ("create", "delete", "result", "session", "transition", "cancel", "start"):
+        assert "--#include" not in SOURCES[name] and "local function add_bytes" in SOURCES[name]
 
 
 def test_leases():
