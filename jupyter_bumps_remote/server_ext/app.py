@@ -14,6 +14,7 @@ from traitlets import Float, Int, Unicode, default
 from .._version import __version__
 from ..shared.redis_url import masked as masked_url
 from ..shared.settings import SettingsError, WorkerSettings
+from ..store import Limits
 from ..worker.main.requeue import requeue_unacked
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
@@ -97,6 +98,31 @@ class BumpsRemote(ExtensionApp):
         (docs/design.md#redis-restarts-and-lost-jobs). 0: off.""",
     ).tag(config=True)
 
+    max_active_jobs = Int(
+        1000,
+        min=0,
+        help="""Queued and running jobs per user; a submission beyond answers 429 (0: no
+        limit). Limits: docs/operator-guide.md#per-user-limits.""",
+    ).tag(config=True)
+    max_stored_bytes = Int(
+        1024**3,
+        min=0,
+        help="""Bytes a user's jobs may keep in Redis: problems, results, session files and
+        the event streams of ended jobs. A submission beyond answers 429; a session file
+        beyond is not stored (the result is). 0: no limit.""",
+    ).tag(config=True)
+    max_submissions_per_minute = Int(
+        1000,
+        min=0,
+        help="Submissions per user in any 60 s; beyond, 429 with Retry-After (0: no limit).",
+    ).tag(config=True)
+    payload_ttl = Int(
+        7 * 24 * 3600,
+        min=0,
+        help="""Seconds a queued job's problem is kept; a job no worker took by then fails,
+        saying so (0: until the job ends).""",
+    ).tag(config=True)
+
     @default("redis_server")
     def _find_redis_server(self):
         return shutil.which("redis-server") or ""
@@ -142,6 +168,15 @@ class BumpsRemote(ExtensionApp):
             result_ttl=self.result_ttl,
         )
 
+    def limits(self) -> Limits:
+        """Each user's limits, as the store checks them (store/quotas.py)."""
+        return Limits(
+            max_active_jobs=self.max_active_jobs,
+            max_stored_bytes=self.max_stored_bytes,
+            max_submissions_per_minute=self.max_submissions_per_minute,
+            payload_ttl=self.payload_ttl,
+        )
+
     async def _start_jupyter_server_extension(self, serverapp):
         try:
             await self._start_service()
@@ -167,6 +202,7 @@ class BumpsRemote(ExtensionApp):
                 self.max_payload_bytes,
                 self.executor_threads,
                 self.reconcile_interval,
+                self.limits(),
             )
             self.service.start()
         except (RedisUnavailable, SettingsError) as e:

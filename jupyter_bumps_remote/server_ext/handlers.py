@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import json
 import re
 from typing import TYPE_CHECKING, cast
@@ -16,7 +17,7 @@ from tornado import web
 from tornado.http1connection import HTTP1Connection
 
 from ..shared import jobs
-from ..store import JobNotFound, TransitionRefused
+from ..store import JobNotFound, QuotaExceeded, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS
 from .service import (
@@ -59,6 +60,8 @@ def maps_errors(method):
             raise web.HTTPError(409, str(e), reason="Job Is " + e.status.title()) from e
         except ResultNotReady as e:
             raise web.HTTPError(409, str(e), reason="No Result") from e
+        except QuotaExceeded as e:  # write_error adds its Retry-After
+            raise web.HTTPError(429, str(e), reason="Too Many Requests") from e
         except NoMatchingWorker as e:
             raise web.HTTPError(409, str(e), reason="No Worker For These Versions") from e
         except ServiceUnavailable as e:
@@ -82,6 +85,13 @@ def json_bytes(data) -> bytes:
 
 class BumpsRemoteHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        # send_error clears the headers before it calls this: a 429 gets its Retry-After here
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, web.HTTPError) and isinstance(error.__cause__, QuotaExceeded):
+            self.set_header("Retry-After", str(math.ceil(error.__cause__.retry_after)))
+        super().write_error(status_code, **kwargs)
 
     @property
     def service(self) -> JobService:

@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError
 from .._version import __version__
 from ..shared import jobs, redis_url, versions
 from ..shared.settings import WorkerSettings
-from ..store import AsyncJobStore, JobNotFound
+from ..store import NO_LIMITS, AsyncJobStore, JobNotFound, Limits
 from ..worker import make_app
 from . import dispatch
 from .event_hub import EventHub
@@ -60,10 +60,13 @@ class JobService:
         max_payload_bytes: int,
         executor_threads: int = 4,
         reconcile_interval: float = 0,
+        limits: Limits = NO_LIMITS,
     ):
         self.settings = settings
         self.mode = mode
         self.max_payload_bytes = max_payload_bytes
+        # each owner's limits, checked in the same atomic step as the creation (QuotaExceeded)
+        self.limits = limits
         # A pooled connection idle for 2 s gets a PING before use: after a Redis restart its
         # socket is dead, and redis-py retries single commands on it but not pipelines (a
         # POST's first write then answered 503).
@@ -167,7 +170,7 @@ class JobService:
 
     async def _create_and_queue(self, record, raw, queues: set[str], idempotency_key=None):
         self.reconcile.watch(record["owner"])
-        created, is_new = await self.store.create(record, raw, idempotency_key)
+        created, is_new = await self.store.create(record, raw, idempotency_key, self.limits)
         if is_new:
             self.reconcile.reconciler.remember(created)
             try:

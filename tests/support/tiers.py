@@ -33,6 +33,8 @@ SLOW = frozenset(
         "reliability/test_cancel_restart.py::test_6_a_job_cancelled_while_no_worker_runs_never_starts",
         "reliability/test_runs_once.py",
         "server/test_embedded.py::test_a_server_with_no_configuration_runs_fits_and_keeps_them",
+        # starts a server of its own, with tight per-user limits
+        "server/test_fuzz.py::test_submissions_over_the_limits_hold_to_the_schema",
         # fits made to outlast a server's shutdown (their max_time is the test's point)
         "server/test_embedded_restart.py",
         "server/test_server_restart.py",
