@@ -1,6 +1,6 @@
-"""The package is laid out by the process each file runs in (docs/design.md#map-packages-the-
-processes-they-run-in-what-each-writes-to-redis): a package imports only the packages beneath
-it, so that what a process loads, and what it could touch, can be read off the tree."""
+"""The package is laid out by the process each file runs in (the map at the top of
+docs/design.md): a package imports only the packages beneath it, so that what a process
+loads, and what it could touch, can be read off the tree."""
 
 from __future__ import annotations
 
