@@ -5,8 +5,8 @@ report what they found over the one pipe they keep.
 As root (these tests skip otherwise): each fit a uid of its own, network, mount and IPC
 namespaces. A worker that is not root is played by a child that became `nobody` first.
 
-Everything a sandboxed child runs must already be imported: its user cannot read a Python
-installation under a 0700 directory (the start-up check `what_applies` names such paths).
+What a sandboxed child imports lazily (a process pool's modules) it reads from disk as the
+fit's user: test_sandbox_paths.py tries that where Python lies under a closed directory.
 """
 
 from __future__ import annotations
@@ -14,120 +14,42 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import importlib
 import json
 import multiprocessing
 import os
 import resource
-import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jupyter_bumps_remote.worker.fit import sandbox
-from jupyter_bumps_remote.worker.fit.sandbox import SandboxHandle, SandboxSettings
+from jupyter_bumps_remote.worker.fit.sandbox import SandboxSettings
+
+from ..support.sandboxed import (
+    DEADLINE,
+    answer_of,
+    error_name,
+    read_to_end,
+    sandboxed,
+    write_all,
+)
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0,
     reason="the sandbox switches users and makes namespaces: Linux, tests run as root",
 )
-# 3x what a loaded 2-CPU machine takes for the slowest check (the CPU limit, about 1 s)
-DEADLINE = 60.0
 NOBODY = 65534
 SECRET = "hunter2-" + uuid.uuid4().hex[:8]
 _PR_SET_CHILD_SUBREAPER = 36
-# What a process pool loads lazily, imported before any fork: the fits' user may not be able
-# to read the Python installation (what_applies says so)
-for _module in ("popen_fork", "queues", "synchronize", "connection", "dummy"):
-    importlib.import_module(f"multiprocessing.{_module}")
-
-
-@dataclass
-class Outcome:
-    pid: int
-    status: int  # os.waitpid's
-    reply_fd: int  # the descriptor the child kept (its number in the child)
-    answer: Any = None  # JSON
-    error: str | None = None  # the child's traceback, or why there was no answer
-
-
-def sandboxed(settings: SandboxSettings, check: Callable[[SandboxHandle], object]) -> Outcome:
-    """Fork; in the child enter the sandbox, run `check` and send back what it returns (as
-    JSON) over the one descriptor kept. The child's private directory is removed after."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            handle = sandbox.enter(settings, {write_end})
-            try:
-                reply = {"answer": check(handle)}
-            except BaseException:  # noqa: BLE001 - reported to the test
-                reply = {"error": traceback.format_exc()}
-            write_all(write_end, json.dumps(reply).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    try:
-        data = read_to_end(read_end)
-    finally:
-        os.close(read_end)
-        if data is None:
-            os.kill(pid, signal.SIGKILL)
-        status = os.waitpid(pid, 0)[1]
-        sandbox.cleanup(settings, pid)
-    outcome = Outcome(pid, status, write_end)
-    if not data:
-        outcome.error = f"no answer (wait status {status}, {'timeout' if data is None else 'EOF'})"
-    else:
-        reply = json.loads(data)
-        outcome.answer, outcome.error = reply.get("answer"), reply.get("error")
-    return outcome
-
-
-def answer_of(settings: SandboxSettings, check: Callable[[SandboxHandle], object]) -> Any:
-    outcome = sandboxed(settings, check)
-    assert outcome.error is None, outcome.error
-    return outcome.answer
-
-
-def write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-def read_to_end(fd: int, timeout: float = DEADLINE) -> bytes | None:
-    deadline = time.monotonic() + timeout
-    chunks = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def error_name(action: Callable[[], object]) -> str:
-    """'ok', or the name of the OSError subclass `action` raised and its errno."""
-    try:
-        action()
-    except OSError as e:
-        return f"{type(e).__name__}:{errno.errorcode.get(e.errno or 0, e.errno)}"
-    return "ok"
 
 
 def status_lines(*prefixes: str) -> dict[str, str]:

@@ -33,6 +33,17 @@ Decisions, and why:
   hidepid=2: a fit sees only its own processes, not the worker's command line.
   Without a mount namespace, HOME and TMPDIR are a 0700 directory under `tmp_root`, which
   the pool process removes with `cleanup` (the fit cannot: it may be killed).
+- **What a fit must read** (`needed_paths`: sys.path, Python's prefixes, the directories of
+  loaded extension modules and libraries, `readable_paths`) may lie under a directory its
+  user cannot pass, such as a 0700 home holding pyenv or conda: every import the pool
+  process had not done before the fork would fail. As root, in the fit's mount namespace,
+  each such closed directory is covered by an empty read-only tmpfs into which just the
+  needed paths are bound back, read-only (bubblewrap's way): the rest of that home (~/.ssh,
+  Jupyter's runtime files with their tokens) stays out of sight, and no fit can change what
+  the next one imports, even where a directory is writable by all (those are bound read-only
+  onto themselves). The bind sources are opened before anything is covered and bound through
+  /proc/self/fd. Without root's mount namespace the fit sees the host's modes: the start-up
+  check names what it cannot read.
 - **The environment** loses every variable that may hold a credential or address the
   worker's services; the copy the kernel shows in /proc/self/environ (the exec-time block)
   and the worker's command-line arguments that carry a credential are zeroed too. The
@@ -73,7 +84,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 32, 1024, 2048
+MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 4096, 16384, 1 << 18, 1 << 21
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -89,6 +101,19 @@ SECRET_PARTS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "A
 # Addresses of the worker user's session services, meaningless to a fit
 HOST_SESSION_VARIABLES = ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
 _CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*@", re.IGNORECASE)
+# The fit's own in its mount namespace: nothing of the host's there can be shown to it
+_PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/proc")
+# What of a Python prefix that holds the worker's home (./configure --prefix=$HOME) a fit
+# needs: the whole prefix would be the whole home
+_PREFIX_PARTS = ("bin", "include", "lib", "lib64", "share")
+# A shared object's path at the end of a line of /proc/self/maps (an extension module,
+# libopenblas.so.0): the directories of other mapped files (data the worker maps) are none
+# of a fit's business
+_SHARED_OBJECT = re.compile(rb" (/[^\n]*\.so(?:\.[0-9]+)*)$", re.MULTILINE)
+_UNREADABLE_FIX = (
+    "make it readable by all (chmod o+rX on it and o+x on the directories above), or set "
+    "fit_user to a user who can read it"
+)
 
 
 class SandboxError(RuntimeError):
@@ -164,6 +189,11 @@ class SandboxSettings:
       created if missing, and it must be owned by the worker's user and writable by no one
       else. Default: the system's temporary directory, /tmp/bumps-remote-fits-<uid>.
     - `private_mounts`: False skips the mount namespace (HOME and TMPDIR under `tmp_root`).
+    - `readable_paths`: absolute paths (directories or files) fits read besides the Python
+      environment, e.g. a model cache or a data directory under the worker's home. Where a
+      directory above one of these, or above the Python environment, is closed to the fit's
+      user, the fit sees that directory as an empty read-only one holding just the needed
+      paths, bound read-only (as root, with `private_mounts`).
     """
 
     fit_user: str | int | None = None
@@ -176,8 +206,17 @@ class SandboxSettings:
     max_tmp_mb: int = field(default_factory=default_max_tmp_mb)
     tmp_root: str = field(default_factory=default_tmp_root)
     private_mounts: bool = True
+    readable_paths: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if isinstance(self.readable_paths, str):
+            raise ValueError(
+                f"readable_paths={self.readable_paths!r}: give a list of absolute paths"
+            )
+        object.__setattr__(self, "readable_paths", tuple(self.readable_paths))
+        for path in self.readable_paths:
+            if not isinstance(path, str) or not os.path.isabs(path):
+                raise ValueError(f"readable_paths: {path!r} is not an absolute path")
         if self.network not in ("none", "host"):
             raise ValueError(f"network={self.network!r}: use 'none' (loopback only) or 'host'")
         for name in ("max_memory_mb", "max_cpu_seconds", "max_processes", "max_file_mb"):
@@ -236,6 +275,9 @@ def enter(settings: SandboxSettings, keep_fds: set[int]) -> SandboxHandle:
             mounts = bool(flags & CLONE_NEWNS) and _private_mounts(
                 settings, uid, gid, hide_processes=True, missing=missing
             )
+            if mounts:  # HOME is still the worker's here, as needed_paths wants
+                needed = needed_paths(settings.readable_paths)
+                _show_needed_paths(_plan_view(needed, uid, gid), missing)
         if not mounts:  # made while root: tmp_root belongs to root
             home = _private_directory(settings, uid, gid)
         _switch_user(uid, gid, settings)
@@ -305,7 +347,7 @@ def what_applies(settings: SandboxSettings, timeout: float = 30.0) -> list[str]:
     which also checks that the fit's user can read the Python environment."""
     if sys.platform != "linux":
         return ["the fit sandbox needs Linux: fits run unconfined, as the worker's user"]
-    python = [path for path in sys.path if os.path.isdir(path)]
+    python = [path for path in needed_paths(settings.readable_paths) if os.path.exists(path)]
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the probe
@@ -318,10 +360,10 @@ def what_applies(settings: SandboxSettings, timeout: float = 30.0) -> list[str]:
                 if unreadable:
                     report["missing"].append(
                         f"python: the fits' user cannot read {', '.join(unreadable)} (on "
-                        f"sys.path): a fit fails on any import the worker had not done before "
-                        f"it forked. Make the Python environment readable by all (chmod o+rX "
-                        f"on it and o+x on the directories above), or set fit_user to a user "
-                        f"who can read it"
+                        f"sys.path, a prefix of Python or in readable_paths): a fit fails on "
+                        f"any import the worker had not done before it forked. Make the "
+                        f"Python environment readable by all (chmod o+rX on it and o+x on the "
+                        f"directories above), or set fit_user to a user who can read it"
                     )
             except SandboxError as e:
                 report = {"error": str(e)}
@@ -346,9 +388,13 @@ def what_applies(settings: SandboxSettings, timeout: float = 30.0) -> list[str]:
     return report["missing"]
 
 
-def _readable(directory: str) -> bool:
+def _readable(path: str) -> bool:
     try:
-        os.listdir(directory)
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            with open(path, "rb"):
+                pass
     except OSError:
         return False
     return True
@@ -603,6 +649,257 @@ def _no_mounts(settings: SandboxSettings, reason: str) -> str:
         f"temporary files: fits write under {settings.tmp_root} on disk, with no cap on their "
         f"total size, see the host's /tmp, /var/tmp and /dev/shm, and can read other "
         f"processes' command lines in /proc ({reason})"
+    )
+
+
+def needed_paths(extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """What a fit reads besides its own /tmp: every sys.path entry, Python's prefixes (the
+    interpreter, its shared libraries and data), the directories of the shared objects this
+    process has loaded (extension modules and the libraries they link), then `extra`
+    (readable_paths). Absolute, without repeats; some may not exist."""
+    paths = [path for path in sys.path if path]  # "": the working directory, the fit's /tmp
+    homes = {home for home in (os.environ.get("HOME"), _home_of(os.geteuid())) if home}
+    for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix):
+        if any(_within(os.path.abspath(home), os.path.abspath(prefix)) for home in homes):
+            paths += [os.path.join(prefix, part) for part in _PREFIX_PARTS]
+        else:
+            paths.append(prefix)
+    paths += _loaded_library_directories()
+    paths += extra
+    return list(dict.fromkeys(os.path.abspath(path) for path in paths))
+
+
+def _loaded_library_directories() -> list[str]:
+    """From the kernel's list of this process's mappings, rather than each module's
+    __file__: in a fresh fork, touching every module object copies the pages they lie on
+    (their reference counts change), many times the cost of this one read."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            mapped = _SHARED_OBJECT.findall(f.read())
+    except OSError:  # no /proc: sys.path holds the usual places of extension modules
+        return []
+    return list(dict.fromkeys(os.fsdecode(os.path.dirname(path)) for path in mapped))
+
+
+def _home_of(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        return None
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _ancestors(path: str) -> list[str]:
+    """The directories above `path`, from the top, "/" left out."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _resolve(
+    path: str, links: dict[str, str], infos: dict[str, os.stat_result | None]
+) -> str | None:
+    """`path` with every symbolic link resolved (None if it does not exist); each link met
+    on the way goes into `links` (its own path, without links, -> its target): a fit that
+    uses the path as written must find them too. `infos` keeps what lstat found for each
+    path without links, shared by all the paths of a plan (most share their first parts)."""
+    parts = path.strip("/").split("/")
+    current = "/"
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, name)
+        if candidate not in infos:
+            try:
+                infos[candidate] = os.lstat(candidate)
+            except OSError:
+                infos[candidate] = None
+        info = infos[candidate]
+        if info is None:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            hops += 1
+            if hops > 40:  # the kernel's limit (ELOOP)
+                return None
+            target = os.readlink(candidate)
+            links[candidate] = target
+            if target.startswith("/"):
+                current = "/"
+            parts[:0] = target.split("/")
+            continue
+        current = candidate
+    return current
+
+
+@dataclass(frozen=True)
+class _ViewPlan:
+    """How the fit's mount namespace shows it what it must read."""
+
+    covers: tuple[str, ...]  # directories closed to the fit: an empty read-only tmpfs on each
+    binds: tuple[str, ...]  # bound back onto themselves, read-only (a cover above, or writable)
+    links: dict[str, str]  # symbolic links recreated in a cover: path -> target
+
+
+def _plan_view(paths: list[str], uid: int, gid: int) -> _ViewPlan:
+    """Which directories to cover and which paths to bind so that uid/gid can read `paths`
+    and nothing else below a directory it could not pass before."""
+    infos: dict[str, os.stat_result | None] = {}  # lstat, which is stat without links
+    found_links: dict[str, str] = {}
+    private = [_resolve(path, found_links, infos) or path for path in _PRIVATE_DIRS]
+    found_links.clear()
+    needs: dict[str, None] = {}
+    for path in paths:
+        real = _resolve(path, found_links, infos)
+        if real is not None and not any(_within(real, top) for top in private):
+            needs[real] = None
+
+    def info_of(path: str) -> os.stat_result:
+        info = infos.get(path)
+        if info is None:
+            info = infos[path] = os.stat(path)
+        return info
+
+    def may(path: str, what: int) -> bool:  # what: 1 pass (x), 2 write (w), 4 read (r)
+        info = info_of(path)
+        shift = 6 if info.st_uid == uid else 3 if info.st_gid == gid else 0
+        return bool(info.st_mode >> shift & what)
+
+    # A need below another one that the fit can reach from it is shown with it
+    kept: list[str] = []
+    for need in needs:
+        for above in reversed(_ancestors(need)):
+            if not may(above, 1):
+                kept.append(need)
+                break
+            if above in needs:
+                break
+        else:
+            kept.append(need)
+    shown = {need for need in kept if may(need, 1 if stat.S_ISDIR(info_of(need).st_mode) else 4)}
+    covers: dict[str, None] = {}
+
+    def below_cover(path: str) -> bool:
+        """Cover the closed directories above `path`: True if its own directory is then a
+        cover's (where it must be bound or recreated)."""
+        covered = False
+        for above in _ancestors(path):
+            if above in shown:
+                covered = False
+            elif not covered and not may(above, 1):
+                covers[above] = None
+                covered = True
+        return covered
+
+    binds = [need for need in kept if need in shown and (below_cover(need) or may(need, 2))]
+    links = {
+        path: target
+        for path, target in found_links.items()
+        if not any(_within(path, top) for top in private) and below_cover(path)
+    }
+    return _ViewPlan(tuple(covers), tuple(binds), links)
+
+
+def _show_needed_paths(plan: _ViewPlan, missing: list[str]) -> None:
+    """Carry out `plan` in this new mount namespace (as root, before the user switch)."""
+    sources: dict[str, int] = {}
+    try:
+        for path in plan.binds:  # opened before a cover hides them
+            try:
+                sources[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError as e:
+                missing.append(f"python: fits cannot read {path} ({e.strerror}): {_UNREADABLE_FIX}")
+        steps = [(path, "cover") for path in plan.covers]
+        steps += [(path, "bind") for path in sources]
+        steps += [(path, "link") for path in plan.links]
+        steps.sort(key=lambda step: (step[0].count("/"), step[0]))  # what holds a path first
+        done: list[str] = []
+        failed: list[str] = []
+        for path, step in steps:
+            if any(_within(path, cover) for cover in failed):
+                continue  # not in a tmpfs: nothing may be made there on the host's disk
+            try:
+                if step == "cover":
+                    options = "mode=0755,size=1m"
+                    _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+                elif step == "link":
+                    _make_directories(os.path.dirname(path))
+                    os.symlink(plan.links[path], path)
+                    continue
+                else:
+                    source = sources[path]
+                    if not os.path.lexists(path):  # in a cover
+                        _make_directories(os.path.dirname(path))
+                        if stat.S_ISDIR(os.fstat(source).st_mode):
+                            _make_directories(path)
+                        else:
+                            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+                    _mount(f"/proc/self/fd/{source}", path, None, MS_BIND | MS_REC)
+                done.append(path)
+            except OSError as e:
+                if step == "cover":
+                    failed.append(path)
+                missing.append(
+                    f"python: fits may not read {path} ({step} in the fit's mount namespace "
+                    f"failed: {e.strerror}): {_UNREADABLE_FIX}"
+                )
+        _read_only(done, missing)
+    finally:
+        for source in sources.values():
+            os.close(source)
+
+
+def _make_directories(path: str) -> None:
+    """Like os.makedirs with mode 0755 whatever the umask (the fit must pass them)."""
+    if os.path.isdir(path):
+        return
+    _make_directories(os.path.dirname(path))
+    os.mkdir(path)
+    os.chmod(path, 0o755)
+
+
+def _read_only(tops: list[str], missing: list[str]) -> None:
+    """Make the mounts at `tops`, and those below them (a bind took them along), read-only,
+    without set-user-ID or devices; their other flags kept."""
+    points = dict.fromkeys(tops)
+    if tops:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                point = _unescape(line.split()[4])
+                if any(_within(point, top) for top in tops):
+                    points[point] = None
+    kept_flags = {
+        os.ST_NOEXEC: MS_NOEXEC,
+        os.ST_NOATIME: MS_NOATIME,
+        os.ST_NODIRATIME: MS_NODIRATIME,
+        os.ST_RELATIME: MS_RELATIME,
+    }
+    for point in points:
+        try:
+            current = os.statvfs(point).f_flag
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+            flags |= sum(ms for st, ms in kept_flags.items() if current & st)
+            _mount(None, point, None, flags)
+        except OSError as e:
+            # a mount of the host's now hidden under a cover: nothing there to change
+            if point not in tops and e.errno in (errno.ENOENT, errno.EINVAL):
+                continue
+            missing.append(
+                f"python: fits may change {point}, which other fits read (making it "
+                f"read-only failed: {e.strerror})"
+            )
+
+
+def _unescape(field: bytes) -> str:
+    """A path in /proc/self/mountinfo: space, tab, newline and backslash are octal escapes."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), field).decode(
+        errors="surrogateescape"
     )
 
 
