@@ -96,7 +96,7 @@ class FitResult:
         return list(zip(self.labels, self.x.tolist(), list(dx), strict=True))
 
     def __repr__(self) -> str:
-        chisq = "?" if self.chisq is None else f"{self.chisq:.4g}"
+        chisq = "?" if self.chisq is None else html.escape(_number(self.chisq, ".4g"))
         head = f"FitResult({self.method}, chisq={chisq}{', partial' if self.partial else ''})"
         rows = [
             f"  {name} = {_value_error(value, error)}" for name, value, error in self.parameters()
@@ -108,11 +108,11 @@ class FitResult:
             f"<tr><td>{html.escape(name)}</td><td>{_value_error(value, error)}</td></tr>"
             for name, value, error in self.parameters()
         )
-        chisq = "?" if self.chisq is None else f"{self.chisq:.4g}"
+        chisq = "?" if self.chisq is None else html.escape(_number(self.chisq, ".4g"))
         note = " (partial: the fit was stopped)" if self.partial else ""
         return (
             f"<div><b>{html.escape(str(self.method))}</b> χ² = {chisq}{note}, "
-            f"seed {self.seed}</div><table><thead><tr><th>parameter</th>"
+            f"seed {html.escape(str(self.seed))}</div><table><thead><tr><th>parameter</th>"
             f"<th>value ± uncertainty</th></tr></thead><tbody>{rows}</tbody></table>"
         )
 
@@ -130,7 +130,16 @@ def _nan_for_none(values):
     return np.nan if values is None else values
 
 
+def _number(value: Any, spec: str) -> str:
+    """A number as `spec` formats it; anything else (a summary is data) as its text."""
+    try:
+        return format(float(value), spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _value_error(value: float, error: float | None) -> str:
-    if error is None or not np.isfinite(error):
-        return f"{value:.6g}"
-    return f"{value:.6g} ± {error:.2g}"
+    shown = html.escape(_number(value, ".6g"))
+    if error is None or not isinstance(error, (int, float)) or not np.isfinite(error):
+        return shown
+    return f"{shown} ± {html.escape(_number(error, '.2g'))}"

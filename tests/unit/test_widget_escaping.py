@@ -83,3 +83,19 @@ def test_a_group_panel_escapes_its_statuses_and_names():
     panel = GroupPanel(HostileGroup())  # pyright: ignore[reportArgumentType]
     panel._render()
     assert_escaped(html_of(panel.box))
+
+
+def test_a_fit_results_table_escapes_what_its_summary_says():
+    from jupyter_bumps_remote.kernel.result import FitResult
+
+    summary = {
+        "x": [1.0],
+        "labels": [HOSTILE],
+        "method": HOSTILE,
+        "seed": HOSTILE,
+        "chisq": HOSTILE,
+        "stderr": [0.1],
+    }
+    page = FitResult("f" * 32, summary, lambda: b"")._repr_html_()
+    assert HOSTILE not in page
+    assert page.count(ESCAPED) == 4
