@@ -32,6 +32,10 @@ WORKER_HELP = {
     "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none).",
     "max_processes": "RLIMIT_NPROC of one fit process: processes and threads of the worker's "
     "user, its own included (0: none; does not bind root: run workers unprivileged).",
+    "max_session_bytes": "Largest session file a fit may send back, bytes; a larger one is not "
+    "stored (the job completes, its session says 'failed' and why).",
+    "output_limit": "Bytes of a fit's stdout and stderr relayed as `output` events; the rest is "
+    "cut, said by one last event with `truncated`.",
 }
 
 

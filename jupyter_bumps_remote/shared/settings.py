@@ -51,6 +51,11 @@ class WorkerSettings:
     max_memory_mb: int = 0
     max_cpu_seconds: int = 0
     max_processes: int = 0
+    # What a fit process may send back through its pipe (docs/design.md#what-a-fit-sends-back):
+    # a session file over this is not stored (the job still completes, the session says why),
+    # and a fit's stdout and stderr are relayed up to this many bytes, then cut.
+    max_session_bytes: int = 256 * 1024 * 1024
+    output_limit: int = 1024 * 1024
 
     def __post_init__(self):
         # rediss:// checks the server's certificate on every client, kombu's included

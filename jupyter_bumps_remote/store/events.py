@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .batch import Batch, OpGen
-from .codec import as_text
+from .batch import Batch, OpGen, Script
+from .codec import as_text, compact_json
 from .settings import StoreSettings
 
 
@@ -43,6 +43,18 @@ def decode_events(entries: Iterable[Any] | None) -> list[dict[str, Any]]:
 def xadd(settings: StoreSettings, stream: str, kind: str, data: str) -> tuple[Any, ...]:
     """The command appending one event to a capped stream."""
     return ("XADD", stream, "MAXLEN", "~", settings.events_maxlen, "*", "type", kind, "data", data)
+
+
+def output(
+    settings: StoreSettings, owner: str, job_id: str, events: list[dict[str, Any]]
+) -> OpGen[int]:
+    """Append `output` events (a fit's stdout and stderr: stream, text, seq) to the job's
+    stream, not the owner's, in one round trip. Ignored once the job is not running, so
+    that none follows its terminal event. Returns how many were added."""
+    keys = [settings.keys.job(owner, job_id), settings.keys.events(owner, job_id)]
+    args = [settings.events_maxlen, *(compact_json(event) for event in events)]
+    (reply,) = yield Batch([Script("output", keys, args)])
+    return int(reply or 0)
 
 
 def last_event_id(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str]:

@@ -1,23 +1,19 @@
 """Cooperative cancel: a local flag that bumps' abort_test reads every iteration for free.
 
-A background thread polls the job record (a few times a second, not per iteration) and
-sets the flag; signals (the soft time limit) set it too.
+The pool process watches the job record and, on a cancel request or at the soft time limit,
+sends a cancel message down the pipe; a thread here reads it and sets the flag.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
-from ..repeating import Repeating
+from . import frames
 
 
-class CancelWatch:
-    def __init__(self, poll: Callable[[], str | None], interval: float):
-        """`poll()` returns the reason of a pending cancel request, or None."""
-        self._poll = poll
+class CancelFlag:
+    def __init__(self):
         self._flag = threading.Event()
-        self._loop = Repeating(self._check, interval, "cancel-watch")
         self.reason: str | None = None
 
     def __call__(self) -> bool:
@@ -28,18 +24,19 @@ class CancelWatch:
             self.reason = reason
             self._flag.set()
 
-    def start(self) -> CancelWatch:
-        self._loop.start()
-        return self
 
-    def stop(self) -> None:
-        self._loop.stop(wait=False)
+def listen(fd: int, flag: CancelFlag) -> threading.Thread:
+    """Read cancel messages from the pool process's pipe for the rest of the fit."""
 
-    def _check(self) -> bool:
-        if self._flag.is_set():
-            return False  # set by a signal meanwhile: nothing left to watch for
-        reason = self._poll()
-        if reason:
-            self.set(reason)
-            return False
-        return True
+    def read() -> None:
+        try:
+            while (frame := frames.receive(fd)) is not None:
+                kind, body = frame
+                if kind == frames.CANCEL:
+                    flag.set(body.decode(errors="replace") or "cancelled")
+        except (OSError, frames.ProtocolError):
+            pass  # the pool process is gone: this process dies with it (PDEATHSIG)
+
+    thread = threading.Thread(target=read, name="cancel-listener", daemon=True)
+    thread.start()
+    return thread

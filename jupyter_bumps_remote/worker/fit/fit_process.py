@@ -1,8 +1,10 @@
 """The body of the process that runs one fit (forked from a warm worker process).
 
 Everything the user's code can break happens here: decoding the payload (pickled code),
-calling the model, fitting. It records the job's outcome itself; if it dies instead, the
-runner in the parent records how it died.
+calling the model, fitting. It holds nothing but its pipes to its pool process: it is handed
+its job's payload, and sends back progress, result, outcome and session file (channel.py),
+which the pool process writes into the job's keys. If it dies instead, the pool process
+records how it died.
 """
 
 from __future__ import annotations
@@ -19,48 +21,37 @@ import traceback
 from ...shared import jobs, transport
 from ...shared.bumps_compat import convergence_monitor
 from ...shared.fitting import run_fit
-from ...shared.settings import ENV_PREFIX, WorkerSettings
-from ...store import LOST_RUN
-from .cancel import CancelWatch
+from ...shared.settings import ENV_PREFIX
+from .cancel import CancelFlag
+from .channel import Channel
+from .fit_settings import FitSettings
 from .progress import ProgressMonitor
-from .redis_outage import REDIS_DOWN, retrying, tolerant
 from .results import session_bytes, summarize
 
-TIME_LIMIT_SIGNAL = signal.SIGUSR1
 _PR_SET_PDEATHSIG = 1
 
 
-def main(settings: WorkerSettings, store, owner: str, job_id: str, record: dict) -> int:
-    """Run the job's fit and record its outcome; returns the process exit code.
+def main(
+    settings: FitSettings, channel: Channel, stop: CancelFlag, job: dict, payload: bytes
+) -> int:
+    """Run the job's fit and send what it leaves behind; returns the process exit code.
 
-    The process has already been made a fit process (`become_fit_process`)."""
-    watch = CancelWatch(lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval)
-    signal.signal(TIME_LIMIT_SIGNAL, lambda *_: watch.set("time limit"))
+    The process has already been made a fit process (`become_fit_process`); `stop` is set
+    by the pool process's cancel messages."""
     try:
-        payload = store.payload(owner, job_id)
-        if payload is None:
-            raise transport.PayloadError(
-                "the job's problem payload is gone from Redis (expired or deleted)",
-                "Submit the problem again",
-            )
         problem = transport.decode(payload)
-    except transport.PayloadError as e:
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(e))
+    except Exception as e:  # noqa: BLE001 - a payload that does not decode is the job's failure
+        channel.outcome("failed", error=error_of(e, settings))
         return 0
-    watch.start()
     try:
-        _fit_and_record(settings, store, owner, job_id, record, problem, watch)
-    except REDIS_DOWN:
-        raise  # Redis stayed away: not the job's failure (the message is redelivered)
+        _fit_and_send(settings, channel, stop, job, problem)
     except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
-        retrying(store.finish, owner, job_id, jobs.FAILED, error=error_of(e, settings))
-    finally:
-        watch.stop()
+        channel.outcome("failed", error=error_of(e, settings))
     return 0
 
 
-def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> None:
-    fitter, options, seed = record["fitter"], record.get("options", {}), record["seed"]
+def _fit_and_send(settings: FitSettings, channel: Channel, stop, job: dict, problem) -> None:
+    fitter, options, seed = job["fitter"], job.get("options", {}), job["seed"]
     started = time.monotonic()
     # The run keeps its own ConvergenceMonitor; progress reads its rows as they grow.
     rows = convergence_monitor(problem)
@@ -68,16 +59,14 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         problem,
         rows,
         jobs.max_steps(fitter, options, problem),
-        send=tolerant(lambda data, summary: store.progress(owner, job_id, data, summary)),
+        send=channel.progress,
         interval=settings.progress_interval,
     )
     outcome = run_fit(
-        problem, fitter, options, seed, monitors=[progress], abort_test=watch, convergence=rows
+        problem, fitter, options, seed, monitors=[progress], abort_test=stop, convergence=rows
     )
     result = outcome.result
-    if watch.reason == LOST_RUN:
-        return  # the record is gone or was ended as lost: a result would have no owner
-    cancelled = watch.reason is not None
+    cancelled = stop()
     summary = summarize(
         problem,
         result,
@@ -86,41 +75,40 @@ def _fit_and_record(settings, store, owner, job_id, record, problem, watch) -> N
         partial=cancelled,
         elapsed=time.monotonic() - started,
     )
-    # the outcome is stored even if Redis restarts meanwhile (a progress event may be lost)
-    retrying(store.put_result, owner, job_id, summary)
+    channel.result(summary)
     progress.emit(final=True)
-    if cancelled:
-        status, reason = jobs.CANCELLED, watch.reason
-    else:
-        status, reason = jobs.SUCCEEDED, ("stopped at max_time" if outcome.aborted else None)
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
-    retrying(
-        store.finish,
-        owner,
-        job_id,
-        status,
-        reason=reason,
-        partial=cancelled,
-        summary=summary,
-        session_follows=True,
-    )
+    channel.outcome("cancelled" if cancelled else "completed", max_time=outcome.aborted)
     # Nobody waits for this file yet, while the next job may already be starting on the
     # other CPU: let it go first (nice applies to this process only, which ends next).
     os.nice(10)
     try:
-        data, error = session_bytes(problem, result, session_serializer(record)), ""
+        data = session_bytes(problem, result, session_serializer(job))
     except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file
-        data, error = None, f"bumps could not write it: {type(e).__name__}: {e}"
-    retrying(store.put_session, owner, job_id, data, error)
+        channel.no_session(f"bumps could not write it: {type(e).__name__}: {e}")
+        return
+    if len(data) > settings.max_session_bytes:
+        channel.no_session(too_large(len(data), settings.max_session_bytes))
+    else:
+        channel.session(data)
 
 
-def session_serializer(record: dict) -> str:
+def too_large(size: int, limit: int) -> str:
+    """session_error of a session file over the worker's limit."""
+    return (
+        f"the session file ({size / 2**20:.1f} MiB) is over the workers' limit of "
+        f"{limit / 2**20:.1f} MiB ({ENV_PREFIX}MAX_SESSION_BYTES); the result is complete "
+        f"without it"
+    )
+
+
+def session_serializer(job: dict) -> str:
     """How the session file stores the problem: as it travelled, so it reopens unchanged."""
-    return "cloudpickle" if record.get("encoding") == transport.PICKLE_ENCODING else "dataclass"
+    return "cloudpickle" if job.get("encoding") == transport.PICKLE_ENCODING else "dataclass"
 
 
-def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict:
+def error_of(exc: BaseException, settings: FitSettings | None = None) -> dict:
     message = str(exc)
     if isinstance(exc, MemoryError) and settings is not None and settings.max_memory_mb:
         # MemoryError often says nothing at all (bytearray, list growth): name the limit
@@ -144,7 +132,7 @@ def error_of(exc: BaseException, settings: WorkerSettings | None = None) -> dict
     }
 
 
-def become_fit_process(settings: WorkerSettings) -> None:
+def become_fit_process() -> None:
     # A process group of its own: when the fit ends, the runner kills the group, so nothing
     # the fit started (a mapper pool, a fork bomb) outlives it.
     try:
@@ -167,15 +155,9 @@ def become_fit_process(settings: WorkerSettings) -> None:
         billiard.current_process()._config.pop("daemon", None)  # pyright: ignore[reportAttributeAccessIssue]
     except ImportError:
         pass
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # the pool process's handlers (Celery's: SIGUSR1 raises its soft time limit) are not a
+    # fit's: a cancel comes down the pipe
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_DFL)
-    _limit(resource.RLIMIT_AS, settings.max_memory_mb * 1024 * 1024)
-    # The soft CPU limit sends SIGXCPU, which names the cause; with hard == soft Linux sends
-    # SIGKILL instead. The hard limit a second later still stops code that catches SIGXCPU.
-    _limit(resource.RLIMIT_CPU, settings.max_cpu_seconds, grace=1)
-    _limit(resource.RLIMIT_NPROC, settings.max_processes)
-
-
-def _limit(which: int, value: int, grace: int = 0) -> None:
-    if value > 0:
-        resource.setrlimit(which, (value, value + grace))
+    # The resource limits (max_memory_mb, max_cpu_seconds, max_processes) are the sandbox's
+    # to set, after its user namespace exists (sandbox.enter).

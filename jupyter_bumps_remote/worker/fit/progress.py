@@ -1,8 +1,9 @@
-"""A bumps Monitor that sends throttled progress events of one fit to the job store.
+"""A bumps Monitor that sends throttled progress events of one fit to its pool process.
 
 bumps calls monitors every iteration (milliseconds apart on small problems), so events are sent at
 most every `interval` seconds; each carries the convergence rows since the previous one,
-so a listener rebuilds the whole convergence plot from the events alone.
+so a listener rebuilds the whole convergence plot from the events alone (the pool process
+keeps the rows of an event it could not store for the next one).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import numpy as np
 class ProgressMonitor:
     def __init__(self, problem, convergence, max_steps: int, send, interval: float = 0.1):
         """`convergence` is the run's ConvergenceMonitor (rows in nllf, one per step);
-        `send(data, summary)` stores one event, or returns False if it could not (Redis
-        away): its convergence rows then go with the next event."""
+        `send(data)` sends one event."""
         self.problem = problem
         self.convergence = convergence
         self.max_steps = max_steps
@@ -56,9 +56,8 @@ class ProgressMonitor:
             "final": final,
             "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
         }
-        summary = {key: data[key] for key in ("step", "max_steps", "chisq", "elapsed", "final")}
-        if self.send(data, summary) is not False:
-            self.rows_sent += len(rows)
+        self.send(data)
+        self.rows_sent += len(rows)
 
 
 def _finite(value) -> float | None:

@@ -1,9 +1,11 @@
-"""Run one delivered job: mark it running, hand it to a fit process, record how that ended.
+"""Run one delivered job: mark it running, hand it to a fit process, relay what the fit
+sends into the job's keys, record how the fit process ended.
 
 Fit processes are forked from the warm worker process, which keeps bumps imported (no import
 of bumps per job) while a crash, a segfault or an OOM kill of the fit only fails that one job.
 Each pool process keeps one spare fit process forked and warmed up ahead of its next job
-(spare.py).
+(spare.py). The fit process holds nothing but its pipes: this process reads the job's
+payload, hands it over, and writes what comes back (relay.py, recorder.py).
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from ...shared import jobs
+from ...shared import jobs, transport
 from ...shared.settings import ENV_PREFIX, WorkerSettings
 from ...store import JobStore
-from ..fit import fit_process
+from ..fit import sandbox
+from ..fit.fit_process import error_of
 from . import leftovers
+from .cancel_poll import CancelPoll
+from .forget import forget_connections
 from .lease import LeaseKeeper, claim
-from .spare import SpareFitProcess
+from .recorder import Recorder
+from .relay import Relay
+from .spare import SpareFitProcess, sandbox_settings
 
 log = logging.getLogger(__name__)
 _stores: dict[int, JobStore] = {}
 _spares: dict[int, SpareFitProcess] = {}  # by the pid of the pool process that forked it
+_rehearse_next = True  # whether the next spare rehearses (no backlog behind the last job)
 # A job that waited longer than this in the queue had others before it: a backlog, whose
 # next job comes at once. The next spare then skips its rehearsal, which would only take
 # the CPU that the jobs of a sweep need (docs/design.md#figures-behind-the-code).
@@ -61,67 +69,112 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         store.release_lease(owner, job_id, token)
         return "cancelled"
     assert record is not None  # "started" comes with the record
+    payload = store.payload(owner, job_id)
+    if payload is None:  # no fit to start: the spare waits for the next job
+        gone = transport.PayloadError(
+            "the job's problem payload is gone from Redis (expired or deleted)",
+            "Submit the problem again",
+        )
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone))
+        store.release_lease(owner, job_id, token)
+        return "failed"
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
-    process = _hand_to_fit_process(settings, owner, job_id, record)
-    lease = LeaseKeeper(
-        store,
-        owner,
-        job_id,
-        token,
-        settings.lease_seconds,
-        on_lost=lambda: os.kill(process.pid, signal.SIGKILL),
-    ).start()
+    global _rehearse_next
+    _rehearse_next = not backlog  # the task forks the next spare once this returns
+    return _run(settings, store, owner, job_id, token, record, payload)
+
+
+def _run(
+    settings: WorkerSettings,
+    store: JobStore,
+    owner: str,
+    job_id: str,
+    token: str,
+    record: dict,
+    payload: bytes,
+) -> str:
+    """Hand the job to a fit process, relay what it sends until it ends, record how."""
+    recorder = Recorder(store, owner, job_id)
+    process = _fit_process(settings)
+    relay = Relay(process, recorder, settings.max_session_bytes, settings.output_limit)
+
+    def taken_over() -> None:  # this execution looked dead: the one that took over records
+        recorder.discard = True
+        relay.kill()
+
+    lease = LeaseKeeper(store, owner, job_id, token, settings.lease_seconds, taken_over)
+    poll = CancelPoll(
+        lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval, relay.cancel
+    )
     try:
-        status = _wait(process)
+        lease.start()
+        # a fit process that died before reading its job: its exit status is what the job
+        # records (the relay sees it exit)
+        process.hand_over(fit_job(record), payload)
+        relay.start()
+        poll.start()
+        _wait(relay)
     finally:
+        poll.stop()
         lease.stop()
+        if not relay.started or relay.running:
+            relay.kill()  # interrupted here, not by the fit's end: it must not outlive this
+            relay.join()
+        status = process.wait()
         leftovers.kill_all(process.pid)  # before the next spare, which must live on
-        prepare_spare(settings, rehearse=not backlog)  # the next job's, made while idle
+        process.close()
+        sandbox.cleanup(sandbox_settings(settings), process.pid)  # its private directory
     if lease.lost:  # the execution that took the job over records its end
         return "superseded"
+    if relay.lost_run:
+        return "lost"
+    if relay.error is not None:
+        raise relay.error
     try:
-        if os.waitstatus_to_exitcode(status) != 0:
-            error = death_error(status)
-            if not store.finish(owner, job_id, jobs.FAILED, error=error):
-                _session_lost(store, owner, job_id, error["message"])
+        if not recorder.finished or recorder.session_pending:
+            recorder.fail(relay.broken_error() or death_error(status))
             return "died"
         return "done"
     finally:
         lease.release()
 
 
-def prepare_spare(settings: WorkerSettings, rehearse: bool = True) -> None:
-    """Fork this pool process's spare fit process unless it has one."""
+def fit_job(record: dict) -> dict:
+    """All a fit process is told of its job besides the payload."""
+    fields = ("fitter", "options", "seed", "encoding")
+    return {name: record.get(name) for name in fields} | {"options": record.get("options") or {}}
+
+
+def prepare_spare(settings: WorkerSettings, rehearse: bool | None = None) -> None:
+    """Fork this pool process's spare fit process unless it has one; it rehearses unless
+    the last job came from a backlog."""
+    rehearse = _rehearse_next if rehearse is None else rehearse
     if os.getpid() not in _spares:
         _spares.clear()  # a forked child must not use its parent's spare
         leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
-        _spares[os.getpid()] = SpareFitProcess.fork(settings, _fresh_store, rehearse)
+        _spares[os.getpid()] = SpareFitProcess.fork(settings, rehearse, _forget(settings))
 
 
-def _hand_to_fit_process(
-    settings: WorkerSettings, owner: str, job_id: str, record: dict
-) -> SpareFitProcess:
+def _fit_process(settings: WorkerSettings) -> SpareFitProcess:
+    """This pool process's spare, or, if it has none or it died while idle, a fit process
+    forked now, which does the same, cold."""
     spare = _spares.pop(os.getpid(), None)
-    if spare is not None and spare.hand_over(owner, job_id, record):
+    if spare is not None and spare.alive():
         return spare
-    # No spare, or it died while idle: a fit process forked now does the same, cold. If that
-    # one dies too before reading its job, its exit status is what the job records.
+    if spare is not None:
+        spare.close()
     leftovers.become_subreaper()
-    spare = SpareFitProcess.fork(settings, _fresh_store, rehearse=False)
-    spare.hand_over(owner, job_id, record)
-    return spare
+    return SpareFitProcess.fork(settings, rehearse=False, forget=_forget(settings))
 
 
-def _fresh_store(settings: WorkerSettings) -> JobStore:
-    _stores.clear()  # the fit process's own connection, not its parent's socket
-    return store_for(settings)
+def _forget(settings: WorkerSettings):
+    def forget() -> None:
+        """In a new fit process: let go of the pool process's connections and spare."""
+        _stores.clear()
+        _spares.clear()
+        forget_connections(settings)
 
-
-def _session_lost(store: JobStore, owner: str, job_id: str, cause: str) -> None:
-    """The fit process died after recording its result, while writing the session file."""
-    record = store.get(owner, job_id)
-    if record and record.get("session") == "writing":
-        store.put_session(owner, job_id, None, f"the fit process died while writing it ({cause})")
+    return forget
 
 
 def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> None:
@@ -136,17 +189,18 @@ def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> No
     }
     store = store_for(settings)
     if not store.finish(owner, job_id, jobs.FAILED, error=error, reason="timeout"):
-        _session_lost(store, owner, job_id, "hard time limit")
+        Recorder(store, owner, job_id).lose_session("hard time limit")
 
 
-def _wait(process: SpareFitProcess) -> int:
-    """Wait for the fit process; on Celery's soft time limit, ask it to stop and keep its
-    best point, then keep waiting (the hard limit remains the backstop)."""
+def _wait(relay: Relay) -> None:
+    """Wait for the relay (the fit's end); on Celery's soft time limit, ask the fit to stop
+    and keep its best point, then keep waiting (the hard limit remains the backstop)."""
     while True:
         try:
-            return process.wait()
+            relay.join()
+            return
         except SoftTimeLimitExceeded:
-            os.kill(process.pid, fit_process.TIME_LIMIT_SIGNAL)
+            relay.cancel("time limit")
 
 
 def death_error(status: int) -> dict:

@@ -1,52 +1,90 @@
-"""A fit process forked and warmed up before its job arrives.
+"""A fit process forked and warmed up before its job arrives, and its pipes.
 
 A fit process forked at delivery time paid, on every job, for the fork itself and then for
 its first pass through the fit's code: every page it writes is copied from the worker
 process. For a tiny fit that was most of its time on the worker. A spare pays that while
-the worker is idle: it is forked when its pool process starts and after each job, connects
-to Redis, runs a small built-in fit through the steps before a job's result (decode, fit,
-summary) unless its pool process expects the next job at once, then waits on a pipe for
-its job. The worker's main process ran the whole rehearsal, session file included, before
-the pool forked, so even a spare that skipped its own finds bumps' lazy imports and caches
-done (warm.py). Each job still gets a process of its own, so a crash or a limit kills that
-job only (docs/reliability.md#1-fit-process-killed, #22-hostile-problems).
+the worker is idle: it is forked when its pool process starts and after each job, lets go
+of its pool process's connections (forget.py) and enters the fit sandbox (its own user, no
+network, nothing inherited but its pipes: fit/sandbox.py), runs a small built-in fit
+through the steps before a job's result (decode, fit, summary) unless its pool process
+expects the next job at once, then waits on a pipe for its job. The worker's main process
+ran the whole rehearsal, session file included, before the pool forked, so even a spare
+that skipped its own finds bumps' lazy imports and caches done (warm.py). Each job still
+gets a process of its own, so a crash or a limit kills that job only
+(docs/reliability.md#1-fit-process-killed, #22-hostile-problems).
+
+Four pipes join the two: the job and cancel requests go down one; what the fit sends back
+(frames.py) comes up another; the fit's stdout and stderr are the last two.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import select
+import threading
+from collections.abc import Callable
 
 from ...shared.settings import WorkerSettings
-from ..fit import fit_process, rehearsal
+from ..fit import fit_process, frames, rehearsal, sandbox, stdio
+from ..fit.cancel import CancelFlag, listen
+from ..fit.channel import Channel
+from ..fit.fit_process import error_of
+from ..fit.fit_settings import FitSettings
 from . import leftovers
+
+_F_SETPIPE_SZ = 1031
+# A session file of a small fit in one or two reads rather than sixteen (Linux' default
+# pipe holds 64 KiB; an unprivileged process may raise it to 1 MiB).
+MESSAGE_PIPE_BYTES = 1 << 20
 
 
 class SpareFitProcess:
-    """The parent's handle: a pid and the write end of the spare's job pipe."""
+    """The pool process's handle: the spare's pid and the pool process's ends of its pipes
+    (`to_fit`, `messages`, `stdout`, `stderr`; all but the first non-blocking)."""
 
-    def __init__(self, pid: int, job_pipe: int):
+    def __init__(self, pid: int, to_fit: int, messages: int, stdout: int, stderr: int):
         self.pid = pid
-        self._job_pipe = job_pipe
+        self.to_fit, self.messages, self.stdout, self.stderr = to_fit, messages, stdout, stderr
+        self.pidfd = _pidfd(pid)  # readable once the process has exited
         self._status: int | None = None  # set once reaped
+        self._lock = threading.Lock()  # the relay and the runner both may send a cancel
 
     @classmethod
-    def fork(cls, settings: WorkerSettings, store_for, rehearse: bool = True) -> SpareFitProcess:
+    def fork(
+        cls,
+        settings: WorkerSettings,
+        rehearse: bool = True,
+        forget: Callable[[], None] = lambda: None,
+    ) -> SpareFitProcess:
         """`rehearse=False` when a job is expected at once (a backlog in the queue): the
-        rehearsal would then only take CPU that the jobs need."""
-        read_end, write_end = os.pipe()
+        rehearsal would then only take CPU that the jobs need. `forget()` runs first in the
+        child: it drops what the pool process holds that a fit must not (its Redis
+        clients)."""
+        job_r, job_w = os.pipe()
+        messages_r, messages_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(messages_r, _F_SETPIPE_SZ, MESSAGE_PIPE_BYTES)
         pid = os.fork()
         if pid == 0:  # the spare
             code = 1
             try:
-                os.close(write_end)
-                code = _serve_one_job(settings, store_for, read_end, rehearse)
+                for fd in (job_w, messages_r, stdout_r, stderr_r):
+                    os.close(fd)
+                ends = _ChildEnds(job_r, messages_w, stdout_w, stderr_w)
+                code = _serve_one_job(settings, ends, rehearse, forget)
             finally:
                 os._exit(code)
-        os.close(read_end)
+        for fd in (job_r, messages_w, stdout_w, stderr_w):
+            os.close(fd)
+        for fd in (messages_r, stdout_r, stderr_r):
+            os.set_blocking(fd, False)
         leftovers.own_group(pid)  # the fit's group exists before it can fork anything
-        return cls(pid, write_end)
+        return cls(pid, job_w, messages_r, stdout_r, stderr_r)
 
     def alive(self) -> bool:
         if self._status is None:
@@ -61,56 +99,104 @@ class SpareFitProcess:
             self._status = os.waitpid(self.pid, 0)[1]
         return self._status
 
-    def hand_over(self, owner: str, job_id: str, record: dict) -> bool:
-        """Give the spare its job; False if it is gone (then fork another)."""
-        message = json.dumps({"owner": owner, "job_id": job_id, "record": record}).encode()
+    def hand_over(self, job: dict, payload: bytes) -> bool:
+        """Give the spare its job: what it needs to fit (fitter, options, seed, encoding)
+        and the problem's payload, nothing else. False if it is gone."""
         try:
             if not self.alive():
                 return False
-            os.write(self._job_pipe, len(message).to_bytes(4, "big") + message)
+            with self._lock:
+                frames.send(self.to_fit, frames.JOB, json.dumps(job).encode())
+                frames.send(self.to_fit, frames.PAYLOAD, payload)
+                # from now on the fit's code runs: a cancel must never wait on it
+                os.set_blocking(self.to_fit, False)
             return True
-        except OSError:  # BrokenPipeError: it died just now; reap it
-            self.wait()
+        except OSError:  # BrokenPipeError: it died just now
             return False
-        finally:
-            os.close(self._job_pipe)
+
+    def cancel(self, reason: str) -> None:
+        """Ask the fit to stop and keep its best point (a few bytes: a pipe takes them at
+        once, or the fit is beyond asking and the time limit ends it)."""
+        with self._lock, contextlib.suppress(OSError):
+            frames.send(self.to_fit, frames.CANCEL, reason.encode())
+
+    def close(self) -> None:
+        """Close the pool process's ends (once the fit is gone)."""
+        for name in ("to_fit", "messages", "stdout", "stderr", "pidfd"):
+            fd = getattr(self, name)
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1 if name != "pidfd" else None)
 
 
-def _serve_one_job(settings: WorkerSettings, store_for, job_pipe: int, rehearse: bool) -> int:
-    fit_process.become_fit_process(settings)
-    store = store_for(settings)
-    if rehearse:
-        _warm_up(store, job_waiting=lambda: bool(select.select([job_pipe], [], [], 0)[0]))
-    message = _read_message(job_pipe)
-    if message is None:  # the parent closed the pipe without a job
-        return 0
-    job = json.loads(message)
-    return fit_process.main(settings, store, job["owner"], job["job_id"], job["record"])
+class _ChildEnds:
+    def __init__(self, job: int, messages: int, stdout: int, stderr: int):
+        self.job, self.messages, self.stdout, self.stderr = job, messages, stdout, stderr
+
+    def all(self) -> set[int]:
+        return {self.job, self.messages, self.stdout, self.stderr}
 
 
-def _read_message(fd: int) -> bytes | None:
-    header = _read_exactly(fd, 4)
-    if header is None:
+def sandbox_settings(settings: WorkerSettings) -> sandbox.SandboxSettings:
+    """The fit sandbox as the worker's settings ask: its limits (0: none), the sandbox's
+    defaults for the rest."""
+    return sandbox.SandboxSettings(
+        max_memory_mb=settings.max_memory_mb,
+        max_cpu_seconds=settings.max_cpu_seconds,
+        max_processes=settings.max_processes,
+    )
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Linux before 5.3: the relay polls the exit instead
         return None
-    return _read_exactly(fd, int.from_bytes(header, "big"))
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = os.read(fd, size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
+def _serve_one_job(
+    settings: WorkerSettings, ends: _ChildEnds, rehearse: bool, forget: Callable[[], None]
+) -> int:
+    fit_settings = FitSettings.of(settings)
+    forget()
+    fit_process.become_fit_process()
+    try:
+        sandbox.enter(sandbox_settings(settings), ends.all())
+    except sandbox.SandboxError as e:
+        return _refuse(ends, e)
+    stdio.detach()
+    if rehearse:
+        _warm_up(job_waiting=lambda: bool(select.select([ends.job], [], [], 0)[0]))
+    job, payload = _receive_job(ends.job)
+    if job is None or payload is None:  # the pool process closed the pipe without a job
+        return 0
+    stdio.connect(ends.stdout, ends.stderr)
+    stop = CancelFlag()
+    listen(ends.job, stop)
+    channel = Channel(ends.messages)
+    return fit_process.main(fit_settings, channel, stop, job, payload)
 
 
-def _warm_up(store, job_waiting) -> None:
+def _receive_job(fd: int) -> tuple[dict | None, bytes | None]:
+    job = frames.receive(fd)
+    payload = frames.receive(fd, limit=1 << 32) if job is not None else None
+    return (json.loads(job[1]) if job else None), (payload[1] if payload else None)
+
+
+def _refuse(ends: _ChildEnds, error: sandbox.SandboxError) -> int:
+    """No sandbox, no fit: the job fails saying why, its payload unread."""
+    job, _ = _receive_job(ends.job)
+    if job is not None:
+        Channel(ends.messages).outcome("failed", error=error_of(error))
+    return 0
+
+
+def _warm_up(job_waiting) -> None:
     """Run a tiny fit through the steps on a job's path to its result (decode, fit,
     summary) so that the pages they touch are this process's own before the job arrives.
-    Nothing of it is stored; a failure here only leaves the spare cold."""
+    Nothing of it is sent; a failure here only leaves the spare cold."""
     try:
-        store.redis.ping()
         rehearsal.rehearse(job_waiting, session=False)
     except Exception:  # noqa: BLE001, S110 - warming up is an optimisation, never an error
         pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from celery import Celery
 
 from ...shared.task_names import FIT_TASK
@@ -10,6 +12,16 @@ from ...shared.task_names import FIT_TASK
 def register_tasks(app: Celery) -> None:
     @app.task(name=FIT_TASK, bind=True)
     def fit(task, job_id: str, owner: str) -> str:
-        from .runner import run_job
+        from .runner import prepare_spare, run_job
 
-        return run_job(app.conf.bumps_remote, owner, job_id, worker=task.request.hostname or "")
+        settings = app.conf.bumps_remote
+        try:
+            return run_job(settings, owner, job_id, worker=task.request.hostname or "")
+        except BaseException as e:
+            # the frames of the job's run hold its payload and results: let go of them
+            traceback.clear_frames(e.__traceback__)
+            raise
+        finally:
+            # The next job's fit process, forked now that nothing of this job is held (its
+            # memory is a copy of this process's: docs/design.md#what-a-fit-process-holds)
+            prepare_spare(settings)

@@ -1,4 +1,4 @@
-"""Riding out a Redis restart inside a fit process.
+"""Riding out a Redis restart while a fit runs (in its pool process, which writes for it).
 
 A fit keeps computing while Redis is away: a progress event that cannot be stored is
 dropped (its convergence rows go with the next one), and the writes that end the job are

@@ -1,0 +1,59 @@
+"""What a fit process sends its pool process, which writes it into the job's keys: the only
+way out of a fit process (docs/design.md#what-a-fit-sends-back)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import sys
+import threading
+from typing import Any
+
+from . import frames
+
+
+class Channel:
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._lock = threading.Lock()  # a mapper's thread may print while the fit sends
+
+    def progress(self, data: dict[str, Any]) -> None:
+        self._send(frames.PROGRESS, _json(data))
+
+    def result(self, summary: dict[str, Any]) -> None:
+        self._send(frames.RESULT, _json(summary))
+
+    def outcome(self, outcome: str, max_time: bool = False, error: dict | None = None) -> None:
+        """completed, cancelled or failed (with `error`). Everything printed so far goes
+        first, so that the job's output precedes its end in its event stream."""
+        flush_output()
+        message = {"outcome": outcome, "max_time": max_time, "error": error}
+        self._send(frames.OUTCOME, _json(message))
+
+    def session(self, data: bytes) -> None:
+        self._send(frames.SESSION, data)
+
+    def no_session(self, why: str) -> None:
+        self._send(frames.NO_SESSION, why.encode())
+
+    def _send(self, kind: bytes, body: bytes) -> None:
+        with self._lock:
+            frames.send(self.fd, kind, body)
+
+
+def flush_output() -> None:
+    """Python's buffers, then C's (stdio buffers a pipe fully: a model's printf would wait
+    for the process's exit)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed or replaced by the model
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

@@ -1,0 +1,171 @@
+"""Writes what a fit process sends into its job's keys, and into no other.
+
+The pool process calls it with the owner and job id it was delivered: nothing the fit
+process sends names a key. Every field is checked or rebuilt here before it is stored, as it
+comes from the user's code. While Redis is away a progress event is kept (its convergence
+rows go with the next one) and output waits for the next write; the writes that end the job
+are retried (redis_outage.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from ...shared import jobs
+from ...store import JobStore
+from ...store.events import output as output_op
+from .redis_outage import REDIS_DOWN, retrying
+
+log = logging.getLogger(__name__)
+OUTCOMES = {"completed": jobs.SUCCEEDED, "cancelled": jobs.CANCELLED, "failed": jobs.FAILED}
+# bounds of what a fit's error may put in the record
+MAX_ERROR_TEXT = {"type": 200, "message": 20_000, "traceback": 200_000}
+
+
+class BadMessage(ValueError):
+    """A message of the fit process that is not what the protocol says."""
+
+
+class Recorder:
+    def __init__(self, store: JobStore, owner: str, job_id: str):
+        self.store, self.owner, self.job_id = store, owner, job_id
+        self.discard = False  # the job is no longer this run's: store nothing more
+        self.summary: dict[str, Any] | None = None
+        self.finished = False  # the job's end is recorded
+        self.session_pending = False  # ... and its session file is to follow
+        self._rows: list = []  # convergence rows of progress events not stored
+        self._output: list[dict[str, Any]] = []  # output events not stored
+
+    # -- while the fit runs ---------------------------------------------------------------
+
+    def progress(self, body: bytes | bytearray) -> None:
+        data = _object(body, "progress")
+        rows = data.get("rows")
+        rows = rows if isinstance(rows, list) else []
+        data["rows"] = self._rows + rows
+        summary = {key: _number(data.get(key)) for key in ("step", "max_steps", "chisq")}
+        summary["elapsed"] = _number(data.get("elapsed"))
+        summary["final"] = data.get("final") is True
+        if self.discard or self.finished:
+            return
+        try:
+            self.store.progress(self.owner, self.job_id, data, summary)
+            self._rows = []
+        except REDIS_DOWN:
+            self._rows = data["rows"]  # sent with the next event
+
+    def output(self, events: list[dict[str, Any]], patient: bool = False) -> None:
+        """Output events, in order; kept for the next call while Redis is away, or retried
+        until it is back with `patient` (before the job's end)."""
+        if self.discard or self.finished:
+            return
+        self._output += events
+        if not self._output:
+            return
+
+        def write() -> None:
+            self.store.run(output_op(self.store.settings, self.owner, self.job_id, self._output))
+
+        try:
+            retrying(write) if patient else write()
+            self._output = []
+        except REDIS_DOWN:
+            if patient:
+                raise
+
+    # -- at its end -----------------------------------------------------------------------
+
+    def result(self, body: bytes | bytearray) -> None:
+        self.summary = _object(body, "result")
+        if not self.discard:
+            retrying(self.store.put_result, self.owner, self.job_id, self.summary)
+
+    def outcome(self, body: bytes | bytearray, cancel_reason: str | None) -> None:
+        """The fit's end: its status, reason and error as the pool process sees them (a
+        cancel's reason is the one the pool process sent)."""
+        message = _object(body, "outcome")
+        status = OUTCOMES.get(message.get("outcome"))  # type: ignore[arg-type]
+        if status is None:
+            raise BadMessage(f"an outcome {message.get('outcome')!r}")
+        self.finished = True
+        if self.discard:
+            return
+        if status == jobs.FAILED:
+            error = _error(message.get("error"))
+            retrying(self.store.finish, self.owner, self.job_id, jobs.FAILED, error=error)
+            return
+        if status == jobs.CANCELLED:
+            reason = cancel_reason or "cancelled"
+        else:
+            reason = "stopped at max_time" if message.get("max_time") is True else None
+        if self.summary is None:
+            raise BadMessage("an outcome without a result before it")
+        self.session_pending = True
+        retrying(
+            self.store.finish,
+            self.owner,
+            self.job_id,
+            status,
+            reason=reason,
+            partial=status == jobs.CANCELLED,
+            summary=self.summary,
+            session_follows=True,
+        )
+
+    def session(self, data: bytes | bytearray | None, error: str = "") -> None:
+        """The session file, or why there is none."""
+        if not self.session_pending:
+            raise BadMessage("a session file before the outcome")
+        self.session_pending = False
+        if not self.discard:
+            retrying(self.store.put_session, self.owner, self.job_id, data, error[:2000])
+
+    def fail(self, error: dict[str, Any]) -> None:
+        """The fit process ended without an outcome: how (it died, broke the protocol)."""
+        if self.discard:
+            return
+        if self.finished:
+            if self.session_pending:
+                self.lose_session(error["message"])
+            return
+        self.finished = True
+        if not self.store.finish(self.owner, self.job_id, jobs.FAILED, error=error):
+            self.lose_session(error["message"])
+
+    def lose_session(self, cause: str) -> None:
+        """The fit process ended after the job's status, while writing the session file."""
+        self.session_pending = False
+        record = self.store.get(self.owner, self.job_id)
+        if record and record.get("session") == "writing":
+            self.store.put_session(self.owner, self.job_id, None, cause)
+
+
+def _object(body: bytes | bytearray, what: str) -> dict[str, Any]:
+    try:
+        # NaN and infinities are no JSON a browser reads: they become null
+        value = json.loads(body, parse_constant=lambda _: None)
+    except (ValueError, RecursionError) as e:
+        raise BadMessage(f"a {what} message that is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise BadMessage(f"a {what} message that is not a JSON object")
+    return value
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _error(value: Any) -> dict[str, str]:
+    value = value if isinstance(value, dict) else {}
+    error = {}
+    for key, limit in MAX_ERROR_TEXT.items():
+        text = value.get(key)
+        error[key] = text[:limit] if isinstance(text, str) else ""
+    error["type"] = error["type"] or "FitFailed"
+    error["message"] = error["message"] or "the fit failed without saying why"
+    return error

@@ -1,0 +1,218 @@
+"""The pool process's side of a running fit: read what its fit process sends and writes
+(messages, stdout, stderr) until it exits, and store it through the job's Recorder.
+
+It runs on a thread of its own, so that Celery's soft time limit, an exception raised in
+the pool process's main thread, never interrupts a write to Redis halfway; the main thread
+waits for it and turns the time limit into a cancel (runner.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import threading
+import time
+
+from ...store import LOST_RUN
+from ..fit import frames
+from ..fit.fit_process import too_large
+from .output import OutputCapture
+from .recorder import BadMessage, Recorder
+from .spare import SpareFitProcess
+
+log = logging.getLogger(__name__)
+READ_SIZE = 1 << 16
+# How often the exit of a fit is polled where there is no pidfd (Linux before 5.3).
+EXIT_POLL = 0.05
+
+
+class Relay:
+    def __init__(
+        self,
+        process: SpareFitProcess,
+        recorder: Recorder,
+        max_session_bytes: int,
+        output_limit: int,
+    ):
+        self.process, self.recorder = process, recorder
+        self.max_session_bytes = max_session_bytes
+        self.output = OutputCapture(output_limit)
+        self.frames = frames.FrameReader(process.messages, self._limit)
+        self.cancel_reason: str | None = None
+        self.lost_run = False  # the record is gone or ended under the fit: store nothing
+        self.broken: str | None = None  # what the fit sent that the protocol forbids
+        self.error: BaseException | None = None  # Redis away past patience, or a bug here
+        self._done = False  # nothing more to read of the fit's messages
+        self._ending = False  # the fit's outcome is being stored: a cancel is too late
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="bumps-relay", daemon=True)
+
+    def start(self) -> Relay:
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def cancel(self, reason: str) -> None:
+        """Stop the fit, keeping its best point (a cancel request, the soft time limit), or
+        for `LOST_RUN` storing nothing of it."""
+        with self._lock:
+            if self._ending:
+                return
+            if reason == LOST_RUN:
+                self.lost_run = self.recorder.discard = True
+            if self.cancel_reason is not None:
+                return
+            self.cancel_reason = reason
+        self.process.cancel(reason)
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._relay()
+        except BaseException as e:  # noqa: BLE001 - handed to the runner, which raises it
+            self.error = e
+            self.kill()
+            log.exception("relaying fit process %s failed", self.process.pid)
+
+    def _relay(self) -> None:
+        process = self.process
+        streams = {process.messages: "", process.stdout: "stdout", process.stderr: "stderr"}
+        exited = False
+        while not exited:
+            now = time.monotonic()
+            timeout = self.output.due_in(now)
+            watch = list(streams)
+            if process.pidfd is not None:
+                watch.append(process.pidfd)
+            else:
+                timeout = EXIT_POLL if timeout is None else min(timeout, EXIT_POLL)
+            ready = select.select(watch, [], [], timeout)[0]
+            now = time.monotonic()
+            for fd in ready:
+                if fd == process.pidfd:
+                    exited = True
+                elif fd == process.messages:
+                    self._messages(streams, now)
+                else:
+                    self._output(fd, streams, now)
+            if process.pidfd is None and not process.alive():
+                exited = True
+            if not exited:
+                self._store_output(now)
+        # Whatever it wrote before it exited is in the pipes (its children may still hold
+        # them open: read what is there, wait for nothing more).
+        for fd in list(streams):
+            while fd in streams and self._readable(fd):
+                if fd == process.messages:
+                    self._messages(streams, time.monotonic())
+                else:
+                    self._output(fd, streams, time.monotonic())
+        self._store_output(time.monotonic(), everything=True)
+
+    @staticmethod
+    def _readable(fd: int) -> bool:
+        return bool(select.select([fd], [], [], 0)[0])
+
+    def _output(self, fd: int, streams: dict[int, str], now: float) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        if not data:
+            del streams[fd]
+        else:
+            self.output.feed(streams[fd], data, now)
+
+    def _store_output(self, now: float, everything: bool = False, patient: bool = False):
+        events = self.output.take(now, everything)
+        if events or patient:
+            self.recorder.output(events, patient=patient)
+
+    def _messages(self, streams: dict[int, str], now: float) -> None:
+        try:
+            for kind, body in self.frames.read():
+                if self._done:
+                    raise BadMessage(f"a {kind.decode(errors='replace')!r} message after its last")
+                self._message(kind, body, streams, now)
+        except frames.ProtocolError as e:
+            if e.kind == frames.SESSION and self.recorder.session_pending:
+                # too large to read: the job stands, without its session file
+                self.recorder.session(None, too_large(e.size, self.max_session_bytes))
+                self._stop_reading(streams)
+            else:
+                self._break(str(e), streams)
+        except BadMessage as e:
+            self._break(str(e), streams)
+        if self.frames.ended:
+            streams.pop(self.process.messages, None)
+
+    def _message(self, kind: bytes, body: bytearray, streams: dict[int, str], now: float):
+        recorder = self.recorder
+        if kind == frames.PROGRESS:
+            recorder.progress(body)
+        elif kind == frames.RESULT:
+            if recorder.summary is not None or recorder.finished:
+                raise BadMessage("a second result")
+            recorder.result(body)
+        elif kind == frames.OUTCOME:
+            if recorder.finished:
+                raise BadMessage("a second outcome")
+            # its output goes first: read what it printed before this, store it all
+            for fd in (self.process.stdout, self.process.stderr):
+                while fd in streams and self._readable(fd):
+                    self._output(fd, streams, now)
+            self._store_output(now, everything=True, patient=True)
+            with self._lock:
+                self._ending = True
+            recorder.outcome(body, self.cancel_reason)
+            self._done = not recorder.session_pending
+        elif kind == frames.SESSION:
+            recorder.session(body)
+            self._done = True
+        elif kind == frames.NO_SESSION:
+            recorder.session(None, body.decode(errors="replace"))
+            self._done = True
+
+    def _break(self, what: str, streams: dict[int, str]) -> None:
+        """The fit sent what the protocol forbids: stop it; the runner records why."""
+        self.broken = what
+        log.warning("fit process %s stopped: it sent %s", self.process.pid, what)
+        self._stop_reading(streams)
+
+    def _stop_reading(self, streams: dict[int, str]) -> None:
+        self._done = True
+        streams.pop(self.process.messages, None)
+        self.kill()
+
+    def broken_error(self) -> dict | None:
+        if self.broken is None:
+            return None
+        return {
+            "type": "FitProcessMisbehaved",
+            "message": f"the fit process sent {self.broken}, which a fit cannot send; it "
+            f"was stopped. Was the fit's code writing to the worker's pipes?",
+            "traceback": "",
+        }
+
+    def _limit(self, kind: bytes) -> int:
+        return self.max_session_bytes if kind == frames.SESSION else frames.MAX_MESSAGE

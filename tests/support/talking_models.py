@@ -1,0 +1,133 @@
+"""Problems whose model, the first time it runs on a worker, writes to stdout and stderr or
+looks around its fit process and prints what it finds (it travels by value, as a notebook's
+code does). The test reads what it printed back from the job's `output` events."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .problems import GAUSSIAN_SOURCE, gaussian_data, user_module
+
+TALKING_SOURCE = (
+    GAUSSIAN_SOURCE
+    + """
+import ctypes, gc, json, os, socket, sys
+
+def speak():
+    print("python line 1")
+    os.write(1, b"C-level line\\n")
+    print("python line 2", flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    sys.stdout.write("caf\\u00e9 \\u2603\\n")
+
+def flood():
+    block = "y" * 1000 + "\\n"
+    for _ in range(FLOOD_BYTES // len(block)):
+        sys.stdout.write(block)
+    sys.stdout.flush()
+
+def printf():
+    # C's stdio, buffered fully on a pipe: it must still come out before the job's end
+    ctypes.CDLL(None).printf(b"from printf\\n")
+
+def look():
+    found = {"pid": os.getpid(), "env": dict(os.environ)}
+    with open("/proc/self/environ", "rb") as f:
+        found["proc_environ"] = f.read().decode(errors="replace")
+    found["fds"] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found["fds"][fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass  # the listing's own descriptor, closed already
+    # every object the process holds, the frozen warm heap included
+    gc.unfreeze()
+    holders, kinds, dicts = set(), set(), []
+    for obj in gc.get_objects():
+        try:  # some objects lie about their class (Celery's lazy proxies)
+            kind = type(obj)
+            name = str(getattr(kind, "__module__", "")) + "." + kind.__qualname__
+            if name.startswith(("redis.client.", "redis.connection.", "kombu.connection.")):
+                if getattr(obj, "__dict__", None):
+                    kinds.add(name)
+            if obj is SECRETS or type(obj) is dict and obj.get("SECRETS") is SECRETS:
+                continue  # this module's own
+            for ref in gc.get_referents(obj):
+                if type(ref) in (str, bytes) and any(
+                    (s if type(ref) is str else s.encode()) in ref for s in SECRETS
+                ):
+                    holders.add(name)
+                    if type(obj) is dict:
+                        dicts.append([str(k)[:30] for k in list(obj)[:6]])
+        except Exception:
+            pass
+    found["live_connections"] = sorted(kinds)
+    found["secret_holders"] = sorted(holders)
+    found["secret_in_dicts"] = dicts
+    reached = {}
+    for what, address in TARGETS:
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                s.connect(address if family == socket.AF_UNIX else tuple(address))
+                s.sendall(b"PING\\r\\n")
+                reached[what] = s.recv(64).decode(errors="replace")
+        except OSError as e:
+            reached[what] = None
+    found["reached"] = reached
+    print("FOUND " + json.dumps(found))
+
+def talking_gaussian(x, A, mu, sigma):
+    if not DONE[0] and os.getpid() != SUBMITTER:  # on the worker, once
+        DONE[0] = True
+        ACTIONS[ACTION]()  # named here: cloudpickle ships only the globals a function names
+    return gaussian(x, A, mu, sigma)
+
+ACTIONS = {"speak": speak, "flood": flood, "printf": printf, "look": look}
+
+DONE = [False]
+ACTION = "speak"
+FLOOD_BYTES = 0
+SECRETS = []
+TARGETS = []
+SUBMITTER = 0
+"""
+)
+
+
+def talking_module(action: str, **module_globals):
+    module = user_module(TALKING_SOURCE, name="talking_notebook_code")
+    vars(module).update(ACTION=action, SUBMITTER=os.getpid(), **module_globals)
+    return module
+
+
+def talking_problem(action: str, **module_globals):
+    """A gaussian fit whose model runs `action` (speak, flood, printf, look) once on the
+    worker."""
+    from bumps.names import Curve, FitProblem
+
+    module = talking_module(action, **module_globals)
+    x, y, dy = gaussian_data()
+    curve = Curve(module.talking_gaussian, x, y, dy, A=0.8, mu=0.0, sigma=1.0)
+    curve.A.range(0, 3)
+    curve.mu.range(-2, 2)
+    curve.sigma.range(0.1, 5)
+    return FitProblem(curve)
+
+
+def output_events(remote, job_id: str) -> list[dict]:
+    return [e["data"] for e in remote.events(job_id) if e["type"] == "output"]
+
+
+def printed(remote, job_id: str, stream: str = "stdout") -> str:
+    return "".join(e["text"] for e in output_events(remote, job_id) if e["stream"] == stream)
+
+
+def found(remote, job_id: str) -> dict:
+    """What a `look` model reported."""
+    for line in printed(remote, job_id).splitlines():
+        if line.startswith("FOUND "):
+            return json.loads(line[len("FOUND ") :])
+    raise AssertionError(f"the model reported nothing: {output_events(remote, job_id)}")
