@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode, default
+from traitlets import Float, Int, TraitError, Unicode, default, validate
 
 from .._version import __version__
 from ..shared.redis_url import masked as masked_url
@@ -34,6 +34,7 @@ from .websockets import EventsSocket
 API = "bumps-remote/api"
 JOB = rf"{API}/jobs/([^/]+)"
 _DEFAULTS = WorkerSettings()
+MAX_OWNER_LENGTH = 200
 
 
 class BumpsRemote(ExtensionApp):
@@ -60,6 +61,28 @@ class BumpsRemote(ExtensionApp):
         help="Prefix of the Celery queues; "
         "one per Python minor, bumps, numpy minor and model libraries.",
     ).tag(config=True)
+    owner = Unicode(
+        "",
+        help="""The owner of the jobs this server submits and shows, for deployments whose
+        servers share one OS user without JupyterHub (containers that all run as the same
+        user, say): give each server its own name, or their users see one another's jobs.
+        Empty: the JupyterHub user, else the OS user, or the user an identity provider names.
+        When set it wins over all of them, so every user of this server shares it. Jobs
+        are kept per owner: after a change the old name's jobs are no longer shown.""",
+    ).tag(config=True)
+
+    @validate("owner")
+    def _check_owner(self, proposal):
+        owner = proposal["value"]
+        if owner and (
+            len(owner) > MAX_OWNER_LENGTH or not owner.isprintable() or owner.strip() != owner
+        ):
+            raise TraitError(
+                f"c.BumpsRemote.owner={owner[:40]!r}: must be at most {MAX_OWNER_LENGTH} "
+                "printable characters, without leading or trailing spaces (or empty)"
+            )
+        return owner
+
     embedded_workers = Int(1, help="Local worker processes in embedded mode.").tag(config=True)
     worker_concurrency = Int(
         0, help="Fits at once per local worker process (0: one per core)."
@@ -213,7 +236,7 @@ class BumpsRemote(ExtensionApp):
         try:
             await self.service.ping()
         except REDIS_ERRORS as e:  # requests answer 503 with this message until it is fixed
-            self.log.error("bumps-remote: %s", self.service.explain(e))
+            self.log.error("bumps-remote: %s", self.service.explain(e, detail=True))
             return
         self.log.info("bumps-remote %s ready (%s mode, Redis at %s)", __version__, self.mode, where)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import json
 import re
 from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
@@ -16,7 +15,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 
-from ..shared import jobs
+from ..shared import bounded_json, jobs
 from ..store import JobNotFound, QuotaExceeded, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS
@@ -35,6 +34,8 @@ AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
 RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+# The body of a cancel, a retry or a delete: a retry's fields take a few kB at most.
+SMALL_BODY_LIMIT = 64 * 1024
 
 
 def extension_of(handler: ExtensionHandlerMixin) -> BumpsRemote:
@@ -67,6 +68,8 @@ def maps_errors(method):
         except ServiceUnavailable as e:
             raise web.HTTPError(503, str(e), reason="Service Unavailable") from e
         except REDIS_ERRORS as e:
+            # the client learns the cause and the setting; the log also where and the error
+            self.log.warning("bumps-remote: %s", self.service.explain(e, detail=True))
             raise web.HTTPError(503, self.service.explain(e), reason="Service Unavailable") from e
 
     return wrapper
@@ -109,8 +112,12 @@ class BumpsRemoteHandler(ExtensionHandlerMixin, APIHandler):
         if not raw:
             return {}
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+            body = bounded_json.loads(raw)
+        except bounded_json.TooDeep as e:
+            raise jobs.JobInputError(
+                "body", f"is refused: {e}; send the fields as the API describes them"
+            ) from e
+        except ValueError as e:
             raise jobs.JobInputError("body", f"is not valid JSON ({e})") from e
         if not isinstance(body, dict):
             raise jobs.JobInputError("body", "must be a JSON object")
@@ -139,31 +146,55 @@ class InfoHandler(BumpsRemoteHandler):
 
 
 @web.stream_request_body
-class JobsHandler(BumpsRemoteHandler):
-    """GET: the user's jobs; POST: submit one. The body is streamed so that an oversized
-    payload is refused (413) without being read into memory whole."""
+class LimitedBodyHandler(BumpsRemoteHandler):
+    """A handler whose request body is streamed, so that one over `body_limit()` is refused
+    (413) without being read into memory whole; `body()` is what was received."""
+
+    def body_limit(self) -> int:
+        return SMALL_BODY_LIMIT
 
     async def prepare(self):
         await super().prepare()
         self._chunks: list[bytes] = []
         self._received = 0
         self._too_large = False
-        if self.request.method != "POST" or self.current_user is None:
+        if self.current_user is None:
             return  # @web.authenticated answers 403 before any body is used
-        limit = extension_of(self).max_payload_bytes
+        limit = self.body_limit()
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
+            raise web.HTTPError(413, self._too_large_message(), reason="Payload Too Large")
         # an HTTP/1 server's connection: the one kind jupyter_server serves
         cast(HTTP1Connection, self.request.connection).set_max_body_size(limit + 1)
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
-        if self._received > extension_of(self).max_payload_bytes:
+        if self._received > self.body_limit():
             self._too_large = True
             self._chunks = []  # keep nothing of a body we will refuse
         elif not self._too_large:
             self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        if self._too_large:
+            raise web.HTTPError(413, self._too_large_message(), reason="Payload Too Large")
+        return b"".join(self._chunks)
+
+    def _too_large_message(self) -> str:
+        return (
+            f"the request body is larger than {self.body_limit()} bytes, the limit of this "
+            "route; send only the fields the API describes"
+        )
+
+
+class JobsHandler(LimitedBodyHandler):
+    """GET: the user's jobs; POST: submit one, its body up to max_payload_bytes."""
+
+    def body_limit(self) -> int:
+        return extension_of(self).max_payload_bytes
+
+    def _too_large_message(self) -> str:
+        return _too_large(self.body_limit())
 
     @web.authenticated
     @authorized
@@ -181,14 +212,11 @@ class JobsHandler(BumpsRemoteHandler):
     @authorized
     @maps_errors
     async def post(self):
-        limit = extension_of(self).max_payload_bytes
-        if self._too_large:
-            raise web.HTTPError(413, _too_large(limit), reason="Payload Too Large")
-        body = self.json_body(JOB_FIELDS, b"".join(self._chunks))
+        body = self.json_body(JOB_FIELDS, self.body())
         for required in ("payload", "fitter"):
             if required not in body:
                 raise jobs.JobInputError(required, "is required")
-        key = self.request.headers.get("Idempotency-Key")
+        key = jobs.validate_idempotency_key(self.request.headers.get("Idempotency-Key"))
         record, created = await self.service.submit(self.owner, body, key)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201 if created else 200)
@@ -234,7 +262,7 @@ def _int_argument(handler, name: str, default: int) -> int:
         raise jobs.JobInputError(name, f"must be an integer, got {value!r}") from None
 
 
-class JobHandler(BumpsRemoteHandler):
+class JobHandler(LimitedBodyHandler):
     @web.authenticated
     @authorized
     @maps_errors
@@ -257,25 +285,27 @@ class JobHandler(BumpsRemoteHandler):
     @authorized
     @maps_errors
     async def delete(self, job_id):
+        self.body()  # none is needed; one over the limit is refused
         await self.service.delete(self.owner, job_id)
         self.set_status(204)
         self.finish()
 
 
-class CancelHandler(BumpsRemoteHandler):
+class CancelHandler(LimitedBodyHandler):
     @web.authenticated
     @authorized
     @maps_errors
     async def post(self, job_id):
+        self.body()  # none is needed; one over the limit is refused
         self.write_json(await self.service.cancel(self.owner, job_id))
 
 
-class RetryHandler(BumpsRemoteHandler):
+class RetryHandler(LimitedBodyHandler):
     @web.authenticated
     @authorized
     @maps_errors
     async def post(self, job_id):
-        body = self.json_body(RETRY_FIELDS)
+        body = self.json_body(RETRY_FIELDS, self.body())
         record = await self.service.retry(self.owner, job_id, body)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201)

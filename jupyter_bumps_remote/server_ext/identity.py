@@ -1,6 +1,7 @@
 """Who owns a job: a name that stays the same across server restarts.
 
-Under JupyterHub (or any identity provider that knows users) it is the user's name. With
+`c.BumpsRemote.owner`, when set, wins: for servers that share one OS user. Else, under
+JupyterHub (or any identity provider that knows users) it is the user's name. With
 jupyter_server's default provider a token or password login yields a random anonymous
 name per server start, which would orphan every job at restart: there the server runs
 for one OS user, so that user owns the jobs.
@@ -15,6 +16,9 @@ from jupyter_server.auth.identity import IdentityProvider
 
 
 def owner_of(handler) -> str:
+    configured = getattr(handler.extensionapp, "owner", "")
+    if configured:
+        return configured
     if _is_builtin(handler.identity_provider):
         return os.environ.get("JUPYTERHUB_USER") or _os_user()
     return handler.current_user.username

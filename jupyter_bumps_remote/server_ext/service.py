@@ -84,9 +84,11 @@ class JobService:
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
 
-    def explain(self, exc: BaseException) -> str:
-        """A Redis error as a message naming the cause and the setting to fix, no password."""
-        return redis_url.explain(exc, self.settings.redis_url, SETTING)
+    def explain(self, exc: BaseException, detail: bool = False) -> str:
+        """A Redis error as a message naming the cause and the setting to fix. For a client
+        (the default): no address, user or the error's own text; `detail`: for the log, with
+        those (the password masked)."""
+        return redis_url.explain(exc, self.settings.redis_url, SETTING, detail=detail)
 
     def start(self) -> None:
         self.reconcile.start()

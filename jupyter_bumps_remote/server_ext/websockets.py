@@ -37,6 +37,11 @@ class EventsSocket(
 
     @ws_authenticated
     async def get(self, job_id: str | None = None):
+        # tornado checks the Origin only in its own get(), after ours has looked the job up
+        # in Redis: a foreign page could tell a job that exists (403 later) from one that
+        # does not (404), or make the server watch an owner. So check it first.
+        if self._foreign_origin():
+            raise web.HTTPError(403, "Cross origin websockets not allowed")
         user = self.current_user
         if not await ensure_async(self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)):
             raise web.HTTPError(403)
@@ -56,12 +61,25 @@ class EventsSocket(
             try:
                 record = await service.store.get(self.owner, job_id)
             except REDIS_ERRORS as e:
+                self.log.warning("bumps-remote: %s", service.explain(e, detail=True))
                 raise web.HTTPError(503, service.explain(e)) from e
             if record is None:
                 raise web.HTTPError(404, "no such job")
         result = super().get(job_id) if job_id is not None else super().get()
         if result is not None:
             await result
+
+    def _foreign_origin(self) -> bool:
+        """What tornado's get() will refuse as cross-origin, with jupyter_server's rules
+        (`check_origin`: the server's host, `allow_origin`, `allow_origin_pat`)."""
+        tornados_check = getattr(self, "_check_cross_origin", None)  # tornado 6.6 has it, 6.5 not
+        if tornados_check is not None:  # also reads Sec-Fetch-Site
+            return tornados_check(self.check_origin) is not None
+        headers = self.request.headers  # as tornado's get() did before
+        origin = (
+            headers.get("Origin") if "Origin" in headers else headers.get("Sec-Websocket-Origin")
+        )
+        return origin is not None and not self.check_origin(origin)
 
     async def open(self, *args, **kwargs):
         super().open(*args, **kwargs)  # WebSocketMixin starts the keep-alive pings here

@@ -22,6 +22,9 @@ _JOB_ID = re.compile(rf"^{JOB_ID_PATTERN}$")
 MAX_NAME_LENGTH = 200
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
+MAX_IDEMPOTENCY_KEY = 200
+# printable ASCII, space included: the key becomes part of a Redis key (quoted there)
+_IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 MAX_SEED = 2**32 - 1  # numpy's legacy global seed range, which bumps' fitters draw from
 
 # Options every fitter accepts besides its own settings.
@@ -211,6 +214,24 @@ def validate_tags(tags: object) -> list[str]:
         if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
             raise JobInputError("tags", f"each tag must be 1 to {MAX_TAG_LENGTH} characters")
     return list(dict.fromkeys(tags))
+
+
+def validate_idempotency_key(key: str | None) -> str | None:
+    """The `Idempotency-Key` header of a submit: None (or empty) for none."""
+    if not key:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        why = (
+            f"it has {len(key)}"
+            if len(key) > MAX_IDEMPOTENCY_KEY
+            else "it has a character outside printable ASCII"
+        )
+        raise JobInputError(
+            "Idempotency-Key",
+            f"must be at most {MAX_IDEMPOTENCY_KEY} printable ASCII characters ({why}); "
+            "a UUID makes a good key",
+        )
+    return key
 
 
 def max_steps(fitter: str, options: dict, problem=None) -> int:

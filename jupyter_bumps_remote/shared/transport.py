@@ -11,12 +11,11 @@ so the inner problem is code: only a worker's fit process decodes it (`decode`).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import re
 
-from . import encodings, versions
+from . import bounded_json, encodings, versions
 
 FORMAT = "jupyter-bumps-remote/1"
 ENCODING = encodings.SERIALIZE
@@ -153,9 +152,16 @@ def _quiet_bumps_logging():
 
 
 def read_envelope(raw: bytes | str | dict) -> dict:
-    """Parse and check the envelope without touching the problem inside (safe anywhere)."""
+    """Parse and check the envelope without touching the problem inside (safe anywhere).
+
+    What the server keeps of it is checked strictly: the environment (its strings become
+    Celery queue names and Redis keys) and the parameter summary (stored on the job record,
+    shown by every client)."""
     try:
-        envelope = raw if isinstance(raw, dict) else json.loads(raw)
+        envelope = bounded_json.loads(raw) if not isinstance(raw, dict) else raw
+        bounded_json.check_depth(envelope)
+    except bounded_json.TooDeep as e:
+        raise PayloadError(f"the payload is not a problem's envelope ({e})", _REENCODE) from e
     except (ValueError, TypeError) as e:
         raise PayloadError("the payload is not JSON", "Re-encode the problem with encode()") from e
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
@@ -168,16 +174,135 @@ def read_envelope(raw: bytes | str | dict) -> dict:
         isinstance(env.get(k), str) for k in ("python", "bumps")
     ):
         raise PayloadError("the payload has no environment versions", "Re-encode it with encode()")
+    _check_environment_fields(env)
+    _check_parameters(envelope.get("parameters"))
     if not isinstance(envelope.get("problem"), str):
         raise PayloadError("the payload carries no problem", "Re-encode it with encode()")
     if envelope.get("encoding") not in ENCODINGS:
         raise PayloadError(
             f"the payload carries no problem in an encoding this version reads "
-            f"({envelope.get('encoding')!r}; it reads {', '.join(ENCODINGS)})",
+            f"({_shown(envelope.get('encoding'))}; it reads {', '.join(ENCODINGS)})",
             "Re-encode it with encode(), with the same jupyter-bumps-remote on the kernel "
             "and the workers",
         )
     return envelope
+
+
+# -- the envelope's limits ----------------------------------------------------------------------
+
+# A version as Python packages write them (PEP 440, plus the "+" of a Python built from a
+# source checkout): these strings become parts of Celery queue names and Redis keys, so no
+# ":", "*", space, brace, slash or quote.
+VERSION_PATTERN = r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}"
+_VERSION = re.compile(VERSION_PATTERN)
+# A model library is named by its top-level module.
+LIBRARY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
+_LIBRARY = re.compile(LIBRARY_PATTERN)
+MAX_LIBRARIES = 16
+ENVIRONMENT_FIELDS = ("python", "bumps", "numpy", "libraries")
+# The summary of the fitted parameters is kept on the job record, which every list of jobs
+# reads: bounded well above any real problem's count and labels.
+MAX_PARAMETERS = 2000
+MAX_PARAMETER_NAME = 200
+PARAMETER_FIELDS = ("name", "value", "bounds")
+_REENCODE = "Re-encode the problem with encode() (docs/transport.md)"
+
+
+def _check_environment_fields(env: dict) -> None:
+    unknown = sorted(str(k) for k in env if k not in ENVIRONMENT_FIELDS)
+    if unknown:
+        raise PayloadError(
+            f"environment: unknown field {_shown(unknown[0])} "
+            f"(an environment has {', '.join(ENVIRONMENT_FIELDS)})",
+            "Re-encode it with encode(), with the same jupyter-bumps-remote in the kernel "
+            "as on the server",
+        )
+    for field in ("python", "bumps", "numpy"):
+        if field in env:
+            _check_version(f"environment.{field}", env[field])
+    libraries = env.get("libraries", {})
+    if not isinstance(libraries, dict) or len(libraries) > MAX_LIBRARIES:
+        raise PayloadError(
+            f"environment.libraries: must be an object of at most {MAX_LIBRARIES} model "
+            "libraries, each to its version",
+            _REENCODE,
+        )
+    for name, version in libraries.items():
+        if not _LIBRARY.fullmatch(name):
+            raise PayloadError(
+                f"environment.libraries: {_shown(name)} is not a module name (letters, digits "
+                "and _, at most 64)",
+                _REENCODE,
+            )
+        _check_version(f"environment.libraries.{name}", version)
+
+
+def _check_version(field: str, value: object) -> None:
+    if not isinstance(value, str) or not _VERSION.fullmatch(value):
+        raise PayloadError(
+            f"{field}: {_shown(value)} is not a version (letters, digits and . + ! _ -, "
+            "starting with a letter or digit, at most 64)",
+            _REENCODE,
+        )
+
+
+def _check_parameters(parameters: object) -> None:
+    """The parameter summary, if there is one: [{name, value, bounds: [low, high]}, ...]."""
+    if parameters is None:
+        return
+    if not isinstance(parameters, list) or len(parameters) > MAX_PARAMETERS:
+        count = f" ({len(parameters)})" if isinstance(parameters, list) else ""
+        raise PayloadError(
+            f"parameters: must be a list of at most {MAX_PARAMETERS} fitted parameters{count}",
+            "Fit fewer parameters at once (fix some, or fit the problem locally); a payload "
+            "made by encode() lists the problem's fitted parameters",
+        )
+    for index, parameter in enumerate(parameters):
+        field = f"parameters[{index}]"
+        if not isinstance(parameter, dict) or set(parameter) != set(PARAMETER_FIELDS):
+            raise PayloadError(
+                f"{field}: must be an object with exactly {', '.join(PARAMETER_FIELDS)}",
+                _REENCODE,
+            )
+        name = parameter["name"]
+        if not isinstance(name, str) or len(name) > MAX_PARAMETER_NAME:
+            raise PayloadError(
+                f"{field}.name: must be a string of at most {MAX_PARAMETER_NAME} characters",
+                "Give the parameter a shorter name (bumps' Parameter(name=...)), then encode "
+                "the problem again",
+            )
+        bounds = parameter["bounds"]
+        if not _is_number_or_null(parameter["value"]) or not (
+            isinstance(bounds, list | tuple)
+            and len(bounds) == 2
+            and all(_is_number_or_null(b) for b in bounds)
+        ):
+            raise PayloadError(
+                f"{field}: must have a number (or null) as value and [low, high] numbers "
+                "(or null) as bounds",
+                _REENCODE,
+            )
+
+
+def _is_number_or_null(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value from a client, short enough to quote in a message."""
+    try:
+        text = repr(value) if isinstance(value, str | int | float | None) else None
+    except ValueError:  # an integer of more digits than Python converts
+        text = None
+    text = text or f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_environment(envelope: dict) -> None:

@@ -30,6 +30,47 @@ def test_masked_hides_the_password_only():
 
 
 @pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h:6379/0?password=s3cret", "redis://h:6379/0?password=**"),
+        ("redis://bumps@h/0?db=1&password=s3cret", "redis://bumps@h/0?db=1&password=**"),
+        ("unix:///run/r.sock?password=s3cret", "unix:///run/r.sock?password=**"),
+        # the passphrase of a TLS client key is a password too
+        ("rediss://:s3cret@h/0?ssl_password=s3cret", "rediss://:**@h/0?ssl_password=**"),
+        ("redis://u:s3cret@[not-a-host", "<a Redis URL that does not parse>"),
+    ],
+)
+def test_masked_hides_a_password_in_the_query_too(url, shown):
+    assert masked(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        ("redis://h:6379/0?password=s%40cret", "redis://:s%40cret@h:6379/0"),
+        ("redis://h/0?username=bob&password=p&db=2", "redis://bob:p@h/0?db=2"),
+        ("redis://bob@h/0?password=p", "redis://bob:p@h/0"),
+        # redis-py prefers the user and password before the host: so does the URL both read
+        ("redis://al:q@h/0?username=bob&password=p", "redis://al:q@h/0"),
+        ("unix:///run/r.sock?password=p&db=1", "unix://:p@/run/r.sock?db=1"),
+        ("rediss://h/0?password=p", "rediss://:p@h/0?ssl_cert_reqs=required"),
+    ],
+)
+def test_a_password_in_the_query_moves_before_the_host(url, normal):
+    """kombu cannot read `?password=` (TypeError: multiple values for 'password'): the
+    broker would never connect. Moved, both libraries read the same credentials."""
+    from kombu.utils.url import parse_url
+    from redis.connection import parse_url as redis_parse_url
+
+    assert normalize(url) == normal
+    ours = redis_parse_url(normal)
+    assert ours.get("password") == redis_parse_url(url).get("password")
+    if not normal.startswith("unix"):
+        assert parse_url(normal)["password"] == ours["password"]
+    assert masked(normal).count("**") == 1 and "p@" not in masked(normal)
+
+
+@pytest.mark.parametrize(
     ("error", "url", "kind", "fragment"),
     [
         (
@@ -83,6 +124,12 @@ def test_errors_name_the_cause_and_the_setting_never_the_password(error, url, ki
         tls_only = explain(error, url, "THE_SETTING", speaks_tls=True)
         assert "accepts TLS only" in tls_only and "not reachable" not in tls_only
     assert "s3cret" not in message
+    # a client of the server learns the cause and the setting, not where Redis is or as whom
+    for_client = explain(error, url, "THE_SETTING", detail=False)
+    assert fragment in for_client, for_client
+    assert "h:6379" not in for_client and "redis://bumps" not in for_client
+    assert "bumps" not in for_client.replace("bumps-remote", ""), for_client
+    assert str(error).rstrip(".") not in for_client
 
 
 def test_a_process_limit_root_cannot_be_held_to_is_warned_about():
