@@ -23,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--loglevel", "-l", default="INFO")
     worker.add_argument("--hostname", "-n", default=None, help="Celery node name")
     worker.add_argument(
+        "--lifetime",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds, as on SIGTERM (Celery's warm shutdown); "
+        "under Slurm, a few minutes short of the walltime",
+    )
+    worker.add_argument(
         "celery_args",
         nargs=argparse.REMAINDER,
         help="further arguments for `celery worker`, after --",
@@ -35,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     submit.add_argument("rest", nargs=argparse.REMAINDER)
 
+    from .slurm import add_parser as add_slurm_parser
+
+    add_slurm_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "worker":
         return run_worker(args)
@@ -42,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from .submit_script import run_submit
 
         return run_submit(args.rest)
+    if args.command == "slurm":
+        from .slurm import run as run_slurm
+
+        return run_slurm(args)
     return 2
 
 
@@ -51,6 +67,12 @@ def run_worker(args) -> int:
     from ..worker import make_app
     from ..worker.main.startup_checks import library_warnings, limit_warnings, redis_problem
 
+    if args.lifetime is not None and args.lifetime <= 0:
+        print(
+            f"bumps-remote worker: --lifetime {args.lifetime:g}: give seconds above 0",
+            file=sys.stderr,
+        )
+        return 2
     try:
         settings = WorkerSettings.from_env(redis_url=args.redis_url)
     except SettingsError as e:
@@ -78,6 +100,10 @@ def run_worker(args) -> int:
     if args.concurrency:
         argv += ["--concurrency", str(args.concurrency)]
     extra = [a for a in args.celery_args if a != "--"]
+    if args.lifetime is not None:
+        from .lifetime import stop_after
+
+        stop_after(args.lifetime)
     app.worker_main(argv + extra)
     return 0
 
