@@ -25,6 +25,10 @@ SLOW = frozenset(
     {
         "binder/test_binder_replay.py",
         "binder/test_readme_demo.py",
+        # Slurm worker jobs: each worker warms up, runs fits, shuts down (docs/cluster.md)
+        "cluster/test_slurm_adapt.py",
+        "cluster/test_slurm_workers.py::test_a_fit_runs_on_a_slurm_launched_worker_listed_and_cancelled",
+        "cluster/test_worker_lifetime.py",
         "kernel/test_console.py",
         "kernel/test_docs_code.py::test_python_blocks[README.md]",
         "kernel/test_magic.py::test_a_job_survives_a_kernel_restart",
