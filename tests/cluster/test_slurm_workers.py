@@ -64,7 +64,12 @@ def test_wrong_options_and_foreign_jobs_are_refused_with_the_reason(slurm_site):
     assert short.returncode == 2 and "--time 4" in short.stderr and "margin" in short.stderr
     assert not site.cluster.job_ids()
     foreign = site.cluster.command(
-        "sbatch", "--parsable", "--job-name=other", "--time=1", "--wrap=sleep 60"
+        "sbatch",
+        "--parsable",
+        "--job-name=other",
+        "--time=1",
+        f"--output={site.dir / 'other-%j.out'}",  # not slurm-N.out in the test's cwd
+        "--wrap=sleep 60",
     ).strip()
     refused = site.cli("cancel", foreign, check=False)
     assert refused.returncode == 2 and f"{foreign}" in refused.stderr
