@@ -70,7 +70,10 @@ def test_no_secret_variable_no_descriptor_no_connection_object(embedded_like):
         # the worker's own broker connection, frozen into the warm heap before the pool
         # forked, is the one left (docs/design.md#what-a-fit-process-holds)
         assert set(seen["live_connections"]) <= {"kombu.connection.Connection"}
-        assert seen["secret_holders"] == [] and seen["secret_in_dicts"] == [], seen
+        assert seen["secret_holders"] == [] and seen["secret_in_dicts"] == [], (
+            seen["secret_holders"],
+            seen["secret_in_dicts"],
+        )
 
 
 def test_redis_is_out_of_reach_by_tcp_and_by_its_unix_socket(embedded_like, capsys):

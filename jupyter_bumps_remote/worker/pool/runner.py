@@ -25,7 +25,7 @@ from ..fit import sandbox
 from ..fit.fit_process import error_of
 from . import leftovers
 from .cancel_poll import CancelPoll
-from .forget import forget_connections
+from .forget import connections, forget_connections
 from .lease import LeaseKeeper, claim
 from .recorder import Recorder
 from .relay import Relay
@@ -34,6 +34,8 @@ from .spare import SpareFitProcess, sandbox_settings
 log = logging.getLogger(__name__)
 _stores: dict[int, JobStore] = {}
 _spares: dict[int, SpareFitProcess] = {}  # by the pid of the pool process that forked it
+# the connection objects a pool process inherited from the worker's main process (forget.py)
+_inherited: dict[int, list[object]] = {}
 _rehearse_next = True  # whether the next spare rehearses (no backlog behind the last job)
 # A job that waited longer than this in the queue had others before it: a backlog, whose
 # next job comes at once. The next spare then skips its rehearsal, which would only take
@@ -149,6 +151,9 @@ def prepare_spare(settings: WorkerSettings, rehearse: bool | None = None) -> Non
     """Fork this pool process's spare fit process unless it has one; it rehearses unless
     the last job came from a backlog."""
     rehearse = _rehearse_next if rehearse is None else rehearse
+    if os.getpid() not in _inherited:  # once, while this pool process is young
+        _inherited.clear()
+        _inherited[os.getpid()] = connections()
     if os.getpid() not in _spares:
         _spares.clear()  # a forked child must not use its parent's spare
         leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
@@ -170,9 +175,13 @@ def _fit_process(settings: WorkerSettings) -> SpareFitProcess:
 def _forget(settings: WorkerSettings):
     def forget() -> None:
         """In a new fit process: let go of the pool process's connections and spare."""
+        # (this is the child: the pool process's entries are under its parent's pid)
+        found = [obj for objs in _inherited.values() for obj in objs]
+        found += [store.redis for store in _stores.values()]
         _stores.clear()
         _spares.clear()
-        forget_connections(settings)
+        _inherited.clear()
+        forget_connections(settings, found)
 
     return forget
 
