@@ -26,7 +26,8 @@ WORKER_HELP = {
     "events_maxlen": "Approximate cap of each event stream.",
     "result_ttl": "Seconds a finished job is kept (0: forever).",
     "progress_interval": "Minimum seconds between two progress events of a fit.",
-    "heartbeat_interval": "Seconds between two heartbeats of a worker in Redis.",
+    "heartbeat_interval": "Seconds between two heartbeats of a worker in Redis. A worker "
+    "that misses 3 in a row (30 s by default) is lost: its running fits are queued again.",
     "cancel_poll_interval": "Seconds between two checks of a running fit for a cancel request.",
     "max_memory_mb": "Address-space limit of one fit process, MB (0: none).",
     "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none).",

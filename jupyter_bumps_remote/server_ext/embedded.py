@@ -15,6 +15,7 @@ import asyncio
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import redis.asyncio
 import redis.exceptions
 
 from ..shared.settings import WorkerSettings
+from ..store.keys import Keys
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -133,7 +135,21 @@ class EmbeddedRedis:
 
 
 class WorkerSupervisor:
-    """Local `bumps-remote worker` processes, restarted when one dies."""
+    """Local `bumps-remote worker` processes, each replaced when it dies.
+
+    A dead worker's process group is killed (pool processes, and with them their fits) and
+    its advertisement deleted: it is known dead, so the sweeps queue its running fits again
+    as soon as their leases lapse, without waiting for the advertisement to expire
+    (docs/design.md#workers-that-die). The replacement starts after a pause that doubles
+    while replacements die young (a bad setting, a broken install) and is back to the first
+    once one has lived `HEALTHY_AFTER` s. Each process has a name of its own
+    (`embedded{slot}.{generation}-{server pid}@host`): its successor's advertisement must
+    not stand for it.
+    """
+
+    FIRST_PAUSE = 0.5
+    MAX_PAUSE = 30.0
+    HEALTHY_AFTER = 60.0
 
     def __init__(
         self,
@@ -149,32 +165,50 @@ class WorkerSupervisor:
         self.log = log
         self.check_interval = check_interval
         self.processes: list[subprocess.Popen] = []
+        self.names: list[str] = []
+        self._born: list[float] = []
+        self._young_deaths: list[int] = []
+        self._generations: list[int] = []
+        self._restart_at: dict[int, float] = {}
         self._watch: asyncio.Task | None = None
-        self._restarts = 0
+
+    def _name(self, index: int) -> str:
+        generation = self._generations[index]
+        return f"embedded{index}.{generation}-{os.getpid()}@{socket.gethostname()}"
 
     def _spawn(self, index: int) -> subprocess.Popen:
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter_bumps_remote.cli",
-            "worker",
-            "--hostname",
-            f"embedded{index}-{os.getpid()}@%h",
-            "--loglevel",
-            "WARNING",
-        ]
-        if self.concurrency > 0:
-            command += ["--concurrency", str(self.concurrency)]
+        self._generations[index] += 1
+        self.names[index] = self._name(index)
+        self._born[index] = time.monotonic()
         env = {**os.environ, **self.settings.to_env()}
         return subprocess.Popen(
-            command,
+            self._command(self.names[index]),
             env=env,
             stdin=subprocess.DEVNULL,
             preexec_fn=_worker_dies_with_parent,
             start_new_session=True,
         )
 
+    def _command(self, name: str) -> list[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter_bumps_remote.cli",
+            "worker",
+            "--hostname",
+            name,
+            "--loglevel",
+            "WARNING",
+        ]
+        if self.concurrency > 0:
+            command += ["--concurrency", str(self.concurrency)]
+        return command
+
     async def start(self) -> None:
+        self.names = [""] * self.count
+        self._born = [0.0] * self.count
+        self._young_deaths = [0] * self.count
+        self._generations = [-1] * self.count
         self.processes = [self._spawn(i) for i in range(self.count)]
         self._watch = asyncio.ensure_future(self._keep_alive())
         self.log.info("bumps-remote: started %d local worker process(es)", self.count)
@@ -182,17 +216,56 @@ class WorkerSupervisor:
     async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self.check_interval)
-            for index, process in enumerate(self.processes):
-                if process.poll() is not None:
-                    self._restarts += 1
-                    self.log.warning(
-                        "bumps-remote: local worker %d exited with %s; restarting it",
-                        index,
-                        process.returncode,
-                    )
-                    # back off if it keeps dying at start (e.g. a bad setting)
-                    await asyncio.sleep(min(30, 0.5 * self._restarts))
-                    self.processes[index] = self._spawn(index)
+            for index in range(self.count):
+                try:
+                    await self._look_after(index)
+                except Exception:  # noqa: BLE001 - the next check tries again
+                    self.log.exception("bumps-remote: could not restart local worker %d", index)
+
+    async def _look_after(self, index: int) -> None:
+        now = time.monotonic()
+        due = self._restart_at.get(index)
+        if due is not None:
+            if now >= due:
+                del self._restart_at[index]
+                self.processes[index] = self._spawn(index)
+                self.log.warning(
+                    "bumps-remote: local worker %d restarted as %s (pid %d)",
+                    index,
+                    self.names[index],
+                    self.processes[index].pid,
+                )
+            return
+        process = self.processes[index]
+        if process.poll() is None:
+            return
+        lived = now - self._born[index]
+        young = lived < self.HEALTHY_AFTER
+        self._young_deaths[index] = self._young_deaths[index] + 1 if young else 0
+        pause = min(self.MAX_PAUSE, self.FIRST_PAUSE * 2 ** max(0, self._young_deaths[index] - 1))
+        _kill_group(process.pid)
+        await self._forget(self.names[index])
+        self.log.warning(
+            "bumps-remote: local worker %d (%s, pid %d) %s after %.0f s; restarting it in "
+            "%.1f s. Its running fits are queued again once their leases lapse.",
+            index,
+            self.names[index],
+            process.pid,
+            _how_it_ended(process.returncode),
+            lived,
+            pause,
+        )
+        self._restart_at[index] = now + pause
+
+    async def _forget(self, name: str) -> None:
+        """Delete a dead worker's advertisement (else it lives on until it expires)."""
+        client = redis.asyncio.Redis.from_url(self.settings.redis_url, socket_timeout=5)
+        try:
+            await client.delete(Keys(self.settings.prefix).worker(name))
+        except (redis.exceptions.RedisError, OSError):
+            pass  # it expires by itself a worker's lifetime after its last beat
+        finally:
+            await client.aclose()
 
     @property
     def pids(self) -> list[int]:
@@ -206,6 +279,24 @@ class WorkerSupervisor:
                 process.terminate()  # warm shutdown: running fits get `timeout` s to finish
         for process in self.processes:
             await _wait_exit(process, timeout, group=True)
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def _kill_group(pid: int) -> None:
+    """What is left of a dead worker's process group: its pool processes (each fit dies
+    with its pool process)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 async def _wait_exit(process: subprocess.Popen, timeout: float, group: bool = False) -> None:

@@ -1,8 +1,10 @@
-"""The server's sweep for jobs Redis lost (see store/reconcile.py), as one asyncio task.
+"""The server's sweeps for lost jobs, as one asyncio task.
 
 It sweeps the owners this server has served (a sweep needs no user to be looking, but only
-someone who looks cares): every `interval` seconds, at once when Redis restarted (its
-`run_id` changed: the data may be gone), and when a suspect's confirmation is due.
+someone who looks cares). For jobs Redis lost (store/reconcile.py): every `interval`
+seconds, at once when Redis restarted (its `run_id` changed: the data may be gone), and
+when a suspect's confirmation is due. For runs whose worker died (store/lost_runs.py), at
+every tick: their messages go back on their queue a worker's lifetime after its last beat.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 import redis.exceptions
 
 from ..store import AsyncJobStore
+from ..store.lost_runs import LostRuns, Requeued
 from ..store.reconcile import Reconciler
 from .redis_errors import REDIS_ERRORS
 
@@ -26,9 +29,12 @@ MAX_TICK = 5.0  # how often Redis' run_id is checked at most (one INFO call)
 
 class ReconcileLoop:
     def __init__(self, store: AsyncJobStore, interval: float, worker_ttl: float):
+        """`worker_ttl`: seconds after its last heartbeat that a worker is lost
+        (`WorkerSettings.worker_lost_after`)."""
         self.store = store
         self.interval = interval
         self.reconciler = Reconciler(store.settings, CONFIRM_AFTER, worker_ttl)
+        self.lost_runs = LostRuns(store.settings, worker_ttl, CONFIRM_AFTER)
         self.owners: set[str] = set()
         self._run_id: str | None = None
         self._due = False
@@ -57,6 +63,7 @@ class ReconcileLoop:
             try:
                 # kept until a sweep has run through: Redis may go away again mid-sweep
                 self._data_lost = await self._redis_restarted() or self._data_lost
+                await self.requeue_lost_runs()
                 now = time.time()
                 due = self._due or now - last >= self.interval or self.reconciler.due(now)
                 if self._data_lost or due:
@@ -76,7 +83,8 @@ class ReconcileLoop:
                 pass  # Redis is away: the next tick sees its new run_id when it is back
             except Exception:  # noqa: BLE001 - a bug here must not end the loop
                 log.exception("bumps-remote: sweep for lost jobs failed")
-            await asyncio.sleep(tick)
+            # a dead run seen: look again when its confirmation is due, not a whole tick later
+            await asyncio.sleep(min(tick, CONFIRM_AFTER) if self.lost_runs.lapsed else tick)
 
     async def _redis_restarted(self) -> bool:
         run_id = (await self.store.redis.info("server")).get("run_id")
@@ -85,6 +93,14 @@ class ReconcileLoop:
             log.warning("bumps-remote: Redis restarted (new run_id); looking for lost jobs")
         self._run_id = run_id
         return restarted
+
+    async def requeue_lost_runs(self) -> list[Requeued]:
+        if not self.owners:
+            return []
+        requeued = await self.store.run(self.lost_runs.sweep(self.owners))
+        for run in requeued:
+            log.warning("bumps-remote: %s", run.describe())
+        return requeued
 
     async def sweep(self, data_lost: bool = False) -> list[tuple[str, str]]:
         ended = []

@@ -19,6 +19,9 @@ DEFAULT_QUEUE_PREFIX = "bumps-remote."
 DEFAULT_EVENTS_MAXLEN = 10_000
 DEFAULT_RESULT_TTL = 30 * 24 * 3600
 DEFAULT_MAX_ATTEMPTS = 3
+# A worker that misses this many heartbeats in a row is lost: its advertisement expires and
+# the sweeps queue its running fits again (docs/design.md#workers-that-die).
+HEARTBEATS_TO_LOSE = 3
 
 
 class SettingsError(ValueError):
@@ -101,6 +104,11 @@ class WorkerSettings:
             )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
+
+    @property
+    def worker_lost_after(self) -> float:
+        """Seconds after its last heartbeat that a worker counts as lost."""
+        return HEARTBEATS_TO_LOSE * self.heartbeat_interval
 
     @property
     def broker_url(self) -> str:

@@ -308,7 +308,8 @@ class JupyterServer:
             try:
                 requests.get(self.url + "api/status", headers=self.headers, timeout=1)
                 return self
-            except requests.ConnectionError:
+            # not listening yet, or (on a loaded machine) listening but not yet answering
+            except (requests.ConnectionError, requests.Timeout):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     log = self.log.read_text()
                     raise RuntimeError(f"jupyter server did not start:\n{log}") from None

@@ -35,6 +35,7 @@ SLOW = frozenset(
         "kernel/test_notebooks.py::test_quickstart",
         "kernel/test_notebooks.py::test_real_world",
         "reliability/test_cancel_restart.py::test_6_a_job_cancelled_while_no_worker_runs_never_starts",
+        "reliability/test_lost_workers.py",
         "reliability/test_runs_once.py",
         "server/test_embedded.py::test_a_server_with_no_configuration_runs_fits_and_keeps_them",
         # starts a server of its own, with tight per-user limits
