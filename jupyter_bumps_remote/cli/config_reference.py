@@ -29,10 +29,13 @@ WORKER_HELP = {
     "heartbeat_interval": "Seconds between two heartbeats of a worker in Redis. A worker "
     "that misses 3 in a row (30 s by default) is lost: its running fits are queued again.",
     "cancel_poll_interval": "Seconds between two checks of a running fit for a cancel request.",
-    "max_memory_mb": "Address-space limit of one fit process, MB (0: none).",
-    "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none).",
-    "max_processes": "RLIMIT_NPROC of one fit process: processes and threads of the worker's "
-    "user, its own included (0: none; does not bind root: run workers unprivileged).",
+    "max_memory_mb": "Address-space limit of one fit process, MB (0: none; -1: half the "
+    "machine's memory).",
+    "max_cpu_seconds": "CPU-time limit of one fit process, s (0: none; -1: 12 h times the CPUs "
+    "the worker may use).",
+    "max_processes": "Processes and threads of one fit (RLIMIT_NPROC of its own user; 0: none; "
+    "-1: room for parallel = the worker's CPUs). A worker not started as root shares it with "
+    "its fits (docs/operator-guide.md#the-fit-sandbox).",
     "max_session_bytes": "Largest session file a fit may send back, bytes; a larger one is not "
     "stored (the job completes, its session says 'failed' and why).",
     "output_limit": "Bytes of a fit's stdout and stderr relayed as `output` events; the rest is "

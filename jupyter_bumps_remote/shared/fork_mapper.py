@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from typing import Any
+
+from .machine import usable_cpus
 
 _problem: Any = None  # the problem, inherited by the forked pool processes
 
@@ -22,12 +23,11 @@ def _evaluate(point):
 
 
 def pool_size(processes: int) -> int:
-    """0 means every core this process may run on (as bumps' own `parallel=0`)."""
-    if processes > 0:
-        return processes
-    return (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
+    """0 means every CPU this process may run on (as bumps' own `parallel=0`); more than
+    those CPUs is capped at them: a fit cannot take a worker's other slots, and more
+    processes than CPUs only slow each generation down."""
+    cpus = usable_cpus()
+    return min(processes, cpus) if processes > 0 else cpus
 
 
 class ForkPoolMapper:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from . import machine
+from .machine import AUTOMATIC
 from .redis_url import normalize as normalize_redis_url
 
 ENV_PREFIX = "BUMPS_REMOTE_"
@@ -50,10 +52,11 @@ class WorkerSettings:
     progress_interval: float = 0.1
     heartbeat_interval: float = 10.0
     cancel_poll_interval: float = 0.2
-    # Resource limits of one fit process (0 = unlimited).
-    max_memory_mb: int = 0
-    max_cpu_seconds: int = 0
-    max_processes: int = 0
+    # Resource limits of one fit process: 0 = none, -1 (AUTOMATIC) = this machine's default
+    # (shared/machine.py), which __post_init__ puts in its place.
+    max_memory_mb: int = AUTOMATIC
+    max_cpu_seconds: int = AUTOMATIC
+    max_processes: int = AUTOMATIC
     # What a fit process may send back through its pipe (docs/design.md#what-a-fit-sends-back):
     # a session file over this is not stored (the job still completes, the session says why),
     # and a fit's stdout and stderr are relayed up to this many bytes, then cut.
@@ -61,6 +64,9 @@ class WorkerSettings:
     output_limit: int = 1024 * 1024
 
     def __post_init__(self):
+        for name, default in machine.DEFAULTS.items():
+            if getattr(self, name) == AUTOMATIC:
+                object.__setattr__(self, name, default())
         # rediss:// checks the server's certificate on every client, kombu's included
         object.__setattr__(self, "redis_url", normalize_redis_url(self.redis_url))
 
@@ -102,6 +108,12 @@ class WorkerSettings:
                 f"visibility_timeout ({self.visibility_timeout:g} s): set "
                 f"{ENV_PREFIX}LEASE_SECONDS to a few seconds"
             )
+        for name in machine.DEFAULTS:
+            if getattr(self, name) < 0:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}={getattr(self, name)}: use 0 (no limit), a "
+                    f"number, or {AUTOMATIC} for this machine's default"
+                )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
 

@@ -9,7 +9,6 @@ import redis.exceptions
 
 from jupyter_bumps_remote.shared.redis_url import classify, explain, masked, normalize
 from jupyter_bumps_remote.shared.settings import WorkerSettings
-from jupyter_bumps_remote.worker.main.startup_checks import limit_warnings
 
 
 def test_rediss_checks_certificates_unless_told_otherwise():
@@ -130,12 +129,3 @@ def test_errors_name_the_cause_and_the_setting_never_the_password(error, url, ki
     assert "h:6379" not in for_client and "redis://bumps" not in for_client
     assert "bumps" not in for_client.replace("bumps-remote", ""), for_client
     assert str(error).rstrip(".") not in for_client
-
-
-def test_a_process_limit_root_cannot_be_held_to_is_warned_about():
-    limited = WorkerSettings(max_processes=50)
-    (warning,) = limit_warnings(limited, euid=0)
-    assert "BUMPS_REMOTE_MAX_PROCESSES=50 does not bind" in warning
-    assert "unprivileged user" in warning
-    assert limit_warnings(limited, euid=65534) == []
-    assert limit_warnings(WorkerSettings(), euid=0) == []

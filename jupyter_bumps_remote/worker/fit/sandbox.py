@@ -78,6 +78,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ...shared.machine import (
+    default_max_cpu_seconds,
+    default_max_memory_mb,
+    default_max_processes,
+    memory_mb,
+)
+
 # <sched.h>, <sys/mount.h>, <linux/prctl.h>, <linux/sockios.h>, <net/if.h>
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -120,40 +127,9 @@ class SandboxError(RuntimeError):
     """The fit process cannot be made safe to run untrusted code: it must not go on."""
 
 
-def machine_memory_mb() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    except (ValueError, OSError):
-        return 0
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_max_memory_mb() -> int:
-    """Half the machine's memory: one fit cannot take it all (0 if unknown: no limit)."""
-    return machine_memory_mb() // 2
-
-
-def default_max_cpu_seconds() -> int:
-    """What all the machine's CPUs give in 12 h (the worker's default hard time limit)."""
-    return 12 * 3600 * usable_cpus()
-
-
-def default_max_processes() -> int:
-    """Room for `parallel` = the worker's CPUs: that many mapper processes plus the fit
-    process, each with a thread per CPU (OpenBLAS, OpenMP) and a few of Python's own."""
-    cpus = usable_cpus()
-    return (cpus + 1) * (cpus + 4) + 32
-
-
 def default_max_tmp_mb() -> int:
     """1 GB, less on a small machine: the private /tmp is a tmpfs, held in memory."""
-    return max(64, min(1024, machine_memory_mb() // 16))
+    return max(64, min(1024, memory_mb() // 16))
 
 
 def default_tmp_root() -> str:

@@ -1,9 +1,8 @@
 """What a worker checks before it starts: a Redis URL that cannot work (refuse, with a
-message), resource limits that will not bind and model libraries that do not import (warn)."""
+message), protections of the fit sandbox that cannot apply and model libraries that do not
+import (warn)."""
 
 from __future__ import annotations
-
-import os
 
 from ...shared import versions
 from ...shared.redis_url import classify, explain, speaks_tls
@@ -40,16 +39,14 @@ def redis_problem(settings: WorkerSettings, timeout: float = 5.0) -> str | None:
     return None
 
 
-def limit_warnings(settings: WorkerSettings, euid: int | None = None) -> list[str]:
-    """Limits that this worker cannot enforce as configured."""
-    euid = os.geteuid() if euid is None else euid
-    if settings.max_processes and euid == 0:
-        return [
-            f"{ENV_PREFIX}MAX_PROCESSES={settings.max_processes} does not bind: Linux exempts "
-            f"root from RLIMIT_NPROC, so a fit could fork without end. Run the worker as an "
-            f"unprivileged user"
-        ]
-    return []
+def limit_warnings(settings: WorkerSettings) -> list[str]:
+    """The fit sandbox's protections that cannot apply here (not root, no namespaces, a
+    Python environment its fits cannot read), one sentence each: the worker says them once
+    at start-up (docs/operator-guide.md#the-fit-sandbox)."""
+    from ..fit import sandbox
+    from ..pool.spare import sandbox_settings
+
+    return sandbox.what_applies(sandbox_settings(settings))
 
 
 def library_warnings() -> list[str]:
