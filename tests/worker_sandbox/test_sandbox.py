@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_bumps_remote.shared import machine
 from jupyter_bumps_remote.worker.fit import sandbox
 from jupyter_bumps_remote.worker.fit.sandbox import SandboxSettings
 
@@ -632,5 +633,5 @@ def test_settings_name_what_is_wrong():
     with pytest.raises(ValueError, match="tmp_root='tmp'"):
         SandboxSettings(tmp_root="tmp")
     defaults = SandboxSettings()
-    assert defaults.max_processes >= (sandbox.usable_cpus() + 1) * 2
-    assert 0 < defaults.max_memory_mb < sandbox.machine_memory_mb()
+    assert defaults.max_processes >= (machine.usable_cpus() + 1) * 2
+    assert 0 < defaults.max_memory_mb < machine.memory_mb()
