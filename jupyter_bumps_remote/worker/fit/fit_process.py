@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import tempfile
 import time
 import traceback
 
@@ -125,11 +126,25 @@ def error_of(exc: BaseException, settings: FitSettings | None = None) -> dict:
             f"of its user ({count}, counting every process and thread of that user; "
             f"{ENV_PREFIX}MAX_PROCESSES on the workers)"
         )
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        # a fit writes into its private temporary directory, a space of a fixed size: say so
+        message = f"{message}{_temporary_space()}"
     return {
         "type": type(exc).__name__,
         "message": message,
         "traceback": "".join(traceback.format_exception(exc)),
     }
+
+
+def _temporary_space() -> str:
+    """Where a fit's files go (/tmp, also its HOME), and how large that space is."""
+    where = tempfile.gettempdir()
+    try:
+        space = os.statvfs(where)
+    except OSError:
+        return ""
+    size = space.f_blocks * space.f_frsize // 2**20
+    return f": the fit's temporary directory ({where}, also its HOME) holds {size} MB in all"
 
 
 def become_fit_process() -> None:
