@@ -338,12 +338,6 @@ def test_a_fork_bomb_is_stopped_at_the_process_limit_and_removed(site):
     site.next_fit_completes(owner)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fork bomb whose children leave the fit's session outlives the fit: the pool "
-    "process kills its orphans one generation at a time, and gives up after 10 s while the "
-    "bomb refills the freed process slots (worker/pool/leftovers.py kill_all)",
-)
 def test_a_fork_bomb_that_leaves_the_fits_session_is_removed(site):
     owner = owner_name("mallory")
     uid = fork_bomb_fails(site, owner, leave_session=True)

@@ -421,6 +421,14 @@ def scrub_environment() -> None:
         pass
 
 
+def own_uid_of(settings: SandboxSettings, pid: int) -> int | None:
+    """The uid the fit process `pid` runs as when that uid is the fit's alone (a worker
+    started as root, no shared `fit_user`): every process of it belongs to that fit."""
+    if os.geteuid() != 0 or settings.fit_user is not None:
+        return None
+    return settings.fit_uid_base + pid
+
+
 def _secret_option(option: str) -> bool:
     name = option.lstrip("-").upper().replace("-", "_")
     return bool(name) and (is_secret_name(name) or "URL" in name)

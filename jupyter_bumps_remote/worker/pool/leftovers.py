@@ -34,13 +34,16 @@ def own_group(pid: int) -> None:
         os.setpgid(pid, pid)
 
 
-def kill_all(group: int, timeout: float = 10.0) -> int:
-    """SIGKILL the fit's group and this process's remaining children, reap them, and repeat
-    until none is left (a fork bomb forks while it is being killed). Returns how many
+def kill_all(group: int, uid: int | None = None, timeout: float = 10.0) -> int:
+    """SIGKILL the fit's group, every process of the fit's own `uid` (when the sandbox gave
+    it one: nothing else runs as it) and this process's remaining children, reap them, and
+    repeat until none is left (a fork bomb forks while it is being killed). Returns how many
     processes were reaped."""
     reaped = 0
     deadline = time.monotonic() + timeout
     while True:
+        if uid is not None:
+            kill_every_process_of(uid)
         with contextlib.suppress(OSError):  # ESRCH: the group is empty
             os.killpg(group, signal.SIGKILL)
         children = _children()
@@ -56,6 +59,27 @@ def kill_all(group: int, timeout: float = 10.0) -> int:
             log.error("processes of a fit still alive after %g s: %s", timeout, _children())
             return reaped
         time.sleep(0.01)
+
+
+def kill_every_process_of(uid: int) -> None:
+    """SIGKILL every process of `uid` in one pass. Killing children one generation at a time
+    loses to a fork bomb whose children leave the session (setsid): each freed slot is
+    refilled. kill(-1) as that uid signals all its processes while the kernel holds its task
+    list, so no fork can add one meanwhile. Run by a short-lived child that becomes `uid`."""
+    try:
+        helper = os.fork()
+    except OSError:
+        return  # no process to spare: the generation-by-generation kill goes on
+    if helper == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)  # every process of uid but this one
+        finally:
+            os._exit(0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(helper, 0)
 
 
 def _reap() -> int:

@@ -122,10 +122,15 @@ def _run(
         if not relay.started or relay.running:
             relay.kill()  # interrupted here, not by the fit's end: it must not outlive this
             relay.join()
+        confinement = sandbox_settings(settings)
+        fit_uid = sandbox.own_uid_of(confinement, process.pid)
+        if fit_uid is not None:  # while the unreaped fit holds its pid, so no other fit can
+            leftovers.kill_every_process_of(fit_uid)  # have been given the same uid
         status = process.wait()
-        leftovers.kill_all(process.pid)  # before the next spare, which must live on
+        # before the next spare, which must live on
+        leftovers.kill_all(process.pid, fit_uid)
         process.close()
-        sandbox.cleanup(sandbox_settings(settings), process.pid)  # its private directory
+        sandbox.cleanup(confinement, process.pid)  # its private directory
     if lease.lost:  # the execution that took the job over records its end
         return "superseded"
     if relay.lost_run:
