@@ -79,13 +79,23 @@ def look():
     found["reached"] = reached
     print("FOUND " + json.dumps(found))
 
+def forge():
+    # write FORGED into every pipe it may write to but stdout and stderr: the one up to its
+    # pool process among them
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if int(fd) > 2 and os.readlink("/proc/self/fd/" + fd).startswith("pipe:"):
+                os.write(int(fd), FORGED)
+        except OSError:
+            pass
+
 def talking_gaussian(x, A, mu, sigma):
     if not DONE[0] and os.getpid() != SUBMITTER:  # on the worker, once
         DONE[0] = True
         ACTIONS[ACTION]()  # named here: cloudpickle ships only the globals a function names
     return gaussian(x, A, mu, sigma)
 
-ACTIONS = {"speak": speak, "flood": flood, "printf": printf, "look": look}
+ACTIONS = {"speak": speak, "flood": flood, "printf": printf, "look": look, "forge": forge}
 
 DONE = [False]
 ACTION = "speak"
@@ -93,6 +103,7 @@ FLOOD_BYTES = 0
 SECRETS = []
 TARGETS = []
 SUBMITTER = 0
+FORGED = b""
 """
 )
 
@@ -104,8 +115,8 @@ def talking_module(action: str, **module_globals):
 
 
 def talking_problem(action: str, **module_globals):
-    """A gaussian fit whose model runs `action` (speak, flood, printf, look) once on the
-    worker."""
+    """A gaussian fit whose model runs `action` (speak, flood, printf, look, forge) once on
+    the worker."""
     from bumps.names import Curve, FitProblem
 
     module = talking_module(action, **module_globals)

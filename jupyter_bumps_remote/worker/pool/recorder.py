@@ -33,7 +33,8 @@ class Recorder:
     def __init__(self, store: JobStore, owner: str, job_id: str):
         self.store, self.owner, self.job_id = store, owner, job_id
         self.discard = False  # the job is no longer this run's: store nothing more
-        self.summary: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None  # between the result and the outcome
+        self.has_result = False
         self.finished = False  # the job's end is recorded
         self.session_pending = False  # ... and its session file is to follow
         self._rows: list = []  # convergence rows of progress events not stored
@@ -80,6 +81,7 @@ class Recorder:
 
     def result(self, body: bytes | bytearray) -> None:
         self.summary = _object(body, "result")
+        self.has_result = True
         if not self.discard:
             retrying(self.store.put_result, self.owner, self.job_id, self.summary)
 
@@ -104,6 +106,7 @@ class Recorder:
         if self.summary is None:
             raise BadMessage("an outcome without a result before it")
         self.session_pending = True
+        summary, self.summary = self.summary, None  # stored: no later fork inherits it
         retrying(
             self.store.finish,
             self.owner,
@@ -111,7 +114,7 @@ class Recorder:
             status,
             reason=reason,
             partial=status == jobs.CANCELLED,
-            summary=self.summary,
+            summary=summary,
             session_follows=True,
         )
 

@@ -24,6 +24,9 @@ from .spare import SpareFitProcess
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 16
+# What a pipe holds at most: the message pipe is raised to 1 MiB (spare.py), the output
+# pipes keep Linux' 64 KiB.
+MAX_DRAIN = 1 << 20
 # How often the exit of a fit is polled where there is no pidfd (Linux before 5.3).
 EXIT_POLL = 0.05
 
@@ -122,12 +125,19 @@ class Relay:
         # Whatever it wrote before it exited is in the pipes (its children may still hold
         # them open: read what is there, wait for nothing more).
         for fd in list(streams):
-            while fd in streams and self._readable(fd):
-                if fd == process.messages:
-                    self._messages(streams, time.monotonic())
-                else:
-                    self._output(fd, streams, time.monotonic())
+            self._drain(fd, streams)
         self._store_output(time.monotonic(), everything=True)
+
+    def _drain(self, fd: int, streams: dict[int, str]) -> None:
+        """Read what the pipe holds now: a pipe holds at most MAX_DRAIN bytes, so a process
+        still writing to it (a child the fit left behind) cannot keep this reading."""
+        for _ in range(MAX_DRAIN // READ_SIZE + 1):
+            if fd not in streams or not self._readable(fd):
+                return
+            if fd == self.process.messages:
+                self._messages(streams, time.monotonic())
+            else:
+                self._output(fd, streams, time.monotonic())
 
     @staticmethod
     def _readable(fd: int) -> bool:
@@ -171,7 +181,7 @@ class Relay:
         if kind == frames.PROGRESS:
             recorder.progress(body)
         elif kind == frames.RESULT:
-            if recorder.summary is not None or recorder.finished:
+            if recorder.has_result or recorder.finished:
                 raise BadMessage("a second result")
             recorder.result(body)
         elif kind == frames.OUTCOME:
@@ -179,13 +189,14 @@ class Relay:
                 raise BadMessage("a second outcome")
             # its output goes first: read what it printed before this, store it all
             for fd in (self.process.stdout, self.process.stderr):
-                while fd in streams and self._readable(fd):
-                    self._output(fd, streams, now)
+                self._drain(fd, streams)
             self._store_output(now, everything=True, patient=True)
             with self._lock:
                 self._ending = True
             recorder.outcome(body, self.cancel_reason)
             self._done = not recorder.session_pending
+            if recorder.discard:  # the job is no longer this run's: its session file neither
+                self._stop_reading(streams)
         elif kind == frames.SESSION:
             recorder.session(body)
             self._done = True
@@ -209,8 +220,9 @@ class Relay:
             return None
         return {
             "type": "FitProcessMisbehaved",
-            "message": f"the fit process sent {self.broken}, which a fit cannot send; it "
-            f"was stopped. Was the fit's code writing to the worker's pipes?",
+            "message": f"the fit process broke the protocol of its pipe to the worker (it "
+            f"sent {self.broken}) and was stopped: does the model write into descriptors it "
+            f"did not open?",
             "traceback": "",
         }
 
