@@ -249,3 +249,41 @@ def test_readable_paths_must_be_absolute():
         SandboxSettings(readable_paths="/data")  # pyright: ignore[reportArgumentType]
     listed = SandboxSettings(readable_paths=["/data"])  # pyright: ignore[reportArgumentType]
     assert listed.readable_paths == ("/data",)
+
+
+def test_a_python_environment_under_tmp_is_shown_read_only_in_the_fits_own_tmp(settings):
+    """A checkout and its venv cloned under /tmp (as CI does) stay importable although the
+    fit's /tmp is its own tmpfs: they are bound back, read-only; the host's other files in
+    /tmp stay hidden, and the fit's own /tmp stays writable."""
+    checkout = Path(tempfile.mkdtemp(prefix="bumps-sandbox-checkout-", dir="/tmp"))
+    neighbour = Path(tempfile.mkdtemp(prefix="bumps-sandbox-neighbour-", dir="/tmp"))
+    try:
+        checkout.chmod(0o755)
+        make_tree(checkout, {"venv/site/tmp_model.py": "M = 2\n"}, mode=0o777)
+        (neighbour / "secret").write_text("not yours")
+        site = str(checkout / "venv" / "site")
+        sys.path.append(site)
+        try:
+
+            def check(handle):
+                import tmp_model  # noqa: F401 - found through sys.path, in the bound checkout
+
+                with open("/tmp/own-file", "w") as own:
+                    own.write("mine")
+                return {
+                    "imported": tmp_model.M,
+                    "write there": error_name(lambda: open(os.path.join(site, "x.py"), "w")),
+                    "neighbour": error_name(lambda: (neighbour / "secret").read_text()),
+                    "missing": list(handle.missing),
+                }
+
+            found = answer_of(settings, check)
+        finally:
+            sys.path.remove(site)
+    finally:
+        shutil.rmtree(checkout)
+        shutil.rmtree(neighbour)
+    assert found["imported"] == 2
+    assert found["write there"] == "OSError:EROFS"
+    assert found["neighbour"] in ("FileNotFoundError:ENOENT", "PermissionError:EACCES")
+    assert found["missing"] == []

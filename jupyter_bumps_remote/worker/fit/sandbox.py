@@ -59,6 +59,7 @@ Standard library and ctypes only (Linux system calls Python 3.11 does not wrap).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -602,20 +603,26 @@ def _private_mounts(
 ) -> bool:
     """A tmpfs of the fit's own on /tmp, /var/tmp and /dev/shm; as root, a /proc that shows
     the fit only its own processes. False when the tmpfs could not be mounted."""
+    hidden = _needed_paths_in_temporary_dirs(settings)  # opened before the tmpfs hides them
     try:
-        # nothing mounted here may propagate back to the host's namespace
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)
-        options = f"size={settings.max_tmp_mb}m,mode=0700,uid={uid},gid={gid}"
-        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
-    except OSError as e:
-        missing.append(_no_mounts(settings, f"mounting a tmpfs failed: {e.strerror}"))
-        return False
-    for path in ("/var/tmp", "/dev/shm"):
-        if os.path.isdir(path) and not os.path.islink(path):
-            try:
-                _mount("/tmp", path, None, MS_BIND)
-            except OSError as e:
-                missing.append(f"temporary files: fits see the host's {path} ({e.strerror})")
+        try:
+            # nothing mounted here may propagate back to the host's namespace
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            options = f"size={settings.max_tmp_mb}m,mode=0700,uid={uid},gid={gid}"
+            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
+        except OSError as e:
+            missing.append(_no_mounts(settings, f"mounting a tmpfs failed: {e.strerror}"))
+            return False
+        for path in ("/var/tmp", "/dev/shm"):
+            if os.path.isdir(path) and not os.path.islink(path):
+                try:
+                    _mount("/tmp", path, None, MS_BIND)
+                except OSError as e:
+                    missing.append(f"temporary files: fits see the host's {path} ({e.strerror})")
+        _bind_back(hidden, missing)
+    finally:
+        for source in hidden.values():
+            os.close(source)
     if hide_processes:
         try:
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
@@ -626,6 +633,42 @@ def _private_mounts(
                 f"the environment, never as arguments"
             )
     return True
+
+
+def _needed_paths_in_temporary_dirs(settings: SandboxSettings) -> dict[str, int]:
+    """What the fit must read that lies in /tmp, /var/tmp or /dev/shm (a checkout and its
+    venv cloned under /tmp), which the private tmpfs would hide: the outermost such paths,
+    each opened (O_PATH) to be bound back once the tmpfs is there."""
+    tops = [os.path.realpath(path) for path in _PRIVATE_DIRS if path != "/proc"]
+    found: set[str] = set()
+    for path in needed_paths(settings.readable_paths):
+        real = os.path.realpath(path)
+        if real not in tops and any(_within(real, top) for top in tops) and os.path.exists(real):
+            found.add(real)
+    outermost = [p for p in found if not any(q != p and _within(p, q) for q in found)]
+    opened: dict[str, int] = {}
+    for path in sorted(outermost):
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing to show
+            opened[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    return opened
+
+
+def _bind_back(sources: dict[str, int], missing: list[str]) -> None:
+    """Show each of `sources` at its own path in the fit's new /tmp, read-only; the
+    directories made above it are root's (0755): the fit passes them, cannot write there."""
+    bound = []
+    for path, source in sources.items():
+        try:
+            _make_directories(os.path.dirname(path))
+            if stat.S_ISDIR(os.fstat(source).st_mode):
+                _make_directories(path)
+            elif not os.path.lexists(path):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            _mount(f"/proc/self/fd/{source}", path, None, MS_BIND | MS_REC)
+            bound.append(path)
+        except OSError as e:
+            missing.append(f"python: fits cannot read {path} ({e.strerror}): {_UNREADABLE_FIX}")
+    _read_only(bound, missing)
 
 
 def _no_mounts(settings: SandboxSettings, reason: str) -> str:
