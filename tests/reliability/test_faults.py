@@ -59,22 +59,35 @@ def test_2_worker_killed_mid_fit_is_redelivered_to_a_fresh_worker_and_stored_onc
 
 # A poison job's fits are instant; only the visibility timeout takes time.
 FAST = {"time_limit": 3, "soft_time_limit": 2, "visibility_timeout": 4}
+# Time for the test to see a hanging fit run and kill its worker before the soft limit
+POISON = {"time_limit": 8, "soft_time_limit": 7, "visibility_timeout": 9}
 
 
 def test_3_poison_job_that_kills_its_worker_fails_after_max_attempts_without_a_loop(
     stack_factory,
 ):
-    stack = stack_factory(**FAST, max_attempts=2)
+    """A fit can no longer kill its worker itself (its sandbox: a uid of its own); what
+    takes a worker down with a job (the OOM killer, a lost node) is played by the test,
+    which SIGKILLs the worker each time the job runs."""
+    stack = stack_factory(**POISON, max_attempts=2)
     remote = stack.remote
-    job = remote.submit(hostile_problem("kill worker"), "amoeba", seed=3)
+    job = remote.submit(hostile_problem("hang"), "amoeba", seed=3)
     for attempt in (1, 2):
         worker = stack.worker()
-        assert worker.process.wait(FAST["visibility_timeout"] + 30) == -signal.SIGKILL
-        record = remote.store.get(remote.owner, job["id"])
-        assert (record["status"], record["attempt"]) == (jobs.RUNNING, attempt)
+        wait_until(
+            lambda n=attempt: (
+                (r := remote.store.get(remote.owner, job["id"]))["status"] == jobs.RUNNING
+                and r["attempt"] == n
+            ),
+            POISON["visibility_timeout"] + 30,
+            f"attempt {attempt} running",
+            interval=0.02,
+        )
+        worker.process.send_signal(signal.SIGKILL)
+        assert worker.process.wait(30) == -signal.SIGKILL
     # the third delivery is refused by the attempt cap, not run
     survivor = stack.worker()
-    record = remote.wait(job["id"], timeout=FAST["visibility_timeout"] + 30)
+    record = remote.wait(job["id"], timeout=POISON["visibility_timeout"] + 30)
     assert record["status"] == jobs.FAILED
     assert record["error"]["message"].startswith("worker lost 2 times"), record["error"]
     assert record["attempt"] == 2, record  # attempts run, never above the cap
