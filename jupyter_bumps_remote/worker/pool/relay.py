@@ -50,14 +50,18 @@ class Relay:
         self._done = False  # nothing more to read of the fit's messages
         self._ending = False  # the fit's outcome is being stored: a cancel is too late
         self._lock = threading.Lock()
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bumps-relay", daemon=True)
 
     def start(self) -> Relay:
         self._thread.start()
         return self
 
-    def join(self) -> None:
-        if self._thread.ident is not None:
+    def wait(self) -> None:
+        """Until the relay has ended. Interruptible by the soft time limit's exception, unlike
+        Thread.join, which on Python 3.11 then marks the running thread as stopped."""
+        if self.started:
+            self._ended.wait()
             self._thread.join()
 
     @property
@@ -66,7 +70,7 @@ class Relay:
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self.started and not self._ended.is_set()
 
     def cancel(self, reason: str) -> None:
         """Stop the fit, keeping its best point (a cancel request, the soft time limit), or
@@ -96,6 +100,8 @@ class Relay:
             self.error = e
             self.kill()
             log.exception("relaying fit process %s failed", self.process.pid)
+        finally:
+            self._ended.set()
 
     def _relay(self) -> None:
         process = self.process

@@ -121,7 +121,7 @@ def _run(
         lease.stop()
         if not relay.started or relay.running:
             relay.kill()  # interrupted here, not by the fit's end: it must not outlive this
-            relay.join()
+            relay.wait()
         confinement = sandbox_settings(settings)
         fit_uid = sandbox.own_uid_of(confinement, process.pid)
         if fit_uid is not None:  # while the unreaped fit holds its pid, so no other fit can
@@ -211,7 +211,7 @@ def _wait(relay: Relay) -> None:
     and keep its best point, then keep waiting (the hard limit remains the backstop)."""
     while True:
         try:
-            relay.join()
+            relay.wait()
             return
         except SoftTimeLimitExceeded:
             relay.cancel("time limit")
