@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from ...shared.settings import WorkerSettings
-from ..fit import fit_process, frames, rehearsal, sandbox, stdio
+from ..fit import fit_process, frames, model_caches, rehearsal, sandbox, stdio
 from ..fit.cancel import CancelFlag, listen
 from ..fit.channel import Channel
 from ..fit.fit_process import error_of
@@ -145,6 +145,7 @@ def sandbox_settings(settings: WorkerSettings) -> sandbox.SandboxSettings:
         max_memory_mb=settings.max_memory_mb,
         max_cpu_seconds=settings.max_cpu_seconds,
         max_processes=settings.max_processes,
+        readable_paths=model_caches.worker_caches(),
     )
 
 
@@ -162,9 +163,10 @@ def _serve_one_job(
     forget()
     fit_process.become_fit_process()
     try:
-        sandbox.enter(sandbox_settings(settings), ends.all())
+        confined = sandbox.enter(sandbox_settings(settings), ends.all())
     except sandbox.SandboxError as e:
         return _refuse(ends, e)
+    model_caches.use_home(confined.home)
     stdio.detach()
     if rehearse:
         _warm_up(job_waiting=lambda: bool(select.select([ends.job], [], [], 0)[0]))
