@@ -18,7 +18,7 @@ def use_home(home: str) -> None:
     os.environ["SAS_DLL_PATH"] = dll_path  # for a sasmodels imported later, by the model
     kerneldll = sys.modules.get("sasmodels.kerneldll")
     if kerneldll is not None:  # imported already, by the worker's warm-up
-        kerneldll.SAS_DLL_PATH = dll_path
+        setattr(kerneldll, "SAS_DLL_PATH", dll_path)  # noqa: B010 - a module found at run time
 
 
 def worker_caches() -> tuple[str, ...]:
