@@ -350,7 +350,7 @@ def what_applies(settings: SandboxSettings, timeout: float = 30.0) -> list[str]:
             os._exit(code)
     os.close(write_end)
     try:
-        data = _read_to_end(read_end, timeout)
+        data = read_to_end(read_end, timeout)
     finally:
         os.close(read_end)
         if data is None:
@@ -1110,7 +1110,7 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _read_to_end(fd: int, timeout: float) -> bytes | None:
+def read_to_end(fd: int, timeout: float) -> bytes | None:
     """Everything until end of file; None if that takes longer than `timeout`."""
     deadline = time.monotonic() + timeout
     chunks = []
