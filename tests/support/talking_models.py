@@ -89,13 +89,39 @@ def forge():
         except OSError:
             pass
 
+def numba_caches():
+    # what bumps' DREAM finds compiled when the fit starts, and whether the fit could write
+    # numba's cache beside bumps' source, which every fit and the worker load
+    import tempfile
+    from bumps.dream import diffev
+    pycache = os.path.join(os.path.dirname(diffev.__file__), "__pycache__")
+    try:
+        tempfile.TemporaryFile(dir=pycache).close()
+        writable = True
+    except OSError:
+        writable = False
+    compiled = len(diffev.de_step.overloads)
+    print("NUMBA " + json.dumps({"de_step_compiled": compiled, "cache_writable": writable}))
+
+def numba_compile():
+    # a signature of a bumps kernel the worker never compiled: numba compiles it in the fit
+    # and tries to save it beside bumps' source
+    import numpy
+    from bumps.dream import util
+    before = len(util.draw.overloads)
+    util.draw(numpy.int32(1), numpy.int32(3))
+    print("NUMBA " + json.dumps({"new_overloads": len(util.draw.overloads) - before}))
+
 def talking_gaussian(x, A, mu, sigma):
     if not DONE[0] and os.getpid() != SUBMITTER:  # on the worker, once
         DONE[0] = True
         ACTIONS[ACTION]()  # named here: cloudpickle ships only the globals a function names
     return gaussian(x, A, mu, sigma)
 
-ACTIONS = {"speak": speak, "flood": flood, "printf": printf, "look": look, "forge": forge}
+ACTIONS = {
+    "speak": speak, "flood": flood, "printf": printf, "look": look, "forge": forge,
+    "numba_caches": numba_caches, "numba_compile": numba_compile,
+}
 
 DONE = [False]
 ACTION = "speak"
@@ -136,9 +162,9 @@ def printed(remote, job_id: str, stream: str = "stdout") -> str:
     return "".join(e["text"] for e in output_events(remote, job_id) if e["stream"] == stream)
 
 
-def found(remote, job_id: str) -> dict:
-    """What a `look` model reported."""
+def found(remote, job_id: str, label: str = "FOUND") -> dict:
+    """What a `look` model reported (`numba_caches`: label NUMBA)."""
     for line in printed(remote, job_id).splitlines():
-        if line.startswith("FOUND "):
-            return json.loads(line[len("FOUND ") :])
+        if line.startswith(label + " "):
+            return json.loads(line[len(label) + 1 :])
     raise AssertionError(f"the model reported nothing: {output_events(remote, job_id)}")

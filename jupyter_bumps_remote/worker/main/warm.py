@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sys
 
 from ...shared import bumps_compat
 
@@ -24,6 +25,19 @@ MODULES = (
 )
 
 
+def _compile_dream_kernels() -> None:
+    """Where numba is installed (refl1d requires it), bumps' DREAM compiles its proposal and
+    bounds steps on first use: ~10 s on a 2-core machine, ~0.4 s loaded from numba's disk
+    cache. A fit cannot write that cache (worker/fit/model_caches.py), so each DREAM fit
+    would compile again; compiled here, every fit process forked after inherits the code."""
+    if "numba" not in sys.modules:  # imported by bumps.dream where installed
+        return
+    from ...shared.fitting import run_fit
+    from ..fit.rehearsal import tiny_problem
+
+    run_fit(tiny_problem(), "dream", {"steps": 20, "burn": 20, "pop": 10}, seed=0)
+
+
 def warm_up() -> None:
     for name in MODULES:
         importlib.import_module(name)
@@ -32,6 +46,7 @@ def warm_up() -> None:
 
     try:
         rehearse()
+        _compile_dream_kernels()
     except Exception:  # noqa: BLE001, S110 - warming up is an optimisation, never an error
         pass
     # Python's cyclic GC writes into every object it visits: in a forked fit process that
