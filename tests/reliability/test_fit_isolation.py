@@ -4,6 +4,7 @@ finds as output, and finds no secret, no connection and no route to Redis."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -85,3 +86,55 @@ def test_redis_is_out_of_reach_by_tcp_and_by_its_unix_socket(embedded_like, caps
     talking_module("look", TARGETS=targets, SECRETS=[]).look()
     here = json.loads(capsys.readouterr().out.split("FOUND ", 1)[1])
     assert here["reached"] == {"tcp": "+PONG\r\n", "unix": "+PONG\r\n"}
+
+
+MARKER_PREFIX = "bumps-remote-marker-"
+
+
+def marker() -> str:
+    return MARKER_PREFIX + uuid.uuid4().hex
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def shared_like():
+    """A Redis reached as a shared one is, on loopback TCP with a user and a password, and a
+    worker of one process (so that every job of this module runs in a fit forked by the
+    same worker, one after another)."""
+    password = marker()
+    redis_server = RedisServer(appendonly=False, user="worker", password=password).start()
+    worker = Worker(redis_server.url, concurrency=1).start()
+    settings = WorkerSettings.from_env({}, redis_url=redis_server.url)
+    app = make_app(settings)
+    store = JobStore(redis_server.client(), **settings.store_settings())
+    yield store, app, redis_server, password
+    worker.stop()
+    app.close()
+    redis_server.cleanup()
+
+
+def test_a_fit_finds_nothing_of_earlier_jobs_nor_the_broker_in_its_own_memory(shared_like):
+    """A fit's memory is a copy of the process that forked it: if that process had seen
+    earlier jobs (their payloads pass through the pool process) or held the broker's URL, a
+    model reading its own memory byte by byte would find them
+    (docs/design.md#what-a-fit-process-holds)."""
+    store, app, redis_server, password = shared_like
+    alice, mallory = (Remote(store, app, f"{who}-{uuid.uuid4().hex[:8]}") for who in "am")
+    secret = marker()  # in alice's payload and output only (a global her model prints)
+    for _ in range(2):  # her job, then another: the spare that scans has seen both go by
+        job = alice.submit(talking_problem("carry", CARRIED=secret), "lm")
+        assert alice.wait(job["id"], timeout=120)["status"] == jobs.SUCCEEDED
+    scan = talking_problem(
+        "scan", MARKER_PREFIX=MARKER_PREFIX, HASHES=[sha256(secret), sha256(password)]
+    )
+    job = mallory.submit(scan, "lm")
+    record = mallory.wait(job["id"], timeout=180)
+    assert record["status"] == jobs.SUCCEEDED, record.get("error")
+    seen = found(mallory, job["id"], label="SCAN")
+    assert seen["scanned"] > 10 << 20, seen["scanned"]  # it read its heap, bumps' included
+    assert sha256(secret) not in seen["hits"], "alice's payload in a later fit's memory"
+    assert sha256(password) not in seen["hits"], "the Redis password in a fit's memory"
+    assert not [u for u in seen["urls"] if str(redis_server.port) in u], seen["urls"]
