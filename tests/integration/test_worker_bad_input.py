@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from jupyter_bumps_remote.server_ext import dispatch
 from jupyter_bumps_remote.shared import jobs, transport, versions
 
+from ..support.fit_processes import fits_of
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress
 
@@ -153,11 +153,10 @@ def test_preflight_mismatch(remote, payload):
 
 
 def fit_process_of(remote, job_id: str) -> int:
-    """The job's fit process: the child of the pool process that holds the job's lease (its
-    token is worker/pool pid/nonce). The other pool processes' children are idle spares."""
+    """The job's fit process: the one the pool process that holds the job's lease (its
+    token is worker/pool pid/nonce) watches. The other pool processes' are idle spares."""
     token = remote.store.redis.get(remote.store.keys.lease(remote.owner, job_id)).decode()
-    pool = token.split("/")[-2]
-    fits = subprocess.run(["pgrep", "-P", pool], capture_output=True, text=True).stdout.split()
+    fits = fits_of(int(token.split("/")[-2]))
     assert len(fits) == 1, fits  # the running fit; its successor spare comes after it ends
     return int(fits[0])
 

@@ -10,22 +10,18 @@ import time
 
 from jupyter_bumps_remote.shared import jobs
 
+from ..support.fit_processes import fits_of, pool_processes
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM, wait_for_progress
-from ..support.waiting import alive, wait_gone
-
-
-def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [p for p in map(int, f.read().split()) if alive(p)]
+from ..support.waiting import wait_gone
 
 
 def the_spare(worker, timeout: float = 30) -> tuple[int, int]:
     """(pool process, its spare fit process) of a one-process worker, once the spare is up."""
     deadline = time.monotonic() + timeout
     while True:
-        pools = children(worker.process.pid)
-        spares = [s for pool in pools for s in children(pool)]
+        pools = pool_processes(worker.process.pid)
+        spares = [s for pool in pools for s in fits_of(pool)]
         if len(pools) == 1 and len(spares) == 1:
             return pools[0], spares[0]
         assert time.monotonic() < deadline, f"pool processes {pools}, fit processes {spares}"
@@ -38,7 +34,7 @@ def test_a_job_runs_in_the_spare_readied_before_it_and_a_new_spare_follows(stack
     pool, spare = the_spare(worker)
     job = stack.remote.submit(gaussian_problem(), "dream", LONG_DREAM, seed=3)
     wait_for_progress(stack.remote, job["id"])
-    assert children(pool) == [spare]  # the fit runs in the spare: no fork at delivery
+    assert fits_of(pool) == [spare]  # the fit runs in the spare: no fork at delivery
     stack.remote.store.request_cancel(stack.remote.owner, job["id"])
     assert stack.remote.wait(job["id"])["status"] == jobs.CANCELLED
     wait_gone([spare], timeout=10)

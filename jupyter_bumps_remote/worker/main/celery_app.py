@@ -21,7 +21,6 @@ from kombu.entity import Exchange, Queue
 from ...shared import versions
 from ...shared.settings import WorkerSettings
 from ..pool.tasks import register_tasks
-from .warm import warm_up
 
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
@@ -78,8 +77,11 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
 
     @worker_init.connect(weak=False)
     def _warm(sender=None, **_):
+        # the fit launcher, warm, before the pool forks: spares fork from it (fit_launcher.py)
         if getattr(sender, "app", None) is app:
-            warm_up()
+            from . import fit_launcher
+
+            app.conf.bumps_remote_launcher = fit_launcher.start(settings)
 
     @worker_process_init.connect(weak=False)
     def _first_spare(**_):
@@ -119,5 +121,8 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         heartbeat = app.conf.get("bumps_remote_heartbeat")
         if heartbeat is not None and getattr(sender, "app", None) is app:
             heartbeat.stop()
+        launcher = app.conf.get("bumps_remote_launcher")
+        if launcher is not None and getattr(sender, "app", None) is app:
+            launcher.stop()
 
     return app

@@ -1,54 +1,8 @@
-"""Warm the worker's main process once, before the pool forks: every fit process then starts
-warm. Importing bumps.fitters is slow, and the first pass through a fit, its summary and its
-session file fills caches and lazily imported modules (docs/design.md#figures-behind-the-code)."""
+"""The warm-up moved to the fit launcher (worker/fit/warm.py, worker/fit/launcher.py); the
+worker's main process runs it itself only when it has no launcher (fit_launcher.py)."""
 
 from __future__ import annotations
 
-import gc
-import importlib
-import sys
+from ..fit.warm import MODULES, warm_up
 
-from ...shared import bumps_compat
-
-MODULES = (
-    "numpy",
-    "scipy.optimize",
-    "h5py",
-    "cloudpickle",
-    "bumps.fitters",
-    "bumps.serialize",
-    "bumps.curve",
-    "bumps.fitproblem",
-    "bumps.dream.stats",
-    "bumps.lsqerror",
-    "bumps.mapper",
-)
-
-
-def _compile_dream_kernels() -> None:
-    """Where numba is installed (refl1d requires it), bumps' DREAM compiles its proposal and
-    bounds steps on first use: ~10 s on a 2-core machine, ~0.4 s loaded from numba's disk
-    cache. A fit cannot write that cache (worker/fit/model_caches.py), so each DREAM fit
-    would compile again; compiled here, every fit process forked after inherits the code."""
-    if "numba" not in sys.modules:  # imported by bumps.dream where installed
-        return
-    from ...shared.fitting import run_fit
-    from ..fit.rehearsal import tiny_problem
-
-    run_fit(tiny_problem(), "dream", {"steps": 20, "burn": 20, "pop": 10}, seed=0)
-
-
-def warm_up() -> None:
-    for name in MODULES:
-        importlib.import_module(name)
-    bumps_compat.module_names()  # the fit-thread and session-state modules, wherever they live
-    from ..fit.rehearsal import rehearse
-
-    try:
-        rehearse()
-        _compile_dream_kernels()
-    except Exception:  # noqa: BLE001, S110 - warming up is an optimisation, never an error
-        pass
-    # Python's cyclic GC writes into every object it visits: in a forked fit process that
-    # copies each page of the warm heap it touches. Frozen objects are never visited.
-    gc.freeze()
+__all__ = ["MODULES", "warm_up"]

@@ -1,0 +1,124 @@
+"""What a spare fit process runs, from its fork to its exit: it enters the fit sandbox,
+rehearses a tiny fit unless its job is expected at once, waits on a pipe for its job, and
+runs it (fit_process.py).
+
+The fit launcher (launcher.py) forks spares and runs this in them; a pool process does the
+same itself only while the launcher cannot answer (worker/pool/spare.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import select
+from collections.abc import Callable
+
+from . import fit_process, frames, model_caches, rehearsal, sandbox, stdio
+from .cancel import CancelFlag, listen
+from .channel import Channel
+from .fit_process import error_of
+from .fit_settings import FitSettings
+
+_PR_SET_CHILD_SUBREAPER = 36
+_F_SETPIPE_SZ = 1031
+# A session file of a small fit in one or two reads rather than sixteen (Linux' default
+# pipe holds 64 KiB; an unprivileged process may raise it to 1 MiB).
+MESSAGE_PIPE_BYTES = 1 << 20
+
+
+class ChildEnds:
+    """The spare's ends of its four pipes."""
+
+    def __init__(self, job: int, messages: int, stdout: int, stderr: int):
+        self.job, self.messages, self.stdout, self.stderr = job, messages, stdout, stderr
+
+    def all(self) -> set[int]:
+        return {self.job, self.messages, self.stdout, self.stderr}
+
+
+def sandbox_settings(
+    max_memory_mb: int, max_cpu_seconds: int, max_processes: int
+) -> sandbox.SandboxSettings:
+    """The fit sandbox with the worker's limits (0: none), the sandbox's defaults for the
+    rest."""
+    return sandbox.SandboxSettings(
+        max_memory_mb=max_memory_mb,
+        max_cpu_seconds=max_cpu_seconds,
+        max_processes=max_processes,
+        readable_paths=model_caches.worker_caches(),
+    )
+
+
+def serve_one_job(
+    fit_settings: FitSettings,
+    confinement: sandbox.SandboxSettings,
+    ends: ChildEnds,
+    rehearse: bool,
+    forget: Callable[[], None] = lambda: None,
+    subreaper: bool = False,
+) -> int:
+    """The spare's life; returns its exit code. `forget()` drops what the forking process
+    holds that a fit must not; `subreaper`: orphans of what the fit starts come back to it
+    rather than to the launcher (which kills whatever comes back to it)."""
+    forget()
+    fit_process.become_fit_process()
+    if subreaper:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        except (OSError, AttributeError):
+            pass
+    try:
+        confined = sandbox.enter(confinement, ends.all())
+    except sandbox.SandboxError as e:
+        return _refuse(ends, e)
+    model_caches.use_home(confined.home)
+    stdio.detach()
+    if rehearse:
+        _warm_up(job_waiting=lambda: bool(select.select([ends.job], [], [], 0)[0]))
+    job, payload = _receive_job(ends.job)
+    if job is None or payload is None:  # the pool process closed the pipe without a job
+        return 0
+    stdio.connect(ends.stdout, ends.stderr)
+    stop = CancelFlag()
+    listen(ends.job, stop)
+    channel = Channel(ends.messages)
+    return fit_process.main(fit_settings, channel, stop, job, payload)
+
+
+def _receive_job(fd: int) -> tuple[dict | None, bytes | None]:
+    job = frames.receive(fd)
+    payload = frames.receive(fd, limit=1 << 32) if job is not None else None
+    return (json.loads(job[1]) if job else None), (payload[1] if payload else None)
+
+
+def _refuse(ends: ChildEnds, error: sandbox.SandboxError) -> int:
+    """No sandbox, no fit: the job fails saying why, its payload unread."""
+    job, _ = _receive_job(ends.job)
+    if job is not None:
+        Channel(ends.messages).outcome("failed", error=error_of(error))
+    return 0
+
+
+def _warm_up(job_waiting) -> None:
+    """Run a tiny fit through the steps on a job's path to its result (decode, fit,
+    summary) so that the pages they touch are this process's own before the job arrives.
+    Nothing of it is sent; a failure here only leaves the spare cold."""
+    try:
+        rehearsal.rehearse(job_waiting, session=False)
+    except Exception:  # noqa: BLE001, S110 - warming up is an optimisation, never an error
+        pass
+
+
+def pipes() -> tuple[tuple[int, int, int, int], ChildEnds]:
+    """The four pipes of a spare: the forking side's ends (job to write; messages, stdout,
+    stderr to read) and the spare's."""
+    job_r, job_w = os.pipe()
+    messages_r, messages_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(messages_r, _F_SETPIPE_SZ, MESSAGE_PIPE_BYTES)
+    return (job_w, messages_r, stdout_r, stderr_r), ChildEnds(job_r, messages_w, stdout_w, stderr_w)

@@ -1,0 +1,160 @@
+"""Start the worker's fit launcher (worker/fit/launcher.py) before the pool forks, and keep
+it running.
+
+The launcher is a fresh Python (exec'd), with the worker's environment less its secrets
+and the fit settings on its stdin, listening on a unix socket in a 0700 directory made
+here. Pool processes find its path in worker/pool/spare.py, set here before they fork. If it
+exits, it is started again (after 0.5 s, doubling up to 30 s while it keeps failing at
+once); meanwhile a pool process that needs a spare waits a few seconds for it, then forks
+the spare itself (and says so in the log). If it cannot start at all, the worker warms its
+own main process instead and its pool processes fork their spares, as before the launcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from ...shared.settings import WorkerSettings
+from ..fit import launcher
+from ..fit.fit_settings import FitSettings
+from ..pool import spare
+
+log = logging.getLogger(__name__)
+# its imports and rehearsal, and numba compiling DREAM's kernels (~10 s on 2 loaded CPUs)
+STARTUP_SECONDS = 120.0
+RESTART_DELAYS = (0.5, 30.0)  # the first, and the longest
+# a launcher that ran this long before it exited is restarted after the first delay again
+STABLE_SECONDS = 60.0
+
+
+class FitLauncher:
+    def __init__(self, settings: WorkerSettings):
+        self.directory = tempfile.mkdtemp(prefix="bumps-remote-launcher-")  # mode 0700
+        self.path = os.path.join(self.directory, "launcher.sock")
+        self.config = launcher.config_of(FitSettings.of(settings), spare.sandbox_limits(settings))
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start it and wait until it serves; False (and nothing left running) if it did not
+        within STARTUP_SECONDS."""
+        process = self._spawn()
+        if not _ready(process, STARTUP_SECONDS):
+            _end(process)
+            return False
+        self.process = process
+        spare.use_launcher(self.path)
+        self._watcher = threading.Thread(target=self._watch, name="fit-launcher", daemon=True)
+        self._watcher.start()
+        log.info("fit launcher %d serves %s", process.pid, self.path)
+        return True
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.process is not None:
+            _end(self.process)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _spawn(self) -> subprocess.Popen:
+        # -P: the worker's current directory is not on the launcher's path (nor a fit's)
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+        command = [sys.executable, *safe_path, "-m", launcher.__name__, self.path]
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=launcher.environment()
+        )
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.write(self.config)
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        return process
+
+    def _watch(self) -> None:
+        delay = RESTART_DELAYS[0]
+        while not self._stopping.is_set():
+            assert self.process is not None
+            started = time.monotonic()
+            code = self.process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > STABLE_SECONDS:
+                delay = RESTART_DELAYS[0]
+            log.error(
+                "the fit launcher (pid %d) exited with %s: starting it again in %g s; its "
+                "fits were killed with it, and pool processes fork their spares themselves "
+                "meanwhile",
+                self.process.pid,
+                code,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_DELAYS[1])
+            process = self._spawn()
+            self.process = process
+            if _ready(process, STARTUP_SECONDS):
+                log.warning("fit launcher %d serves again", process.pid)
+
+
+def _ready(process: subprocess.Popen, timeout: float) -> bool:
+    assert process.stdout is not None
+    line = b""
+    deadline = time.monotonic() + timeout
+    fd = process.stdout.fileno()
+    while not line.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            log.error("the fit launcher did not start within %g s", timeout)
+            return False
+        data = os.read(fd, 64)
+        if not data:
+            log.error("the fit launcher exited while starting (%s)", process.poll())
+            return False
+        line += data
+    process.stdout.close()
+    return line == launcher.READY
+
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def start(settings: WorkerSettings) -> FitLauncher | None:
+    """The running launcher, or None: then this process warms itself up (the pool
+    processes fork spares from their own, warm memory)."""
+    fit_launcher = FitLauncher(settings)
+    try:
+        if fit_launcher.start():
+            return fit_launcher
+    except OSError as e:
+        log.error("the fit launcher could not start: %s", e)
+    fit_launcher.stop()
+    log.error(
+        "no fit launcher: pool processes fork their fit processes themselves, and a fit's "
+        "memory is then a copy of its pool process's, earlier jobs' data included "
+        "(docs/design.md#what-a-fit-process-holds)"
+    )
+    from .warm import warm_up
+
+    warm_up()
+    return None
