@@ -10,8 +10,12 @@ from .waiting import alive
 
 
 def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [p for p in map(int, f.read().split()) if alive(p)]
+    """Of every thread: the main process restarts a launcher from a thread of its own."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [p for p in map(int, f.read().split()) if alive(p)]
+    return found
 
 
 def is_launcher(pid: int) -> bool:

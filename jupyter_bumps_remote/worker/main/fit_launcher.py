@@ -80,6 +80,8 @@ class FitLauncher:
         return process
 
     def _watch(self) -> None:
+        # (a launcher started here dies when this thread ends, by its PR_SET_PDEATHSIG:
+        # the thread ends only with stop(), which ends the launcher anyway)
         delay = RESTART_DELAYS[0]
         while not self._stopping.is_set():
             assert self.process is not None
