@@ -97,7 +97,8 @@ def scan():
         maps = f.read().splitlines()
     for line in maps:
         fields = line.split()
-        if not fields[1].startswith(b"r") or (len(fields) > 5 and fields[5] in (b"[vvar]", b"[vsyscall]")):
+        special = len(fields) > 5 and fields[5] in (b"[vvar]", b"[vsyscall]")
+        if not fields[1].startswith(b"r") or special:
             continue
         start, end = (int(x, 16) for x in fields[0].split(b"-"))
         at = start
@@ -123,7 +124,8 @@ def scan():
                 found = data.find(b":" + b"//", found + 1)
             at += len(data) - 300 if len(data) > 300 and at + len(data) < end else len(data)
     os.close(mem)
-    print("SCAN " + json.dumps({"hits": sorted(hits), "urls": sorted(urls)[:100], "scanned": scanned}))
+    found = {"hits": sorted(hits), "urls": sorted(urls)[:100], "scanned": scanned}
+    print("SCAN " + json.dumps(found))
 
 def forge():
     # write FORGED into every pipe it may write to but stdout and stderr: the one up to its
