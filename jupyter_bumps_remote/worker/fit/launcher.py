@@ -135,11 +135,12 @@ class Launcher:
         self._fork(conn, bool(request.get("rehearse", True)))
 
     def _trusted(self, conn: socket.socket) -> bool:
-        """Only the worker's own processes: its user, children of its main process."""
+        """Only the worker's own processes: its user, its main process (a solo pool) or a
+        child of it (a pool process)."""
         pid, uid, _ = struct.unpack(
             "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         )
-        if uid == os.geteuid() and _parent_of(pid) == self.parent:
+        if uid == os.geteuid() and self.parent in (pid, _parent_of(pid)):
             return True
         log.warning("fit launcher: refused a connection from pid %d (uid %d)", pid, uid)
         return False
