@@ -134,11 +134,13 @@ def test_5_hard_time_limit_fails_with_timeout_and_is_not_run_again(stack_factory
     assert stack.drained() == {"queued": 0, "unacked": 0}  # acked: never redelivered
     healthy = remote.submit(gaussian_problem(), "lm")
     assert remote.wait(healthy["id"])["status"] == jobs.SUCCEEDED
-    # the hung fit died with its pool process: only the main process, a fresh pool child
-    # and the spare fit process that child readied for its next job remain (the healthy
-    # fit's process ends just after it records its result)
+    # the hung fit died with its pool process: only the main process, its fit launcher, a
+    # fresh pool child and the spare fit process readied for its next job remain (the
+    # healthy fit's process ends just after it records its result)
     wait_until(
-        lambda: len(session_pids(worker.process.pid)) == 3, 5, "main, pool and spare process only"
+        lambda: len(session_pids(worker.process.pid)) == 4,
+        5,
+        "main, launcher, pool and spare process only",
     )
     # "not re-run" is about time passing: let the visibility timeout (+ a restore sweep) go by
     time.sleep(max(0.0, record["finished"] + LIMITED["visibility_timeout"] + 1.5 - time.time()))
