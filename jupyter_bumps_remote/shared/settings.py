@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 from . import machine
 from .machine import AUTOMATIC
+from .redis_url import masked as masked_redis_url
 from .redis_url import normalize as normalize_redis_url
 
 ENV_PREFIX = "BUMPS_REMOTE_"
@@ -69,6 +70,14 @@ class WorkerSettings:
                 object.__setattr__(self, name, default())
         # rediss:// checks the server's certificate on every client, kombu's included
         object.__setattr__(self, "redis_url", normalize_redis_url(self.redis_url))
+
+    def __repr__(self) -> str:
+        # Celery's `inspect conf` shows app.conf.bumps_remote by its repr, and Flower's worker
+        # page shows that to whoever may log in: never the Redis password
+        # (docs/operator-guide.md#watching-workers-with-flower)
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["redis_url"] = masked_redis_url(self.redis_url)
+        return f"WorkerSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> WorkerSettings:
