@@ -65,7 +65,7 @@ def run_worker(args) -> int:
     from ..shared import versions
     from ..shared.settings import SettingsError, WorkerSettings
     from ..worker import make_app
-    from ..worker.main.startup_checks import library_warnings, limit_warnings, redis_problem
+    from ..worker.main.startup_checks import redis_problem, startup_warnings
 
     if args.lifetime is not None and args.lifetime <= 0:
         print(
@@ -82,7 +82,7 @@ def run_worker(args) -> int:
     if problem:
         print(f"bumps-remote worker: not starting: {problem}", file=sys.stderr)
         return 2
-    for warning in limit_warnings(settings) + library_warnings():
+    for warning in startup_warnings(settings):  # not again when Celery's logging starts
         print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
     env = versions.served_environment()

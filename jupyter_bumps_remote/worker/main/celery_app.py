@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import (
+    celeryd_after_setup,
     task_failure,
     worker_init,
     worker_process_init,
@@ -80,6 +81,18 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
     def _warm(sender=None, **_):
         if getattr(sender, "app", None) is app:
             warm_up()
+
+    @celeryd_after_setup.connect(weak=False)
+    def _say_what_cannot_apply(instance: Any = None, **_):
+        # once, whatever started the worker (`bumps-remote worker` has printed them already),
+        # in the main process before its pool starts; Celery's logging is set up by now
+        if getattr(instance, "app", None) is app:
+            from celery.utils.log import get_logger
+
+            from .startup_checks import startup_warnings
+
+            for warning in startup_warnings(settings):
+                get_logger(__name__).warning("bumps-remote worker: warning: %s", warning)
 
     @worker_process_init.connect(weak=False)
     def _first_spare(**_):
