@@ -249,11 +249,12 @@ def enter(settings: SandboxSettings, keep_fds: set[int]) -> SandboxHandle:
             privileged = False
         if privileged:
             network = bool(flags & CLONE_NEWNET) and _loopback_up(missing)
+            # HOME is still the worker's here, as needed_paths wants
+            needed = needed_paths(settings.readable_paths) if flags & CLONE_NEWNS else []
             mounts = bool(flags & CLONE_NEWNS) and _private_mounts(
-                settings, uid, gid, hide_processes=True, missing=missing
+                settings, uid, gid, hide_processes=True, missing=missing, needed=needed
             )
-            if mounts:  # HOME is still the worker's here, as needed_paths wants
-                needed = needed_paths(settings.readable_paths)
+            if mounts:
                 _show_needed_paths(_plan_view(needed, uid, gid), missing)
         if not mounts:  # made while root: tmp_root belongs to root
             home = _private_directory(settings, uid, gid)
@@ -599,11 +600,19 @@ def _loopback_up(missing: list[str]) -> bool:
 
 
 def _private_mounts(
-    settings: SandboxSettings, uid: int, gid: int, hide_processes: bool, missing: list[str]
+    settings: SandboxSettings,
+    uid: int,
+    gid: int,
+    hide_processes: bool,
+    missing: list[str],
+    needed: list[str] | None = None,
 ) -> bool:
     """A tmpfs of the fit's own on /tmp, /var/tmp and /dev/shm; as root, a /proc that shows
-    the fit only its own processes. False when the tmpfs could not be mounted."""
-    hidden = _needed_paths_in_temporary_dirs(settings)  # opened before the tmpfs hides them
+    the fit only its own processes. False when the tmpfs could not be mounted. `needed`:
+    needed_paths(), when the caller has it already (it costs milliseconds)."""
+    if needed is None:
+        needed = needed_paths(settings.readable_paths)
+    hidden = _needed_paths_in_temporary_dirs(needed)  # opened before the tmpfs hides them
     try:
         try:
             # nothing mounted here may propagate back to the host's namespace
@@ -635,13 +644,13 @@ def _private_mounts(
     return True
 
 
-def _needed_paths_in_temporary_dirs(settings: SandboxSettings) -> dict[str, int]:
+def _needed_paths_in_temporary_dirs(needed: list[str]) -> dict[str, int]:
     """What the fit must read that lies in /tmp, /var/tmp or /dev/shm (a checkout and its
     venv cloned under /tmp), which the private tmpfs would hide: the outermost such paths,
     each opened (O_PATH) to be bound back once the tmpfs is there."""
     tops = [os.path.realpath(path) for path in _PRIVATE_DIRS if path != "/proc"]
     found: set[str] = set()
-    for path in needed_paths(settings.readable_paths):
+    for path in needed:
         real = os.path.realpath(path)
         if real not in tops and any(_within(real, top) for top in tops) and os.path.exists(real):
             found.add(real)
@@ -705,7 +714,8 @@ def _loaded_library_directories() -> list[str]:
             mapped = _SHARED_OBJECT.findall(f.read())
     except OSError:  # no /proc: sys.path holds the usual places of extension modules
         return []
-    return list(dict.fromkeys(os.fsdecode(os.path.dirname(path)) for path in mapped))
+    # each library is mapped in several segments: its path repeats
+    return list(dict.fromkeys(os.fsdecode(os.path.dirname(path)) for path in dict.fromkeys(mapped)))
 
 
 def _home_of(uid: int) -> str | None:
