@@ -40,6 +40,10 @@ WORKER_HELP = {
     "stored (the job completes, its session says 'failed' and why).",
     "output_limit": "Bytes of a fit's stdout and stderr relayed as `output` events; the rest is "
     "cut, said by one last event with `truncated`.",
+    "checkpoint_interval": "Seconds between two checkpoints of a DREAM or DE fit, stored in "
+    "Redis; a redelivered or drained job resumes from its last (0: none).",
+    "drain_seconds": "On SIGTERM or at the end of --lifetime, a worker checkpoints its fits, "
+    "requeues their jobs and exits within this long (bumps-remote worker --drain-seconds).",
 }
 
 

@@ -27,8 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="stop after this many seconds, as on SIGTERM (Celery's warm shutdown); "
+        help="stop after this many seconds, as on SIGTERM (a drain); "
         "under Slurm, a few minutes short of the walltime",
+    )
+    worker.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="on SIGTERM or at the end of --lifetime, checkpoint the running fits, requeue "
+        "their jobs and exit within this long (env BUMPS_REMOTE_DRAIN_SECONDS, default 20; "
+        "below Slurm's KillWait, 30 s)",
     )
     worker.add_argument(
         "celery_args",
@@ -74,7 +83,9 @@ def run_worker(args) -> int:
         )
         return 2
     try:
-        settings = WorkerSettings.from_env(redis_url=args.redis_url)
+        settings = WorkerSettings.from_env(
+            redis_url=args.redis_url, drain_seconds=args.drain_seconds
+        )
     except SettingsError as e:
         print(f"bumps-remote worker: {e}", file=sys.stderr)
         return 2

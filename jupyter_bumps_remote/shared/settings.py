@@ -63,6 +63,12 @@ class WorkerSettings:
     # and a fit's stdout and stderr are relayed up to this many bytes, then cut.
     max_session_bytes: int = 256 * 1024 * 1024
     output_limit: int = 1024 * 1024
+    # A DREAM or DE fit sends its state this often; stored in Redis, it is where a
+    # redelivered or drained job resumes (docs/cluster.md#drain-and-checkpoints). 0: never.
+    checkpoint_interval: float = 60.0
+    # On SIGTERM (or at the end of --lifetime) a worker checkpoints its fits, gives their jobs
+    # back to the queue and exits within this many seconds: below Slurm's KillWait (30 s).
+    drain_seconds: float = 20.0
 
     def __post_init__(self):
         for name, default in machine.DEFAULTS.items():
@@ -123,6 +129,16 @@ class WorkerSettings:
                     f"{ENV_PREFIX}{name.upper()}={getattr(self, name)}: use 0 (no limit), a "
                     f"number, or {AUTOMATIC} for this machine's default"
                 )
+        if self.checkpoint_interval < 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}CHECKPOINT_INTERVAL={self.checkpoint_interval:g}: give seconds "
+                f"(0: no checkpoints)"
+            )
+        if self.drain_seconds <= 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}DRAIN_SECONDS={self.drain_seconds:g}: give seconds above 0 "
+                f"(below the kill grace of whatever stops the worker: Slurm's KillWait is 30 s)"
+            )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
 

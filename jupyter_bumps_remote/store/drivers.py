@@ -14,8 +14,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from . import checkpoints, quotas, records, transitions
 from . import events as event_ops
-from . import quotas, records, transitions
 from . import workers as worker_ops
 from .batch import Batch, OpGen, Script
 from .binding import async_op, sync_op
@@ -77,6 +77,9 @@ class JobStore(_Connected[Redis]):
     create = sync_op(records.create)
     get = sync_op(records.get)
     payload = sync_op(records.payload)
+    checkpoint = sync_op(checkpoints.checkpoint)
+    put_checkpoint = sync_op(checkpoints.put_checkpoint)
+    drained = sync_op(checkpoints.drained)
     result = sync_op(records.result)
     result_json = sync_op(records.result_json)
     session = sync_op(records.session)
@@ -136,6 +139,9 @@ class AsyncJobStore(_Connected[AsyncRedis]):
     create = async_op(records.create)
     get = async_op(records.get)
     payload = async_op(records.payload)
+    checkpoint = async_op(checkpoints.checkpoint)
+    put_checkpoint = async_op(checkpoints.put_checkpoint)
+    drained = async_op(checkpoints.drained)
     result = async_op(records.result)
     result_json = async_op(records.result_json)
     session = async_op(records.session)

@@ -165,7 +165,7 @@ def delete(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bool]:
     """Delete an ended job and everything stored with it (its bytes leave the owner's
     usage). Raises JobNotFound, or TransitionRefused for a job still active."""
     keys = settings.keys
-    job, payload_key, events, result_key, session_key = keys.job_keys(owner, job_id)
+    job, payload_key, events, result_key, session_key, checkpoint = keys.job_keys(owner, job_id)
     script_keys = [
         job,
         payload_key,
@@ -175,6 +175,7 @@ def delete(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bool]:
         keys.index(owner),
         keys.job_bytes(owner),
         keys.usage(owner),
+        checkpoint,
     ]
     (reply,) = yield Batch([Script("delete", script_keys, [job_id])])
     outcome = as_text(reply[0])

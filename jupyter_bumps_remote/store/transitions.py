@@ -28,10 +28,10 @@ PAYLOAD_EXPIRED = (
 
 def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[str]:
     """KEYS of the state-change scripts: job hash, job events, owner events, payload,
-    result, session, and the owner's usage (bytes, usage, active: quotas.py), which a job
-    that ends changes."""
+    result, session, the owner's usage (bytes, usage, active: quotas.py), which a job
+    that ends changes, and the fit's checkpoint, which expires with the record."""
     keys = settings.keys
-    job, payload, events, result, session = keys.job_keys(owner, job_id)
+    job, payload, events, result, session, checkpoint = keys.job_keys(owner, job_id)
     return [
         job,
         events,
@@ -42,6 +42,7 @@ def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[st
         keys.job_bytes(owner),
         keys.usage(owner),
         keys.active(owner),
+        checkpoint,
     ]
 
 

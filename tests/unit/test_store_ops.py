@@ -301,6 +301,7 @@ def test_delete_refuses_an_active_job_and_a_missing_one():
         INDEX,
         OWNER_KEYS["bytes"],
         OWNER_KEYS["usage"],
+        f"{JOB_KEY}:checkpoint",  # expires and goes with the record
     ]
 
 
@@ -316,6 +317,7 @@ TRANSITION_KEYS = [
     f"p:u:{OWNER}:bytes",  # a job that ends changes its owner's usage
     f"p:u:{OWNER}:usage",
     f"p:u:{OWNER}:active",
+    f"{JOB_KEY}:checkpoint",  # expires with the record
 ]
 
 

@@ -1,5 +1,6 @@
 -- Move a job to a new state if its current state allows it; terminal states are final.
--- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active
+-- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active,
+--       checkpoint
 -- ARGV: new status, allowed current states (comma separated), stream maxlen, event JSON,
 --       retention ttl in seconds (0 = keep), then field/value pairs to set on the record
 --#include usage
@@ -16,6 +17,6 @@ if TERMINAL[ARGV[1]] and not TERMINAL[current] then
 end
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
-  for _, i in ipairs({1, 2, 4, 5, 6}) do redis.call('EXPIRE', KEYS[i], ttl) end
+  for _, i in ipairs({1, 2, 4, 5, 6, 10}) do redis.call('EXPIRE', KEYS[i], ttl) end
 end
 return {1, ARGV[1]}

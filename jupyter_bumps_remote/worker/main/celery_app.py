@@ -16,12 +16,14 @@ from celery.signals import (
     worker_process_init,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 from kombu.entity import Exchange, Queue
 
 from ...shared import versions
 from ...shared.settings import WorkerSettings
 from ..pool.tasks import register_tasks
+from .drain import Drain
 from .warm import warm_up
 
 
@@ -102,9 +104,19 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
 
             prepare_spare(settings)
 
+    drain = Drain(settings.drain_seconds)
+
+    @worker_shutting_down.connect(weak=False)
+    def _drain(how: str = "", **_):
+        # SIGTERM, or the end of --lifetime: the running fits checkpoint and go back to their
+        # queue (drain.py). The signal names no app: this process has one worker.
+        if how == "Warm" and drain.controller is not None:
+            drain.start()
+
     @worker_ready.connect(weak=False)
     def _advertise(sender: Any = None, **_):
         if getattr(sender, "app", None) is app:
+            drain.controller = sender.controller
             from ..pool.runner import store_for
             from .heartbeat import Heartbeat, worker_info
 

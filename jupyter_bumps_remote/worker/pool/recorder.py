@@ -30,8 +30,9 @@ class BadMessage(ValueError):
 
 
 class Recorder:
-    def __init__(self, store: JobStore, owner: str, job_id: str):
+    def __init__(self, store: JobStore, owner: str, job_id: str, token: str = ""):
         self.store, self.owner, self.job_id = store, owner, job_id
+        self.token = token  # the run's lease: checkpoints are stored under it only
         self.discard = False  # the job is no longer this run's: store nothing more
         self.summary: dict[str, Any] | None = None  # between the result and the outcome
         self.has_result = False
@@ -50,6 +51,8 @@ class Recorder:
         summary = {key: _number(data.get(key)) for key in ("step", "max_steps", "chisq")}
         summary["elapsed"] = _number(data.get("elapsed"))
         summary["final"] = data.get("final") is True
+        if "resumed_from" in data:
+            data["resumed_from"] = summary["resumed_from"] = _number(data["resumed_from"])
         if self.discard or self.finished:
             return
         try:
@@ -57,6 +60,16 @@ class Recorder:
             self._rows = []
         except REDIS_DOWN:
             self._rows = data["rows"]  # sent with the next event
+
+    def checkpoint(self, body: bytes | bytearray) -> None:
+        """The fitter's state, pickled: stored as bytes, never read here, for this job and
+        this run only (lua/checkpoint.lua). One lost to a Redis outage waits for the next."""
+        if self.discard or self.finished:
+            return
+        try:
+            self.store.put_checkpoint(self.owner, self.job_id, self.token, bytes(body))
+        except REDIS_DOWN:
+            log.warning("job %s: checkpoint not stored (Redis away)", self.job_id)
 
     def output(self, events: list[dict[str, Any]], patient: bool = False) -> None:
         """Output events, in order; kept for the next call while Redis is away, or retried

@@ -99,14 +99,18 @@ class SpareFitProcess:
             self._status = os.waitpid(self.pid, 0)[1]
         return self._status
 
-    def hand_over(self, job: dict, payload: bytes) -> bool:
-        """Give the spare its job: what it needs to fit (fitter, options, seed, encoding)
-        and the problem's payload, nothing else. False if it is gone."""
+    def hand_over(self, job: dict, payload: bytes, saved: bytes | None = None) -> bool:
+        """Give the spare its job: what it needs to fit (fitter, options, seed, encoding),
+        the checkpoint to resume from if any, and the problem's payload, nothing else.
+        False if it is gone."""
         try:
             if not self.alive():
                 return False
             with self._lock:
+                job = {**job, "resume": saved is not None}
                 frames.send(self.to_fit, frames.JOB, json.dumps(job).encode())
+                if saved is not None:
+                    frames.send(self.to_fit, frames.RESUME, saved)
                 frames.send(self.to_fit, frames.PAYLOAD, payload)
                 # from now on the fit's code runs: a cancel must never wait on it
                 os.set_blocking(self.to_fit, False)
@@ -119,6 +123,11 @@ class SpareFitProcess:
         once, or the fit is beyond asking and the time limit ends it)."""
         with self._lock, contextlib.suppress(OSError):
             frames.send(self.to_fit, frames.CANCEL, reason.encode())
+
+    def drain(self) -> None:
+        """Ask the fit for a last checkpoint, after which it exits without an outcome."""
+        with self._lock, contextlib.suppress(OSError):
+            frames.send(self.to_fit, frames.DRAIN)
 
     def close(self) -> None:
         """Close the pool process's ends (once the fit is gone)."""
@@ -170,25 +179,30 @@ def _serve_one_job(
     stdio.detach()
     if rehearse:
         _warm_up(job_waiting=lambda: bool(select.select([ends.job], [], [], 0)[0]))
-    job, payload = _receive_job(ends.job)
+    job, saved, payload = _receive_job(ends.job)
     if job is None or payload is None:  # the pool process closed the pipe without a job
         return 0
     stdio.connect(ends.stdout, ends.stderr)
     stop = CancelFlag()
     listen(ends.job, stop)
     channel = Channel(ends.messages)
-    return fit_process.main(fit_settings, channel, stop, job, payload)
+    return fit_process.main(fit_settings, channel, stop, job, payload, saved)
 
 
-def _receive_job(fd: int) -> tuple[dict | None, bytes | None]:
-    job = frames.receive(fd)
-    payload = frames.receive(fd, limit=1 << 32) if job is not None else None
-    return (json.loads(job[1]) if job else None), (payload[1] if payload else None)
+def _receive_job(fd: int) -> tuple[dict | None, bytes | None, bytes | None]:
+    """The job, the checkpoint it resumes from (if it says one follows), its payload."""
+    frame = frames.receive(fd)
+    if frame is None:
+        return None, None, None
+    job = json.loads(frame[1])
+    saved = frames.receive(fd, limit=1 << 32) if job.get("resume") else None
+    payload = frames.receive(fd, limit=1 << 32)
+    return job, (saved[1] if saved else None), (payload[1] if payload else None)
 
 
 def _refuse(ends: _ChildEnds, error: sandbox.SandboxError) -> int:
     """No sandbox, no fit: the job fails saying why, its payload unread."""
-    job, _ = _receive_job(ends.job)
+    job, _, _ = _receive_job(ends.job)
     if job is not None:
         Channel(ends.messages).outcome("failed", error=error_of(error))
     return 0
