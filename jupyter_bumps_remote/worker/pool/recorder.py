@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Any
 
 from ...shared import jobs
@@ -30,9 +31,14 @@ class BadMessage(ValueError):
 
 
 class Recorder:
-    def __init__(self, store: JobStore, owner: str, job_id: str, token: str = ""):
+    def __init__(
+        self, store: JobStore, owner: str, job_id: str, token: str = "", checkpoint_gap=1.0
+    ):
         self.store, self.owner, self.job_id = store, owner, job_id
         self.token = token  # the run's lease: checkpoints are stored under it only
+        self.checkpoint_gap = checkpoint_gap
+        self._checkpointed = -math.inf
+        self._pending_checkpoint: bytes | None = None
         self.discard = False  # the job is no longer this run's: store nothing more
         self.summary: dict[str, Any] | None = None  # between the result and the outcome
         self.has_result = False
@@ -61,13 +67,26 @@ class Recorder:
         except REDIS_DOWN:
             self._rows = data["rows"]  # sent with the next event
 
-    def checkpoint(self, body: bytes | bytearray) -> None:
+    def checkpoint(self, body: bytes | bytearray, now: float | None = None) -> None:
         """The fitter's state, pickled: stored as bytes, never read here, for this job and
-        this run only (lua/checkpoint.lua). One lost to a Redis outage waits for the next."""
+        this run only (lua/checkpoint.lua). At most one every `checkpoint_gap` seconds (a
+        fit that sends more only replaces the one that waits: `flush_checkpoint`). One lost
+        to a Redis outage waits for the next."""
         if self.discard or self.finished:
             return
+        now = time.monotonic() if now is None else now
+        self._pending_checkpoint = bytes(body)
+        if now - self._checkpointed >= self.checkpoint_gap:
+            self.flush_checkpoint(now)
+
+    def flush_checkpoint(self, now: float | None = None) -> None:
+        """Store the checkpoint that waits, if any (before the result, and when draining)."""
+        data, self._pending_checkpoint = self._pending_checkpoint, None
+        if data is None or self.discard:
+            return
+        self._checkpointed = time.monotonic() if now is None else now
         try:
-            self.store.put_checkpoint(self.owner, self.job_id, self.token, bytes(body))
+            self.store.put_checkpoint(self.owner, self.job_id, self.token, data)
         except REDIS_DOWN:
             log.warning("job %s: checkpoint not stored (Redis away)", self.job_id)
 
@@ -93,6 +112,7 @@ class Recorder:
     # -- at its end -----------------------------------------------------------------------
 
     def result(self, body: bytes | bytearray) -> None:
+        self.flush_checkpoint()  # the fit's last state, before its end
         self.summary = _object(body, "result")
         self.has_result = True
         if not self.discard:

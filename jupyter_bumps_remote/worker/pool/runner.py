@@ -43,6 +43,7 @@ _rehearse_next = True  # whether the next spare rehearses (no backlog behind the
 BACKLOG_SECONDS = 0.1
 DRAINED = "drained"  # what run_job returns for a job given back to its queue
 DRAIN_SIGNAL = signal.SIGUSR2
+MIN_CHECKPOINT_GAP = 0.1  # s between two checkpoints stored, whatever a fit sends
 
 
 def store_for(settings: WorkerSettings) -> JobStore:
@@ -98,7 +99,9 @@ def _run(
     payload: bytes,
 ) -> str:
     """Hand the job to a fit process, relay what it sends until it ends, record how."""
-    recorder = Recorder(store, owner, job_id, token)
+    # checkpoints stored at most twice as often as the setting asks (a fit may send more)
+    gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
+    recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
     # a job run before (a lost worker, a drain) resumes from its last checkpoint, if any
     saved = (
         store.checkpoint(owner, job_id)
@@ -124,6 +127,7 @@ def _run(
         relay.start()
         poll.start()
         _wait(relay, settings.drain_seconds)
+        recorder.flush_checkpoint()  # one the fit sent last (a drain's), under the lease
     finally:
         poll.stop()
         lease.stop()
