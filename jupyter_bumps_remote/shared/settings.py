@@ -27,6 +27,12 @@ DEFAULT_MAX_ATTEMPTS = 3
 HEARTBEATS_TO_LOSE = 3
 
 
+# A fit's uid is the base plus its pid (at most 2^22, Linux' PID_MAX_LIMIT): a range above
+# the ones distributions and systemd assign, below 2^31
+DEFAULT_FIT_UID_BASE = 1_900_000_000
+MAX_FIT_UID_BASE = 2**31 - 2 - 2**22
+
+
 class SettingsError(ValueError):
     """A configuration that would break a guarantee; the message names the setting to change."""
 
@@ -69,6 +75,14 @@ class WorkerSettings:
     # On SIGTERM (or at the end of --lifetime) a worker checkpoints its fits, gives their jobs
     # back to the queue and exits within this many seconds: below Slurm's KillWait (30 s).
     drain_seconds: float = 20.0
+    # Who a fit runs as (docs/operator-guide.md#the-fit-sandbox): "" gives each fit a uid of
+    # its own, fit_uid_base + its pid, when the worker runs as root; a user name runs every
+    # fit as that user instead. Never root.
+    fit_user: str = ""
+    fit_uid_base: int = DEFAULT_FIT_UID_BASE
+    # Absolute paths, separated by ":", that fits may read besides the Python environment
+    # (a data directory or a model cache under the worker's home)
+    fit_readable_paths: str = ""
 
     def __post_init__(self):
         for name, default in machine.DEFAULTS.items():
@@ -84,6 +98,9 @@ class WorkerSettings:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["redis_url"] = masked_redis_url(self.redis_url)
         return f"WorkerSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def readable_paths(self) -> tuple[str, ...]:
+        return tuple(path for path in self.fit_readable_paths.split(":") if path)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> WorkerSettings:
@@ -134,6 +151,23 @@ class WorkerSettings:
                 f"{ENV_PREFIX}CHECKPOINT_INTERVAL={self.checkpoint_interval:g}: give seconds "
                 f"(0: no checkpoints)"
             )
+        if self.fit_user in ("root", "0"):
+            raise SettingsError(
+                f"{ENV_PREFIX}FIT_USER={self.fit_user}: fits must never run as root; leave it "
+                f"empty to give each fit a user of its own"
+            )
+        if not 0 < self.fit_uid_base <= MAX_FIT_UID_BASE:
+            raise SettingsError(
+                f"{ENV_PREFIX}FIT_UID_BASE={self.fit_uid_base}: use a base above 0 and at most "
+                f"{MAX_FIT_UID_BASE}, so that the base plus any pid stays below 2^31 (default "
+                f"{DEFAULT_FIT_UID_BASE})"
+            )
+        for path in self.readable_paths():
+            if not os.path.isabs(path):
+                raise SettingsError(
+                    f"{ENV_PREFIX}FIT_READABLE_PATHS: {path!r} is not an absolute path; give "
+                    f"absolute paths separated by ':'"
+                )
         if self.drain_seconds <= 0:
             raise SettingsError(
                 f"{ENV_PREFIX}DRAIN_SECONDS={self.drain_seconds:g}: give seconds above 0 "

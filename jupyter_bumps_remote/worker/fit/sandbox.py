@@ -85,6 +85,7 @@ from ...shared.machine import (
     default_max_processes,
     memory_mb,
 )
+from ...shared.settings import DEFAULT_FIT_UID_BASE
 
 # <sched.h>, <sys/mount.h>, <linux/prctl.h>, <linux/sockios.h>, <net/if.h>
 CLONE_NEWNS = 0x00020000
@@ -100,7 +101,6 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 _IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags in a 24-byte union
 _CAPABILITY_VERSION_3 = 0x20080522
 
-DEFAULT_FIT_UID_BASE = 1_900_000_000
 # /proc/sys/kernel/pid_max can be at most 2^22: base + pid stays below 2^31 - 1
 _PID_MAX_LIMIT = 1 << 22
 # Name prefixes and parts of variables a fit never sees (compared in upper case)
@@ -482,17 +482,24 @@ def _switch_user(uid: int, gid: int, settings: SandboxSettings) -> None:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     except OSError as e:
-        hint = ""
-        if e.errno == errno.EINVAL:
-            hint = (
-                f": the uid is not mapped in the worker's user namespace (/proc/self/uid_map); "
-                f"set fit_uid_base (now {settings.fit_uid_base}) to a mapped range, or fit_user"
-            )
         raise SandboxError(
-            f"cannot switch the fit process to uid {uid}, gid {gid}: {e}{hint}"
+            f"cannot switch the fit process to uid {uid}, gid {gid}: {e}"
+            f"{_unmapped_hint(e, settings)}"
         ) from e
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise SandboxError(f"the switch to uid {uid}, gid {gid} did not take")
+
+
+def _unmapped_hint(error: OSError, settings: SandboxSettings) -> str:
+    """EINVAL from a uid change or chown: the uid does not exist in this user namespace (a
+    rootless container, Docker's userns-remap)."""
+    if error.errno != errno.EINVAL:
+        return ""
+    return (
+        f": the uid is not mapped in the worker's user namespace (/proc/self/uid_map); set "
+        f"BUMPS_REMOTE_FIT_UID_BASE (now {settings.fit_uid_base}) to the start of a mapped "
+        f"range of 2^22 uids, or BUMPS_REMOTE_FIT_USER to a user that exists there"
+    )
 
 
 def _only_fds(keep: set[int]) -> None:
@@ -956,7 +963,13 @@ def _private_directory(settings: SandboxSettings, uid: int, gid: int) -> str:
         _remove_tree(path)
     os.mkdir(path, 0o700)
     if os.geteuid() == 0:
-        os.chown(path, uid, gid)
+        try:
+            os.chown(path, uid, gid)
+        except OSError as e:
+            raise SandboxError(
+                f"cannot give the fit's directory {path} to uid {uid}, gid {gid}: {e}"
+                f"{_unmapped_hint(e, settings)}"
+            ) from e
     return path
 
 

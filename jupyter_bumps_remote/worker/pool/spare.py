@@ -151,10 +151,12 @@ def sandbox_settings(settings: WorkerSettings) -> sandbox.SandboxSettings:
     """The fit sandbox as the worker's settings ask: its limits (0: none), the sandbox's
     defaults for the rest."""
     return sandbox.SandboxSettings(
+        fit_user=settings.fit_user or None,
+        fit_uid_base=settings.fit_uid_base,
         max_memory_mb=settings.max_memory_mb,
         max_cpu_seconds=settings.max_cpu_seconds,
         max_processes=settings.max_processes,
-        readable_paths=model_caches.worker_caches(),
+        readable_paths=model_caches.worker_caches() + settings.readable_paths(),
     )
 
 
