@@ -133,6 +133,8 @@ class Relay:
             for fd in ready:
                 if fd == process.pidfd:
                     exited = True
+                elif fd not in streams:
+                    continue  # ended earlier in this round (the outcome drains stdout)
                 elif fd == process.messages:
                     self._messages(streams, now)
                 else:
