@@ -76,6 +76,7 @@ class JobStore(_Connected[Redis]):
 
     create = sync_op(records.create)
     get = sync_op(records.get)
+    many = sync_op(records.many)
     payload = sync_op(records.payload)
     checkpoint = sync_op(checkpoints.checkpoint)
     put_checkpoint = sync_op(checkpoints.put_checkpoint)
@@ -138,6 +139,7 @@ class AsyncJobStore(_Connected[AsyncRedis]):
 
     create = async_op(records.create)
     get = async_op(records.get)
+    many = async_op(records.many)
     payload = async_op(records.payload)
     checkpoint = async_op(checkpoints.checkpoint)
     put_checkpoint = async_op(checkpoints.put_checkpoint)

@@ -108,8 +108,6 @@ def _fit_and_send(
         return
     result: Any = outcome.result
     cancelled = stop()
-    if saver is not None:  # the fit's end: where `job.resume(steps=...)` continues it
-        saver.at_end(result.state, int(result.nit))
     summary = summarize(
         problem,
         result,
@@ -123,6 +121,11 @@ def _fit_and_send(
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
     channel.outcome("cancelled" if cancelled else "completed", max_time=outcome.aborted)
+    if saver is not None and not (cancelled or outcome.aborted):
+        # the end of a completed fit, where `job.resume(steps=...)` continues it; off the
+        # result's path (a stopped fit's state is mostly empty buffers: its last periodic
+        # checkpoint stands)
+        saver.at_end(result.state, int(result.nit))
     # Nobody waits for this file yet, while the next job may already be starting on the
     # other CPU: let it go first (nice applies to this process only, which ends next).
     os.nice(10)

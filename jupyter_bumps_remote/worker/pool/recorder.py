@@ -39,6 +39,7 @@ class Recorder:
         self.checkpoint_gap = checkpoint_gap
         self._checkpointed = -math.inf
         self._pending_checkpoint: bytes | None = None
+        self._end_checkpoint = False  # the one after the outcome is stored
         self.discard = False  # the job is no longer this run's: store nothing more
         self.summary: dict[str, Any] | None = None  # between the result and the outcome
         self.has_result = False
@@ -72,11 +73,16 @@ class Recorder:
         this run only (lua/checkpoint.lua). At most one every `checkpoint_gap` seconds (a
         fit that sends more only replaces the one that waits: `flush_checkpoint`). One lost
         to a Redis outage waits for the next."""
-        if self.discard or self.finished:
+        if self.discard or (self.finished and not self.session_pending):
             return
         now = time.monotonic() if now is None else now
+        if self.finished and self._end_checkpoint:
+            raise BadMessage("a second checkpoint after the outcome")
         self._pending_checkpoint = bytes(body)
-        if now - self._checkpointed >= self.checkpoint_gap:
+        if self.finished:  # the fit's end state comes after its outcome, once
+            self._end_checkpoint = True
+            self.flush_checkpoint(now)
+        elif now - self._checkpointed >= self.checkpoint_gap:
             self.flush_checkpoint(now)
 
     def flush_checkpoint(self, now: float | None = None) -> None:
@@ -112,7 +118,7 @@ class Recorder:
     # -- at its end -----------------------------------------------------------------------
 
     def result(self, body: bytes | bytearray) -> None:
-        self.flush_checkpoint()  # the fit's last state, before its end
+        self.flush_checkpoint()  # the fit's last periodic one, before its end
         self.summary = _object(body, "result")
         self.has_result = True
         if not self.discard:

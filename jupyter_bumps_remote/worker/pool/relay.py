@@ -202,7 +202,8 @@ class Relay:
         if kind == frames.PROGRESS:
             recorder.progress(body)
         elif kind == frames.CHECKPOINT:
-            if recorder.has_result or recorder.finished:
+            if recorder.has_result and not recorder.session_pending:
+                # between the result and the outcome, or after the session file
                 raise BadMessage("a checkpoint after the result")
             recorder.checkpoint(body)
         elif kind == frames.RESULT:

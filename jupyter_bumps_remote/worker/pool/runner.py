@@ -102,12 +102,13 @@ def _run(
     # checkpoints stored at most twice as often as the setting asks (a fit may send more)
     gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
     recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
-    # a job run before (a lost worker, a drain) resumes from its last checkpoint, if any
-    saved = (
-        store.checkpoint(owner, job_id)
-        if int(record.get("attempt") or 1) > 1 or record.get("drained")
-        else None
-    )
+    # a job run before (a lost worker, a drain) resumes from its last checkpoint, if any; a
+    # job that continues an ended fit of the same owner (job.resume) from that fit's
+    saved = None
+    if int(record.get("attempt") or 1) > 1 or record.get("drained"):
+        saved = store.checkpoint(owner, job_id)
+    if saved is None and record.get("resume_of"):
+        saved = store.checkpoint(owner, str(record["resume_of"]))
     process = _fit_process(settings)
     relay = Relay(process, recorder, settings.max_session_bytes, settings.output_limit)
 
