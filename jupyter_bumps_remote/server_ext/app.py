@@ -23,6 +23,7 @@ from .handlers import (
     JobHandler,
     JobsHandler,
     ResultHandler,
+    ResultsHandler,
     RetryHandler,
     SessionHandler,
     WorkersHandler,
@@ -165,6 +166,7 @@ class BumpsRemote(ExtensionApp):
             [
                 (rf"/{API}/info", InfoHandler),
                 (rf"/{API}/jobs", JobsHandler),
+                (rf"/{API}/jobs/results", ResultsHandler),  # before {JOB}, which matches it too
                 (rf"/{JOB}", JobHandler),
                 (rf"/{JOB}/cancel", CancelHandler),
                 (rf"/{JOB}/retry", RetryHandler),

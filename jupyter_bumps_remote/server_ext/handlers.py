@@ -20,6 +20,7 @@ from ..store import JobNotFound, QuotaExceeded, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS
 from .service import (
+    MAX_RESULT_IDS,
     MAX_WAIT,
     JobService,
     NoMatchingWorker,
@@ -309,6 +310,25 @@ class RetryHandler(LimitedBodyHandler):
         record = await self.service.retry(self.owner, job_id, body)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201)
+
+
+class ResultsHandler(LimitedBodyHandler):
+    """POST {"ids": [...]}: many jobs' records with their result summaries, in one answer."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self):
+        ids = self.json_body(frozenset(("ids",)), self.body()).get("ids")
+        if not isinstance(ids, list) or not 0 < len(ids) <= MAX_RESULT_IDS:
+            raise jobs.JobInputError("ids", f"give a list of 1 to {MAX_RESULT_IDS} job ids")
+        for i, job_id in enumerate(ids):
+            if not jobs.is_job_id(job_id):
+                raise jobs.JobInputError("ids", f"item {i} is not a job id (32 hex digits)")
+        found, missing = await self.service.results(
+            self.owner, list(dict.fromkeys(ids)), _wait_argument(self)
+        )
+        self.write_json({"jobs": found, "missing": missing})
 
 
 class ResultHandler(BumpsRemoteHandler):
