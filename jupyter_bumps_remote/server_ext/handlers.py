@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
 RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
+RESUME_FIELDS = frozenset(("steps", "name", "tags", "wait_for_worker"))
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 # The body of a cancel, a retry or a delete: a retry's fields take a few kB at most.
 SMALL_BODY_LIMIT = 64 * 1024
@@ -308,6 +309,17 @@ class RetryHandler(LimitedBodyHandler):
     async def post(self, job_id):
         body = self.json_body(RETRY_FIELDS, self.body())
         record = await self.service.retry(self.owner, job_id, body)
+        self.set_header("Location", self.job_url(record["id"]))
+        self.write_json(record, 201)
+
+
+class ResumeHandler(LimitedBodyHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, job_id):
+        body = self.json_body(RESUME_FIELDS, self.body())
+        record = await self.service.resume(self.owner, job_id, body)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201)
 

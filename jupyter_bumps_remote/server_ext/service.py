@@ -291,6 +291,51 @@ class JobService:
         created, _ = await self._create_and_queue(record, raw, queues)
         return created
 
+    async def resume(self, owner: str, job_id: str, body: dict) -> dict:
+        """A new job that continues the owner's finished or cancelled DREAM fit `job_id` for
+        `steps` more steps, from its last checkpoint (docs/design.md#checkpoints-and-drain).
+        The worker hands the new fit that checkpoint; nothing here reads it."""
+        old = await self._record(owner, job_id)  # the owner's own job, or 404
+        steps = body.get("steps")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise jobs.JobInputError("steps", "give the number of steps to add, 1 or more")
+        if old.get("fitter") != "dream":
+            raise jobs.JobInputError(
+                "job_id", f"only a DREAM fit can be resumed; this job's fitter is {old['fitter']}"
+            )
+        if old.get("status") not in (jobs.SUCCEEDED, jobs.CANCELLED):
+            raise ResultNotReady(
+                f"the job is {old.get('status')}: only a succeeded or cancelled fit can be "
+                "resumed (a failed one: job.retry())"
+            )
+        summary = await self.store.result(owner, job_id)
+        payload = await self.store.payload(owner, job_id)
+        if summary is None or payload is None or await self.store.checkpoint(owner, job_id) is None:
+            raise ResultNotReady(
+                "the job has no checkpoint (or its problem is gone): it ended before it stored "
+                "one, or expired; submit the problem again"
+            )
+        options = dict(old.get("options") or {})
+        burn = options.get("burn", 100)
+        # DREAM's generations so far: its initial one, its burn-in, its steps
+        done = max(int(summary.get("nit") or 0) - 1 - int(burn), 0)
+        options["steps"] = done + steps
+        record, raw = dispatch.new_job(
+            owner,
+            payload,
+            old["fitter"],
+            options,
+            seed=old.get("seed"),
+            name=body.get("name", old.get("name")),
+            tags=body.get("tags", old.get("tags")),
+            queue_prefix=self.settings.queue_prefix,
+            max_attempts=self.settings.max_attempts,
+        )
+        record["resume_of"] = job_id
+        queues = await self._refuse_unserved(record, body)
+        created, _ = await self._create_and_queue(record, raw, queues)
+        return created
+
     async def delete(self, owner: str, job_id: str) -> None:
         await self.store.delete(owner, job_id)
 

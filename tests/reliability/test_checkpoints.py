@@ -2,7 +2,8 @@
 #26-a-stopped-worker-drains: a DREAM fit checkpoints its chains into Redis (every 0.3 s
 here, 60 s by default); a job whose worker is SIGKILLed, or stopped with SIGTERM, resumes
 on another worker from its last checkpoint and ends after as many steps as the same fit
-left alone, its chains continuing the checkpoint's."""
+left alone, its chains continuing the checkpoint's. And an ended DREAM fit continued for
+more steps by job.resume (docs/cluster.md#drain-and-checkpoints)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import os
 import signal
 import time
 
-from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.kernel.client import Client
+from jupyter_bumps_remote.kernel.discovery import ServerInfo
+from jupyter_bumps_remote.kernel.job import RemoteJob
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.checkpoints import (
     chains,
     continues,
+    differences,
     resumed_at,
     steps_left_alone,
     stored,
@@ -22,6 +27,7 @@ from ..support.checkpoints import (
 )
 from ..support.job_executions import task_returns
 from ..support.problems import gaussian_problem
+from ..support.services import JupyterServer
 from ..support.waiting import wait_until
 from .conftest import kill_worker_main
 
@@ -105,7 +111,42 @@ def check_resumed(stack, job_id: str, last: dict) -> None:
     assert resumed_at(remote.events(job_id)) == {last["step"]}
     result = stack.store.result(remote.owner, job_id)
     assert result is not None
-    final = stored(stack.store, remote.owner, job_id)  # the fit's end
+    remote.session(job_id)  # the fit's end state is stored before its session file
+    final = stored(stack.store, remote.owner, job_id)
     assert final is not None
     assert final["step"] == steps_left_alone(FITTER, OPTIONS)
     assert continues(chains(last), chains(final))
+
+
+def test_a_finished_dream_fit_resumed_for_more_steps_continues_its_chains(stack_factory, tmp_path):
+    """job.resume(steps=...) (POST jobs/{id}/resume): a new job continues the ended fit from
+    its end state, for that many more steps."""
+    stack = stack_factory(**SETTINGS)
+    stack.worker()
+    server = JupyterServer(
+        tmp_path / "home", args=[f"--BumpsRemote.redis_url={stack.redis.url}"]
+    ).start()
+    try:
+        client = Client(ServerInfo(server.url, server.token, "test"))
+        body = {"payload": transport.encode(gaussian_problem()), "fitter": FITTER, "seed": 1}
+        first = server.api("POST", "jobs", json={**body, "options": {"steps": 30, "burn": 0}})
+        assert first.status_code == 201, first.text
+        old = RemoteJob(client, first.json())
+        assert old.result(timeout=60).nit == 31
+        owner = first.json()["owner"]
+        end = wait_for_checkpoint(stack.store, owner, old.id, past=30)
+        refused = server.api("POST", f"jobs/{old.id}/resume", json={"steps": 0})
+        assert refused.status_code == 400 and "steps" in refused.text, refused.text
+
+        new = old.resume(steps=20)
+        assert new.record["resume_of"] == old.id
+        # 20 generations more: bumps' resume keeps the generations its buffer holds (30 of
+        # 31 here: the first, the initial population, was already overwritten)
+        assert new.result(timeout=60).nit == 30 + 20
+        assert resumed_at(stack.store.events(owner, new.id)) == {end["step"]}
+        client.session_file(new.id)  # the fit's end state is stored before its session file
+        final = stored(stack.store, owner, new.id)
+        assert final is not None and final["step"] == 50
+        assert not differences(chains(end), chains(final))
+    finally:
+        server.stop()

@@ -37,13 +37,25 @@ def chains(checkpoint: dict) -> dict[int, np.ndarray]:
 
 def continues(before: dict[int, np.ndarray], after: dict[int, np.ndarray]) -> bool:
     """Whether the chains `after` hold those `before` unchanged where both keep them, and go
-    further."""
-    common = sorted(set(before) & set(after))
-    return (
-        len(common) > len(before) / 2
-        and max(after) > max(before)
-        and all(np.array_equal(before[d], after[d]) for d in common)
-    )
+    further. The checkpoint's last generation is left out: DREAM's outlier test, which may
+    run first thing in a resumed fit as in one left alone, moves an outlier chain's head
+    (`MCMCDraw._replace_outlier`: the current generation, in place)."""
+    return not differences(before, after)
+
+
+def differences(before: dict[int, np.ndarray], after: dict[int, np.ndarray]) -> list[str]:
+    """What keeps `after` from continuing `before` (see `continues`)."""
+    common = sorted((set(before) & set(after)) - {max(before)})
+    found = [
+        f"generation at {d} draws differs"
+        for d in common
+        if not np.array_equal(before[d], after[d])
+    ]
+    if len(common) < len(before) / 2:
+        found.append(f"only {len(common)} of {len(before)} generations in common")
+    if max(after) <= max(before):
+        found.append("no generation after the checkpoint's")
+    return found
 
 
 def resumed_at(events: list[dict]) -> set[int]:
