@@ -150,10 +150,11 @@ def session(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes | N
 
 
 def put_result(
-    settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any]
+    settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any], run: str = ""
 ) -> OpGen[bool]:
     """Store the result summary (counted in the owner's stored bytes, never refused: the
-    result is what the fit was for). False if the job is gone."""
+    result is what the fit was for). False if the job is gone, or if `run` (the writing
+    run's token) is not the run that holds the job."""
     keys = settings.keys
     script_keys = [
         keys.job(owner, job_id),
@@ -161,7 +162,8 @@ def put_result(
         keys.job_bytes(owner),
         keys.usage(owner),
     ]
-    (reply,) = yield Batch([Script("result", script_keys, [job_id, compact_json(summary)])])
+    args = [job_id, compact_json(summary), run]
+    (reply,) = yield Batch([Script("result", script_keys, args)])
     return bool(reply)
 
 

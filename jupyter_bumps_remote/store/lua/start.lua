@@ -44,8 +44,10 @@ if attempt > tonumber(ARGV[3]) then
   ended('failed', ARGV[6], 'error', ARGV[7])
   return {'exhausted', attempt}
 end
+-- 'run': the token of the run that now holds the job; the run's writes carry it, and a run
+-- that was taken over (its worker cut off, then back) can no longer write (fence.lua)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1],
-           'attempt', attempt)
+           'attempt', attempt, 'run', ARGV[9])
 redis.call('HDEL', KEYS[1], 'reason')
 redis.call('PERSIST', KEYS[4])
 if tonumber(ARGV[10]) > 0 then

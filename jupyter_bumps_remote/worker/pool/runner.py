@@ -70,7 +70,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         return outcome
     reason = store.cancel_reason(owner, job_id)
     if reason:  # cancelled between its delivery and now: don't start the fit
-        store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
+        store.finish(owner, job_id, jobs.CANCELLED, reason=reason, run=token)
         store.release_lease(owner, job_id, token)
         return "cancelled"
     assert record is not None  # "started" comes with the record
@@ -80,7 +80,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
             "the job's problem payload is gone from Redis (expired or deleted)",
             "Submit the problem again",
         )
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone))
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone), run=token)
         store.release_lease(owner, job_id, token)
         return "failed"
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
@@ -148,6 +148,10 @@ def _run(
         return "superseded"
     if relay.lost_run:
         return "lost"
+    # one that took it over while this run was cut off from Redis: the store refused this
+    # run's end (lua/include/fence.lua)
+    if recorder.refused and not store.holds_job(owner, job_id, token):
+        return "superseded"
     if relay.error is not None:
         raise relay.error
     if relay.draining and not recorder.finished and relay.broken is None:
