@@ -27,9 +27,9 @@ from ..support.checkpoints import (
 )
 from ..support.job_executions import task_returns
 from ..support.problems import gaussian_problem
-from ..support.services import JupyterServer
+from ..support.services import JupyterServer, Worker
 from ..support.waiting import wait_until
-from .conftest import kill_worker_main
+from .conftest import SUPPORT, kill_worker_main
 
 HEARTBEAT = 1.0  # a worker is lost 3 s after its last beat
 SETTINGS = {
@@ -40,6 +40,7 @@ SETTINGS = {
     "visibility_timeout": 3600,  # not what brings a job back
 }
 DRAIN_SECONDS = 8.0
+LIFETIME = 15.0  # s from the worker's start: it is ready within it, even on a loaded machine
 # a DREAM fit of ~6 s on an idle CPU: 3 parameters, 30 chains, 2 ms per model call
 FITTER, OPTIONS = "dream", {"steps": 100, "burn": 0}
 SLOW = {"model": "slow_gaussian", "DELAY": 0.002}
@@ -102,6 +103,48 @@ def test_26_a_worker_stopped_mid_fit_drains_and_another_resumes_the_job(stack_fa
     assert record["attempt"] == 1, record  # the drained attempt does not count
     check_resumed(stack, job["id"], last)
     wait_until(lambda: task_returns(second) == ["done"], timeout=30, what="the task's return")
+
+
+def test_26_a_worker_at_the_end_of_its_lifetime_drains_and_another_resumes_the_job(
+    stack_factory,
+):
+    """--lifetime (a Slurm worker's walltime, less a margin) takes the SIGTERM path."""
+    stack = stack_factory(**SETTINGS, drain_seconds=DRAIN_SECONDS)
+    remote = stack.remote
+    options = {"steps": 300, "burn": 0}  # longer than the worker lives: ~18 s idle
+    # queued first: the worker takes it as soon as it is ready, well before its end
+    job = remote.submit(gaussian_problem(**SLOW), FITTER, options, seed=1)
+    first = worker_with_lifetime(stack, LIFETIME)
+    requeued = wait_until(
+        lambda: [e for e in remote.events(job["id"]) if e["type"] == "requeued"],
+        timeout=LIFETIME + DRAIN_SECONDS,
+        what="the requeued event at the end of the worker's lifetime",
+    )
+    assert requeued[0]["data"]["reason"] == "drained"
+    assert first.process is not None
+    assert first.process.wait(DRAIN_SECONDS * 2) == 0  # exited by itself, in time
+    last = stored(stack.store, remote.owner, job["id"])
+    assert last is not None
+    stack.worker()
+    record = remote.wait(job["id"], timeout=120)
+    assert record["status"] == jobs.SUCCEEDED, record.get("error")
+    assert record["attempt"] == 1, record
+    assert resumed_at(remote.events(job["id"])) == {last["step"]}
+    remote.session(job["id"])
+    final = stored(stack.store, remote.owner, job["id"])
+    assert final is not None and final["step"] == steps_left_alone(FITTER, options)
+    assert continues(chains(last), chains(final))
+
+
+def worker_with_lifetime(stack, seconds: float) -> Worker:
+    """One of the stack's workers, started as `bumps-remote worker --lifetime SECONDS`."""
+    worker = Worker(
+        stack.redis.url, concurrency=1, env=stack.env, pythonpath=[str(SUPPORT / "importable")]
+    )
+    at = worker.command.index("--")
+    worker.command[at:at] = ["--lifetime", f"{seconds:g}"]
+    stack.workers.append(worker)
+    return worker.start()
 
 
 def check_resumed(stack, job_id: str, last: dict) -> None:
