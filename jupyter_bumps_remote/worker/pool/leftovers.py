@@ -48,16 +48,20 @@ def own_group(pid: int) -> None:
         os.setpgid(pid, pid)
 
 
-def kill_all(group: int, uid: int | None = None, timeout: float = 10.0) -> int:
+def kill_all(
+    group: int, uid: int | None = None, timeout: float = 10.0, uid_killed: bool = False
+) -> int:
     """SIGKILL the fit's group, every process of the fit's own `uid` (when the sandbox gave
     it one: nothing else runs as it) and this process's remaining children, reap them, and
     repeat until none is left (a fork bomb forks while it is being killed). Returns how many
-    processes were reaped."""
+    processes were reaped. `uid_killed`: the caller has just killed every process of `uid`,
+    so the first pass leaves that out (it costs a process)."""
     reaped = 0
     deadline = time.monotonic() + timeout
     while True:
-        if uid is not None:
+        if uid is not None and not uid_killed:
             kill_every_process_of(uid)
+        uid_killed = False
         with contextlib.suppress(OSError):  # ESRCH: the group is empty
             os.killpg(group, signal.SIGKILL)
         children = _children()

@@ -141,7 +141,7 @@ def _run(
             leftovers.kill_every_process_of(fit_uid)  # have been given the same uid
         status = process.wait()
         # before the next spare, which must live on
-        leftovers.kill_all(process.pid, fit_uid)
+        leftovers.kill_all(process.pid, fit_uid, uid_killed=fit_uid is not None)
         process.close()
         sandbox.cleanup(confinement, process.pid)  # its private directory
     if lease.lost:  # the execution that took the job over records its end
