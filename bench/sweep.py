@@ -15,7 +15,7 @@ import time
 
 import services
 from bare_celery import FIT, NOOP, make_app
-from report import Row, ms
+from report import Row, alternate, ms, spread
 
 TITLE = "sweep"
 METHOD = (
@@ -25,12 +25,14 @@ METHOD = (
     "run: 2,000 no-op tasks (300) sent at once to a bare Celery worker of 2 processes; the "
     "same fits as bare tasks on it (decode + fit; then also writing bumps' session file); "
     "the same fits one after the other here; ipyparallel `load_balanced_view().map_sync` "
-    "on 2 engines."
+    "on 2 engines. Then `.results()` alone on the finished sweep (fresh handles, interleaved "
+    "5 times with the path before it: each member's long poll and result request)."
 )
 SWEEP_TARGET = 0.5  # fits/s ≥ 50% of bare Celery no-op tasks/s
 
 
 def measure(base, quick: bool) -> list[Row]:
+    from jupyter_bumps_remote.kernel.group import MAX_IDS
     from jupyter_bumps_remote.shared import transport
     from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
@@ -58,7 +60,8 @@ def measure(base, quick: bool) -> list[Row]:
 
     batch = problems()
     before, t0 = cpu(), time.perf_counter()
-    results = base.remote.submit_many(batch, "lm", seed=seed).results(1800)
+    group = base.remote.submit_many(batch, "lm", seed=seed)
+    results = group.results(1800)
     elapsed, after = time.perf_counter() - t0, cpu()
     failed = [r for r in results if isinstance(r, Exception)]
     if failed:
@@ -94,6 +97,7 @@ def measure(base, quick: bool) -> list[Row]:
     ours = n / elapsed
     share = ", ".join(f"{k} {ms(v)}" for k, v in per_fit.items())
     at_most = os.cpu_count() / sum(per_fit.values())
+    bulk, per_member = results_alone(group)
     return [
         Row(
             f"sweep of {n} tiny lm fits, `submit_many(...).results()`, worker of 2 processes",
@@ -106,4 +110,66 @@ def measure(base, quick: bool) -> list[Row]:
         ),
         Row("&nbsp;&nbsp;the same fits one after the other here", f"{serial:.1f} fits/s"),
         Row("&nbsp;&nbsp;ipyparallel `map_sync`, 2 engines", f"{ipp:.1f} fits/s"),
+        Row(
+            f"`.results()` alone of the {n} finished fits (a fresh group: records as submitted)",
+            f"{spread(bulk[0])} in {bulk[1]} request(s)",
+            "one request, not one per member",
+            bulk[1] <= -(-n // MAX_IDS),
+            f"one member after another, as before (a long poll, then GET result): "
+            f"{spread(per_member[0])} in {per_member[1]} requests",
+        ),
     ]
+
+
+def results_alone(group, rounds: int = 5) -> tuple[tuple[list, int], tuple[list, int]]:
+    """Seconds `.results()` takes on `group`'s finished jobs, with fresh handles each time
+    (their records as submitted, so both ask the server), and the requests it sends: one
+    POST jobs/results per 1000 members, against what it did before, each member in turn
+    (job.wait(), then job.result()). Interleaved."""
+    from jupyter_bumps_remote.kernel.group import JobGroup
+    from jupyter_bumps_remote.kernel.job import RemoteJob
+
+    client = group[0]._client
+    submitted = [{**job.record, "status": "queued"} for job in group]
+    sent: list[int] = [0]
+    client.session.hooks["response"].append(lambda r, **_: sent.__setitem__(0, sent[0] + 1))
+
+    def fresh() -> list[RemoteJob]:
+        return [RemoteJob(client, dict(record)) for record in submitted]
+
+    def one_by_one() -> list:
+        members, out = fresh(), []
+        for job in members:
+            job.wait(600)
+        for job in members:
+            try:
+                out.append(job.result())
+            except Exception as e:  # noqa: BLE001 - as JobGroup.results did
+                out.append(e)
+        return out
+
+    def timed_count(call) -> tuple[float, int]:
+        sent[0] = 0
+        t0 = time.perf_counter()
+        out = call()
+        seconds = time.perf_counter() - t0
+        assert len(out) == len(submitted) and not any(isinstance(r, Exception) for r in out)
+        return seconds, sent[0]
+
+    counts = {}
+
+    def bulk() -> float:
+        seconds, counts["bulk"] = timed_count(
+            lambda: JobGroup("b", group.tag, fresh()).results(600)
+        )
+        return seconds
+
+    def each() -> float:
+        seconds, counts["each"] = timed_count(one_by_one)
+        return seconds
+
+    try:
+        new, old = alternate(bulk, each, n=rounds, warmup=1)
+    finally:
+        client.session.hooks["response"].pop()
+    return (new, counts["bulk"]), (old, counts["each"])

@@ -40,6 +40,17 @@ WORKER_HELP = {
     "stored (the job completes, its session says 'failed' and why).",
     "output_limit": "Bytes of a fit's stdout and stderr relayed as `output` events; the rest is "
     "cut, said by one last event with `truncated`.",
+    "checkpoint_interval": "Seconds between two checkpoints of a DREAM or DE fit, stored in "
+    "Redis; a redelivered or drained job resumes from its last (0: none).",
+    "fit_user": "Who fits run as: empty (the default) gives each fit a uid of its own "
+    "(fit_uid_base + its pid) when the worker runs as root; a user name runs every fit as "
+    "that user. Never root (docs/operator-guide.md#the-fit-sandbox).",
+    "fit_uid_base": "First of the 2^22 uids given to fits; must hold no account, and be "
+    "mapped where the worker runs in a user namespace (a rootless container).",
+    "fit_readable_paths": "Absolute paths, separated by ':', that fits may read besides the "
+    "Python environment (data, a model cache), shown read-only in the fit's sandbox.",
+    "drain_seconds": "On SIGTERM or at the end of --lifetime, a worker checkpoints its fits, "
+    "requeues their jobs and exits within this long (bumps-remote worker --drain-seconds).",
 }
 
 

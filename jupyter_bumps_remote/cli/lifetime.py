@@ -1,8 +1,10 @@
 """`bumps-remote worker --lifetime SECONDS`: the worker stops by itself after that long.
 
-The worker sends its own process SIGTERM, on which Celery does its warm shutdown: it takes
-no more messages, lets the running fits finish, and exits. Under Slurm the lifetime is a few
-minutes short of the walltime (docs/cluster.md), so the worker goes before Slurm kills it.
+The worker sends its own process SIGTERM, on which it drains: Celery's warm shutdown takes
+no more messages, the running fits send a last checkpoint, their jobs go back on their queue
+and the worker exits within `--drain-seconds` (worker/main/drain.py). Under Slurm the
+lifetime is a few minutes short of the walltime (docs/cluster.md), so the worker goes before
+Slurm kills it, and the next worker resumes its fits.
 Minimal on purpose: a SIGTERM from Slurm and the end of the lifetime take the same path, so
 whatever the worker learns to do on SIGTERM, it does at the end of its lifetime too.
 

@@ -27,8 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="stop after this many seconds, as on SIGTERM (Celery's warm shutdown); "
+        help="stop after this many seconds, as on SIGTERM (a drain); "
         "under Slurm, a few minutes short of the walltime",
+    )
+    worker.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="on SIGTERM or at the end of --lifetime, checkpoint the running fits, requeue "
+        "their jobs and exit within this long (env BUMPS_REMOTE_DRAIN_SECONDS, default 20; "
+        "below Slurm's KillWait, 30 s)",
     )
     worker.add_argument(
         "celery_args",
@@ -65,7 +74,7 @@ def run_worker(args) -> int:
     from ..shared import versions
     from ..shared.settings import SettingsError, WorkerSettings
     from ..worker import make_app
-    from ..worker.main.startup_checks import library_warnings, limit_warnings, redis_problem
+    from ..worker.main.startup_checks import redis_problem, startup_warnings
 
     if args.lifetime is not None and args.lifetime <= 0:
         print(
@@ -74,7 +83,9 @@ def run_worker(args) -> int:
         )
         return 2
     try:
-        settings = WorkerSettings.from_env(redis_url=args.redis_url)
+        settings = WorkerSettings.from_env(
+            redis_url=args.redis_url, drain_seconds=args.drain_seconds
+        )
     except SettingsError as e:
         print(f"bumps-remote worker: {e}", file=sys.stderr)
         return 2
@@ -82,7 +93,7 @@ def run_worker(args) -> int:
     if problem:
         print(f"bumps-remote worker: not starting: {problem}", file=sys.stderr)
         return 2
-    for warning in limit_warnings(settings) + library_warnings():
+    for warning in startup_warnings(settings):  # not again when Celery's logging starts
         print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
     env = versions.served_environment()

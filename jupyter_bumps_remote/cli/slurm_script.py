@@ -4,7 +4,9 @@ One Slurm job runs one `bumps-remote worker` (docs/cluster.md). The script asks 
 the CPUs and memory; at run time it splits the job's CPUs (`SLURM_CPUS_PER_TASK`) into the
 worker's concurrency (fits at once) and each fit's threads, and names the worker after the
 Slurm job so that `bumps-remote slurm list` can pair the two. The worker stops by itself
-(`--lifetime`) a margin before the walltime, so that it never holds a fit when Slurm kills it.
+(`--lifetime`) a margin before the walltime, so that it never holds a fit when Slurm kills it:
+it drains (`--drain-seconds`), its fits checkpointed and their jobs back on the queue, for
+the next worker to resume.
 
 The Redis URL (with its password) is never in the script: the script sources a settings file
 only its owner may read (`settings_file_text`).
@@ -24,6 +26,9 @@ MEMORY = re.compile(r"[0-9]+[KMGT]?", re.IGNORECASE)
 DEFAULT_JOB_NAME = "bumps-remote"
 DEFAULT_TIME = "01:00:00"
 DEFAULT_LIFETIME_MARGIN = 300.0
+# The worker's drain on SIGTERM (its own, at --lifetime, or Slurm's): below Slurm's default
+# KillWait of 30 s, after which Slurm kills what is left
+DEFAULT_DRAIN_SECONDS = 20.0
 # Thread pools a fit's numerical libraries start: each fit gets its share of the job's CPUs.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -53,6 +58,7 @@ class SbatchOptions:
     mem: str | None = None
     cpus_per_fit: int = 1
     lifetime_margin: float = DEFAULT_LIFETIME_MARGIN
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
     directives: tuple[str, ...] = ()
     prologue: tuple[str, ...] = ()
 
@@ -83,6 +89,8 @@ class SbatchOptions:
             raise ScriptError(
                 f"--mem {self.mem!r}: give a size as sbatch takes it, e.g. 4G or 500M"
             )
+        if self.drain_seconds <= 0:
+            raise ScriptError(f"--drain-seconds {self.drain_seconds:g}: give seconds above 0")
         if self.lifetime_margin < 0:
             raise ScriptError(f"--lifetime-margin {self.lifetime_margin:g}: give 0 or more")
         worker_lifetime(self.time, self.lifetime_margin)  # raises on a bad or short --time
@@ -230,7 +238,8 @@ def render(options: SbatchOptions) -> str:
         f"exec {shlex.quote(options.python)} -m jupyter_bumps_remote.cli worker \\",
         '  --concurrency "$concurrency" \\',
         f'  --hostname "{worker_name_template(options.job_name)}" \\',
-        f"  --lifetime {lifetime}",
+        f"  --lifetime {lifetime} \\",
+        f"  --drain-seconds {options.drain_seconds:g}",
         "",
     ]
     return "\n".join(lines)

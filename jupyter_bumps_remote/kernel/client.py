@@ -93,11 +93,23 @@ class Client:
     def retry(self, job_id: str, **changes) -> dict:
         return self.json("POST", f"jobs/{job_id}/retry", data=json.dumps(changes))
 
+    def resume(self, job_id: str, steps: int, **changes) -> dict:
+        body = {"steps": steps, **changes}
+        return self.json("POST", f"jobs/{job_id}/resume", data=json.dumps(body))
+
     def delete(self, job_id: str) -> None:
         self.request("DELETE", f"jobs/{job_id}")
 
     def result(self, job_id: str) -> dict:
         return self.json("GET", f"jobs/{job_id}/result")
+
+    def results(self, job_ids: list[str], wait: float = 0) -> dict:
+        """Many jobs' records, each with its result summary as "result" once it has one, in
+        one request: {"jobs": [...], "missing": [ids not found]}; with `wait`, the server
+        answers once all have ended or after `wait` seconds. At most 1000 ids."""
+        params = {"wait": f"{wait:.3f}"} if wait else {}
+        body = json.dumps({"ids": job_ids})
+        return self.json("POST", "jobs/results", params=params, data=body, timeout=wait + TIMEOUT)
 
     def session_file(self, job_id: str) -> bytes:
         return self.request("GET", f"jobs/{job_id}/session.h5").content

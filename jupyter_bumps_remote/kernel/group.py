@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections import Counter
 
 from ..shared import jobs
-from .job import RemoteJob
+from .client import RemoteError, ServerUnreachable
+from .job import LONG_POLL, RemoteJob, _ServerAway, lost_record
 from .widget import in_notebook
 
 REFRESH = 1.0
+MAX_IDS = 1000  # the jobs one POST jobs/results may name
 
 
 class JobGroup:
@@ -39,20 +42,67 @@ class JobGroup:
             offset = page["next_offset"]
 
     def wait(self, timeout: float | None = None) -> JobGroup:
-        for job in self.jobs:
-            job.wait(timeout)
+        """Block until every job has ended (TimeoutError after `timeout` s in all): one long
+        poll for up to 1000 jobs at a time, which also brings their results."""
+        self._collect(timeout)
         return self
 
     def results(self, timeout: float | None = None) -> list:
-        """Each job's FitResult (or the RemoteFitError of a failed one), in submit order."""
-        self.wait(timeout)
+        """Each job's FitResult (or the RemoteFitError of a failed one), in submit order.
+
+        The records and result summaries of the whole group come in one request (one per
+        1000 jobs) once all have ended; each session file is fetched only when its result's
+        `problem`, `state` or `save()` needs it."""
+        self._collect(timeout)
         out = []
         for job in self.jobs:
             try:
-                out.append(job.result())
+                out.append(job.result())  # no request: its record and summary are here
             except Exception as e:  # noqa: BLE001 - one failed fit must not hide the others
                 out.append(e)
         return out
+
+    def _collect(self, timeout: float | None) -> None:
+        """Every job's final record and summary, by POST jobs/results: each request waits
+        (up to LONG_POLL s) until its jobs have ended, then brings them all."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client, away = self.jobs[0]._client, _ServerAway(self.jobs[0])
+        ended_before: int | None = None  # how many were left when all had ended
+        while True:
+            todo = [job for job in self.jobs if not _collected(job)]
+            if not todo or ended_before == len(todo):
+                return  # all here, or summaries that no longer come: job.result() says why
+            if all(job._record["status"] in jobs.TERMINAL for job in todo):
+                ended_before = len(todo)
+            for start in range(0, len(todo), MAX_IDS):
+                chunk = {job.id: job for job in todo[start : start + MAX_IDS]}
+                ended = all(job._record["status"] in jobs.TERMINAL for job in chunk.values())
+                remaining = LONG_POLL if deadline is None else deadline - time.monotonic()
+                wait = 0 if ended else max(0.001, min(LONG_POLL, remaining))
+                try:
+                    answer = client.results(list(chunk), wait=wait)
+                    away.back()
+                except RemoteError as e:
+                    if e.status in (404, 405):  # a server without this route: one by one
+                        for job in todo:
+                            job.wait(None if deadline is None else deadline - time.monotonic())
+                        return
+                    if not (isinstance(e, ServerUnreachable) or e.status >= 500):
+                        raise
+                    away.pause(deadline)  # gone or 5xx: the server (re)starting
+                    ended_before = None  # no answer is no sign of summaries that never come
+                    continue
+                for record in answer["jobs"]:
+                    job = chunk[record["id"]]
+                    job._summary = record.pop("result", None) or job._summary
+                    job._record = record
+                for job_id in answer["missing"]:  # the server no longer knows it: lost
+                    chunk[job_id]._record = lost_record(chunk[job_id]._record)
+            late = [job for job in self.jobs if job._record["status"] not in jobs.TERMINAL]
+            if late and deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"{len(late)} of {len(self.jobs)} jobs not finished after {timeout} s"
+                )
 
     def table(self, timeout: float | None = None) -> list[dict]:
         """One row per job: name, status, chisq and each parameter with its uncertainty."""
@@ -86,6 +136,19 @@ class JobGroup:
         self._panel = panel
         display(panel.box)
         panel.start()
+
+
+def _collected(job: RemoteJob) -> bool:
+    """Its record is final and its result needs no more request."""
+    record = job._record
+    if record["status"] not in jobs.TERMINAL:
+        return False
+    return (
+        record["status"] == jobs.FAILED
+        or not record.get("has_result")
+        or job._summary is not None
+        or job._result is not None
+    )
 
 
 class GroupPanel:

@@ -253,6 +253,12 @@ class RemoteJob:
                 raise
             raise RemoteError(404, RETRY_GONE.format(id=self.id)) from e
 
+    def resume(self, steps: int, **changes) -> RemoteJob:
+        """A new job that continues this succeeded or cancelled DREAM fit for `steps` more
+        steps, from its last checkpoint: its chains go on where this fit's ended (`name=`,
+        `tags=` as for a submit). The new job's record names this one (`resume_of`)."""
+        return RemoteJob(self._client, self._client.resume(self.id, steps, **changes))
+
     def delete(self) -> None:
         self._client.delete(self.id)
 

@@ -13,7 +13,7 @@ from .options import OptionsError, build_parser, parse
 
 def parse_line(line: str):
     try:
-        return parse(line)
+        return parse(line, build_parser(resume=True))
     except OptionsError as e:
         raise UsageError(str(e)) from None
 
@@ -23,6 +23,8 @@ class BumpsRemoteMagics(Magics):
     @line_magic
     def bumps_remote(self, line: str):
         args, options = parse_line(line)
+        if args.resume:
+            return self._resume(args, options)
         if not args.expr:
             raise UsageError("give the problem: %bumps_remote problem --fitter dream")
         shell = self._shell()
@@ -44,6 +46,33 @@ class BumpsRemoteMagics(Magics):
         if "problem" not in shell.user_ns:
             raise UsageError("the cell must define `problem` (a bumps FitProblem)")
         return self._submit(shell.user_ns["problem"], args, options)
+
+    def _resume(self, args, options):
+        """`%bumps_remote --resume ID --steps N`: job ID's DREAM fit, N steps further."""
+        from IPython.display import display
+
+        from .api import get_job
+        from .client import RemoteError
+        from .widget import in_notebook
+
+        if args.expr:
+            raise UsageError("--resume continues a job's own problem: give no problem")
+        steps = options.pop("steps", None)
+        if steps is None or options:
+            raise UsageError("--resume ID takes --steps N (the steps to add) and no other option")
+        try:
+            job = get_job(args.resume).resume(
+                steps,
+                **({"name": args.name} if args.name else {}),
+                **({"tags": args.tag} if args.tag else {}),
+            )
+        except (RemoteError, ServerNotFound) as e:
+            raise UsageError(str(e)) from None
+        if in_notebook():
+            display(job)
+        if args.wait:
+            job.wait(progress=not in_notebook())
+        return job
 
     def _shell(self) -> InteractiveShell:
         """The shell the magic runs in (IPython gives a registered magic one)."""
@@ -85,7 +114,7 @@ class BumpsRemoteMagics(Magics):
 
 
 def magic_help() -> str:
-    return build_parser().format_help()
+    return build_parser(resume=True).format_help()
 
 
 BumpsRemoteMagics.bumps_remote.__doc__ = magic_help()

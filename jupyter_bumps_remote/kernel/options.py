@@ -33,7 +33,7 @@ def fitter_settings() -> dict[str, tuple[object, set[str]]]:
 
 
 def build_parser(
-    prog: str = "%bumps_remote", target: str = "the problem (line form)"
+    prog: str = "%bumps_remote", target: str = "the problem (line form)", resume: bool = False
 ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -67,6 +67,13 @@ def build_parser(
         dest="wait_for_worker",
         help=COMMON["wait-for-worker"],
     )
+    if resume:
+        parser.add_argument(
+            "--resume",
+            metavar="JOB_ID",
+            help="continue this succeeded or cancelled DREAM fit for --steps more steps, "
+            "from its last checkpoint (no problem needed)",
+        )
     return parser
 
 

@@ -23,6 +23,8 @@ from .handlers import (
     JobHandler,
     JobsHandler,
     ResultHandler,
+    ResultsHandler,
+    ResumeHandler,
     RetryHandler,
     SessionHandler,
     WorkersHandler,
@@ -165,9 +167,11 @@ class BumpsRemote(ExtensionApp):
             [
                 (rf"/{API}/info", InfoHandler),
                 (rf"/{API}/jobs", JobsHandler),
+                (rf"/{API}/jobs/results", ResultsHandler),  # before {JOB}, which matches it too
                 (rf"/{JOB}", JobHandler),
                 (rf"/{JOB}/cancel", CancelHandler),
                 (rf"/{JOB}/retry", RetryHandler),
+                (rf"/{JOB}/resume", ResumeHandler),
                 (rf"/{JOB}/result", ResultHandler),
                 (rf"/{JOB}/session\.h5", SessionHandler),
                 (rf"/{JOB}/events", EventsSocket),

@@ -20,6 +20,7 @@ from ..store import JobNotFound, QuotaExceeded, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS
 from .service import (
+    MAX_RESULT_IDS,
     MAX_WAIT,
     JobService,
     NoMatchingWorker,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
 RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
+RESUME_FIELDS = frozenset(("steps", "name", "tags", "wait_for_worker"))
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 # The body of a cancel, a retry or a delete: a retry's fields take a few kB at most.
 SMALL_BODY_LIMIT = 64 * 1024
@@ -309,6 +311,36 @@ class RetryHandler(LimitedBodyHandler):
         record = await self.service.retry(self.owner, job_id, body)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201)
+
+
+class ResumeHandler(LimitedBodyHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, job_id):
+        body = self.json_body(RESUME_FIELDS, self.body())
+        record = await self.service.resume(self.owner, job_id, body)
+        self.set_header("Location", self.job_url(record["id"]))
+        self.write_json(record, 201)
+
+
+class ResultsHandler(LimitedBodyHandler):
+    """POST {"ids": [...]}: many jobs' records with their result summaries, in one answer."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self):
+        ids = self.json_body(frozenset(("ids",)), self.body()).get("ids")
+        if not isinstance(ids, list) or not 0 < len(ids) <= MAX_RESULT_IDS:
+            raise jobs.JobInputError("ids", f"give a list of 1 to {MAX_RESULT_IDS} job ids")
+        for i, job_id in enumerate(ids):
+            if not jobs.is_job_id(job_id):
+                raise jobs.JobInputError("ids", f"item {i} is not a job id (32 hex digits)")
+        found, missing = await self.service.results(
+            self.owner, list(dict.fromkeys(ids)), _wait_argument(self)
+        )
+        self.write_json({"jobs": found, "missing": missing})
 
 
 class ResultHandler(BumpsRemoteHandler):

@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 import redis.asyncio
 import redis.exceptions
 from kombu.exceptions import OperationalError
@@ -37,6 +38,10 @@ OTHERS_RUNNING = "the live workers serve other versions (GET workers lists them)
 # How long a request for a session file waits while its fit process writes it.
 SESSION_WAIT = 60.0
 MAX_WAIT = 300.0  # the longest a GET of a job may wait for it to end
+# POST jobs/results: the ids one request may name (1000 take ~35 kB, a small body), and the
+# summaries one answer carries at most (a client asks again for the rest)
+MAX_RESULT_IDS = 1000
+MAX_RESULTS_BYTES = 16 * 1024 * 1024
 
 
 class ServiceUnavailable(Exception):
@@ -286,8 +291,107 @@ class JobService:
         created, _ = await self._create_and_queue(record, raw, queues)
         return created
 
+    async def resume(self, owner: str, job_id: str, body: dict) -> dict:
+        """A new job that continues the owner's finished or cancelled DREAM fit `job_id` for
+        `steps` more steps, from its last checkpoint (docs/design.md#checkpoints-and-drain).
+        The worker hands the new fit that checkpoint; nothing here reads it."""
+        old = await self._record(owner, job_id)  # the owner's own job, or 404
+        steps = body.get("steps")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise jobs.JobInputError("steps", "give the number of steps to add, 1 or more")
+        if old.get("fitter") != "dream":
+            raise jobs.JobInputError(
+                "job_id", f"only a DREAM fit can be resumed; this job's fitter is {old['fitter']}"
+            )
+        if old.get("status") not in (jobs.SUCCEEDED, jobs.CANCELLED):
+            raise ResultNotReady(
+                f"the job is {old.get('status')}: only a succeeded or cancelled fit can be "
+                "resumed (a failed one: job.retry())"
+            )
+        summary = await self.store.result(owner, job_id)
+        payload = await self.store.payload(owner, job_id)
+        if summary is None or payload is None or await self.store.checkpoint(owner, job_id) is None:
+            raise ResultNotReady(
+                "the job has no checkpoint (or its problem is gone): it ended before it stored "
+                "one, or expired; submit the problem again"
+            )
+        options = dict(old.get("options") or {})
+        burn = options.get("burn", 100)
+        # DREAM's generations so far: its initial one, its burn-in, its steps
+        done = max(int(summary.get("nit") or 0) - 1 - int(burn), 0)
+        options["steps"] = done + steps
+        record, raw = dispatch.new_job(
+            owner,
+            payload,
+            old["fitter"],
+            options,
+            seed=old.get("seed"),
+            name=body.get("name", old.get("name")),
+            tags=body.get("tags", old.get("tags")),
+            queue_prefix=self.settings.queue_prefix,
+            max_attempts=self.settings.max_attempts,
+        )
+        record["resume_of"] = job_id
+        queues = await self._refuse_unserved(record, body)
+        created, _ = await self._create_and_queue(record, raw, queues)
+        return created
+
     async def delete(self, owner: str, job_id: str) -> None:
         await self.store.delete(owner, job_id)
+
+    async def results(
+        self, owner: str, job_ids: list[str], wait: float = 0
+    ) -> tuple[list[dict], list[str]]:
+        """The owner's jobs `job_ids` (a sweep's) with their result summaries, in one answer:
+        (records in the order asked, each with "result" as stored once it has one and while
+        they fit in MAX_RESULTS_BYTES; the ids that are not the owner's jobs). With `wait`,
+        answers once every one has ended or after `wait` seconds."""
+        self.reconcile.watch(owner)
+        found = await self.store.many(owner, job_ids, 0 if wait > 0 else MAX_RESULTS_BYTES)
+        pending = {
+            job_id
+            for job_id, record in zip(job_ids, found.records, strict=True)
+            if record is not None and record["status"] not in jobs.TERMINAL
+        }
+        if wait > 0:
+            if pending:
+                await self._until_all_terminal(owner, pending, found.since, wait)
+            found = await self.store.many(owner, job_ids, MAX_RESULTS_BYTES)
+        queued = any(r is not None and r.get("status") == jobs.QUEUED for r in found.records)
+        queues = await self.live_queues() if queued else set()  # one look for them all
+        answered, missing = [], []
+        for job_id, record in zip(job_ids, found.records, strict=True):
+            if record is None:
+                missing.append(job_id)
+                continue
+            summary = found.results.get(job_id)
+            if summary is not None:
+                record["result"] = orjson.Fragment(summary)  # passed on as stored, unparsed
+            answered.append(await self.describe(record, queues))
+        return answered, missing
+
+    async def _until_all_terminal(
+        self, owner: str, pending: set[str], since: str, wait: float
+    ) -> None:
+        # The owner's stream from its newest event read before the records (as _until_terminal
+        # does for one job): each job's terminal status event comes after that point.
+        ended = asyncio.get_running_loop().create_future()
+
+        def watch(text: str) -> None:
+            event = json.loads(text)
+            if event["type"] == "status" and event["data"].get("status") in jobs.TERMINAL:
+                pending.discard(event["data"].get("job"))
+                if not pending and not ended.done():
+                    ended.set_result(None)
+
+        subscriber = await self.hub.subscribe(owner, None, since, watch)
+        try:
+            if pending:
+                await asyncio.wait_for(ended, wait)
+        except TimeoutError:
+            pass
+        finally:
+            self.hub.unsubscribe(subscriber)
 
     async def stored_result(self, owner: str, job_id: str) -> bytes | None:
         """The result summary as stored (JSON bytes, not parsed here), if there is one."""

@@ -104,11 +104,21 @@ def bumps_options(options: dict) -> dict:
 
 
 def run_fit(
-    problem, fitter: str, options: dict, seed: int, monitors=(), abort_test=None, convergence=None
+    problem,
+    fitter: str,
+    options: dict,
+    seed: int,
+    monitors=(),
+    abort_test=None,
+    convergence=None,
+    fit_state=None,
+    random_state=None,
 ):
     """Fit `problem`; returns a FitOutcome whose result matches bumps.fitters.fit's.
 
     `convergence` is the ConvergenceMonitor to use, for a caller that reads its rows live.
+    `fit_state` resumes the fit from the fitter's state, as `bumps.fitters.fit(resume=...)`
+    does (`FitDriver.fit(fit_state=...)`), with numpy's random state `random_state`.
     """
     from bumps.fitters import FitDriver
     from bumps.mapper import SerialMapper
@@ -125,6 +135,8 @@ def run_fit(
         return aborted[0]
 
     seed_fit(seed)
+    if random_state is not None:
+        np.random.set_state(random_state)
     mapper = (
         ForkPoolMapper(problem, parallel)
         if parallel != 1
@@ -143,7 +155,7 @@ def run_fit(
     )
     try:
         driver.clip()
-        x, fx = driver.fit()
+        x, fx = driver.fit(fit_state=fit_state)
     finally:
         if isinstance(mapper, ForkPoolMapper):
             mapper.close()

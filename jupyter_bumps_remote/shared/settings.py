@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 from . import machine
 from .machine import AUTOMATIC
+from .redis_url import masked as masked_redis_url
 from .redis_url import normalize as normalize_redis_url
 
 ENV_PREFIX = "BUMPS_REMOTE_"
@@ -24,6 +25,12 @@ DEFAULT_MAX_ATTEMPTS = 3
 # A worker that misses this many heartbeats in a row is lost: its advertisement expires and
 # the sweeps queue its running fits again (docs/design.md#workers-that-die).
 HEARTBEATS_TO_LOSE = 3
+
+
+# A fit's uid is the base plus its pid (at most 2^22, Linux' PID_MAX_LIMIT): a range above
+# the ones distributions and systemd assign, below 2^31
+DEFAULT_FIT_UID_BASE = 1_900_000_000
+MAX_FIT_UID_BASE = 2**31 - 2 - 2**22
 
 
 class SettingsError(ValueError):
@@ -62,6 +69,20 @@ class WorkerSettings:
     # and a fit's stdout and stderr are relayed up to this many bytes, then cut.
     max_session_bytes: int = 256 * 1024 * 1024
     output_limit: int = 1024 * 1024
+    # A DREAM or DE fit sends its state this often; stored in Redis, it is where a
+    # redelivered or drained job resumes (docs/cluster.md#drain-and-checkpoints). 0: never.
+    checkpoint_interval: float = 60.0
+    # On SIGTERM (or at the end of --lifetime) a worker checkpoints its fits, gives their jobs
+    # back to the queue and exits within this many seconds: below Slurm's KillWait (30 s).
+    drain_seconds: float = 20.0
+    # Who a fit runs as (docs/operator-guide.md#the-fit-sandbox): "" gives each fit a uid of
+    # its own, fit_uid_base + its pid, when the worker runs as root; a user name runs every
+    # fit as that user instead. Never root.
+    fit_user: str = ""
+    fit_uid_base: int = DEFAULT_FIT_UID_BASE
+    # Absolute paths, separated by ":", that fits may read besides the Python environment
+    # (a data directory or a model cache under the worker's home)
+    fit_readable_paths: str = ""
 
     def __post_init__(self):
         for name, default in machine.DEFAULTS.items():
@@ -69,6 +90,17 @@ class WorkerSettings:
                 object.__setattr__(self, name, default())
         # rediss:// checks the server's certificate on every client, kombu's included
         object.__setattr__(self, "redis_url", normalize_redis_url(self.redis_url))
+
+    def __repr__(self) -> str:
+        # Celery's `inspect conf` shows app.conf.bumps_remote by its repr, and Flower's worker
+        # page shows that to whoever may log in: never the Redis password
+        # (docs/operator-guide.md#watching-workers-with-flower)
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["redis_url"] = masked_redis_url(self.redis_url)
+        return f"WorkerSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def readable_paths(self) -> tuple[str, ...]:
+        return tuple(path for path in self.fit_readable_paths.split(":") if path)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> WorkerSettings:
@@ -114,6 +146,33 @@ class WorkerSettings:
                     f"{ENV_PREFIX}{name.upper()}={getattr(self, name)}: use 0 (no limit), a "
                     f"number, or {AUTOMATIC} for this machine's default"
                 )
+        if self.checkpoint_interval < 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}CHECKPOINT_INTERVAL={self.checkpoint_interval:g}: give seconds "
+                f"(0: no checkpoints)"
+            )
+        if self.fit_user in ("root", "0"):
+            raise SettingsError(
+                f"{ENV_PREFIX}FIT_USER={self.fit_user}: fits must never run as root; leave it "
+                f"empty to give each fit a user of its own"
+            )
+        if not 0 < self.fit_uid_base <= MAX_FIT_UID_BASE:
+            raise SettingsError(
+                f"{ENV_PREFIX}FIT_UID_BASE={self.fit_uid_base}: use a base above 0 and at most "
+                f"{MAX_FIT_UID_BASE}, so that the base plus any pid stays below 2^31 (default "
+                f"{DEFAULT_FIT_UID_BASE})"
+            )
+        for path in self.readable_paths():
+            if not os.path.isabs(path):
+                raise SettingsError(
+                    f"{ENV_PREFIX}FIT_READABLE_PATHS: {path!r} is not an absolute path; give "
+                    f"absolute paths separated by ':'"
+                )
+        if self.drain_seconds <= 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}DRAIN_SECONDS={self.drain_seconds:g}: give seconds above 0 "
+                f"(below the kill grace of whatever stops the worker: Slurm's KillWait is 30 s)"
+            )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")
 

@@ -30,6 +30,8 @@ _READS = frozenset(
         "XRANGE",
         "XREAD",
         "SCAN",
+        "STRLEN",
+        "XREVRANGE",
     )
 )
 

@@ -59,11 +59,18 @@ def encode_record(record: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+# Hash fields that only the store's scripts read: the token of the run that holds a running
+# job (lua/include/fence.lua), which no reader of the record needs
+_STORE_ONLY_FIELDS = frozenset({"run"})
+
+
 def decode_record(raw: Mapping[Any, Any]) -> dict[str, Any]:
     """A record from its hash fields (bytes or str, as the client returns them)."""
     record: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.decode() if isinstance(key, bytes) else key
+        if name in _STORE_ONLY_FIELDS:
+            continue
         text = value.decode() if isinstance(value, bytes) else value
         if name in _JSON_FIELDS:
             try:

@@ -14,8 +14,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from . import checkpoints, quotas, records, transitions
 from . import events as event_ops
-from . import quotas, records, transitions
 from . import workers as worker_ops
 from .batch import Batch, OpGen, Script
 from .binding import async_op, sync_op
@@ -76,7 +76,11 @@ class JobStore(_Connected[Redis]):
 
     create = sync_op(records.create)
     get = sync_op(records.get)
+    many = sync_op(records.many)
     payload = sync_op(records.payload)
+    checkpoint = sync_op(checkpoints.checkpoint)
+    put_checkpoint = sync_op(checkpoints.put_checkpoint)
+    drained = sync_op(checkpoints.drained)
     result = sync_op(records.result)
     result_json = sync_op(records.result_json)
     session = sync_op(records.session)
@@ -91,6 +95,7 @@ class JobStore(_Connected[Redis]):
     request_cancel = sync_op(transitions.request_cancel)
     progress = sync_op(transitions.progress)
     cancel_reason = sync_op(transitions.cancel_reason)
+    holds_job = sync_op(transitions.holds_job)
     put_session = sync_op(transitions.put_session)
     last_event_id = sync_op(event_ops.last_event_id)
     events = sync_op(event_ops.events)
@@ -135,7 +140,11 @@ class AsyncJobStore(_Connected[AsyncRedis]):
 
     create = async_op(records.create)
     get = async_op(records.get)
+    many = async_op(records.many)
     payload = async_op(records.payload)
+    checkpoint = async_op(checkpoints.checkpoint)
+    put_checkpoint = async_op(checkpoints.put_checkpoint)
+    drained = async_op(checkpoints.drained)
     result = async_op(records.result)
     result_json = async_op(records.result_json)
     session = async_op(records.session)
@@ -150,6 +159,7 @@ class AsyncJobStore(_Connected[AsyncRedis]):
     request_cancel = async_op(transitions.request_cancel)
     progress = async_op(transitions.progress)
     cancel_reason = async_op(transitions.cancel_reason)
+    holds_job = async_op(transitions.holds_job)
     put_session = async_op(transitions.put_session)
     last_event_id = async_op(event_ops.last_event_id)
     events = async_op(event_ops.events)

@@ -46,13 +46,17 @@ def xadd(settings: StoreSettings, stream: str, kind: str, data: str) -> tuple[An
 
 
 def output(
-    settings: StoreSettings, owner: str, job_id: str, events: list[dict[str, Any]]
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    events: list[dict[str, Any]],
+    run: str = "",
 ) -> OpGen[int]:
     """Append `output` events (a fit's stdout and stderr: stream, text, seq) to the job's
     stream, not the owner's, in one round trip. Ignored once the job is not running, so
     that none follows its terminal event. Returns how many were added."""
     keys = [settings.keys.job(owner, job_id), settings.keys.events(owner, job_id)]
-    args = [settings.events_maxlen, *(compact_json(event) for event in events)]
+    args = [settings.events_maxlen, run, *(compact_json(event) for event in events)]
     (reply,) = yield Batch([Script("output", keys, args)])
     return int(reply or 0)
 

@@ -52,6 +52,8 @@ class Progress(TypedDict, total=False):
     chisq: float | None
     elapsed: float
     final: bool
+    # the step of the checkpoint the fit resumed from (docs/design.md#checkpoints-and-drain)
+    resumed_from: int | None
 
 
 class _JobErrorRequired(TypedDict):
@@ -101,6 +103,11 @@ class JobRecord(_JobRecordRequired, total=False):
     session: SessionState
     session_error: str
     retry_of: str
+    # the ended DREAM fit this job continues (job.resume)
+    resume_of: str
+    # when its fit's last checkpoint was stored; how often a draining worker gave it back
+    checkpointed: float
+    drained: int
 
 
 # the nested records by name, for the checks of openapi.yaml and tokens.ts

@@ -9,6 +9,9 @@ Per owner, so that a Redis ACL pattern can fence a user in:
                                         terminal status (record field `session`: writing →
                                         ready | failed)
   {prefix}u:{owner}:job:{id}:lease      token of the execution running the job (short TTL)
+  {prefix}u:{owner}:job:{id}:checkpoint the fit's last checkpoint (DREAM, DE), opaque bytes
+                                        that only the job's own fit process unpickles;
+                                        expires with the record
   {prefix}u:{owner}:jobs                sorted set of job ids by creation time
   {prefix}u:{owner}:events              stream: status events of all the owner's jobs
   {prefix}u:{owner}:idem:{key}          idempotency key -> job id
@@ -46,7 +49,8 @@ class Keys:
     def job_keys(self, owner: str, job_id: str) -> list[str]:
         """The job hash and every key that lives and dies with it."""
         base = self.job(owner, job_id)
-        return [base] + [f"{base}:{part}" for part in ("payload", "events", "result", "session")]
+        parts = ("payload", "events", "result", "session", "checkpoint")
+        return [base] + [f"{base}:{part}" for part in parts]
 
     def payload(self, owner: str, job_id: str) -> str:
         return f"{self.job(owner, job_id)}:payload"
@@ -59,6 +63,9 @@ class Keys:
 
     def session(self, owner: str, job_id: str) -> str:
         return f"{self.job(owner, job_id)}:session"
+
+    def checkpoint(self, owner: str, job_id: str) -> str:
+        return f"{self.job(owner, job_id)}:checkpoint"
 
     def lease(self, owner: str, job_id: str) -> str:
         return f"{self.job(owner, job_id)}:lease"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..shared import jobs
-from .batch import Batch, OpGen, Script
+from .batch import Batch, Command, OpGen, Script
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused
-from .events import status_event
+from .events import decode_events, status_event
 from .quotas import NO_LIMITS, RECOUNT_EVERY, Limits, refusal
 from .settings import StoreSettings
 
@@ -97,16 +98,63 @@ def result_json(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes
     return raw
 
 
+@dataclass
+class Many:
+    """Several jobs read together (`many`): `since`, the id of the owner's newest event read
+    before the records ("0" if none), where to follow them from; `records`, one per id asked,
+    None for one that does not exist (another owner's too: keys are per owner); `results`,
+    the summaries as stored (JSON bytes) of those whose results were read."""
+
+    since: str
+    records: list[dict[str, Any] | None]
+    results: dict[str, bytes] = field(default_factory=dict)
+
+
+def many(
+    settings: StoreSettings, owner: str, job_ids: list[str], result_bytes: int = 0
+) -> OpGen[Many]:
+    """The records of `job_ids` in one round trip and, with `result_bytes`, their result
+    summaries in a second: in the order asked, as many as fit in `result_bytes` (at least
+    one), so that an answer stays bounded whatever the summaries weigh (a DREAM one is
+    hundreds of kB); a caller asks again for the rest."""
+    keys = settings.keys
+    commands: list[Command] = [("XREVRANGE", keys.owner_events(owner), "+", "-", "COUNT", 1)]
+    commands += [("HGETALL", keys.job(owner, job_id)) for job_id in job_ids]
+    if result_bytes:
+        commands += [("STRLEN", keys.result(owner, job_id)) for job_id in job_ids]
+    replies = yield Batch(commands)
+    newest, raws = replies[0], replies[1 : 1 + len(job_ids)]
+    found = Many(
+        decode_events(newest)[0]["id"] if newest else "0",
+        [decode_record(raw) if raw else None for raw in raws],
+    )
+    if not result_bytes:
+        return found
+    chosen, total = [], 0
+    for job_id, size in zip(job_ids, replies[1 + len(job_ids) :], strict=True):
+        size = int(size or 0)
+        if size and (not chosen or total + size <= result_bytes):
+            chosen.append(job_id)
+            total += size
+        elif size:
+            break  # the rest in the order asked: the next request's
+    if chosen:
+        summaries = yield Batch([("GET", keys.result(owner, job_id)) for job_id in chosen])
+        found.results = {j: raw for j, raw in zip(chosen, summaries, strict=True) if raw}
+    return found
+
+
 def session(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes | None]:
     (raw,) = yield Batch([("GET", settings.keys.session(owner, job_id))])
     return raw
 
 
 def put_result(
-    settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any]
+    settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any], run: str = ""
 ) -> OpGen[bool]:
     """Store the result summary (counted in the owner's stored bytes, never refused: the
-    result is what the fit was for). False if the job is gone."""
+    result is what the fit was for). False if the job is gone, or if `run` (the writing
+    run's token) is not the run that holds the job."""
     keys = settings.keys
     script_keys = [
         keys.job(owner, job_id),
@@ -114,7 +162,8 @@ def put_result(
         keys.job_bytes(owner),
         keys.usage(owner),
     ]
-    (reply,) = yield Batch([Script("result", script_keys, [job_id, compact_json(summary)])])
+    args = [job_id, compact_json(summary), run]
+    (reply,) = yield Batch([Script("result", script_keys, args)])
     return bool(reply)
 
 
@@ -165,7 +214,7 @@ def delete(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bool]:
     """Delete an ended job and everything stored with it (its bytes leave the owner's
     usage). Raises JobNotFound, or TransitionRefused for a job still active."""
     keys = settings.keys
-    job, payload_key, events, result_key, session_key = keys.job_keys(owner, job_id)
+    job, payload_key, events, result_key, session_key, checkpoint = keys.job_keys(owner, job_id)
     script_keys = [
         job,
         payload_key,
@@ -175,6 +224,7 @@ def delete(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bool]:
         keys.index(owner),
         keys.job_bytes(owner),
         keys.usage(owner),
+        checkpoint,
     ]
     (reply,) = yield Batch([Script("delete", script_keys, [job_id])])
     outcome = as_text(reply[0])

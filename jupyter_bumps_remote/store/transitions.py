@@ -28,10 +28,10 @@ PAYLOAD_EXPIRED = (
 
 def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[str]:
     """KEYS of the state-change scripts: job hash, job events, owner events, payload,
-    result, session, and the owner's usage (bytes, usage, active: quotas.py), which a job
-    that ends changes."""
+    result, session, the owner's usage (bytes, usage, active: quotas.py), which a job
+    that ends changes, and the fit's checkpoint, which expires with the record."""
     keys = settings.keys
-    job, payload, events, result, session = keys.job_keys(owner, job_id)
+    job, payload, events, result, session, checkpoint = keys.job_keys(owner, job_id)
     return [
         job,
         events,
@@ -42,6 +42,7 @@ def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[st
         keys.job_bytes(owner),
         keys.usage(owner),
         keys.active(owner),
+        checkpoint,
     ]
 
 
@@ -127,8 +128,10 @@ def finish(
     partial: bool = False,
     summary: dict[str, Any] | None = None,
     session_follows: bool = False,
+    run: str = "",
 ) -> OpGen[bool]:
     """Move a job to a terminal state unless it already is in one. Returns True if moved.
+    `run`: the token of the run that writes; refused if another run has taken the job over.
 
     `session_follows`: the fit process writes the session file right after this (see
     `put_session`), so the result is readable before that slower HDF5 write is done."""
@@ -147,7 +150,7 @@ def finish(
         fields["session"] = "writing"
     chisq = summary.get("chisq") if summary else None
     event = status_event(record, status, error=error, reason=reason, chisq=chisq)
-    return (yield from transition(settings, owner, job_id, status, fields, event))
+    return (yield from transition(settings, owner, job_id, status, fields, event, run=run))
 
 
 def transition(
@@ -158,15 +161,19 @@ def transition(
     fields: dict[str, Any],
     event: dict[str, Any],
     allowed: Iterable[str] = jobs.ACTIVE,
+    run: str = "",
 ) -> OpGen[bool]:
     """Move the job to `status` with `fields`, only from a status in `allowed`; True if it
-    moved. An ended job expires `result_ttl` seconds later."""
+    moved. An ended job expires `result_ttl` seconds later. `run`: the token of the run
+    that writes (none: the server's or a sweep's change); a run that another has taken the
+    job from changes nothing (lua/include/fence.lua)."""
     args = [
         status,
         ",".join(sorted(allowed)),
         settings.events_maxlen,
         compact_json(event),
         settings.result_ttl if status in jobs.TERMINAL else 0,
+        run,
         *flatten(encode_record(fields)),
     ]
     (reply,) = yield Batch([Script("transition", transition_keys(settings, owner, job_id), args)])
@@ -197,13 +204,23 @@ def progress(
     job_id: str,
     data: dict[str, Any],
     summary: dict[str, Any],
+    run: str = "",
 ) -> OpGen[str | None]:
     """Record progress of a running job: full `data` on the job stream, the compact
-    `summary` on the job record and the owner stream. Ignored once the job is not running."""
+    `summary` on the job record and the owner stream. Ignored once the job is not running,
+    or when written by a `run` that another run has taken the job from."""
     keys = transition_keys(settings, owner, job_id)[:3]
-    args = [settings.events_maxlen, compact_json(data), compact_json({"job": job_id, **summary})]
+    summary_json = compact_json({"job": job_id, **summary})
+    args = [settings.events_maxlen, compact_json(data), summary_json, run]
     (reply,) = yield Batch([Script("progress", keys, args)])
     return as_text(reply) if reply else None
+
+
+def holds_job(settings: StoreSettings, owner: str, job_id: str, run: str) -> OpGen[bool]:
+    """Whether `run` is the run that holds the job (the last to start it), whose writes the
+    store takes (lua/include/fence.lua)."""
+    (value,) = yield Batch([("HGET", settings.keys.job(owner, job_id), "run")])
+    return value is not None and as_text(value) == run
 
 
 def cancel_reason(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str | None]:
@@ -219,7 +236,12 @@ def cancel_reason(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str
 
 
 def put_session(
-    settings: StoreSettings, owner: str, job_id: str, data: bytes | None, error: str = ""
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    data: bytes | None,
+    error: str = "",
+    run: str = "",
 ) -> OpGen[bool]:
     """Store the session file (or why there is none) of a job whose status says
     `session: writing`. A file that would take the owner over their stored-bytes limit
@@ -233,7 +255,7 @@ def put_session(
         keys.usage(owner),
     ]
     state: list[Any] = ["ready", data] if data is not None else ["failed", error]
-    args = [*state, job_id, keys.owner(owner), time.time(), RECOUNT_EVERY]
+    args = [*state, job_id, keys.owner(owner), time.time(), RECOUNT_EVERY, run]
     (reply,) = yield Batch([Script("session", script_keys, args)])
     if isinstance(reply, list):  # over the limit: nothing was stored
         assert data is not None

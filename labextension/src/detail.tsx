@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import { JobDetailModel } from './detailModel';
-import { formatChisq, formatNumber } from './format';
+import { formatBound, formatChisq, formatNumber } from './format';
 import { ProgressBar, StatusBadge } from './jobRow';
 import { OutputView } from './outputView';
 import { ConvergencePlot } from './plot';
@@ -38,7 +38,7 @@ function ParameterTable(props: {
               </td>
               <td>
                 {p
-                  ? `[${formatNumber(p.bounds[0] ?? -Infinity)}, ${formatNumber(
+                  ? `[${formatBound(p.bounds[0] ?? -Infinity)}, ${formatBound(
                       p.bounds[1] ?? Infinity
                     )}]`
                   : '–'}

@@ -19,6 +19,17 @@ export function formatNumber(value: number | null | undefined): string {
     : value.toPrecision(6);
 }
 
+/** A bound as short as it reads ([0, 3], not [0.00000, 3.00000]): the parameter table
+ * must fit the sidebar's width. */
+export function formatBound(value: number): string {
+  if (!isFinite(value)) {
+    return value > 0 ? '∞' : '−∞';
+  }
+  return formatNumber(value)
+    .replace(/(\.\d*?)0+(e|$)/, '$1$2')
+    .replace(/\.(e|$)/, '$1');
+}
+
 /** Seconds of work so far (running: until `now`), as 12 s / 3 min 20 s / 1 h 05 min. */
 export function elapsedSeconds(job: IJob, now: number): number | null {
   if (!job.started) {

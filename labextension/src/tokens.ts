@@ -50,6 +50,7 @@ export interface IProgress {
   chisq?: number | null;
   elapsed?: number;
   final?: boolean;
+  resumed_from?: number | null;
 }
 
 export interface IJobError {
@@ -88,6 +89,9 @@ export interface IJob {
   session?: SessionState;
   session_error?: string;
   retry_of?: string;
+  resume_of?: string;
+  checkpointed?: number;
+  drained?: number;
 }
 
 export interface IJobList {

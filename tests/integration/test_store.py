@@ -10,6 +10,9 @@ import redis.asyncio
 
 from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import AsyncJobStore, JobNotFound, JobStore, TransitionRefused
+from jupyter_bumps_remote.store.events import output as output_op
+
+OUTPUT = {"stream": "stdout", "text": "late\n", "seq": 0}
 
 
 def make_record(owner, **fields):
@@ -217,3 +220,38 @@ def test_async_store_shares_the_same_logic(redis_server, store, owner):
     assert [r["id"] for r in listed] == [record["id"]] and total == 1
     assert [e["data"]["status"] for e in waited] == [jobs.CANCELLED]
     assert store.get(owner, record["id"])["status"] == jobs.CANCELLED  # the sync side agrees
+
+
+def test_a_run_taken_over_writes_nothing_more(store, owner):
+    """A run cut off from Redis (its worker's link down) is taken over by another once its
+    lease lapses; when its link comes back, its late progress, output, result, end and
+    session file are refused, and the run that holds the job writes as before
+    (lua/include/fence.lua; docs/reliability.md#24-a-workers-link-cut-mid-fit)."""
+    job = create(store, owner)
+    job_id = job["id"]
+    assert store.start(owner, job_id, "w1", 3, "first", 30)[0] == "started"
+    store.redis.delete(store.keys.lease(owner, job_id))  # its lease lapsed while cut off
+    assert store.start(owner, job_id, "w2", 3, "second", 30)[0] == "started"
+    before = store.events(owner, job_id)
+
+    stale = {"run": "first"}
+    assert store.progress(owner, job_id, {"step": 9}, {"step": 9}, **stale) is None
+    assert store.run(output_op(store.settings, owner, job_id, [OUTPUT], **stale)) == 0
+    assert store.put_result(owner, job_id, {"chisq": 9.0}, **stale) is False
+    assert store.finish(owner, job_id, jobs.SUCCEEDED, summary={}, **stale) is False
+    assert store.put_session(owner, job_id, b"stale h5", **stale) is False
+    record = store.get(owner, job_id)
+    assert record["status"] == jobs.RUNNING and record["worker"] == "w2"
+    assert "run" not in record  # the store's own field, never shown
+    assert store.events(owner, job_id) == before and store.result(owner, job_id) is None
+
+    mine = {"run": "second"}
+    assert store.progress(owner, job_id, {"step": 1}, {"step": 1}, **mine)
+    assert store.run(output_op(store.settings, owner, job_id, [OUTPUT], **mine)) == 1
+    assert store.put_result(owner, job_id, {"chisq": 1.0}, **mine) is True
+    assert store.finish(owner, job_id, jobs.SUCCEEDED, summary={}, session_follows=True, **mine)
+    assert store.put_session(owner, job_id, b"h5", **mine) is True
+    assert store.get(owner, job_id)["status"] == jobs.SUCCEEDED
+    assert store.result(owner, job_id) == {"chisq": 1.0}
+    # the server's own changes carry no run: a delete still works
+    store.delete(owner, job_id)

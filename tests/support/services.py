@@ -18,13 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class TLSFiles:
-    """A throw-away CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+    """A throw-away CA and a server certificate for `hosts` (127.0.0.1 and localhost unless
+    given), as PEM files."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")):
         import trustme
 
         authority = trustme.CA()
-        server = authority.issue_cert("127.0.0.1", "localhost")
+        server = authority.issue_cert(*hosts)
         self.ca, self.cert, self.key = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
         authority.cert_pem.write_to_path(str(self.ca))
         server.private_key_pem.write_to_path(str(self.key))
@@ -46,7 +47,8 @@ class RedisServer:
     default user is off; without `channels`, it may use no pub/sub channel, as Redis 7 has it
     by default); with `tls` (a `TLSFiles`), it speaks TLS only, on that port. `stop()` then
     `start()` restarts it on the same port with the same data dir; `extra` adds redis-server
-    arguments (e.g. `["--save", "60 1"]`)."""
+    arguments (e.g. `["--save", "60 1"]`); `host`: the address it listens on and its URL
+    names (tests/support/netns.py gives it one in a network namespace)."""
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class RedisServer:
         tls: TLSFiles | None = None,
         channels: bool = True,
         extra: list[str] | None = None,
+        host: str = "127.0.0.1",
     ):
         if not shutil.which("redis-server"):
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -64,6 +67,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.user, self.password, self.tls, self.channels = user, password, tls, channels
         self.extra = list(extra or [])
+        self.host = host
         self.process: subprocess.Popen | None = None
         self.url = self.url_with()
 
@@ -72,7 +76,7 @@ class RedisServer:
         scheme = scheme or ("rediss" if self.tls else "redis")
         credentials = f"{self.user}:{password or self.password}@" if self.user else ""
         query = f"?ssl_ca_certs={self.tls.ca}" if self.tls and scheme == "rediss" else ""
-        return f"{scheme}://{credentials}127.0.0.1:{self.port}/0{query}"
+        return f"{scheme}://{credentials}{self.host}:{self.port}/0{query}"
 
     def _access_args(self) -> list[str]:
         args = []
@@ -93,7 +97,7 @@ class RedisServer:
             "--port",
             str(self.port),
             "--bind",
-            "127.0.0.1",
+            self.host,
             "--dir",
             str(self.dir),
             "--save",

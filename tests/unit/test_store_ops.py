@@ -223,8 +223,11 @@ def test_put_result_counts_it_and_stores_nothing_for_a_gone_job():
     script = only_script(batch)
     assert done is True and script.name == "result"
     assert script.keys == [JOB_KEY, f"{JOB_KEY}:result", OWNER_KEYS["bytes"], OWNER_KEYS["usage"]]
-    assert script.args == [JOB, '{"chisq":1.5}']
+    assert script.args == [JOB, '{"chisq":1.5}', ""]
     assert drive(records.put_result(SETTINGS, OWNER, JOB, {}), [0])[0] is False
+    # a run's result carries its token, which the script checks against the job's run
+    fenced = records.put_result(SETTINGS, OWNER, JOB, {}, run="w/1/ab")
+    assert only_script(drive(fenced, [0])[1][0]).args[2] == "w/1/ab"
 
 
 def test_get_decodes_the_record_or_returns_none():
@@ -301,6 +304,7 @@ def test_delete_refuses_an_active_job_and_a_missing_one():
         INDEX,
         OWNER_KEYS["bytes"],
         OWNER_KEYS["usage"],
+        f"{JOB_KEY}:checkpoint",  # expires and goes with the record
     ]
 
 
@@ -316,6 +320,7 @@ TRANSITION_KEYS = [
     f"p:u:{OWNER}:bytes",  # a job that ends changes its owner's usage
     f"p:u:{OWNER}:usage",
     f"p:u:{OWNER}:active",
+    f"{JOB_KEY}:checkpoint",  # expires with the record
 ]
 
 
@@ -379,7 +384,13 @@ def test_start_of_a_missing_job_sends_no_script():
 def test_finish_moves_an_active_job_with_its_fields_and_event():
     moved, batches = drive(
         transitions.finish(
-            SETTINGS, OWNER, JOB, jobs.SUCCEEDED, summary={"chisq": 1.5}, session_follows=True
+            SETTINGS,
+            OWNER,
+            JOB,
+            jobs.SUCCEEDED,
+            summary={"chisq": 1.5},
+            session_follows=True,
+            run="w/1/ab",
         ),
         [stored(status="running")],
         [[1, b"succeeded"]],
@@ -387,8 +398,9 @@ def test_finish_moves_an_active_job_with_its_fields_and_event():
     assert moved is True
     script = only_script(batches[1])
     assert script.name == "transition" and script.keys == TRANSITION_KEYS
-    status, allowed, maxlen, event, ttl, *pairs = script.args
+    status, allowed, maxlen, event, ttl, run, *pairs = script.args
     assert (status, allowed, maxlen, ttl) == ("succeeded", "queued,running", 100, 60)
+    assert run == "w/1/ab"
     fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
     assert fields == {"finished": str(NOW), "partial": "0", "has_result": "1", "session": "writing"}
     assert json.loads(event)["chisq"] == 1.5
@@ -452,7 +464,7 @@ def test_put_session_stores_the_file_in_one_script():
     done, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [1])
     script = only_script(batch)
     assert done is True and script.name == "session" and script.keys == SESSION_KEYS
-    assert script.args == ["ready", b"h5", JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY]
+    assert script.args == ["ready", b"h5", JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, ""]
     failed, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, None, "no h5"), [1])
     assert failed is True and only_script(batch).args[:2] == ["failed", "no h5"]
     assert drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [0])[0] is False
@@ -466,7 +478,7 @@ def test_a_session_file_over_the_owners_bytes_is_not_stored_and_the_record_says_
     )
     assert done is True
     state, why, *rest = only_script(batches[1]).args
-    assert state == "failed" and rest == [JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY]
+    assert state == "failed" and rest == [JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, ""]
     assert why == (
         "the session file (2.0 KiB) does not fit in your stored data's limit: 1.0 KiB left of "
         "4.0 MiB (c.BumpsRemote.max_stored_bytes); the result is kept. Delete jobs you no "
@@ -497,7 +509,7 @@ def test_progress_sends_data_to_the_job_stream_and_a_summary_to_the_record():
     )
     script = only_script(batch)
     assert script.keys == TRANSITION_KEYS[:3]
-    assert script.args == [100, '{"step":3,"rows":[1]}', f'{{"job":"{JOB}","step":3}}']
+    assert script.args == [100, '{"step":3,"rows":[1]}', f'{{"job":"{JOB}","step":3}}', ""]
     assert status == "running"
     assert drive(transitions.progress(SETTINGS, OWNER, JOB, {}, {}), [None])[0] is None
 
@@ -580,7 +592,8 @@ def test_a_queued_job_missing_from_the_broker_ends_after_confirmation():
     assert [c[1] for c in plain(batches[2])[:-1]] == BROKER and batches[2].transaction
     assert plain(batches[2])[-1] == ("HVALS", KOMBU_UNACKED)
     script = only_script(batches[3])
-    status, allowed, _, event, _, *pairs = script.args
+    status, allowed, _, event, _, run, *pairs = script.args
+    assert run == ""  # a server's change: no run to fence
     # only from the state seen: a job that started meanwhile is left alone
     assert (script.name, status, allowed) == ("transition", "failed", "queued")
     fields = dict(zip(pairs[::2], pairs[1::2], strict=True))

@@ -1,6 +1,7 @@
 -- Cancel: a queued job ends at once (it will never start); a running job is flagged so
 -- that its fit stops itself and keeps its best point; a finished job is refused.
--- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active
+-- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active,
+--       checkpoint
 -- ARGV: stream maxlen, cancelled event JSON, cancel-requested event JSON, reason, now, ttl
 --#include usage
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -13,7 +14,7 @@ if current == 'queued' then
   job_ended(KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9])
   local ttl = tonumber(ARGV[6])
   if ttl > 0 then
-    for _, i in ipairs({1, 2, 4, 5, 6}) do redis.call('EXPIRE', KEYS[i], ttl) end
+    for _, i in ipairs({1, 2, 4, 5, 6, 10}) do redis.call('EXPIRE', KEYS[i], ttl) end
   end
   return {1, 'cancelled'}
 elseif current == 'running' then

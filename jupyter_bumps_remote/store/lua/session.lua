@@ -5,10 +5,12 @@
 -- stored: the caller records why (quotas.py).
 -- KEYS: job hash, session, bytes, usage
 -- ARGV: state ('ready' or 'failed'), session bytes (ready) or the reason (failed), job id,
---       owner namespace, now, seconds between recounts
+--       owner namespace, now, seconds between recounts, the writing run's token ('' for none)
 -- Returns 1 (done), 0 (no such job) or {stored, limit} (over the limit: nothing written).
 --#include usage
+--#include fence
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if superseded(KEYS[1], ARGV[7]) then return 0 end
 if ARGV[1] == 'ready' then
   local size = string.len(ARGV[2]) - redis.call('STRLEN', KEYS[2])
   local limit = tonumber(redis.call('HGET', KEYS[4], 'limit') or '0')

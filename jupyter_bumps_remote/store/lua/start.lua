@@ -7,7 +7,7 @@
 -- A queued job whose payload expired (payload ttl) ends `failed`, saying so. A job that
 -- starts keeps its payload from then on: a redelivery after a lost worker needs it.
 -- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active,
---       lease
+--       checkpoint, lease
 -- ARGV: worker, now, max attempts, stream maxlen, running event JSON, failed event JSON,
 --       error JSON for the attempt cap, retention ttl, lease token, lease ms (0: no lease),
 --       cancelled event JSON, error JSON for an expired payload, its failed event JSON
@@ -24,12 +24,12 @@ local function ended(status, event, ...)
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)
   job_ended(KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9])
   if ttl > 0 then
-    for _, i in ipairs({1, 2, 4, 5, 6}) do redis.call('EXPIRE', KEYS[i], ttl) end
+    for _, i in ipairs({1, 2, 4, 5, 6, 10}) do redis.call('EXPIRE', KEYS[i], ttl) end
   end
 end
 
 if current == 'running' then
-  if redis.call('EXISTS', KEYS[10]) == 1 then return {'leased', attempt} end
+  if redis.call('EXISTS', KEYS[11]) == 1 then return {'leased', attempt} end
   if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
     ended('cancelled', ARGV[11])
     return {'cancelled', attempt}
@@ -44,12 +44,14 @@ if attempt > tonumber(ARGV[3]) then
   ended('failed', ARGV[6], 'error', ARGV[7])
   return {'exhausted', attempt}
 end
+-- 'run': the token of the run that now holds the job; the run's writes carry it, and a run
+-- that was taken over (its worker cut off, then back) can no longer write (fence.lua)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1],
-           'attempt', attempt)
+           'attempt', attempt, 'run', ARGV[9])
 redis.call('HDEL', KEYS[1], 'reason')
 redis.call('PERSIST', KEYS[4])
 if tonumber(ARGV[10]) > 0 then
-  redis.call('SET', KEYS[10], ARGV[9], 'PX', ARGV[10])
+  redis.call('SET', KEYS[11], ARGV[9], 'PX', ARGV[10])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])

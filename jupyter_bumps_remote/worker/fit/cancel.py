@@ -1,7 +1,9 @@
 """Cooperative cancel: a local flag that bumps' abort_test reads every iteration for free.
 
 The pool process watches the job record and, on a cancel request or at the soft time limit,
-sends a cancel message down the pipe; a thread here reads it and sets the flag.
+sends a cancel message down the pipe; a thread here reads it and sets the flag. A drain
+request (the worker stops) is read here too: the fit's checkpoint monitor sends a last
+checkpoint, then the flag stops the fit (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ class CancelFlag:
     def __init__(self):
         self._flag = threading.Event()
         self.reason: str | None = None
+        # the worker drains: the fit checkpoints, stops, and sends no outcome
+        self.drain_requested = threading.Event()
+        self.drained = False  # the last checkpoint is sent: the fit stops now
+        self.checkpoints = False  # whether the fit checkpoints (DREAM, DE)
 
     def __call__(self) -> bool:
-        return self._flag.is_set()
+        return self._flag.is_set() or self.drained
 
     def set(self, reason: str) -> None:
         if not self._flag.is_set():
@@ -34,6 +40,10 @@ def listen(fd: int, flag: CancelFlag) -> threading.Thread:
                 kind, body = frame
                 if kind == frames.CANCEL:
                     flag.set(body.decode(errors="replace") or "cancelled")
+                elif kind == frames.DRAIN:
+                    flag.drain_requested.set()
+                    if not flag.checkpoints:  # nothing to keep: stop now, start again later
+                        flag.drained = True
         except (OSError, frames.ProtocolError):
             pass  # the pool process is gone: this process dies with it (PDEATHSIG)
 

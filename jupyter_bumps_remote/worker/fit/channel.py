@@ -20,6 +20,9 @@ class Channel:
     def progress(self, data: dict[str, Any]) -> None:
         self._send(frames.PROGRESS, _json(data))
 
+    def checkpoint(self, data: bytes) -> None:
+        self._send(frames.CHECKPOINT, data)
+
     def result(self, summary: dict[str, Any]) -> None:
         self._send(frames.RESULT, _json(summary))
 

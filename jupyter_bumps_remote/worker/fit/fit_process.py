@@ -15,16 +15,19 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import tempfile
 import time
 import traceback
+from typing import Any
 
 from ...shared import jobs, transport
 from ...shared.bumps_compat import convergence_monitor
 from ...shared.fitting import run_fit
 from ...shared.settings import ENV_PREFIX
+from . import checkpoint
 from .cancel import CancelFlag
-from .channel import Channel
+from .channel import Channel, flush_output
 from .fit_settings import FitSettings
 from .progress import ProgressMonitor
 from .results import session_bytes, summarize
@@ -33,40 +36,77 @@ _PR_SET_PDEATHSIG = 1
 
 
 def main(
-    settings: FitSettings, channel: Channel, stop: CancelFlag, job: dict, payload: bytes
+    settings: FitSettings,
+    channel: Channel,
+    stop: CancelFlag,
+    job: dict,
+    payload: bytes,
+    saved: bytes | None = None,
 ) -> int:
     """Run the job's fit and send what it leaves behind; returns the process exit code.
 
     The process has already been made a fit process (`become_fit_process`); `stop` is set
-    by the pool process's cancel messages."""
+    by the pool process's cancel and drain messages. `saved`: the job's last checkpoint,
+    to resume from."""
     try:
         problem = transport.decode(payload)
     except Exception as e:  # noqa: BLE001 - a payload that does not decode is the job's failure
         channel.outcome("failed", error=error_of(e, settings))
         return 0
     try:
-        _fit_and_send(settings, channel, stop, job, problem)
+        _fit_and_send(settings, channel, stop, job, problem, saved)
     except Exception as e:  # noqa: BLE001 - the user's model raised mid-fit: the job's failure
+        if stop.drained:  # its last checkpoint is sent: the next run resumes from it
+            return 0
         channel.outcome("failed", error=error_of(e, settings))
     return 0
 
 
-def _fit_and_send(settings: FitSettings, channel: Channel, stop, job: dict, problem) -> None:
+def _fit_and_send(
+    settings: FitSettings, channel: Channel, stop, job: dict, problem, saved: bytes | None
+) -> None:
     fitter, options, seed = job["fitter"], job.get("options", {}), job["seed"]
     started = time.monotonic()
+    total = jobs.max_steps(fitter, options, problem)
     # The run keeps its own ConvergenceMonitor; progress reads its rows as they grow.
     rows = convergence_monitor(problem)
     progress = ProgressMonitor(
-        problem,
-        rows,
-        jobs.max_steps(fitter, options, problem),
-        send=channel.progress,
-        interval=settings.progress_interval,
+        problem, rows, total, send=channel.progress, interval=settings.progress_interval
     )
+    monitors: list = [progress]
+    stop.checkpoints = checkpoint.supported(fitter)
+    saver = None
+    if stop.checkpoints:
+        monitors.append(
+            saver := checkpoint.CheckpointMonitor(
+                fitter,
+                channel.checkpoint,
+                settings.checkpoint_interval,
+                settings.max_session_bytes,
+                stop,
+                say=lambda text: print(text, file=sys.stderr),
+            )
+        )
+    resume = _resume(fitter, saved)
+    if resume is not None:
+        progress.resumed_from = resume.step
+        options = checkpoint.resumed_options(fitter, options, resume, total)
     outcome = run_fit(
-        problem, fitter, options, seed, monitors=[progress], abort_test=stop, convergence=rows
+        problem,
+        fitter,
+        options,
+        seed,
+        monitors=monitors,
+        abort_test=stop,
+        convergence=rows,
+        fit_state=resume.state if resume is not None else None,
+        random_state=resume.random if resume is not None else None,
     )
-    result = outcome.result
+    if stop.drained:  # the worker drains: the checkpoint is the job's, no outcome
+        progress.emit(final=False)
+        flush_output()
+        return
+    result: Any = outcome.result
     cancelled = stop()
     summary = summarize(
         problem,
@@ -81,6 +121,11 @@ def _fit_and_send(settings: FitSettings, channel: Channel, stop, job: dict, prob
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
     channel.outcome("cancelled" if cancelled else "completed", max_time=outcome.aborted)
+    if saver is not None and not (cancelled or outcome.aborted):
+        # the end of a completed fit, where `job.resume(steps=...)` continues it; off the
+        # result's path (a stopped fit's state is mostly empty buffers: its last periodic
+        # checkpoint stands)
+        saver.at_end(result.state, int(result.nit))
     # Nobody waits for this file yet, while the next job may already be starting on the
     # other CPU: let it go first (nice applies to this process only, which ends next).
     os.nice(10)
@@ -93,6 +138,23 @@ def _fit_and_send(settings: FitSettings, channel: Channel, stop, job: dict, prob
         channel.no_session(too_large(len(data), settings.max_session_bytes))
     else:
         channel.session(data)
+
+
+def _resume(fitter: str, saved: bytes | None) -> checkpoint.Resume | None:
+    """The checkpoint to resume from, unpickled here; None (and the fit starts again, saying
+    why on stderr) if there is none or it is unusable."""
+    if saved is None or not checkpoint.supported(fitter):
+        return None
+    try:
+        resume = checkpoint.restore(saved, fitter)
+    except ValueError as e:
+        print(
+            f"bumps-remote: starting again from step 0: the checkpoint is unusable: {e}",
+            file=sys.stderr,
+        )
+        return None
+    print(f"bumps-remote: resumed from the checkpoint at step {resume.step}", file=sys.stderr)
+    return resume
 
 
 def too_large(size: int, limit: int) -> str:

@@ -14,6 +14,7 @@ class FitSettings:
     max_cpu_seconds: int = 0
     max_processes: int = 0
     max_session_bytes: int = WorkerSettings.max_session_bytes
+    checkpoint_interval: float = WorkerSettings.checkpoint_interval
 
     @classmethod
     def of(cls, settings: WorkerSettings) -> FitSettings:

@@ -1,9 +1,11 @@
 """The pipes between a pool process and its fit process: framed messages, each capped.
 
 A frame is a kind (one byte), the length of its body (4 bytes, big-endian) and the body.
-The pool process sends a job (its fit settings, then its payload) and cancel requests; the
-fit process sends what the job leaves behind, in this order: progress events, the result
-summary, the outcome, the session file (or why there is none). The fit process runs the
+The pool process sends a job (its fit settings, the checkpoint to resume from if the job
+says so, then its payload), cancel and drain requests; the fit process sends what the job
+leaves behind, in this order: progress events and checkpoints, the result summary, the
+outcome, the session file (or why there is none). A fit asked to drain sends a last
+checkpoint and exits with no outcome. The fit process runs the
 user's code, so the pool process reads nothing from it without a cap
 (docs/design.md#what-a-fit-sends-back).
 """
@@ -18,9 +20,12 @@ HEADER = struct.Struct(">cI")
 # pool process -> fit process
 JOB = b"J"  # JSON: fitter, options, seed, encoding
 PAYLOAD = b"D"  # the problem payload, bytes
+RESUME = b"U"  # the checkpoint to resume from (the job's "resume": true says one follows)
 CANCEL = b"C"  # the reason, UTF-8: stop and keep the best point
+DRAIN = b"W"  # the worker stops: send a last checkpoint, then exit without an outcome
 # fit process -> pool process
 PROGRESS = b"P"  # JSON: one progress event's data
+CHECKPOINT = b"K"  # the fitter's state, pickled: bytes the pool process stores unread
 RESULT = b"R"  # JSON: the result summary
 OUTCOME = b"O"  # JSON: {"outcome": completed|cancelled|failed, "max_time": bool, "error": {...}}
 SESSION = b"S"  # the session file, bytes
@@ -29,7 +34,7 @@ NO_SESSION = b"N"  # why there is no session file, UTF-8
 # The cap of every message but the session file, whose cap is a setting. A summary holds the
 # covariance matrix: 64 MiB is a problem of about 2000 parameters.
 MAX_MESSAGE = 64 * 1024 * 1024
-FROM_FIT = frozenset((PROGRESS, RESULT, OUTCOME, SESSION, NO_SESSION))
+FROM_FIT = frozenset((PROGRESS, CHECKPOINT, RESULT, OUTCOME, SESSION, NO_SESSION))
 
 
 class ProtocolError(Exception):

@@ -28,6 +28,7 @@ class ProgressMonitor:
         self.step = 0
         self.best_value = np.inf
         self.best_point = None
+        self.resumed_from: int | None = None  # the step of the checkpoint it resumed from
 
     def config_history(self, history):
         history.requires(step=1, point=1, value=1)
@@ -56,6 +57,8 @@ class ProgressMonitor:
             "final": final,
             "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
         }
+        if self.resumed_from is not None:
+            data["resumed_from"] = self.resumed_from
         self.send(data)
         self.rows_sent += len(rows)
 

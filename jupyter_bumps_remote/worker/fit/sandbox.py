@@ -85,6 +85,7 @@ from ...shared.machine import (
     default_max_processes,
     memory_mb,
 )
+from ...shared.settings import DEFAULT_FIT_UID_BASE
 
 # <sched.h>, <sys/mount.h>, <linux/prctl.h>, <linux/sockios.h>, <net/if.h>
 CLONE_NEWNS = 0x00020000
@@ -100,7 +101,6 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 _IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags in a 24-byte union
 _CAPABILITY_VERSION_3 = 0x20080522
 
-DEFAULT_FIT_UID_BASE = 1_900_000_000
 # /proc/sys/kernel/pid_max can be at most 2^22: base + pid stays below 2^31 - 1
 _PID_MAX_LIMIT = 1 << 22
 # Name prefixes and parts of variables a fit never sees (compared in upper case)
@@ -249,11 +249,12 @@ def enter(settings: SandboxSettings, keep_fds: set[int]) -> SandboxHandle:
             privileged = False
         if privileged:
             network = bool(flags & CLONE_NEWNET) and _loopback_up(missing)
+            # HOME is still the worker's here, as needed_paths wants
+            needed = needed_paths(settings.readable_paths) if flags & CLONE_NEWNS else []
             mounts = bool(flags & CLONE_NEWNS) and _private_mounts(
-                settings, uid, gid, hide_processes=True, missing=missing
+                settings, uid, gid, hide_processes=True, missing=missing, needed=needed
             )
-            if mounts:  # HOME is still the worker's here, as needed_paths wants
-                needed = needed_paths(settings.readable_paths)
+            if mounts:
                 _show_needed_paths(_plan_view(needed, uid, gid), missing)
         if not mounts:  # made while root: tmp_root belongs to root
             home = _private_directory(settings, uid, gid)
@@ -481,17 +482,24 @@ def _switch_user(uid: int, gid: int, settings: SandboxSettings) -> None:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     except OSError as e:
-        hint = ""
-        if e.errno == errno.EINVAL:
-            hint = (
-                f": the uid is not mapped in the worker's user namespace (/proc/self/uid_map); "
-                f"set fit_uid_base (now {settings.fit_uid_base}) to a mapped range, or fit_user"
-            )
         raise SandboxError(
-            f"cannot switch the fit process to uid {uid}, gid {gid}: {e}{hint}"
+            f"cannot switch the fit process to uid {uid}, gid {gid}: {e}"
+            f"{_unmapped_hint(e, settings)}"
         ) from e
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise SandboxError(f"the switch to uid {uid}, gid {gid} did not take")
+
+
+def _unmapped_hint(error: OSError, settings: SandboxSettings) -> str:
+    """EINVAL from a uid change or chown: the uid does not exist in this user namespace (a
+    rootless container, Docker's userns-remap)."""
+    if error.errno != errno.EINVAL:
+        return ""
+    return (
+        f": the uid is not mapped in the worker's user namespace (/proc/self/uid_map); set "
+        f"BUMPS_REMOTE_FIT_UID_BASE (now {settings.fit_uid_base}) to the start of a mapped "
+        f"range of 2^22 uids, or BUMPS_REMOTE_FIT_USER to a user that exists there"
+    )
 
 
 def _only_fds(keep: set[int]) -> None:
@@ -599,11 +607,19 @@ def _loopback_up(missing: list[str]) -> bool:
 
 
 def _private_mounts(
-    settings: SandboxSettings, uid: int, gid: int, hide_processes: bool, missing: list[str]
+    settings: SandboxSettings,
+    uid: int,
+    gid: int,
+    hide_processes: bool,
+    missing: list[str],
+    needed: list[str] | None = None,
 ) -> bool:
     """A tmpfs of the fit's own on /tmp, /var/tmp and /dev/shm; as root, a /proc that shows
-    the fit only its own processes. False when the tmpfs could not be mounted."""
-    hidden = _needed_paths_in_temporary_dirs(settings)  # opened before the tmpfs hides them
+    the fit only its own processes. False when the tmpfs could not be mounted. `needed`:
+    needed_paths(), when the caller has it already (it costs milliseconds)."""
+    if needed is None:
+        needed = needed_paths(settings.readable_paths)
+    hidden = _needed_paths_in_temporary_dirs(needed)  # opened before the tmpfs hides them
     try:
         try:
             # nothing mounted here may propagate back to the host's namespace
@@ -635,13 +651,13 @@ def _private_mounts(
     return True
 
 
-def _needed_paths_in_temporary_dirs(settings: SandboxSettings) -> dict[str, int]:
+def _needed_paths_in_temporary_dirs(needed: list[str]) -> dict[str, int]:
     """What the fit must read that lies in /tmp, /var/tmp or /dev/shm (a checkout and its
     venv cloned under /tmp), which the private tmpfs would hide: the outermost such paths,
     each opened (O_PATH) to be bound back once the tmpfs is there."""
     tops = [os.path.realpath(path) for path in _PRIVATE_DIRS if path != "/proc"]
     found: set[str] = set()
-    for path in needed_paths(settings.readable_paths):
+    for path in needed:
         real = os.path.realpath(path)
         if real not in tops and any(_within(real, top) for top in tops) and os.path.exists(real):
             found.add(real)
@@ -705,7 +721,8 @@ def _loaded_library_directories() -> list[str]:
             mapped = _SHARED_OBJECT.findall(f.read())
     except OSError:  # no /proc: sys.path holds the usual places of extension modules
         return []
-    return list(dict.fromkeys(os.fsdecode(os.path.dirname(path)) for path in mapped))
+    # each library is mapped in several segments: its path repeats
+    return list(dict.fromkeys(os.fsdecode(os.path.dirname(path)) for path in dict.fromkeys(mapped)))
 
 
 def _home_of(uid: int) -> str | None:
@@ -946,7 +963,13 @@ def _private_directory(settings: SandboxSettings, uid: int, gid: int) -> str:
         _remove_tree(path)
     os.mkdir(path, 0o700)
     if os.geteuid() == 0:
-        os.chown(path, uid, gid)
+        try:
+            os.chown(path, uid, gid)
+        except OSError as e:
+            raise SandboxError(
+                f"cannot give the fit's directory {path} to uid {uid}, gid {gid}: {e}"
+                f"{_unmapped_hint(e, settings)}"
+            ) from e
     return path
 
 

@@ -40,15 +40,23 @@ class ChildEnds:
 
 
 def sandbox_settings(
-    max_memory_mb: int, max_cpu_seconds: int, max_processes: int
+    fit_user: str | int | None,
+    fit_uid_base: int,
+    max_memory_mb: int,
+    max_cpu_seconds: int,
+    max_processes: int,
+    readable_paths: list[str] | tuple[str, ...] = (),
 ) -> sandbox.SandboxSettings:
-    """The fit sandbox with the worker's limits (0: none), the sandbox's defaults for the
-    rest."""
+    """The fit sandbox as the worker's settings ask (worker/pool/spare.sandbox_fields):
+    its user, its limits (0: none), what fits may read besides the worker's model caches;
+    the sandbox's defaults for the rest."""
     return sandbox.SandboxSettings(
+        fit_user=fit_user,
+        fit_uid_base=fit_uid_base,
         max_memory_mb=max_memory_mb,
         max_cpu_seconds=max_cpu_seconds,
         max_processes=max_processes,
-        readable_paths=model_caches.worker_caches(),
+        readable_paths=model_caches.worker_caches() + tuple(readable_paths),
     )
 
 
@@ -78,25 +86,30 @@ def serve_one_job(
     stdio.detach()
     if rehearse:
         _warm_up(job_waiting=lambda: bool(select.select([ends.job], [], [], 0)[0]))
-    job, payload = _receive_job(ends.job)
+    job, saved, payload = _receive_job(ends.job)
     if job is None or payload is None:  # the pool process closed the pipe without a job
         return 0
     stdio.connect(ends.stdout, ends.stderr)
     stop = CancelFlag()
     listen(ends.job, stop)
     channel = Channel(ends.messages)
-    return fit_process.main(fit_settings, channel, stop, job, payload)
+    return fit_process.main(fit_settings, channel, stop, job, payload, saved)
 
 
-def _receive_job(fd: int) -> tuple[dict | None, bytes | None]:
-    job = frames.receive(fd)
-    payload = frames.receive(fd, limit=1 << 32) if job is not None else None
-    return (json.loads(job[1]) if job else None), (payload[1] if payload else None)
+def _receive_job(fd: int) -> tuple[dict | None, bytes | None, bytes | None]:
+    """The job, the checkpoint it resumes from (if it says one follows), its payload."""
+    frame = frames.receive(fd)
+    if frame is None:
+        return None, None, None
+    job = json.loads(frame[1])
+    saved = frames.receive(fd, limit=1 << 32) if job.get("resume") else None
+    payload = frames.receive(fd, limit=1 << 32)
+    return job, (saved[1] if saved else None), (payload[1] if payload else None)
 
 
 def _refuse(ends: ChildEnds, error: sandbox.SandboxError) -> int:
     """No sandbox, no fit: the job fails saying why, its payload unread."""
-    job, _ = _receive_job(ends.job)
+    job, _, _ = _receive_job(ends.job)
     if job is not None:
         Channel(ends.messages).outcome("failed", error=error_of(error))
     return 0

@@ -10,17 +10,20 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import (
+    celeryd_after_setup,
     task_failure,
     worker_init,
     worker_process_init,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 from kombu.entity import Exchange, Queue
 
 from ...shared import versions
 from ...shared.settings import WorkerSettings
 from ..pool.tasks import register_tasks
+from .drain import Drain
 
 
 def make_app(settings: WorkerSettings | None = None) -> Celery:
@@ -83,6 +86,18 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
 
             app.conf.bumps_remote_launcher = fit_launcher.start(settings)
 
+    @celeryd_after_setup.connect(weak=False)
+    def _say_what_cannot_apply(instance: Any = None, **_):
+        # once, whatever started the worker (`bumps-remote worker` has printed them already),
+        # in the main process before its pool starts; Celery's logging is set up by now
+        if getattr(instance, "app", None) is app:
+            from celery.utils.log import get_logger
+
+            from .startup_checks import startup_warnings
+
+            for warning in startup_warnings(settings):
+                get_logger(__name__).warning("bumps-remote worker: warning: %s", warning)
+
     @worker_process_init.connect(weak=False)
     def _first_spare(**_):
         # Each pool process readies a fit process for its first job (runner.prepare_spare).
@@ -91,9 +106,19 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
 
             prepare_spare(settings)
 
+    drain = Drain(settings.drain_seconds)
+
+    @worker_shutting_down.connect(weak=False)
+    def _drain(how: str = "", **_):
+        # SIGTERM, or the end of --lifetime: the running fits checkpoint and go back to their
+        # queue (drain.py). The signal names no app: this process has one worker.
+        if how == "Warm" and drain.controller is not None:
+            drain.start()
+
     @worker_ready.connect(weak=False)
     def _advertise(sender: Any = None, **_):
         if getattr(sender, "app", None) is app:
+            drain.controller = sender.controller
             from ..pool.runner import store_for
             from .heartbeat import Heartbeat, worker_info
 

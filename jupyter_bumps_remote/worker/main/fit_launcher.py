@@ -40,7 +40,7 @@ class FitLauncher:
     def __init__(self, settings: WorkerSettings):
         self.directory = tempfile.mkdtemp(prefix="bumps-remote-launcher-")  # mode 0700
         self.path = os.path.join(self.directory, "launcher.sock")
-        self.config = launcher.config_of(FitSettings.of(settings), spare.sandbox_limits(settings))
+        self.config = launcher.config_of(FitSettings.of(settings), spare.sandbox_fields(settings))
         self.process: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None

@@ -4,6 +4,8 @@ import (warn)."""
 
 from __future__ import annotations
 
+import threading
+
 from ...shared import versions
 from ...shared.redis_url import classify, explain, speaks_tls
 from ...shared.settings import ENV_PREFIX, WorkerSettings
@@ -47,6 +49,24 @@ def limit_warnings(settings: WorkerSettings) -> list[str]:
     from ..pool.spare import sandbox_settings
 
     return sandbox.what_applies(sandbox_settings(settings))
+
+
+_said = False
+_said_lock = threading.Lock()
+
+
+def startup_warnings(settings: WorkerSettings) -> list[str]:
+    """What a worker says once at start-up (the sandbox's protections that cannot apply, the
+    model libraries that do not import), whatever started it: `bumps-remote worker` prints
+    them before it starts Celery, and a worker Celery started alone (`celery -A
+    jupyter_bumps_remote.worker worker`) logs them when its logging is set up. The first
+    call in a process has them; every later one gets none, so that a worker says them once."""
+    global _said
+    with _said_lock:
+        if _said:
+            return []
+        _said = True
+    return limit_warnings(settings) + library_warnings()
 
 
 def library_warnings() -> list[str]:

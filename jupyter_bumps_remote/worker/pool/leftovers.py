@@ -21,6 +21,20 @@ log = logging.getLogger(__name__)
 _PR_SET_CHILD_SUBREAPER = 36
 
 
+def _system_program(name: str) -> str | None:
+    """Its path in the system's own directories (never through PATH, which the worker's
+    environment sets)."""
+    for directory in ("/usr/bin", "/bin"):
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+_SETPRIV = _system_program("setpriv")
+_KILL = _system_program("kill")
+
+
 def become_subreaper() -> None:
     """Orphaned descendants of this process become its children (Linux; else a no-op)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -34,16 +48,20 @@ def own_group(pid: int) -> None:
         os.setpgid(pid, pid)
 
 
-def kill_all(group: int, uid: int | None = None, timeout: float = 10.0) -> int:
+def kill_all(
+    group: int, uid: int | None = None, timeout: float = 10.0, uid_killed: bool = False
+) -> int:
     """SIGKILL the fit's group, every process of the fit's own `uid` (when the sandbox gave
     it one: nothing else runs as it) and this process's remaining children, reap them, and
     repeat until none is left (a fork bomb forks while it is being killed). Returns how many
-    processes were reaped."""
+    processes were reaped. `uid_killed`: the caller has just killed every process of `uid`,
+    so the first pass leaves that out (it costs a process)."""
     reaped = 0
     deadline = time.monotonic() + timeout
     while True:
-        if uid is not None:
+        if uid is not None and not uid_killed:
             kill_every_process_of(uid)
+        uid_killed = False
         with contextlib.suppress(OSError):  # ESRCH: the group is empty
             os.killpg(group, signal.SIGKILL)
         children = _children()
@@ -65,7 +83,30 @@ def kill_every_process_of(uid: int) -> None:
     """SIGKILL every process of `uid` in one pass. Killing children one generation at a time
     loses to a fork bomb whose children leave the session (setsid): each freed slot is
     refilled. kill(-1) as that uid signals all its processes while the kernel holds its task
-    list, so no fork can add one meanwhile. Run by a short-lived child that becomes `uid`."""
+    list, so no fork can add one meanwhile. Run by a short-lived child that becomes `uid`:
+    util-linux's setpriv running kill(1) where both are installed (spawned without copying
+    this process: about 5 ms, where a fork of a pool process took about 20), else a fork."""
+    if _SETPRIV and _KILL:
+        try:
+            helper = os.posix_spawn(
+                _SETPRIV,
+                [
+                    _SETPRIV,
+                    f"--reuid={uid}",
+                    f"--regid={uid}",
+                    "--clear-groups",
+                    _KILL,
+                    "-KILL",
+                    "-1",
+                ],
+                {},
+            )
+        except OSError:
+            pass
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(helper, 0)
+            return
     try:
         helper = os.fork()
     except OSError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Any
 
 from ...shared import jobs
@@ -30,9 +31,19 @@ class BadMessage(ValueError):
 
 
 class Recorder:
-    def __init__(self, store: JobStore, owner: str, job_id: str):
+    def __init__(
+        self, store: JobStore, owner: str, job_id: str, token: str = "", checkpoint_gap=1.0
+    ):
         self.store, self.owner, self.job_id = store, owner, job_id
+        # the run's token: what it writes is refused once another run has taken the job
+        # over (lua/include/fence.lua); its checkpoints are stored under its lease only
+        self.token = token
+        self.checkpoint_gap = checkpoint_gap
+        self._checkpointed = -math.inf
+        self._pending_checkpoint: bytes | None = None
+        self._end_checkpoint = False  # the one after the outcome is stored
         self.discard = False  # the job is no longer this run's: store nothing more
+        self.refused = False  # the store refused the job's end: ended, or another run's
         self.summary: dict[str, Any] | None = None  # between the result and the outcome
         self.has_result = False
         self.finished = False  # the job's end is recorded
@@ -50,13 +61,43 @@ class Recorder:
         summary = {key: _number(data.get(key)) for key in ("step", "max_steps", "chisq")}
         summary["elapsed"] = _number(data.get("elapsed"))
         summary["final"] = data.get("final") is True
+        if "resumed_from" in data:
+            data["resumed_from"] = summary["resumed_from"] = _number(data["resumed_from"])
         if self.discard or self.finished:
             return
         try:
-            self.store.progress(self.owner, self.job_id, data, summary)
+            self.store.progress(self.owner, self.job_id, data, summary, run=self.token)
             self._rows = []
         except REDIS_DOWN:
             self._rows = data["rows"]  # sent with the next event
+
+    def checkpoint(self, body: bytes | bytearray, now: float | None = None) -> None:
+        """The fitter's state, pickled: stored as bytes, never read here, for this job and
+        this run only (lua/checkpoint.lua). At most one every `checkpoint_gap` seconds (a
+        fit that sends more only replaces the one that waits: `flush_checkpoint`). One lost
+        to a Redis outage waits for the next."""
+        if self.discard or (self.finished and not self.session_pending):
+            return
+        now = time.monotonic() if now is None else now
+        if self.finished and self._end_checkpoint:
+            raise BadMessage("a second checkpoint after the outcome")
+        self._pending_checkpoint = bytes(body)
+        if self.finished:  # the fit's end state comes after its outcome, once
+            self._end_checkpoint = True
+            self.flush_checkpoint(now)
+        elif now - self._checkpointed >= self.checkpoint_gap:
+            self.flush_checkpoint(now)
+
+    def flush_checkpoint(self, now: float | None = None) -> None:
+        """Store the checkpoint that waits, if any (before the result, and when draining)."""
+        data, self._pending_checkpoint = self._pending_checkpoint, None
+        if data is None or self.discard:
+            return
+        self._checkpointed = time.monotonic() if now is None else now
+        try:
+            self.store.put_checkpoint(self.owner, self.job_id, self.token, data)
+        except REDIS_DOWN:
+            log.warning("job %s: checkpoint not stored (Redis away)", self.job_id)
 
     def output(self, events: list[dict[str, Any]], patient: bool = False) -> None:
         """Output events, in order; kept for the next call while Redis is away, or retried
@@ -68,7 +109,11 @@ class Recorder:
             return
 
         def write() -> None:
-            self.store.run(output_op(self.store.settings, self.owner, self.job_id, self._output))
+            self.store.run(
+                output_op(
+                    self.store.settings, self.owner, self.job_id, self._output, run=self.token
+                )
+            )
 
         try:
             retrying(write) if patient else write()
@@ -80,10 +125,11 @@ class Recorder:
     # -- at its end -----------------------------------------------------------------------
 
     def result(self, body: bytes | bytearray) -> None:
+        self.flush_checkpoint()  # the fit's last periodic one, before its end
         self.summary = _object(body, "result")
         self.has_result = True
         if not self.discard:
-            retrying(self.store.put_result, self.owner, self.job_id, self.summary)
+            retrying(self.store.put_result, self.owner, self.job_id, self.summary, run=self.token)
 
     def outcome(self, body: bytes | bytearray, cancel_reason: str | None) -> None:
         """The fit's end: its status, reason and error as the pool process sees them (a
@@ -97,7 +143,14 @@ class Recorder:
             return
         if status == jobs.FAILED:
             error = _error(message.get("error"))
-            retrying(self.store.finish, self.owner, self.job_id, jobs.FAILED, error=error)
+            self.refused = not retrying(
+                self.store.finish,
+                self.owner,
+                self.job_id,
+                jobs.FAILED,
+                error=error,
+                run=self.token,
+            )
             return
         if status == jobs.CANCELLED:
             reason = cancel_reason or "cancelled"
@@ -107,7 +160,7 @@ class Recorder:
             raise BadMessage("an outcome without a result before it")
         self.session_pending = True
         summary, self.summary = self.summary, None  # stored: no later fork inherits it
-        retrying(
+        self.refused = not retrying(
             self.store.finish,
             self.owner,
             self.job_id,
@@ -116,6 +169,7 @@ class Recorder:
             partial=status == jobs.CANCELLED,
             summary=summary,
             session_follows=True,
+            run=self.token,
         )
 
     def session(self, data: bytes | bytearray | None, error: str = "") -> None:
@@ -124,7 +178,14 @@ class Recorder:
             raise BadMessage("a session file before the outcome")
         self.session_pending = False
         if not self.discard:
-            retrying(self.store.put_session, self.owner, self.job_id, data, error[:2000])
+            retrying(
+                self.store.put_session,
+                self.owner,
+                self.job_id,
+                data,
+                error[:2000],
+                run=self.token,
+            )
 
     def fail(self, error: dict[str, Any]) -> None:
         """The fit process ended without an outcome: how (it died, broke the protocol)."""
@@ -135,7 +196,7 @@ class Recorder:
                 self.lose_session(error["message"])
             return
         self.finished = True
-        if not self.store.finish(self.owner, self.job_id, jobs.FAILED, error=error):
+        if not self.store.finish(self.owner, self.job_id, jobs.FAILED, error=error, run=self.token):
             self.lose_session(error["message"])
 
     def lose_session(self, cause: str) -> None:
@@ -143,7 +204,7 @@ class Recorder:
         self.session_pending = False
         record = self.store.get(self.owner, self.job_id)
         if record and record.get("session") == "writing":
-            self.store.put_session(self.owner, self.job_id, None, cause)
+            self.store.put_session(self.owner, self.job_id, None, cause, run=self.token)
 
 
 def _object(body: bytes | bytearray, what: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class Relay:
         self.output = OutputCapture(output_limit)
         self.frames = frames.FrameReader(process.messages, self._limit)
         self.cancel_reason: str | None = None
+        self.draining = False  # the worker stops: the fit checkpoints and exits
         self.lost_run = False  # the record is gone or ended under the fit: store nothing
         self.broken: str | None = None  # what the fit sent that the protocol forbids
         self.error: BaseException | None = None  # Redis away past patience, or a bug here
@@ -57,12 +58,24 @@ class Relay:
         self._thread.start()
         return self
 
-    def wait(self) -> None:
-        """Until the relay has ended. Interruptible by the soft time limit's exception, unlike
-        Thread.join, which on Python 3.11 then marks the running thread as stopped."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until the relay has ended (True), or `timeout` seconds (False). Interruptible by
+        the soft time limit's exception, unlike Thread.join, which on Python 3.11 then marks
+        the running thread as stopped."""
         if self.started:
-            self._ended.wait()
+            if not self._ended.wait(timeout):
+                return False
             self._thread.join()
+        return True
+
+    def drain(self) -> None:
+        """The worker stops: ask the fit for a last checkpoint, after which it exits with no
+        outcome (unless it ended meanwhile, when its outcome stands)."""
+        with self._lock:
+            if self._ending:
+                return
+            self.draining = True
+        self.process.drain()
 
     @property
     def started(self) -> bool:
@@ -120,6 +133,8 @@ class Relay:
             for fd in ready:
                 if fd == process.pidfd:
                     exited = True
+                elif fd not in streams:
+                    continue  # ended earlier in this round (the outcome drains stdout)
                 elif fd == process.messages:
                     self._messages(streams, now)
                 else:
@@ -186,6 +201,11 @@ class Relay:
         recorder = self.recorder
         if kind == frames.PROGRESS:
             recorder.progress(body)
+        elif kind == frames.CHECKPOINT:
+            if recorder.has_result and not recorder.session_pending:
+                # between the result and the outcome, or after the session file
+                raise BadMessage("a checkpoint after the result")
+            recorder.checkpoint(body)
         elif kind == frames.RESULT:
             if recorder.has_result or recorder.finished:
                 raise BadMessage("a second result")
@@ -233,4 +253,6 @@ class Relay:
         }
 
     def _limit(self, kind: bytes) -> int:
-        return self.max_session_bytes if kind == frames.SESSION else frames.MAX_MESSAGE
+        if kind in (frames.SESSION, frames.CHECKPOINT):  # a checkpoint: the same state
+            return self.max_session_bytes
+        return frames.MAX_MESSAGE

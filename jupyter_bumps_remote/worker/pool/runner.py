@@ -41,6 +41,9 @@ _rehearse_next = True  # whether the next spare rehearses (no backlog behind the
 # next job comes at once. The next spare then skips its rehearsal, which would only take
 # the CPU that the jobs of a sweep need (docs/design.md#figures-behind-the-code).
 BACKLOG_SECONDS = 0.1
+DRAINED = "drained"  # what run_job returns for a job given back to its queue
+DRAIN_SIGNAL = signal.SIGUSR2
+MIN_CHECKPOINT_GAP = 0.1  # s between two checkpoints stored, whatever a fit sends
 
 
 def store_for(settings: WorkerSettings) -> JobStore:
@@ -67,7 +70,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
         return outcome
     reason = store.cancel_reason(owner, job_id)
     if reason:  # cancelled between its delivery and now: don't start the fit
-        store.finish(owner, job_id, jobs.CANCELLED, reason=reason)
+        store.finish(owner, job_id, jobs.CANCELLED, reason=reason, run=token)
         store.release_lease(owner, job_id, token)
         return "cancelled"
     assert record is not None  # "started" comes with the record
@@ -77,7 +80,7 @@ def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> s
             "the job's problem payload is gone from Redis (expired or deleted)",
             "Submit the problem again",
         )
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone))
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone), run=token)
         store.release_lease(owner, job_id, token)
         return "failed"
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
@@ -96,7 +99,16 @@ def _run(
     payload: bytes,
 ) -> str:
     """Hand the job to a fit process, relay what it sends until it ends, record how."""
-    recorder = Recorder(store, owner, job_id)
+    # checkpoints stored at most twice as often as the setting asks (a fit may send more)
+    gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
+    recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
+    # a job run before (a lost worker, a drain) resumes from its last checkpoint, if any; a
+    # job that continues an ended fit of the same owner (job.resume) from that fit's
+    saved = None
+    if int(record.get("attempt") or 1) > 1 or record.get("drained"):
+        saved = store.checkpoint(owner, job_id)
+    if saved is None and record.get("resume_of"):
+        saved = store.checkpoint(owner, str(record["resume_of"]))
     process = _fit_process(settings)
     relay = Relay(process, recorder, settings.max_session_bytes, settings.output_limit)
 
@@ -112,10 +124,11 @@ def _run(
         lease.start()
         # a fit process that died before reading its job: its exit status is what the job
         # records (the relay sees it exit)
-        process.hand_over(fit_job(record), payload)
+        process.hand_over(fit_job(record), payload, saved)
         relay.start()
         poll.start()
-        _wait(relay)
+        _wait(relay, settings.drain_seconds)
+        recorder.flush_checkpoint()  # one the fit sent last (a drain's), under the lease
     finally:
         poll.stop()
         lease.stop()
@@ -128,15 +141,24 @@ def _run(
             leftovers.kill_every_process_of(fit_uid)  # have been given the same uid
         status = process.wait()
         # before the next spare, which must live on
-        leftovers.kill_all(process.pid, fit_uid)
+        leftovers.kill_all(process.pid, fit_uid, uid_killed=fit_uid is not None)
         process.close()
         sandbox.cleanup(confinement, process.pid)  # its private directory
     if lease.lost:  # the execution that took the job over records its end
         return "superseded"
     if relay.lost_run:
         return "lost"
+    # one that took it over while this run was cut off from Redis: the store refused this
+    # run's end (lua/include/fence.lua)
+    if recorder.refused and not store.holds_job(owner, job_id, token):
+        return "superseded"
     if relay.error is not None:
         raise relay.error
+    if relay.draining and not recorder.finished and relay.broken is None:
+        # the worker stops: the job goes back to its queue, to resume from its checkpoint
+        event = {"job": job_id, "reason": "drained", "worker": token, "time": time.time()}
+        store.drained(owner, job_id, token, event)
+        return DRAINED
     try:
         if not recorder.finished or recorder.session_pending:
             recorder.fail(relay.broken_error() or death_error(status))
@@ -160,6 +182,7 @@ def prepare_spare(settings: WorkerSettings, rehearse: bool | None = None) -> Non
         _inherited.clear()
         _inherited[os.getpid()] = connections()
     if os.getpid() not in _spares:
+        listen_for_drain()
         _spares.clear()  # a forked child must not use its parent's spare
         leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
         _spares[os.getpid()] = SpareFitProcess.fork(settings, rehearse, _forget(settings))
@@ -206,15 +229,62 @@ def record_hard_timeout(settings: WorkerSettings, owner: str, job_id: str) -> No
         Recorder(store, owner, job_id).lose_session("hard time limit")
 
 
-def _wait(relay: Relay) -> None:
+def _wait(relay: Relay, drain_seconds: float) -> None:
     """Wait for the relay (the fit's end); on Celery's soft time limit, ask the fit to stop
-    and keep its best point, then keep waiting (the hard limit remains the backstop)."""
+    and keep its best point, then keep waiting (the hard limit remains the backstop). When
+    the worker drains, ask the fit for its last checkpoint and give it half the drain time
+    to send it and exit; then it is killed (its last periodic checkpoint stands)."""
+    deadline = None
     while True:
         try:
-            relay.wait()
-            return
+            _drain.waiting = True
+            if _drain.requested and deadline is None:
+                raise Drain
+            if relay.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                return
+            log.warning("fit process %s sent no checkpoint in time: killed", relay.process.pid)
+            relay.kill()
+            deadline = None
+            _drain.requested = False  # (the kill ends the relay)
         except SoftTimeLimitExceeded:
             relay.cancel("time limit")
+        except Drain:
+            if deadline is None:
+                deadline = _drain.since + drain_seconds / 2
+                relay.drain()
+        finally:
+            _drain.waiting = False
+
+
+class Drain(BaseException):
+    """Raised in a pool process's main thread, waiting for its fit, when the worker drains."""
+
+
+class _DrainState:
+    requested = False  # the worker drains (SIGUSR2 from its main process)
+    since = 0.0  # time.monotonic() of the request
+    waiting = False  # the main thread waits for a fit: the signal interrupts the wait
+
+
+_drain = _DrainState()
+
+
+def _on_drain_signal(signum, frame) -> None:
+    if not _drain.requested:
+        _drain.requested, _drain.since = True, time.monotonic()
+    if _drain.waiting:
+        _drain.waiting = False
+        raise Drain
+
+
+def draining() -> bool:
+    return _drain.requested
+
+
+def listen_for_drain() -> None:
+    """In a pool process: SIGUSR2, which the worker's main process sends when it stops
+    (worker/main/drain.py), drains this process's fit."""
+    signal.signal(DRAIN_SIGNAL, _on_drain_signal)
 
 
 def death_error(status: int) -> dict:

@@ -149,14 +149,18 @@ class SpareFitProcess:
             status = self._status
         return status
 
-    def hand_over(self, job: dict, payload: bytes) -> bool:
-        """Give the spare its job: what it needs to fit (fitter, options, seed, encoding)
-        and the problem's payload, nothing else. False if it is gone."""
+    def hand_over(self, job: dict, payload: bytes, saved: bytes | None = None) -> bool:
+        """Give the spare its job: what it needs to fit (fitter, options, seed, encoding),
+        the checkpoint to resume from if any, and the problem's payload, nothing else.
+        False if it is gone."""
         try:
             if not self.alive():
                 return False
             with self._lock:
+                job = {**job, "resume": saved is not None}
                 frames.send(self.to_fit, frames.JOB, json.dumps(job).encode())
+                if saved is not None:
+                    frames.send(self.to_fit, frames.RESUME, saved)
                 frames.send(self.to_fit, frames.PAYLOAD, payload)
                 # from now on the fit's code runs: a cancel must never wait on it
                 os.set_blocking(self.to_fit, False)
@@ -169,6 +173,11 @@ class SpareFitProcess:
         once, or the fit is beyond asking and the time limit ends it)."""
         with self._lock, contextlib.suppress(OSError):
             frames.send(self.to_fit, frames.CANCEL, reason.encode())
+
+    def drain(self) -> None:
+        """Ask the fit for a last checkpoint, after which it exits without an outcome."""
+        with self._lock, contextlib.suppress(OSError):
+            frames.send(self.to_fit, frames.DRAIN)
 
     def close(self) -> None:
         """Close the pool process's ends (once the fit is gone); the launcher kills and
@@ -208,12 +217,19 @@ class SpareFitProcess:
 def sandbox_settings(settings: WorkerSettings):
     """The fit sandbox as the worker's settings ask: its limits (0: none), the sandbox's
     defaults for the rest."""
-    return spare_child.sandbox_settings(**sandbox_limits(settings))
+    return spare_child.sandbox_settings(**sandbox_fields(settings))
 
 
-def sandbox_limits(settings: WorkerSettings) -> dict[str, int]:
-    names = ("max_memory_mb", "max_cpu_seconds", "max_processes")
-    return {name: getattr(settings, name) for name in names}
+def sandbox_fields(settings: WorkerSettings) -> dict:
+    """What of the worker's settings the fit sandbox takes (JSON: the launcher reads it)."""
+    return {
+        "fit_user": settings.fit_user or None,
+        "fit_uid_base": settings.fit_uid_base,
+        "max_memory_mb": settings.max_memory_mb,
+        "max_cpu_seconds": settings.max_cpu_seconds,
+        "max_processes": settings.max_processes,
+        "readable_paths": list(settings.readable_paths()),
+    }
 
 
 def _pidfd(pid: int) -> int | None:

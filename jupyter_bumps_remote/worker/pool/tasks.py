@@ -1,10 +1,12 @@
-"""The Celery task: a thin adapter from a delivered message to the runner."""
+"""The Celery task: a thin adapter from a delivered message to the runner. A job its worker
+gave back while draining is rejected with requeue: its message goes back on its queue."""
 
 from __future__ import annotations
 
 import traceback
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from ...shared.task_names import FIT_TASK
 
@@ -12,16 +14,23 @@ from ...shared.task_names import FIT_TASK
 def register_tasks(app: Celery) -> None:
     @app.task(name=FIT_TASK, bind=True)
     def fit(task, job_id: str, owner: str) -> str:
-        from .runner import prepare_spare, run_job
+        from .runner import DRAINED, draining, prepare_spare, run_job
 
         settings = app.conf.bumps_remote
         try:
-            return run_job(settings, owner, job_id, worker=task.request.hostname or "")
+            outcome = run_job(settings, owner, job_id, worker=task.request.hostname or "")
+            if outcome == DRAINED:
+                # back on its queue now, by the worker's main process (acks_late): the
+                # record already lets the next delivery take it over (store/lua/drain.lua)
+                raise Reject("drained: the worker stops", requeue=True)
+            return outcome
         except BaseException as e:
             # the frames of the job's run hold its payload and results: let go of them
             traceback.clear_frames(e.__traceback__)
             raise
         finally:
             # The next job's fit process, forked now that nothing of this job is held (its
-            # memory is a copy of this process's: docs/design.md#what-a-fit-process-holds)
-            prepare_spare(settings)
+            # memory is a copy of this process's: docs/design.md#what-a-fit-process-holds);
+            # none when the worker drains: no next job
+            if not draining():
+                prepare_spare(settings)
