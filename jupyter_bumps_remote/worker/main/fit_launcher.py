@@ -34,11 +34,14 @@ STARTUP_SECONDS = 120.0
 RESTART_DELAYS = (0.5, 30.0)  # the first, and the longest
 # a launcher that ran this long before it exited is restarted after the first delay again
 STABLE_SECONDS = 60.0
+DIRECTORY_PREFIX = "bumps-remote-launcher-"
 
 
 class FitLauncher:
     def __init__(self, settings: WorkerSettings):
-        self.directory = tempfile.mkdtemp(prefix="bumps-remote-launcher-")  # mode 0700
+        _remove_stale_directories()
+        # mode 0700; named after this process, so that a later worker can tell it is stale
+        self.directory = tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-")
         self.path = os.path.join(self.directory, "launcher.sock")
         self.config = launcher.config_of(FitSettings.of(settings), spare.sandbox_fields(settings))
         self.process: subprocess.Popen | None = None
@@ -106,6 +109,21 @@ class FitLauncher:
             self.process = process
             if _ready(process, STARTUP_SECONDS):
                 log.warning("fit launcher %d serves again", process.pid)
+
+
+def _remove_stale_directories() -> None:
+    """The socket directories of this user's workers that were killed (SIGKILL leaves no
+    time to remove them): those named after a process that is gone."""
+    top = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(top):
+            pid = name[len(DIRECTORY_PREFIX) :].split("-", 1)[0]
+            if not name.startswith(DIRECTORY_PREFIX) or not pid.isdigit():
+                continue
+            path = os.path.join(top, name)
+            with contextlib.suppress(OSError):
+                if os.lstat(path).st_uid == os.geteuid() and not os.path.exists(f"/proc/{pid}"):
+                    shutil.rmtree(path)
 
 
 def _ready(process: subprocess.Popen, timeout: float) -> bool:
