@@ -24,6 +24,7 @@ from pathlib import Path
 from . import slurm_client
 from .slurm_client import SlurmError
 from .slurm_script import (
+    DEFAULT_DRAIN_SECONDS,
     DEFAULT_JOB_NAME,
     DEFAULT_LIFETIME_MARGIN,
     DEFAULT_TIME,
@@ -121,6 +122,15 @@ def _sbatch_options(parser) -> None:
         metavar="SECONDS",
         help="the worker stops this long before the walltime "
         f"(default {DEFAULT_LIFETIME_MARGIN:g})",
+    )
+    group.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=DEFAULT_DRAIN_SECONDS,
+        metavar="SECONDS",
+        help="on SIGTERM (the walltime, scancel, the end of its lifetime) the worker "
+        "checkpoints its fits, requeues them and exits within this long; keep it below "
+        f"Slurm's KillWait, 30 s by default (default {DEFAULT_DRAIN_SECONDS:g})",
     )
     group.add_argument(
         "--sbatch-option",
@@ -224,6 +234,7 @@ def sbatch_options(args) -> SbatchOptions:
         mem=args.mem,
         cpus_per_fit=args.cpus_per_fit,
         lifetime_margin=args.lifetime_margin,
+        drain_seconds=args.drain_seconds,
         directives=tuple(args.directives),
         prologue=tuple(args.prologue),
     )

@@ -65,6 +65,7 @@ class SlurmCluster:
 
     CPUS = 2
     PARTITION = "debug"
+    KILL_WAIT = 15
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="bumps-remote-slurm-"))
@@ -111,6 +112,9 @@ class SlurmCluster:
             "MpiDefault": "none",
             "MailProg": "/bin/true",
             "ReturnToService": "2",
+            # SIGTERM to SIGKILL at the walltime or on scancel (30 s by default): a worker's
+            # drain (tests/cluster/test_slurm_walltime.py) must fit in it
+            "KillWait": str(self.KILL_WAIT),
         }
         lines = [f"{key}={value}" for key, value in settings.items()]
         lines += [

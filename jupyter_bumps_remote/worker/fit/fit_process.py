@@ -234,7 +234,24 @@ def become_fit_process() -> None:
         pass
     # the pool process's handlers (Celery's: SIGUSR1 raises its soft time limit) are not a
     # fit's: a cancel comes down the pipe
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+    for signum in (signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_DFL)
+    # Nor is SIGTERM the fit's to act on: Slurm (walltime, scancel) sends it to every process
+    # of its job at once, and the pool process, told to drain, asks this one down the pipe
+    # for a last checkpoint (or kills it). Set before any of the user's code runs.
+    signal.signal(signal.SIGTERM, _sigterm_is_the_pool_process_s(os.getpid()))
     # The resource limits (max_memory_mb, max_cpu_seconds, max_processes) are the sandbox's
     # to set, after its user namespace exists (sandbox.enter).
+
+
+def _sigterm_is_the_pool_process_s(fit_pid: int):
+    """SIGTERM's handler in a fit process: nothing (the pool process decides). A process the
+    fit forks (a mapper's pool) inherits the handler, not SIG_IGN, and dies of SIGTERM as
+    by default, so that its own pool can still terminate it."""
+
+    def on_sigterm(signum, frame) -> None:
+        if os.getpid() != fit_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    return on_sigterm
