@@ -8,6 +8,10 @@ runner asks its fit for the checkpoint, gives the job back in the store and reje
 message with requeue, worker/pool/runner.py), and keeps the deadline: pool processes still
 busy near it are killed, and the worker exits. A job left so comes back as a lost run's
 does (store/lost_runs.py), from its last periodic checkpoint.
+
+Slurm (at the walltime, on scancel) sends SIGTERM to every process of the job at once: a
+pool process running a fit takes it as this module's SIGUSR2 (runner.py), and a fit
+process leaves it to its pool process (fit/fit_process.py), so the drain is the same.
 """
 
 from __future__ import annotations
