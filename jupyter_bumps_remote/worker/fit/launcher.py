@@ -42,7 +42,7 @@ import struct
 import sys
 import time
 
-from . import sandbox, spare_child, warm
+from . import process_tree, sandbox, spare_child, warm
 from .fit_settings import FitSettings
 
 log = logging.getLogger("jupyter_bumps_remote.worker.fit.launcher")
@@ -125,7 +125,7 @@ class Launcher:
             if not self._trusted(conn):
                 conn.close()
                 return
-            request = json.loads(_read_line(conn, bytearray()))
+            request = json.loads(process_tree.read_line(conn, bytearray()))
             if request.get("op") != "fork":
                 raise ValueError(f"unknown request {request!r}")
         except (OSError, ValueError) as e:
@@ -140,7 +140,7 @@ class Launcher:
         pid, uid, _ = struct.unpack(
             "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         )
-        if uid == os.geteuid() and self.parent in (pid, _parent_of(pid)):
+        if uid == os.geteuid() and self.parent in (pid, process_tree.parent_of(pid)):
             return True
         log.warning("fit launcher: refused a connection from pid %d (uid %d)", pid, uid)
         return False
@@ -260,7 +260,7 @@ class Launcher:
                 os.killpg(group, signal.SIGKILL)
             left = self._sweep()
             killed += left
-            if not left and not _group_alive(group):
+            if not left and not process_tree.group_alive(group):
                 return killed
             if time.monotonic() > deadline:
                 log.error("processes of a fit still alive after %g s", CLEAR_SECONDS)
@@ -270,52 +270,13 @@ class Launcher:
     def _sweep(self) -> int:
         """Kill and reap this process's children that are not spares: what ended fits left
         behind (re-parented here). Returns how many there were."""
-        others = [pid for pid in _children() if pid not in self.spares]
+        others = [pid for pid in process_tree.children() if pid not in self.spares]
         for pid in others:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
         return len(others)
-
-
-def _read_line(conn: socket.socket, buffer: bytearray) -> bytes:
-    while b"\n" not in buffer:
-        data = conn.recv(4096)
-        if not data:
-            raise ConnectionError("connection closed")
-        buffer += data
-    line, _, rest = bytes(buffer).partition(b"\n")
-    buffer[:] = rest
-    return line
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except OSError:
-        return False
-    return True
-
-
-def _children() -> list[int]:
-    me = os.getpid()
-    found: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{me}/task"):
-            with open(f"/proc/{me}/task/{tid}/children") as f:
-                found.extend(map(int, f.read().split()))
-    except (OSError, ValueError):
-        pass
-    return found
 
 
 def _prctl(option: int, value: int) -> None:

@@ -17,6 +17,8 @@ import os
 import signal
 import time
 
+from ..fit import process_tree
+
 log = logging.getLogger(__name__)
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -64,17 +66,19 @@ def kill_all(
         uid_killed = False
         with contextlib.suppress(OSError):  # ESRCH: the group is empty
             os.killpg(group, signal.SIGKILL)
-        children = _children()
+        children = process_tree.children()
         for child in children:
             with contextlib.suppress(OSError):
                 os.kill(child, signal.SIGKILL)
         reaped += _reap()
-        if not children and not _group_alive(group):
+        if not children and not process_tree.group_alive(group):
             if reaped:
                 log.warning("killed %d processes the fit left behind", reaped)
             return reaped
         if time.monotonic() > deadline:
-            log.error("processes of a fit still alive after %g s: %s", timeout, _children())
+            log.error(
+                "processes of a fit still alive after %g s: %s", timeout, process_tree.children()
+            )
             return reaped
         time.sleep(0.01)
 
@@ -133,43 +137,3 @@ def _reap() -> int:
         if pid == 0:
             return count
         count += 1
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except OSError:
-        return False
-    return True
-
-
-def _children() -> list[int]:
-    """Pids whose parent is this process (from /proc; empty where there is none)."""
-    me = os.getpid()
-    try:  # each thread's own list: a few reads instead of a scan of every process
-        found = []
-        for tid in os.listdir(f"/proc/{me}/task"):
-            with open(f"/proc/{me}/task/{tid}/children") as f:
-                found.extend(map(int, f.read().split()))
-        return found
-    except (OSError, ValueError):  # a kernel without the children files
-        return _children_by_scan(me)
-
-
-def _children_by_scan(me: int) -> list[int]:
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.append(int(entry))
-    return found

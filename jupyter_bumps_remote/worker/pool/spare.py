@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 
 from ...shared.settings import WorkerSettings
-from ..fit import frames, spare_child
+from ..fit import frames, process_tree, spare_child
 from ..fit.fit_settings import FitSettings
 from ..fit.spare_child import MESSAGE_PIPE_BYTES  # noqa: F401 - where it was
 from . import leftovers
@@ -205,7 +205,7 @@ class SpareFitProcess:
             if op != "release":
                 conn.settimeout(None if op == "wait" else REQUEST_SECONDS)
             conn.sendall(json.dumps({"op": op}).encode() + b"\n")
-            return json.loads(_read_line(conn, self._replies))
+            return json.loads(process_tree.read_line(conn, self._replies))
         except (OSError, ValueError) as e:
             if op == "release":
                 raise
@@ -288,17 +288,6 @@ def _connect(path: str, deadline: float) -> socket.socket:
             if e.errno not in (errno.ENOENT, errno.ECONNREFUSED) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-def _read_line(conn: socket.socket, buffer: bytearray) -> bytes:
-    while b"\n" not in buffer:
-        data = conn.recv(4096)
-        if not data:
-            raise ConnectionError("the fit launcher closed the connection")
-        buffer += data
-    line, _, rest = bytes(buffer).partition(b"\n")
-    buffer[:] = rest
-    return line
 
 
 def _wait_gone(pid: int, pidfd: int | None) -> None:
