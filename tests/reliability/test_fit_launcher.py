@@ -92,6 +92,30 @@ def test_a_fit_dies_with_its_pool_process(stack_factory):
     assert stack.remote.wait(healthy["id"], timeout=120)["status"] == jobs.SUCCEEDED
 
 
+def test_a_sigterm_to_every_process_leaves_the_launcher_and_its_fits_running(stack_factory):
+    """A Slurm walltime or scancel signals every process of the job: the launcher, whose
+    children the fits are, must outlive it while the worker drains them."""
+    stack = stack_factory()
+    worker = stack.worker()
+    launcher = launcher_of(worker)
+    job = stack.remote.submit(gaussian_problem(), "dream", LONG_DREAM, seed=5)
+    wait_for_progress(stack.remote, job["id"])
+    (pool,) = pool_processes(worker.process.pid)
+    (fit,) = fits_of(pool)
+    os.kill(launcher, signal.SIGTERM)
+    os.kill(fit, signal.SIGTERM)
+    # still there once the fit has moved on: the launcher and the fit ignored it
+    step = stack.remote.store.get(stack.remote.owner, job["id"])["progress"]["step"]
+    wait_until(
+        lambda: stack.remote.store.get(stack.remote.owner, job["id"])["progress"]["step"] > step,
+        60,
+        "the fit's next progress",
+    )
+    assert alive(launcher) and alive(fit) and launcher_of(worker) == launcher
+    stack.remote.store.request_cancel(stack.remote.owner, job["id"])
+    assert stack.remote.wait(job["id"], timeout=120)["status"] == jobs.CANCELLED
+
+
 def test_a_launcher_that_dies_is_started_again_and_jobs_keep_running(stack_factory):
     stack = stack_factory()
     worker = stack.worker()

@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     if sys.path and sys.path[0] in ("", os.getcwd()):
         sys.path.pop(0)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the worker's main process
+    # A Slurm job's walltime or scancel sends SIGTERM to every process of the job at once:
+    # the running fits are its children, and they are sending their last checkpoint (the
+    # worker's drain, docs/cluster.md#drain-and-checkpoints). The main process ends it with
+    # SIGKILL once its pool is done (worker/main/fit_launcher.py).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = json.loads(sys.stdin.buffer.read())
     if os.getppid() != config["parent"]:  # it died before the line above
         return 1

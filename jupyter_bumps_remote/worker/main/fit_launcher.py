@@ -146,13 +146,11 @@ def _ready(process: subprocess.Popen, timeout: float) -> bool:
 
 
 def _end(process: subprocess.Popen) -> None:
+    # SIGKILL: it ignores SIGTERM (a drain's fits are its children), and by now the pool has
+    # stopped: its spares, which die with it, hold no job
     if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.kill()
+        process.wait()
     for stream in (process.stdin, process.stdout):
         if stream is not None:
             with contextlib.suppress(OSError):
