@@ -32,10 +32,26 @@ MEASURES = (
     "footprint",
 )
 DOC = services.REPO / "docs" / "benchmarks.md"
+# A section written by hand (a change measured before and after it): a rewrite keeps it
+KEPT = "## Before and after a change"
+
+
+def kept_section(page: str) -> str:
+    """The hand-written section of the page as it is, up to the next section; "" if none."""
+    start = page.find(KEPT)
+    if start < 0:
+        return ""
+    end = page.find("\n## ", start + len(KEPT))
+    return page[start : end if end >= 0 else len(page)].rstrip() + "\n\n"
 
 
 def document(
-    rows: list[Row], methods: list[tuple[str, str]], info: dict, quick: bool, elapsed: float
+    rows: list[Row],
+    methods: list[tuple[str, str]],
+    info: dict,
+    quick: bool,
+    elapsed: float,
+    kept: str = "",
 ) -> str:
     method = "\n".join(
         textwrap.fill(f"- **{title}**: {text}", 92, subsequent_indent="  ", break_on_hyphens=False)
@@ -67,7 +83,7 @@ that no design keeping the project's contract ([design](design.md),
 
 {table(rows)}
 
-## Method
+{kept}## Method
 
 All on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), a `bumps-remote worker`
 of 2 processes, a `jupyter server` (token auth) with the extension in shared mode, the kernel
@@ -124,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     info["load_end"] = os.getloadavg()[0]
     print(table(rows))
     if write:
-        DOC.write_text(document(rows, methods, info, args.quick, elapsed))
+        kept = kept_section(DOC.read_text()) if DOC.exists() else ""
+        DOC.write_text(document(rows, methods, info, args.quick, elapsed, kept))
         print(f"wrote {DOC.relative_to(services.REPO)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s", file=sys.stderr)
     return 0
