@@ -9,9 +9,10 @@ message with requeue, worker/pool/runner.py), and keeps the deadline: pool proce
 busy near it are killed, and the worker exits. A job left so comes back as a lost run's
 does (store/lost_runs.py), from its last periodic checkpoint.
 
-Slurm (at the walltime, on scancel) sends SIGTERM to every process of the job at once: a
-pool process running a fit takes it as this module's SIGUSR2 (runner.py), and a fit
-process leaves it to its pool process (fit/fit_process.py), so the drain is the same.
+Slurm (at the walltime, on scancel) sends SIGTERM to every process of the job at once: the
+pool processes then die of it before they can drain, and their jobs come back as lost
+runs, from their last periodic checkpoint. The worker's --lifetime, a margin under the
+walltime, is what drains a Slurm worker in time (docs/cluster.md#drain-and-checkpoints).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 import time
 import uuid
 
@@ -121,7 +120,6 @@ def _run(
     poll = CancelPoll(
         lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval, relay.cancel
     )
-    celerys_sigterm = _drain_on_sigterm()
     try:
         lease.start()
         # a fit process that died before reading its job: its exit status is what the job
@@ -132,7 +130,6 @@ def _run(
         _wait(relay, settings.drain_seconds)
         recorder.flush_checkpoint()  # one the fit sent last (a drain's), under the lease
     finally:
-        _restore_sigterm(celerys_sigterm)
         poll.stop()
         lease.stop()
         if not relay.started or relay.running:
@@ -278,22 +275,6 @@ def _on_drain_signal(signum, frame) -> None:
     if _drain.waiting:
         _drain.waiting = False
         raise Drain
-
-
-def _drain_on_sigterm():
-    """While this pool process runs a fit, SIGTERM drains it as SIGUSR2 does: Slurm (at the
-    walltime, on scancel) signals every process of its job at once, this one included, and
-    the default (billiard's: exit at once) would leave the job to come back as a lost run's.
-    Idle, the process keeps billiard's handler, so that a cold shutdown (billiard terminates
-    its pool processes with SIGTERM) still ends it. Returns the handler to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return None  # (signal handlers are the main thread's; the prefork pool runs tasks there)
-    return signal.signal(signal.SIGTERM, _on_drain_signal)
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def draining() -> bool:
