@@ -112,8 +112,8 @@ class SlurmCluster:
             "MpiDefault": "none",
             "MailProg": "/bin/true",
             "ReturnToService": "2",
-            # SIGTERM to SIGKILL at the walltime or on scancel (30 s by default): a worker's
-            # drain (tests/cluster/test_slurm_walltime.py) must fit in it
+            # SIGTERM to SIGKILL at the walltime or on scancel (30 s by default), kept short
+            # so that a cancelled worker job ends soon
             "KillWait": str(self.KILL_WAIT),
         }
         lines = [f"{key}={value}" for key, value in settings.items()]
