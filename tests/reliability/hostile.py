@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..support.problems import GAUSSIAN_SOURCE, gaussian_data, user_module
+from ..support.problems import GAUSSIAN_SOURCE, gaussian_fit_of, user_module
 
 HOSTILE_SOURCE = (
     GAUSSIAN_SOURCE
@@ -51,13 +51,6 @@ HOW = ""
 
 
 def hostile_problem(how: str, after: int = 3):
-    from bumps.names import Curve, FitProblem
-
     module = user_module(HOSTILE_SOURCE, name="hostile_notebook_code")
     vars(module).update(HOW=how, AFTER=after)
-    x, y, dy = gaussian_data()
-    curve = Curve(module.hostile_gaussian, x, y, dy, A=0.8, mu=0.0, sigma=1.0)
-    curve.A.range(0, 3)
-    curve.mu.range(-2, 2)
-    curve.sigma.range(0.1, 5)
-    return FitProblem(curve)
+    return gaussian_fit_of(module.hostile_gaussian)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .problems import GAUSSIAN_SOURCE, gaussian_data, user_module
+from .problems import GAUSSIAN_SOURCE, gaussian_fit_of, user_module
 
 HOSTILE_SOURCE = (
     GAUSSIAN_SOURCE
@@ -294,13 +294,6 @@ def hostile_model_problem(attack: str, **module_globals):
     """A gaussian fit whose model runs `attack` (owner_keys, signal_worker, network,
     fill_tmp, fork_bomb) once on the worker, in its fit process (at its second evaluation
     there: the first checks the payload), with the module globals it reads."""
-    from bumps.names import Curve, FitProblem
-
     module = user_module(HOSTILE_SOURCE, name="hostile_notebook_code")
     vars(module).update(ATTACK=attack, SUBMITTER=os.getpid(), **module_globals)
-    x, y, dy = gaussian_data()
-    curve = Curve(module.hostile_gaussian, x, y, dy, A=0.8, mu=0.0, sigma=1.0)
-    curve.A.range(0, 3)
-    curve.mu.range(-2, 2)
-    curve.sigma.range(0.1, 5)
-    return FitProblem(curve)
+    return gaussian_fit_of(module.hostile_gaussian)

@@ -48,12 +48,18 @@ def gaussian_data(n: int = 50, noise: float = 0.05, seed: int = 1):
 
 
 def gaussian_problem(n: int = 50, model: str = "gaussian", **module_globals):
-    from bumps.names import Curve, FitProblem
-
     module = user_module()
     vars(module).update(module_globals)
+    return gaussian_fit_of(getattr(module, model), n)
+
+
+def gaussian_fit_of(function, n: int = 50):
+    """The tests' gaussian fit (A, mu, sigma, each with its range) of model `function`: the
+    problem of the tests' hostile, talking and plain models alike."""
+    from bumps.names import Curve, FitProblem
+
     x, y, dy = gaussian_data(n)
-    curve = Curve(getattr(module, model), x, y, dy, A=0.8, mu=0.0, sigma=1.0)
+    curve = Curve(function, x, y, dy, A=0.8, mu=0.0, sigma=1.0)
     curve.A.range(0, 3)
     curve.mu.range(-2, 2)
     curve.sigma.range(0.1, 5)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from .problems import GAUSSIAN_SOURCE, gaussian_data, user_module
+from .problems import GAUSSIAN_SOURCE, gaussian_fit_of, user_module
 
 TALKING_SOURCE = (
     GAUSSIAN_SOURCE
@@ -195,15 +195,8 @@ def talking_module(action: str, **module_globals):
 def talking_problem(action: str, **module_globals):
     """A gaussian fit whose model runs `action` (speak, flood, printf, look, forge, scan) once on
     the worker."""
-    from bumps.names import Curve, FitProblem
-
     module = talking_module(action, **module_globals)
-    x, y, dy = gaussian_data()
-    curve = Curve(module.talking_gaussian, x, y, dy, A=0.8, mu=0.0, sigma=1.0)
-    curve.A.range(0, 3)
-    curve.mu.range(-2, 2)
-    curve.sigma.range(0.1, 5)
-    return FitProblem(curve)
+    return gaussian_fit_of(module.talking_gaussian)
 
 
 def output_events(remote, job_id: str) -> list[dict]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_bumps_remote.store import Batch, OpGen, StoreSettings, encode_record, records
+from jupyter_bumps_remote.store import StoreSettings, encode_record, records
+
+from ..support.scripted_ops import drive
 
 OWNER = "ann"
 SETTINGS = StoreSettings(prefix="p:", events_maxlen=100, result_ttl=60)
@@ -15,19 +17,6 @@ IDS = [f"{n:032x}" for n in (1, 2, 3, 4)]
 
 def key(job_id: str, tail: str = "") -> str:
     return f"p:u:{OWNER}:job:{job_id}{tail}"
-
-
-def drive(gen: OpGen[Any], *replies: Any) -> tuple[Any, list[Batch]]:
-    sent: list[Batch] = []
-    reply = None
-    try:
-        while True:
-            sent.append(gen.send(reply))
-            assert len(sent) <= len(replies), f"unexpected batch {sent[-1]}"
-            reply = replies[len(sent) - 1]
-    except StopIteration as stop:
-        assert len(sent) == len(replies), f"{len(replies) - len(sent)} replies left unasked"
-        return stop.value, sent
 
 
 def stored(job_id: str, **fields: Any) -> dict[bytes, bytes]:

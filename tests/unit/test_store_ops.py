@@ -17,7 +17,6 @@ from jupyter_bumps_remote.store import (
     JobNotFound,
     JobStore,
     Limits,
-    OpGen,
     QuotaExceeded,
     Script,
     StoreSettings,
@@ -32,6 +31,8 @@ from jupyter_bumps_remote.store import events as event_ops
 from jupyter_bumps_remote.store.binding import async_op, sync_op
 from jupyter_bumps_remote.store.reconcile import KOMBU_UNACKED, QUEUE_GONE, WORKER_GONE, Reconciler
 
+from ..support.scripted_ops import drive
+
 NOW = 1_700_000_000.0
 OWNER, JOB = "ann", "0" * 31 + "1"
 SETTINGS = StoreSettings(prefix="p:", events_maxlen=100, result_ttl=60)
@@ -42,20 +43,6 @@ INDEX = f"p:u:{OWNER}:jobs"
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     monkeypatch.setattr("time.time", lambda: NOW)
-
-
-def drive(gen: OpGen[Any], *replies: Any) -> tuple[Any, list[Batch]]:
-    """Run an operation on scripted replies (one per batch, in order): (result, batches)."""
-    sent: list[Batch] = []
-    reply = None
-    try:
-        while True:
-            sent.append(gen.send(reply))
-            assert len(sent) <= len(replies), f"unexpected batch {sent[-1]}"
-            reply = replies[len(sent) - 1]
-    except StopIteration as stop:
-        assert len(sent) == len(replies), f"{len(replies) - len(sent)} replies left unasked"
-        return stop.value, sent
 
 
 def stored(**fields: Any) -> dict[bytes, bytes]:
