@@ -7,9 +7,11 @@ Shared by the server extension (async store, send in an executor) and by sync ca
 from __future__ import annotations
 
 import json
+import secrets
 
 from ..shared import jobs, transport, versions
 from ..shared.task_names import FIT_TASK
+from ..store.codec import DISPATCH_FIELD
 
 
 def new_job(
@@ -50,6 +52,10 @@ def new_job(
         "queue": versions.queue_name(queue_prefix, envelope["environment"]),
         "max_attempts": max_attempts,
         "payload_size": len(raw),
+        # stored, never shown (store/codec.py); its message carries it, and a worker runs
+        # no message without it (store/lua/start.lua): a user who may push onto the queues
+        # cannot forge a message for another's job (docs/design.md#forged-messages)
+        DISPATCH_FIELD: secrets.token_urlsafe(16),
     }
     return record, raw
 
@@ -61,13 +67,31 @@ def _to_bytes(payload: dict | str) -> bytes:
 
 
 def enqueue(celery_app, record: dict) -> None:
-    """Queue the job's fit on the workers of its environment (blocking: use an executor)."""
+    """Queue the job's fit on the workers of its environment (blocking: use an executor).
+    `record`: as new_job made it, with its dispatch token.
+
+    Through kombu's anonymous exchange ("") with nothing declared: the message goes straight
+    onto the queue named by its routing key (one LPUSH). A server whose Redis user may only
+    push onto the queues (hub/redis_users.py) then needs none of kombu's bindings, which a
+    user must never write (one could copy every message to a queue it reads)."""
     celery_app.send_task(
         FIT_TASK,
-        args=[record["id"], record["owner"]],
+        args=[record["id"], record["owner"], record[DISPATCH_FIELD]],
+        # what Celery's events (Flower) show of the arguments: not the token
+        argsrepr=repr([record["id"], record["owner"]]),
         queue=record["queue"],
+        exchange="",
+        routing_key=record["queue"],
+        declare=[],
         task_id=record["id"],
     )
+
+
+def shown(record: dict) -> dict:
+    """The record as its creator returns it: without the dispatch token (a reader of the
+    stored record never sees it either)."""
+    record.pop(DISPATCH_FIELD, None)
+    return record
 
 
 def submit(store, celery_app, owner: str, payload, fitter, options=None, **fields) -> dict:
@@ -84,4 +108,4 @@ def submit(store, celery_app, owner: str, payload, fitter, options=None, **field
     )
     created, _ = store.create(record, raw)
     enqueue(celery_app, created)
-    return created
+    return shown(created)

@@ -60,10 +60,14 @@ class Subscriber:
 
 
 class EventHub:
-    def __init__(self, store: AsyncJobStore, redis_url: str, wake_stream: str):
+    def __init__(self, store: AsyncJobStore, redis_url: str, server_id: str):
+        """`server_id`: names this server's wake-up stream, which lives under the owner of
+        the first subscriber (keys.hub): a server fenced to its owner's keys may write only
+        there, and such a server serves that one owner."""
         self.store = store
         self.redis_url = redis_url
-        self.wake_stream = wake_stream
+        self.server_id = server_id
+        self.wake_stream: str | None = None
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.positions: dict[str, str] = {}
         self._reader: asyncio.Task | None = None
@@ -74,6 +78,8 @@ class EventHub:
     ) -> Subscriber:
         """Replay `since` onwards, then follow. Raises Redis errors of the replay."""
         keys = self.store.keys
+        if self.wake_stream is None:
+            self.wake_stream = keys.hub(owner, self.server_id)
         stream = keys.events(owner, job_id) if job_id else keys.owner_events(owner)
         subscriber = Subscriber(stream, since, send)
         self.subscribers.setdefault(stream, set()).add(subscriber)
@@ -119,7 +125,7 @@ class EventHub:
 
     async def _wake(self) -> None:
         """Make a running XREAD return, so that it picks up a new stream at once."""
-        if self._reader is not None and not self._reader.done():
+        if self._reader is not None and not self._reader.done() and self.wake_stream:
             pipe = self.store.redis.pipeline(transaction=False)
             pipe.xadd(self.wake_stream, {"w": "1"}, maxlen=10, approximate=True)
             pipe.expire(self.wake_stream, 24 * 3600)  # a server that dies leaves no clutter
@@ -132,7 +138,9 @@ class EventHub:
             )
         wake_position = "$"
         while self.subscribers:
-            streams: dict[Any, Any] = {self.wake_stream: wake_position, **self.positions}
+            streams: dict[Any, Any] = {**self.positions}
+            if self.wake_stream:  # set by the first subscribe, before any reader starts
+                streams[self.wake_stream] = wake_position
             try:
                 reply = await self._connection.xread(streams, count=1000, block=BLOCK_MS)
             except REDIS_ERRORS as e:

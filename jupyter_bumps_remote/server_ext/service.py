@@ -80,7 +80,7 @@ class JobService:
         )
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
 
-        self.hub = EventHub(self.store, settings.redis_url, self.store.keys.hub(uuid.uuid4().hex))
+        self.hub = EventHub(self.store, settings.redis_url, uuid.uuid4().hex)
 
         self.reconcile = ReconcileLoop(
             self.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval
@@ -191,7 +191,7 @@ class JobService:
                     error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
                 )
                 raise
-        return await self.describe(created, queues), is_new
+        return await self.describe(dispatch.shown(created), queues), is_new
 
     async def live_queues(self) -> set[str]:
         return self._queues_of(await self.workers())

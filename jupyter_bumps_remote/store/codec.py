@@ -59,9 +59,11 @@ def encode_record(record: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-# Hash fields that only the store's scripts read: the token of the run that holds a running
-# job (lua/include/fence.lua), which no reader of the record needs
-_STORE_ONLY_FIELDS = frozenset({"run"})
+# Hash fields that only the store's scripts read, which no reader of the record needs: the
+# token of the run that holds a running job (lua/include/fence.lua), and the job's dispatch
+# token, which its Celery message must carry (lua/start.lua refuses a message without it)
+DISPATCH_FIELD = "dispatch"
+_STORE_ONLY_FIELDS = frozenset({"run", DISPATCH_FIELD})
 
 
 def decode_record(raw: Mapping[Any, Any]) -> dict[str, Any]:

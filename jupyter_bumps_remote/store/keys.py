@@ -21,10 +21,14 @@ Per owner, so that a Redis ACL pattern can fence a user in:
                                         expired jobs were last dropped from it), `limit`
                                         (the owner's max_stored_bytes, for the workers)
   {prefix}u:{owner}:submitted           sorted set: job ids by creation time, last minute
+  {prefix}u:{owner}:hub:{server}        stream a server writes to itself to wake its
+                                        event reader (under its owner: a server whose Redis
+                                        user is fenced to its owner's keys may write it)
 Shared by all owners:
   {prefix}worker:{name}                 a live worker's advertisement (expires)
-  {prefix}hub:{server}                  stream a server writes to itself to wake its
-                                        event reader
+  {prefix}workers                       sorted set: the advertisements' keys, scored by
+                                        when they expire (ms); readers find the workers here,
+                                        not by SCAN, which would list every key's name
 """
 
 from __future__ import annotations
@@ -80,8 +84,8 @@ class Keys:
         return f"{self.prefix}worker:{quote(name, safe='@')}"
 
     @property
-    def workers_pattern(self) -> str:
-        return f"{self.prefix}worker:*"
+    def workers_index(self) -> str:
+        return f"{self.prefix}workers"
 
     def active(self, owner: str) -> str:
         return f"{self.owner(owner)}active"
@@ -98,5 +102,5 @@ class Keys:
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.owner(owner)}idem:{quote(key, safe='')}"
 
-    def hub(self, server: str) -> str:
-        return f"{self.prefix}hub:{server}"
+    def hub(self, owner: str, server: str) -> str:
+        return f"{self.owner(owner)}hub:{server}"

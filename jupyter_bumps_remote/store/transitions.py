@@ -54,10 +54,13 @@ def start(
     max_attempts: int,
     lease: str = "",
     lease_seconds: float = 0,
+    dispatch: str = "",
 ) -> OpGen[tuple[str, dict[str, Any] | None]]:
     """Mark a delivered job running and give its lease to token `lease` (none if
-    `lease_seconds` is 0). Returns (outcome, record) where outcome is one of 'started',
-    'missing', 'terminal' (nothing to do), 'exhausted' (failed now), 'leased' (a live
+    `lease_seconds` is 0). `dispatch`: the token its message carries, which must be the
+    record's (dispatch.new_job). Returns (outcome, record) where outcome is one of 'started',
+    'missing', 'terminal' (nothing to do), 'forged' (the message's token is not the job's:
+    nothing done), 'exhausted' (failed now), 'leased' (a live
     execution holds the job: this delivery is a copy), 'cancelled' (a cancel asked
     while its execution was lost: cancelled now) or 'expired' (its payload expired while it
     was queued: failed now, saying so)."""
@@ -91,6 +94,7 @@ def start(
         cancelled,
         compact_json(expired),
         expired_event,
+        dispatch,
     ]
     (reply,) = yield Batch([Script("start", keys, args)])
     outcome = as_text(reply[0])

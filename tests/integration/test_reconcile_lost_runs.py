@@ -17,6 +17,7 @@ from jupyter_bumps_remote.store.lost_runs import LEASE_LAPSED, WORKER_GONE, Lost
 from jupyter_bumps_remote.worker import make_app
 
 from ..support.dead_consumer import take_and_die
+from ..support.dispatch_tokens import token_of
 from ..support.problems import gaussian_problem
 from ..support.services import RedisServer
 from ..support.waiting import wait_until
@@ -44,7 +45,8 @@ class Broker:
             self.store, self.app, owner, transport.encode(gaussian_problem()), "lm"
         )
         assert take_and_die(self.server.url, self.queue)
-        started = self.store.start(owner, record["id"], worker, 3, "token", LEASE)
+        token = token_of(self.store, owner, record["id"])
+        started = self.store.start(owner, record["id"], worker, 3, "token", LEASE, token)
         assert started[0] == "started"
         lease = self.store.keys.lease(owner, record["id"])
         wait_until(lambda: not self.client.exists(lease), timeout=10, what="the lease to lapse")
@@ -86,7 +88,8 @@ def test_a_dead_workers_run_goes_back_to_the_head_of_its_queue_once_confirmed(br
     assert message["headers"]["redelivered"] is True
     # the record is left running: the next delivery takes the job over (start.lua)
     assert broker.store.get(OWNER, lost)["status"] == jobs.RUNNING
-    outcome, record = broker.store.start(OWNER, lost, "fresh@host", 3, "token2", LEASE)
+    token = token_of(broker.store, OWNER, lost)
+    outcome, record = broker.store.start(OWNER, lost, "fresh@host", 3, "token2", LEASE, token)
     assert (outcome, record["attempt"]) == ("started", 2)
     assert broker.store.run(sweeper.sweep({OWNER}, now=t + 10 * CONFIRM)) == []
 

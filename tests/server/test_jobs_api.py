@@ -12,6 +12,7 @@ from bumps.fitters import load_fit_from_session
 
 from jupyter_bumps_remote.shared import jobs, transport, versions
 
+from ..support.dispatch_tokens import token_of
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM
 from ..support.server_workers import live_workers
@@ -201,7 +202,7 @@ async def ended_by_a_played_worker(api, store, result=None) -> tuple[str, str]:
     body = waiting_for_a_foreign_worker(transport.encode(gaussian_problem()))
     job = await api.json("POST", "jobs", body=body, expect=201)
     owner, job_id = job["owner"], job["id"]
-    store.start(owner, job_id, "played-worker", 3)
+    store.start(owner, job_id, "played-worker", 3, dispatch=token_of(store, owner, job_id))
     if result is not None:
         store.put_result(owner, job_id, result)
     store.finish(owner, job_id, jobs.SUCCEEDED, summary={"chisq": 1.0}, session_follows=True)

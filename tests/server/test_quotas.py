@@ -12,6 +12,7 @@ import pytest
 
 from jupyter_bumps_remote.shared import jobs, transport
 
+from ..support.dispatch_tokens import token_of
 from ..support.identity import TokenUsers, auth
 from ..support.problems import gaussian_problem
 from ..support.waiting import wait_until
@@ -103,7 +104,7 @@ async def test_stored_bytes_over_the_limit_answer_429_until_jobs_are_deleted(use
     job = await user.json("POST", "jobs", body=waiting_job(), expect=201)
     owner = job["owner"]
     # the worker's part, played: a result larger than what is left (never refused itself)
-    store.start(owner, job["id"], "played-worker", 3)
+    store.start(owner, job["id"], "played-worker", 3, dispatch=token_of(store, owner, job["id"]))
     store.put_result(owner, job["id"], {"chisq": 1.0, "filler": "x" * MAX_BYTES})
     store.finish(owner, job["id"], jobs.SUCCEEDED, summary={"chisq": 1.0})
 
@@ -150,7 +151,8 @@ class TestPayloadExpiry:
         wait_until(lambda: not client.exists(payload), timeout=10, what="the payload to expire")
 
         # what a worker does when the job's message reaches it
-        assert store.start(owner, job["id"], "w", 3)[0] == "expired"
+        token = token_of(store, owner, job["id"])
+        assert store.start(owner, job["id"], "w", 3, dispatch=token)[0] == "expired"
 
         record = await user.json("GET", "jobs", job["id"], expect=200)
         assert record["status"] == jobs.FAILED

@@ -14,6 +14,7 @@ import yaml
 from jupyter_bumps_remote.server_ext import dispatch
 from jupyter_bumps_remote.shared import encodings, jobs, transport
 from jupyter_bumps_remote.store import codec, job_record
+from jupyter_bumps_remote.store.codec import DISPATCH_FIELD
 from jupyter_bumps_remote.store.job_record import JobRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +229,9 @@ def test_a_new_jobs_fields_are_all_in_the_schema() -> None:
         "problem": "",
     }
     record, _ = dispatch.new_job("ann", envelope, "lm", queue_prefix="bumps", max_attempts=3)
-    assert set(record) <= set(fields(JobRecord))
+    # and its dispatch token, stored but never shown (store/codec.py)
+    assert set(record) - {DISPATCH_FIELD} <= set(fields(JobRecord))
+    assert DISPATCH_FIELD in record and DISPATCH_FIELD not in dispatch.shown(dict(record))
 
 
 def test_the_encodings_named_are_the_ones_transport_has() -> None:

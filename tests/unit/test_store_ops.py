@@ -313,7 +313,7 @@ TRANSITION_KEYS = [
 
 def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
     (outcome, record), batches = drive(
-        transitions.start(SETTINGS, OWNER, JOB, "w@host", 3, "token", 2.5),
+        transitions.start(SETTINGS, OWNER, JOB, "w@host", 3, "token", 2.5, "sent-by-server"),
         [stored(status="queued")],
         [[b"started", 1]],
         [stored(status="running", attempt=1)],
@@ -323,7 +323,8 @@ def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
     worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, *more = script.args
-    cancelled, expired, expired_event = more
+    cancelled, expired, expired_event, dispatch = more
+    assert dispatch == "sent-by-server"
     assert (worker, now, cap, maxlen, ttl, token, lease_ms) == (
         "w@host",
         NOW,
@@ -523,17 +524,27 @@ def test_wait_events_reads_resp2_and_resp3_replies():
     assert drive(event_ops.wait_events(SETTINGS, streams, 500), [None])[0] == {}
 
 
-def test_workers_scans_every_page_and_sorts_by_name():
+def test_workers_are_found_through_the_index_not_by_scan_and_sorted_by_name():
     found, batches = drive(
         workers.workers(SETTINGS),
-        [[b"7", [b"p:worker:b"]]],
-        [[b"0", [b"p:worker:a", b"p:worker:gone"]]],
+        [[b"p:worker:b", b"p:worker:a", b"p:worker:gone"]],
         [[b'{"name":"b"}', b'{"name":"a"}', None]],
     )
-    assert batches[0].commands == [("SCAN", 0, "MATCH", "p:worker:*", "COUNT", 500)]
-    assert plain(batches[1])[0][1] == 7
-    assert batches[2].commands == [("MGET", b"p:worker:b", b"p:worker:a", b"p:worker:gone")]
+    assert batches[0].commands == [("ZRANGE", "p:workers", 0, -1)]
+    assert batches[1].commands == [("MGET", b"p:worker:b", b"p:worker:a", b"p:worker:gone")]
     assert found == [{"name": "a"}, {"name": "b"}]
+    assert drive(workers.workers(SETTINGS), [[]])[0] == []
+
+
+def test_a_beat_indexes_its_advertisement_and_prunes_long_expired_entries():
+    _, (batch,) = drive(workers.beat(SETTINGS, "w@h", {"name": "w@h"}, ttl=3), [None, 1, 0])
+    (set_, zadd, prune) = plain(batch)
+    assert set_ == ("SET", "p:worker:w@h", '{"name":"w@h"}', "PX", 3000)
+    assert zadd[:2] == ("ZADD", "p:workers") and zadd[3] == "p:worker:w@h"
+    assert prune[:3] == ("ZREMRANGEBYSCORE", "p:workers", "-inf")
+    assert zadd[2] - prune[3] == 3000 + workers.PRUNE_AFTER_MS
+    _, (batch,) = drive(workers.forget_worker(SETTINGS, "w@h"), [None, 0])
+    assert batch.commands == [("DEL", "p:worker:w@h"), ("ZREM", "p:workers", "p:worker:w@h")]
 
 
 def test_only_batches_of_reads_are_sent_again_after_a_connection_error():
@@ -644,4 +655,4 @@ def test_owner_names_are_quoted_so_no_owner_reaches_another_owners_keys():
     assert keys.job("a:b*", "j") == "p:u:a%3Ab%2A:job:j"
     assert keys.idempotency("a", "x/y z") == "p:u:a:idem:x%2Fy%20z"
     assert keys.worker("w@host name") == "p:worker:w@host%20name"
-    assert keys.hub("s1") == "p:hub:s1"
+    assert keys.hub("a:b", "s1") == "p:u:a%3Ab:hub:s1"

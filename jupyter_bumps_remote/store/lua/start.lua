@@ -6,14 +6,20 @@
 -- it ends `cancelled` here and never runs again.
 -- A queued job whose payload expired (payload ttl) ends `failed`, saying so. A job that
 -- starts keeps its payload from then on: a redelivery after a lost worker needs it.
+-- A message whose dispatch token is not the record's was not sent by the job's server (a
+-- user who may push onto the queues forged it for another's job): refused, the record
+-- untouched. A record without a token (made before tokens existed) takes any message.
 -- KEYS: job hash, job events, owner events, payload, result, session, bytes, usage, active,
 --       checkpoint, lease
 -- ARGV: worker, now, max attempts, stream maxlen, running event JSON, failed event JSON,
 --       error JSON for the attempt cap, retention ttl, lease token, lease ms (0: no lease),
---       cancelled event JSON, error JSON for an expired payload, its failed event JSON
+--       cancelled event JSON, error JSON for an expired payload, its failed event JSON,
+--       the message's dispatch token ('' if it has none)
 --#include usage
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {'missing', 0} end
+local dispatch = redis.call('HGET', KEYS[1], 'dispatch')
+if dispatch and dispatch ~= ARGV[14] then return {'forged', 0} end
 if current ~= 'queued' and current ~= 'running' then return {'terminal', 0} end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
 local ttl = tonumber(ARGV[8])
