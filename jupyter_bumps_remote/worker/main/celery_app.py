@@ -138,7 +138,7 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         if getattr(sender, "app", None) is app and isinstance(exception, TimeLimitExceeded):
             from ..pool.runner import record_hard_timeout
 
-            job_id, owner = args
+            job_id, owner = args[:2]  # then the dispatch token, if the message has one
             record_hard_timeout(settings, owner, job_id)
 
     @worker_shutdown.connect(weak=False)

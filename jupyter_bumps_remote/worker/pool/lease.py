@@ -20,17 +20,24 @@ log = logging.getLogger(__name__)
 
 
 def claim(
-    store, owner: str, job_id: str, worker: str, token: str, max_attempts: int, seconds: float
+    store,
+    owner: str,
+    job_id: str,
+    worker: str,
+    token: str,
+    max_attempts: int,
+    seconds: float,
+    dispatch: str = "",
 ) -> tuple[str, dict | None]:
     """`store.start` with the lease. A lease found alive is watched past its expiry: if it
     is still there, its holder renewed it and is alive ('duplicate'); if it lapsed, its
-    holder is gone and this delivery runs the job."""
-    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds)
+    holder is gone and this delivery runs the job. `dispatch`: the message's token."""
+    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds, dispatch)
     if outcome != "leased":
         return outcome, record
     left = store.lease_left(owner, job_id)
     time.sleep((left or 0) + 0.05)
-    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds)
+    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds, dispatch)
     return ("duplicate" if outcome == "leased" else outcome), record
 
 

@@ -58,12 +58,23 @@ def store_for(settings: WorkerSettings) -> JobStore:
     return _stores[pid]
 
 
-def run_job(settings: WorkerSettings, owner: str, job_id: str, worker: str) -> str:
+def run_job(
+    settings: WorkerSettings, owner: str, job_id: str, worker: str, dispatch: str = ""
+) -> str:
+    """`dispatch`: the token the job's message carries (store.start refuses a wrong one)."""
     store = store_for(settings)
     token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     outcome, record = claim(
-        store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds
+        store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds, dispatch
     )
+    if outcome == "forged":
+        log.warning(
+            "job %s of %s not run: its message does not carry the job's dispatch token "
+            "(not sent by the job's server); dropped, the job unchanged",
+            job_id,
+            owner,
+        )
+        return outcome
     if outcome != "started":
         # 'duplicate': another execution runs this job now; acking this copy is all to do
         log.info("job %s not run: %s", job_id, outcome)

@@ -13,12 +13,15 @@ from ...shared.task_names import FIT_TASK
 
 def register_tasks(app: Celery) -> None:
     @app.task(name=FIT_TASK, bind=True)
-    def fit(task, job_id: str, owner: str) -> str:
+    def fit(task, job_id: str, owner: str, dispatch: str = "") -> str:
+        # `dispatch`: the job's token from its server; a message without it (queued before
+        # tokens existed) runs only a job whose record has none (store/lua/start.lua)
         from .runner import DRAINED, draining, prepare_spare, run_job
 
         settings = app.conf.bumps_remote
         try:
-            outcome = run_job(settings, owner, job_id, worker=task.request.hostname or "")
+            worker = task.request.hostname or ""
+            outcome = run_job(settings, owner, job_id, worker=worker, dispatch=str(dispatch))
             if outcome == DRAINED:
                 # back on its queue now, by the worker's main process (acks_late): the
                 # record already lets the next delivery take it over (store/lua/drain.lua)
