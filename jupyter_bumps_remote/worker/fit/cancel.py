@@ -8,6 +8,8 @@ checkpoint, then the flag stops the fit (checkpoint.py).
 
 from __future__ import annotations
 
+import json
+import queue
 import threading
 
 from . import frames
@@ -33,20 +35,53 @@ class CancelFlag:
 
 def listen(fd: int, flag: CancelFlag) -> threading.Thread:
     """Read cancel messages from the pool process's pipe for the rest of the fit."""
+    return JobPipe(fd, flag).thread
 
-    def read() -> None:
+
+class JobPipe:
+    """The pipe from the pool process, read on a thread for the rest of the process's life:
+    cancel and drain requests set the running job's flag; a next job (a fit process that
+    serves several of one owner in a row) is queued for `next_job`, with a fresh flag that
+    later requests go to."""
+
+    def __init__(self, fd: int, flag: CancelFlag):
+        self.fd = fd
+        self.flag = flag  # the running job's
+        self._jobs: queue.SimpleQueue[tuple[dict, bytes | None, bytes, CancelFlag] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._read, name="cancel-listener", daemon=True)
+        self.thread.start()
+
+    def next_job(self) -> tuple[dict, bytes | None, bytes, CancelFlag] | None:
+        """(job, checkpoint to resume from, payload, its flag), once it has come; None when
+        the pool process closed the pipe (it lets this process go)."""
+        return self._jobs.get()
+
+    def _read(self) -> None:
         try:
-            while (frame := frames.receive(fd)) is not None:
+            while (frame := frames.receive(self.fd)) is not None:
                 kind, body = frame
+                flag = self.flag
                 if kind == frames.CANCEL:
                     flag.set(body.decode(errors="replace") or "cancelled")
                 elif kind == frames.DRAIN:
                     flag.drain_requested.set()
                     if not flag.checkpoints:  # nothing to keep: stop now, start again later
                         flag.drained = True
-        except (OSError, frames.ProtocolError):
+                elif kind == frames.JOB and not self._next(json.loads(body)):
+                    break
+        except (OSError, ValueError, frames.ProtocolError):
             pass  # the pool process is gone: this process dies with it (PDEATHSIG)
+        self._jobs.put(None)
 
-    thread = threading.Thread(target=read, name="cancel-listener", daemon=True)
-    thread.start()
-    return thread
+    def _next(self, job: dict) -> bool:
+        """Read the rest of the next job (its checkpoint if it says one follows, its
+        payload) and queue it; False if the pipe ended first."""
+        saved = frames.receive(self.fd, limit=1 << 32) if job.get("resume") else None
+        payload = frames.receive(self.fd, limit=1 << 32)
+        if payload is None or (job.get("resume") and saved is None):
+            return False
+        self.flag = CancelFlag()  # requests from now on are the next job's
+        self._jobs.put((job, saved[1] if saved else None, payload[1], self.flag))
+        return True

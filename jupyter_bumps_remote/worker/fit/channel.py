@@ -16,6 +16,7 @@ class Channel:
     def __init__(self, fd: int):
         self.fd = fd
         self._lock = threading.Lock()  # a mapper's thread may print while the fit sends
+        self.last_outcome: str | None = None  # of the job that ran last
 
     def progress(self, data: dict[str, Any]) -> None:
         self._send(frames.PROGRESS, _json(data))
@@ -30,6 +31,7 @@ class Channel:
         """completed, cancelled or failed (with `error`). Everything printed so far goes
         first, so that the job's output precedes its end in its event stream."""
         flush_output()
+        self.last_outcome = outcome
         message = {"outcome": outcome, "max_time": max_time, "error": error}
         self._send(frames.OUTCOME, _json(message))
 
@@ -38,6 +40,13 @@ class Channel:
 
     def no_session(self, why: str) -> None:
         self._send(frames.NO_SESSION, why.encode())
+
+    def done(self, clean: bool) -> None:
+        """This job is over (its session file or why there is none is sent) and this
+        process waits for its next; `clean`: nothing its code started runs on (no thread,
+        no process), so the pool process may hand it another job of the same owner."""
+        flush_output()
+        self._send(frames.DONE, _json({"clean": clean}))
 
     def _send(self, kind: bytes, body: bytes) -> None:
         with self._lock:

@@ -127,8 +127,10 @@ def _fit_and_send(
         # checkpoint stands)
         saver.at_end(result.state, int(result.nit))
     # Nobody waits for this file yet, while the next job may already be starting on the
-    # other CPU: let it go first (nice applies to this process only, which ends next).
-    os.nice(10)
+    # other CPU: let it go first (nice applies to this process only, which ends next; one
+    # that may serve its owner's next job keeps its priority: no process can take it back).
+    if not job.get("reuse"):
+        os.nice(10)
     try:
         data = session_bytes(problem, result, session_serializer(job))
     except Exception as e:  # noqa: BLE001 - the result stands; say why there is no file

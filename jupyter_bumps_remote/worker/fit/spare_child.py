@@ -1,6 +1,9 @@
 """What a spare fit process runs, from its fork to its exit: it enters the fit sandbox,
 rehearses a tiny fit unless its job is expected at once, waits on a pipe for its job, and
-runs it (fit_process.py).
+runs it (fit_process.py). A job that says `reuse` (one of a backlog: a sweep) is followed
+by a message that it is done, and the process then waits for the owner's next job, which
+its pool process hands it only if nothing of the last one runs on
+(docs/design.md#one-fit-one-forked-process-forked-ahead).
 
 The fit launcher (launcher.py) forks spares and runs this in them; a pool process does the
 same itself only while the launcher cannot answer (worker/pool/spare.py).
@@ -14,10 +17,11 @@ import fcntl
 import json
 import os
 import select
+import threading
 from collections.abc import Callable
 
-from . import fit_process, frames, model_caches, rehearsal, sandbox, stdio
-from .cancel import CancelFlag, listen
+from . import fit_process, frames, model_caches, process_tree, rehearsal, sandbox, stdio
+from .cancel import CancelFlag, JobPipe
 from .channel import Channel
 from .fit_process import error_of
 from .fit_settings import FitSettings
@@ -91,9 +95,28 @@ def serve_one_job(
         return 0
     stdio.connect(ends.stdout, ends.stderr)
     stop = CancelFlag()
-    listen(ends.job, stop)
+    pipe = JobPipe(ends.job, stop)
     channel = Channel(ends.messages)
-    return fit_process.main(fit_settings, channel, stop, job, payload, saved)
+    while True:
+        code = fit_process.main(fit_settings, channel, stop, job, payload, saved)
+        if not job.get("reuse") or stop.drained:
+            return code
+        # its pool process may give this process the owner's next job (a sweep): say this
+        # one is over and whether nothing of it runs on, then wait for the next or the end
+        channel.done(clean=channel.last_outcome == "completed" and _nothing_runs_on(pipe))
+        following = pipe.next_job()
+        if following is None:
+            return code
+        job, saved, payload, stop = following
+
+
+def _nothing_runs_on(pipe: JobPipe) -> bool:
+    """No thread but this one and the pipe's reader, no child process: the job's code has
+    stopped (a fit process is a child subreaper, so any process it started and orphaned
+    is still its child)."""
+    if {t.ident for t in threading.enumerate()} - {threading.get_ident(), pipe.thread.ident}:
+        return False
+    return not process_tree.children()
 
 
 def _receive_job(fd: int) -> tuple[dict | None, bytes | None, bytes | None]:

@@ -8,6 +8,7 @@ waits for it and turns the time limit into a cancel (runner.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -38,8 +39,12 @@ class Relay:
         recorder: Recorder,
         max_session_bytes: int,
         output_limit: int,
+        reuse: bool = False,
     ):
+        """`reuse`: the fit was told it may serve another job, and says when it is done
+        with this one rather than exit."""
         self.process, self.recorder = process, recorder
+        self.reuse = reuse
         self.max_session_bytes = max_session_bytes
         self.output = OutputCapture(output_limit)
         self.frames = frames.FrameReader(process.messages, self._limit)
@@ -49,6 +54,10 @@ class Relay:
         self.broken: str | None = None  # what the fit sent that the protocol forbids
         self.error: BaseException | None = None  # Redis away past patience, or a bug here
         self._done = False  # nothing more to read of the fit's messages
+        # the fit said it is done with this job and waits for the next (its job said
+        # `reuse`); `clean`: nothing of the job's code runs on in it
+        self.job_done = False
+        self.clean = False
         self._ending = False  # the fit's outcome is being stored: a cancel is too late
         self._lock = threading.Lock()
         self._ended = threading.Event()
@@ -120,7 +129,7 @@ class Relay:
         process = self.process
         streams = {process.messages: "", process.stdout: "stdout", process.stderr: "stderr"}
         exited = False
-        while not exited:
+        while not exited and not self.job_done:
             now = time.monotonic()
             timeout = self.output.due_in(now)
             watch = list(streams)
@@ -143,8 +152,8 @@ class Relay:
                 exited = True
             if not exited:
                 self._store_output(now)
-        # Whatever it wrote before it exited is in the pipes (its children may still hold
-        # them open: read what is there, wait for nothing more).
+        # Whatever it wrote before it exited (or said it is done) is in the pipes (its
+        # children may still hold them open: read what is there, wait for nothing more).
         for fd in list(streams):
             self._drain(fd, streams)
         self._store_output(time.monotonic(), everything=True)
@@ -182,7 +191,7 @@ class Relay:
     def _messages(self, streams: dict[int, str], now: float) -> None:
         try:
             for kind, body in self.frames.read():
-                if self._done:
+                if self._done and not (kind == frames.DONE and self.reuse and not self.job_done):
                     raise BadMessage(f"a {kind.decode(errors='replace')!r} message after its last")
                 self._message(kind, body, streams, now)
         except frames.ProtocolError as e:
@@ -229,6 +238,13 @@ class Relay:
         elif kind == frames.NO_SESSION:
             recorder.session(None, body.decode(errors="replace"))
             self._done = True
+        elif kind == frames.DONE:
+            if not self.reuse:
+                raise BadMessage("a job's end, not asked for")
+            if not recorder.finished or recorder.session_pending:
+                raise BadMessage("a job's end before its outcome and session file")
+            self._done = self.job_done = True
+            self.clean = _object_of(body).get("clean") is True
 
     def _break(self, what: str, streams: dict[int, str]) -> None:
         """The fit sent what the protocol forbids: stop it; the runner records why."""
@@ -256,3 +272,13 @@ class Relay:
         if kind in (frames.SESSION, frames.CHECKPOINT):  # a checkpoint: the same state
             return self.max_session_bytes
         return frames.MAX_MESSAGE
+
+
+def _object_of(body: bytes | bytearray) -> dict:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise BadMessage("a job's end that is not JSON") from None
+    if not isinstance(value, dict):
+        raise BadMessage("a job's end that is not a JSON object")
+    return value

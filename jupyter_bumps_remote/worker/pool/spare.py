@@ -157,6 +157,9 @@ class SpareFitProcess:
             if not self.alive():
                 return False
             with self._lock:
+                # (a kept fit process: non-blocking since its last job, but a payload
+                # larger than the pipe holds must wait for the fit to read it)
+                os.set_blocking(self.to_fit, True)
                 job = {**job, "resume": saved is not None}
                 frames.send(self.to_fit, frames.JOB, json.dumps(job).encode())
                 if saved is not None:

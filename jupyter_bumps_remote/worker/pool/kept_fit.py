@@ -1,0 +1,100 @@
+"""A fit process kept after a job of a backlog, to run its owner's next job.
+
+In a sweep most of a tiny fit's cost on the worker was its process: the launcher's fork,
+entering the sandbox, writing again the pages it shares with the launcher, and killing
+what it left behind; the fit itself was a few ms. A job that waited in its queue (runner's
+BACKLOG_SECONDS: a sweep, its next job is there at once) is handed over with `reuse`: its
+fit process then says when it is done rather than exit, and this pool process keeps it,
+instead of forking a spare, for the next job if that job is the same owner's and comes
+within REUSE_SECONDS. Another owner's job, a later one, or a kept process that has served
+REUSE_JOBS or used REUSE_CPU_SECONDS, gets a fresh process, and the kept one is ended as
+any fit process is (runner.retire). Owners never share a fit process; a crash still fails
+only the job it happened in (the next gets a fresh process); a process is kept only after a
+completed job that left nothing running: no thread of its code, no process it started
+(docs/design.md#one-fit-one-forked-process-forked-ahead).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from .spare import SpareFitProcess
+
+# The owner's next job must come this soon after the last (a backlog's comes at once).
+REUSE_SECONDS = 2.0
+# Jobs one process serves at most, and its CPU time past which it serves none more: its
+# CPU time limit (BUMPS_REMOTE_MAX_CPU_SECONDS) counts over all its jobs, so that a job in
+# a kept process has at most this much less of it.
+REUSE_JOBS = 50
+REUSE_CPU_SECONDS = 1.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Kept:
+    process: SpareFitProcess
+    owner: str
+    served: int  # jobs it has run
+    since: float  # time.monotonic() of its last job's end
+
+
+_kept: dict[int, Kept] = {}  # by the pid of the pool process that keeps it
+
+
+def keep(process: SpareFitProcess, owner: str, served: int) -> None:
+    _kept.clear()  # a forked child must not use its parent's
+    _kept[os.getpid()] = Kept(process, owner, served, time.monotonic())
+
+
+def take(owner: str) -> tuple[SpareFitProcess | None, SpareFitProcess | None, int]:
+    """(the kept process if it may run `owner`'s job now, the kept process to end instead,
+    how many jobs the first has served)."""
+    kept = _kept.pop(os.getpid(), None)
+    if kept is None:
+        return None, None, 0
+    fresh = time.monotonic() - kept.since <= REUSE_SECONDS
+    if kept.owner == owner and fresh and kept.process.alive():
+        return kept.process, None, kept.served
+    return None, kept.process, 0
+
+
+def holding() -> bool:
+    """Whether this pool process keeps a fit process (which then stands for its spare)."""
+    return os.getpid() in _kept
+
+
+def forget() -> None:
+    """In a process forked from a pool process: its kept fit process is not this one's."""
+    _kept.clear()
+
+
+def may_serve_again(process: SpareFitProcess, served: int) -> bool:
+    """Within the caps, and nothing of the job it ran is left: no process it started (it
+    is a child subreaper, so whatever its code started and orphaned is its child)."""
+    if served >= REUSE_JOBS or cpu_seconds(process.pid) >= REUSE_CPU_SECONDS:
+        return False
+    return not children_of(process.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (its own, not its reaped children's); inf if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return float("inf")
+
+
+def children_of(pid: int) -> list[int]:
+    """The process's children, zombies included; [0] (not none) if they cannot be read."""
+    try:
+        found: list[int] = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(map(int, f.read().split()))
+        return found
+    except (OSError, ValueError):
+        return [0]
