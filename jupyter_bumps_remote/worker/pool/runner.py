@@ -10,6 +10,7 @@ payload, hands it over, and writes what comes back (relay.py, recorder.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ from ...shared.settings import ENV_PREFIX, WorkerSettings
 from ...store import JobStore
 from ..fit import sandbox
 from ..fit.fit_process import error_of
-from . import leftovers
+from . import kept_fit, leftovers
 from .cancel_poll import CancelPoll
 from .forget import connections, forget_connections
 from .lease import LeaseKeeper, claim
@@ -97,7 +98,7 @@ def run_job(
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
     global _rehearse_next
     _rehearse_next = not backlog  # the task forks the next spare once this returns
-    return _run(settings, store, owner, job_id, token, record, payload)
+    return _run(settings, store, owner, job_id, token, record, payload, reuse=backlog)
 
 
 def _run(
@@ -108,8 +109,11 @@ def _run(
     token: str,
     record: dict,
     payload: bytes,
+    reuse: bool = False,
 ) -> str:
-    """Hand the job to a fit process, relay what it sends until it ends, record how."""
+    """Hand the job to a fit process, relay what it sends until it ends, record how.
+    `reuse`: the job came from a backlog, so its fit process may run the owner's next job
+    (kept_fit.py)."""
     # checkpoints stored at most twice as often as the setting asks (a fit may send more)
     gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
     recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
@@ -120,8 +124,10 @@ def _run(
         saved = store.checkpoint(owner, job_id)
     if saved is None and record.get("resume_of"):
         saved = store.checkpoint(owner, str(record["resume_of"]))
-    process = _fit_process(settings)
-    relay = Relay(process, recorder, settings.max_session_bytes, settings.output_limit)
+    process, served = _fit_process(settings, owner)
+    relay = Relay(
+        process, recorder, settings.max_session_bytes, settings.output_limit, reuse=reuse
+    )
 
     def taken_over() -> None:  # this execution looked dead: the one that took over records
         recorder.discard = True
@@ -135,7 +141,7 @@ def _run(
         lease.start()
         # a fit process that died before reading its job: its exit status is what the job
         # records (the relay sees it exit)
-        process.hand_over(fit_job(record), payload, saved)
+        process.hand_over(fit_job(record) | {"reuse": reuse}, payload, saved)
         relay.start()
         poll.start()
         _wait(relay, settings.drain_seconds)
@@ -146,15 +152,11 @@ def _run(
         if not relay.started or relay.running:
             relay.kill()  # interrupted here, not by the fit's end: it must not outlive this
             relay.wait()
-        confinement = sandbox_settings(settings)
-        fit_uid = sandbox.own_uid_of(confinement, process.pid)
-        if fit_uid is not None:  # while the unreaped fit holds its pid, so no other fit can
-            leftovers.kill_every_process_of(fit_uid)  # have been given the same uid
-        status = process.wait()
-        # before the next spare, which must live on
-        leftovers.kill_all(process.pid, fit_uid, uid_killed=fit_uid is not None)
-        process.close()
-        sandbox.cleanup(confinement, process.pid)  # its private directory
+        status = 0
+        if _ended_cleanly(relay, recorder, lease) and kept_fit.may_serve_again(process, served):
+            kept_fit.keep(process, owner, served + 1)  # stands for this process's spare
+        else:
+            status = retire(settings, process)
     if lease.lost:  # the execution that took the job over records its end
         return "superseded"
     if relay.lost_run:
@@ -179,6 +181,30 @@ def _run(
         lease.release()
 
 
+def _ended_cleanly(relay: Relay, recorder: Recorder, lease: LeaseKeeper) -> bool:
+    """The fit completed its job, all of it is stored, and nothing of it runs on."""
+    ended = relay.job_done and relay.clean and not relay.running and not draining()
+    faults = relay.broken or relay.error or relay.draining or relay.lost_run or lease.lost
+    stored = recorder.finished and not (recorder.session_pending or recorder.discard)
+    return bool(ended and not faults and stored and not recorder.refused)
+
+
+def retire(settings: WorkerSettings, process: SpareFitProcess) -> int:
+    """End a fit process and whatever it left behind; its wait status."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)  # one kept idle, or one that ended: no-op
+    confinement = sandbox_settings(settings)
+    fit_uid = sandbox.own_uid_of(confinement, process.pid)
+    if fit_uid is not None:  # while the unreaped fit holds its pid, so no other fit can
+        leftovers.kill_every_process_of(fit_uid)  # have been given the same uid
+    status = process.wait()
+    # before the next spare, which must live on
+    leftovers.kill_all(process.pid, fit_uid, uid_killed=fit_uid is not None)
+    process.close()
+    sandbox.cleanup(confinement, process.pid)  # its private directory
+    return status
+
+
 def fit_job(record: dict) -> dict:
     """All a fit process is told of its job besides the payload."""
     fields = ("fitter", "options", "seed", "encoding")
@@ -192,23 +218,29 @@ def prepare_spare(settings: WorkerSettings, rehearse: bool | None = None) -> Non
     if os.getpid() not in _inherited:  # once, while this pool process is young
         _inherited.clear()
         _inherited[os.getpid()] = connections()
-    if os.getpid() not in _spares:
+    if os.getpid() not in _spares and not kept_fit.holding():
         listen_for_drain()
         _spares.clear()  # a forked child must not use its parent's spare
         leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
         _spares[os.getpid()] = SpareFitProcess.fork(settings, rehearse, _forget(settings))
 
 
-def _fit_process(settings: WorkerSettings) -> SpareFitProcess:
-    """This pool process's spare, or, if it has none or it died while idle, a fit process
-    forked now, which does the same, cold."""
+def _fit_process(settings: WorkerSettings, owner: str) -> tuple[SpareFitProcess, int]:
+    """The fit process kept after the owner's last job if it may run this one, else this
+    pool process's spare, or, if it has none or it died while idle, a fit process forked
+    now, which does the same, cold; with how many jobs it has run."""
+    kept, ended, served = kept_fit.take(owner)
+    if ended is not None:
+        retire(settings, ended)
+    if kept is not None:
+        return kept, served
     spare = _spares.pop(os.getpid(), None)
     if spare is not None and spare.alive():
-        return spare
+        return spare, 0
     if spare is not None:
         spare.close()
     leftovers.become_subreaper()
-    return SpareFitProcess.fork(settings, rehearse=False, forget=_forget(settings))
+    return SpareFitProcess.fork(settings, rehearse=False, forget=_forget(settings)), 0
 
 
 def _forget(settings: WorkerSettings):
@@ -219,6 +251,7 @@ def _forget(settings: WorkerSettings):
         found += [store.redis for store in _stores.values()]
         _stores.clear()
         _spares.clear()
+        kept_fit.forget()
         _inherited.clear()
         forget_connections(settings, found)
 
