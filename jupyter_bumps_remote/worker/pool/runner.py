@@ -30,6 +30,7 @@ from .forget import connections, forget_connections
 from .lease import LeaseKeeper, claim
 from .recorder import Recorder
 from .relay import Relay
+from .sigterm import defer_sigterm
 from .spare import SpareFitProcess, sandbox_settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ def run_job(
     settings: WorkerSettings, owner: str, job_id: str, worker: str, dispatch: str = ""
 ) -> str:
     """`dispatch`: the token the job's message carries (store.start refuses a wrong one)."""
+    # a SIGTERM to every process of a Slurm job (walltime, scancel) drains this job through
+    # the worker's main process, instead of killing this one (sigterm.py)
+    defer_sigterm(draining)
     store = store_for(settings)
     token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     outcome, record = claim(
