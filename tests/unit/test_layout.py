@@ -19,7 +19,9 @@ ALLOWED = {
     "worker.fit": {"shared", "store", "worker.repeating"},
     "worker.pool": {"shared", "store", "worker.repeating", "worker.fit"},
     "worker.main": {"shared", "store", "worker.repeating", "worker.fit", "worker.pool"},
-    "cli": {"shared", "store", "worker", "worker.main", "kernel", "server_ext"},
+    "cli": {"shared", "store", "worker", "worker.main", "kernel", "server_ext", "hub"},
+    # in JupyterHub's process: the per-user Redis users of the servers it spawns
+    "hub": {"shared", "store"},
 }
 
 
