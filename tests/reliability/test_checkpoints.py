@@ -18,6 +18,7 @@ from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.checkpoints import (
     chains,
+    check_resumed,
     continues,
     differences,
     resumed_at,
@@ -60,7 +61,7 @@ def test_25_a_killed_workers_dream_fit_resumes_from_its_checkpoint(stack_factory
     record = remote.wait(job["id"], timeout=120)
     assert record["status"] == jobs.SUCCEEDED, record.get("error")
     assert record["attempt"] == 2, record
-    check_resumed(stack, job["id"], last)
+    check_resumed(remote, job["id"], last, FITTER, OPTIONS)
     wait_until(lambda: task_returns(second) == ["done"], timeout=30, what="the task's return")
 
 
@@ -101,7 +102,7 @@ def test_26_a_worker_stopped_mid_fit_drains_and_another_resumes_the_job(stack_fa
     record = remote.wait(job["id"], timeout=120)
     assert record["status"] == jobs.SUCCEEDED, record.get("error")
     assert record["attempt"] == 1, record  # the drained attempt does not count
-    check_resumed(stack, job["id"], last)
+    check_resumed(remote, job["id"], last, FITTER, OPTIONS)
     wait_until(lambda: task_returns(second) == ["done"], timeout=30, what="the task's return")
 
 
@@ -145,20 +146,6 @@ def worker_with_lifetime(stack, seconds: float) -> Worker:
     worker.command[at:at] = ["--lifetime", f"{seconds:g}"]
     stack.workers.append(worker)
     return worker.start()
-
-
-def check_resumed(stack, job_id: str, last: dict) -> None:
-    """The job resumed from `last`, ended after as many steps as the fit left alone, and its
-    chains begin with the checkpoint's."""
-    remote = stack.remote
-    assert resumed_at(remote.events(job_id)) == {last["step"]}
-    result = stack.store.result(remote.owner, job_id)
-    assert result is not None
-    remote.session(job_id)  # the fit's end state is stored before its session file
-    final = stored(stack.store, remote.owner, job_id)
-    assert final is not None
-    assert final["step"] == steps_left_alone(FITTER, OPTIONS)
-    assert continues(chains(last), chains(final))
 
 
 def test_a_finished_dream_fit_resumed_for_more_steps_continues_its_chains(stack_factory, tmp_path):

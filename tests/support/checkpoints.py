@@ -72,3 +72,15 @@ def steps_left_alone(fitter: str, options: dict, seed: int = 1) -> int:
     not change them)."""
     result: Any = run_fit(gaussian_problem(), fitter, options, seed).result
     return int(result.nit)
+
+
+def check_resumed(remote, job_id: str, last: dict, fitter: str, options: dict) -> None:
+    """The job (ended) resumed from the checkpoint `last`, ended after as many steps as the
+    fit left alone, and its chains continue the checkpoint's."""
+    assert resumed_at(remote.events(job_id)) == {last["step"]}
+    assert remote.store.result(remote.owner, job_id) is not None
+    remote.session(job_id)  # the fit's end state is stored before its session file
+    final = stored(remote.store, remote.owner, job_id)
+    assert final is not None
+    assert final["step"] == steps_left_alone(fitter, options)
+    assert continues(chains(last), chains(final))

@@ -37,6 +37,8 @@ SLOW = frozenset(
         "kernel/test_notebooks.py::test_quickstart",
         "kernel/test_notebooks.py::test_real_world",
         "reliability/test_cancel_restart.py::test_6_a_job_cancelled_while_no_worker_runs_never_starts",
+        # a DREAM fit drained by a SIGTERM to every process of its worker, resumed by another
+        "reliability/test_drain_job_wide.py",
         # a worker, a Jupyter server and two owners' fits; the bomb that leaves its session
         # outlasts the pool process's 10 s of killing its leftovers
         "reliability/test_hostile_models.py::test_another_owners_keys_are_out_of_reach_by_every_route",
