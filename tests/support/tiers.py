@@ -28,6 +28,8 @@ SLOW = frozenset(
         # Slurm worker jobs: each worker warms up, runs fits, shuts down (docs/cluster.md)
         "cluster/test_slurm_adapt.py",
         "cluster/test_slurm_workers.py::test_a_fit_runs_on_a_slurm_launched_worker_listed_and_cancelled",
+        # a worker job's one-minute walltime reached mid-fit, the next job's worker resumes it
+        "cluster/test_slurm_walltime.py",
         # hosts in network namespaces: Redis, a Jupyter server, two workers, links cut mid-fit
         "cluster/test_other_hosts.py",
         "cluster/test_worker_lifetime.py",
