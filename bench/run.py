@@ -27,6 +27,7 @@ MEASURES = (
     "dream_fit",
     "server_latency",
     "sweep",
+    "sweep_medium",
     "scale_out",
     "history",
     "footprint",
