@@ -71,10 +71,16 @@ class ReconcileLoop:
                     await self.sweep(data_lost=self._data_lost)
                     self._data_lost = False
             except redis.exceptions.NoPermissionError as e:
+                # A server fenced to its owner's keys (JupyterHub, hub/redis_users.py) may
+                # not read Redis' INFO, the queues or kombu's 'unacked' hash, which hold
+                # every owner's messages: it leaves the sweeps to the workers, which requeue
+                # dead workers' runs at every heartbeat (store/lost_runs.py)
                 log.warning(
-                    "bumps-remote: no sweep for lost jobs: this server's Redis user may not "
-                    "read the job queues or kombu's 'unacked' hash (%s); grant it read access "
-                    "to them, or set c.BumpsRemote.reconcile_interval = 0",
+                    "bumps-remote: no sweep for lost jobs from this server: its Redis user "
+                    "may not read the job queues or kombu's 'unacked' hash (%s). Under "
+                    "JupyterHub's fenced users that is as meant (the workers requeue the runs "
+                    "of dead workers); otherwise grant it read access to them, or set "
+                    "c.BumpsRemote.reconcile_interval = 0",
                     e,
                 )
                 return

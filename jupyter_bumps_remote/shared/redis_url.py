@@ -124,7 +124,9 @@ def explain(
         return (
             f"{user} may not do what bumps-remote needs{said}: grant it "
             f"its keys and Celery's pub/sub channels (ACL: `~* &* +@all`), or use another user "
-            f"in {setting}"
+            f"in {setting}. A server whose Redis user is fenced to its owner's jobs "
+            "(JupyterHub's fence_users) reaches no other owner's: leave c.BumpsRemote.owner "
+            "unset there"
         )
     if kind == "closed" and speaks_tls:
         return f"Redis{where} accepts TLS only{said}: use rediss:// in {setting}"

@@ -33,6 +33,8 @@ SLOW = frozenset(
         # hosts in network namespaces: Redis, a Jupyter server, two workers, links cut mid-fit
         "cluster/test_other_hosts.py",
         "cluster/test_worker_lifetime.py",
+        # a worker, two owners' fits, two Jupyter servers on a fenced Redis user (~30 s)
+        "hub/test_redis_fence.py",
         "kernel/test_console.py",
         "kernel/test_docs_code.py::test_python_blocks[README.md]",
         "kernel/test_magic.py::test_a_job_survives_a_kernel_restart",

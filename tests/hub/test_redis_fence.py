@@ -1,0 +1,371 @@
+"""Users fenced from one another in Redis (docs/design.md#users-fenced-from-one-another-jupyterhub,
+docs/reliability.md#23-users-fenced-from-one-another): each owner's server reaches Redis as
+an ACL user of its own (jupyter_bumps_remote.hub), on a real redis-server whose only other
+login is the operator's admin user, with a real worker on the admin URL.
+
+Ann's server runs a fit end to end on her URL; with that URL, a client of her own cannot
+list keys, cannot read or change any of Bob's keys, cannot read, pop or remove queued
+messages, cannot write kombu's bindings or its unacked hash; a message she pushes for Bob's
+job is refused by the worker and leaves Bob's job as it was. Each probe asserts the NOPERM
+refusal itself, and Bob's keys are compared byte for byte before and after."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.exceptions
+
+from jupyter_bumps_remote.hub import RedisFence
+from jupyter_bumps_remote.hub.redis_users import user_name
+from jupyter_bumps_remote.kernel.client import Client
+from jupyter_bumps_remote.kernel.discovery import ServerInfo
+from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.shared import jobs, transport
+from jupyter_bumps_remote.shared.settings import WorkerSettings
+from jupyter_bumps_remote.shared.task_names import FIT_TASK
+from jupyter_bumps_remote.store import JobStore
+from jupyter_bumps_remote.store.lost_runs import KOMBU_UNACKED, KOMBU_UNACKED_INDEX
+from jupyter_bumps_remote.worker import make_app
+
+from ..support.dispatch_tokens import token_of
+from ..support.problems import gaussian_problem
+from ..support.records import queued_record
+from ..support.services import JupyterServer, RedisServer, Worker
+from ..support.waiting import wait_until
+
+ANN, BOB = "ann", "bob"
+DEADLINE = 120  # s for a fit to end on a loaded machine
+FORGED = "not run: its message does not carry the job's dispatch token"
+
+
+class Owner:
+    """What an owner's server holds: the job store and the Celery app on its fenced URL."""
+
+    def __init__(self, name: str, url: str):
+        self.name, self.url = name, url
+        self.settings = WorkerSettings.from_env({}, redis_url=url)
+        self.client = redis.Redis.from_url(url)
+        self.store = JobStore(self.client, **self.settings.store_settings())
+        self.app = make_app(self.settings)
+
+    def submit(self, queue: str | None = None, idempotency_key: str | None = None) -> dict:
+        """A job created and queued as the server does it (on `queue` if given)."""
+        record, raw = dispatch.new_job(
+            self.name,
+            transport.encode(gaussian_problem()),
+            "lm",
+            queue_prefix=self.settings.queue_prefix,
+            max_attempts=self.settings.max_attempts,
+        )
+        if queue is not None:
+            record["queue"] = queue
+        created, _ = self.store.create(record, raw, idempotency_key)
+        dispatch.enqueue(self.app, created)
+        return dispatch.shown(created)
+
+    def close(self) -> None:
+        self.app.close()
+        self.client.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    server = RedisServer(appendonly=False, user="bumps-admin", password=secrets.token_hex(16))
+    yield server.start()
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def admin(redis_server) -> JobStore:
+    settings = WorkerSettings.from_env({}, redis_url=redis_server.url)
+    return JobStore(redis_server.client(), **settings.store_settings())
+
+
+@pytest.fixture(scope="module")
+def fence(redis_server) -> RedisFence:
+    return RedisFence(redis_server.url)
+
+
+@pytest.fixture(scope="module")
+def worker(redis_server):
+    worker = Worker(redis_server.url, concurrency=1).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+def ann(fence):
+    owner = Owner(ANN, fence.open(ANN))
+    yield owner
+    owner.close()
+
+
+@pytest.fixture(scope="module")
+def bob(fence, admin, worker):
+    """Bob's jobs, made through his own fenced URL: one that ran (record, payload, events,
+    result, session, idempotency key; a checkpoint added by hand), one waiting on a queue
+    no worker serves (its message stays there)."""
+    owner = Owner(BOB, fence.open(BOB))
+    done = owner.submit(idempotency_key="bob-key")
+    waiting = owner.submit(queue=owner.settings.queue_prefix + "nobody-serves-this")
+    wait_until(
+        lambda: (admin.get(BOB, done["id"]) or {}).get("session") == "ready",
+        DEADLINE,
+        "Bob's fit and its session file",
+    )
+    admin.redis.set(admin.keys.checkpoint(BOB, done["id"]), b"bob's chains")
+    yield {"owner": owner, "done": done, "waiting": waiting}
+    owner.close()
+
+
+def bobs_keys(admin: JobStore, bob: dict) -> list[str]:
+    keys = admin.keys
+    found = [
+        *keys.job_keys(BOB, bob["done"]["id"]),
+        *keys.job_keys(BOB, bob["waiting"]["id"])[:3],  # record, payload, events
+        keys.index(BOB),
+        keys.owner_events(BOB),
+        keys.idempotency(BOB, "bob-key"),
+        keys.active(BOB),
+        keys.usage(BOB),
+        keys.job_bytes(BOB),
+        keys.submitted(BOB),
+        bob["waiting"]["queue"],  # the queue that holds his waiting job's message
+    ]
+    assert all(admin.redis.exists(k) for k in found), [
+        k for k in found if not admin.redis.exists(k)
+    ]
+    return found
+
+
+def snapshot(admin: JobStore, keys: list[str]) -> dict[str, Any]:
+    """Each key's value as read by the admin (DUMP's bytes would not do: a hash's order
+    changes as Redis rehashes it, which mere reads do)."""
+    client: Any = admin.redis
+    readers = {
+        b"string": client.get,
+        b"hash": client.hgetall,
+        b"stream": client.xrange,
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+        b"set": client.smembers,
+        b"list": lambda k: client.lrange(k, 0, -1),
+    }
+    return {key: readers[client.type(key)](key) for key in keys}
+
+
+def refused(call: Callable[..., Any], *args: Any) -> str:
+    """The NOPERM error of a call that must be refused (any other outcome fails)."""
+    with pytest.raises(redis.exceptions.NoPermissionError) as refusal:
+        call(*args)
+    return str(refusal.value)
+
+
+def refused_in_script(probe: redis.Redis, script: str, keys: list[str], args: list[str]) -> None:
+    """A script's command on a key the caller may not touch is refused, whether the script
+    declares the key or not (Redis checks each command of a script against its caller)."""
+    with pytest.raises(redis.exceptions.ResponseError, match="(can't|no permissions to) access"):
+        probe.eval(script, len(keys), *keys, *args)
+
+
+def test_23_ann_cannot_list_read_change_or_drop_anything_of_bobs(ann, bob, admin):
+    keys = bobs_keys(admin, bob)
+    before = snapshot(admin, keys)
+    mine = admin.keys.owner(ANN) + "loot"
+    probe = ann.client
+
+    # no listing of key names
+    assert "keys" in refused(lambda: probe.keys("*"))
+    assert "scan" in refused(lambda: probe.scan(0))
+    refused(lambda: probe.randomkey())
+    # none of Bob's keys, whatever the command, in or out of a script
+    readers = {
+        b"string": lambda k: probe.get(k),
+        b"hash": lambda k: probe.hgetall(k),
+        b"stream": lambda k: probe.xrange(k),
+        b"zset": lambda k: probe.zrange(k, 0, -1),
+        b"set": lambda k: probe.smembers(k),
+        b"list": lambda k: probe.lrange(k, 0, -1),
+    }
+    for key in keys:
+        kind = admin.redis.type(key)
+        assert "no permissions to" in refused(readers[kind], key), key
+        refused(probe.delete, key)
+        refused(probe.unlink, key)
+        refused(probe.hset, key, "status", "cancelled")
+        refused(probe.expire, key, 1)
+        refused(probe.rename, key, mine)
+        refused(probe.copy, key, mine)
+        refused(probe.dump, key)
+        refused(probe.xread, {key: "0"})
+        refused_in_script(probe, "return redis.call('TYPE', KEYS[1])", [key], [])
+        # a key the script does not declare is checked all the same
+        refused_in_script(probe, "return redis.call('DEL', ARGV[1])", [], [key])
+    # queued messages: no read, pop, move or removal (pushing is the one thing allowed)
+    queue = bob["waiting"]["queue"]
+    for attempt in (
+        lambda: probe.llen(queue),
+        lambda: probe.lindex(queue, 0),
+        lambda: probe.lpop(queue),
+        lambda: probe.rpop(queue),
+        lambda: probe.brpop([queue], timeout=1),
+        lambda: probe.lrem(queue, 0, b"x"),
+        lambda: probe.ltrim(queue, 1, 0),
+        lambda: probe.lmove(queue, mine),
+        lambda: probe.rpoplpush(queue, mine),
+    ):
+        refused(attempt)
+    pushed_queue = ann.settings.queue_prefix + "ann-probe"
+    assert probe.lpush(pushed_queue, b"junk") == 1
+    refused(lambda: probe.lpop(pushed_queue))
+    # kombu's bindings (a binding could copy every message to a queue she reads) and its
+    # unacked hash (every delivered message, with its arguments)
+    binding = f"_kombu.binding.{queue}"
+    for attempt in (
+        lambda: probe.sadd(binding, f"{queue}\x06\x16\x06\x16{mine}"),
+        lambda: probe.smembers(binding),
+        lambda: probe.hset(KOMBU_UNACKED, "tag", b"[]"),
+        lambda: probe.hgetall(KOMBU_UNACKED),
+        lambda: probe.zadd(KOMBU_UNACKED_INDEX, {"tag": 0}),
+    ):
+        refused(attempt)
+    # the workers' advertisements: read, never written
+    (name,) = admin.redis.zrange(admin.keys.workers_index, 0, -1)
+    assert probe.get(name) is not None
+    refused(lambda: probe.set(name, b"{}"))
+    refused(lambda: probe.zadd(admin.keys.workers_index, {"fake-worker": 1}))
+    # nothing server-wide; no channel but Celery's events, and those only to publish
+    for command in (
+        ("FLUSHALL",),
+        ("FLUSHDB",),
+        ("CONFIG", "GET", "*"),
+        ("ACL", "LIST"),
+        ("ACL", "SETUSER", user_name(ANN), "+@all", "~*"),
+        ("INFO",),
+        ("CLIENT", "LIST"),
+        ("CLIENT", "KILL", "USER", user_name(BOB)),
+        ("SCRIPT", "FLUSH"),
+        ("FUNCTION", "FLUSH"),
+        ("SAVE",),
+        ("SWAPDB", "0", "1"),
+        ("MOVE", keys[0], "1"),
+        ("MIGRATE", "127.0.0.1", "1", keys[0], "0", "100"),
+        ("MONITOR",),
+        ("SUBSCRIBE", "/0.celeryev/task.sent"),
+        ("PUBLISH", "elsewhere", "x"),
+    ):
+        refused(probe.execute_command, *command)
+
+    assert snapshot(admin, keys) == before, "Bob's keys changed"
+    assert admin.get(BOB, bob["waiting"]["id"])["status"] == jobs.QUEUED
+    ann.client.close()  # a MONITOR or SUBSCRIBE refused leaves the connection as it was
+
+
+def test_23_a_message_ann_forges_for_bobs_job_is_refused_and_changes_nothing(
+    ann, bob, admin, worker
+):
+    keys = bobs_keys(admin, bob)
+    before = snapshot(admin, keys)
+    forged_before = worker.log.read_text().count(FORGED)
+    queue = ann.app.conf.task_default_queue  # the worker's
+    waiting = bob["waiting"]["id"]
+    # pushed as her server sends, onto the queue the worker serves: a guessed token, none
+    for args in ([waiting, BOB, "guessed"], [waiting, BOB]):
+        ann.app.send_task(
+            FIT_TASK, args=args, queue=queue, exchange="", routing_key=queue, declare=[]
+        )
+    wait_until(
+        lambda: worker.log.read_text().count(FORGED) == forged_before + 2,
+        DEADLINE,
+        "the worker to refuse both forged messages",
+    )
+    wait_until(
+        lambda: not admin.redis.llen(queue) and not admin.redis.hlen(KOMBU_UNACKED),
+        DEADLINE,
+        "the forged messages to be acked",
+    )
+    record = admin.get(BOB, waiting)
+    assert (record["status"], record["attempt"], record.get("worker")) == (jobs.QUEUED, 0, None)
+    assert snapshot(admin, keys) == before, "Bob's keys changed"
+
+
+def test_23_a_server_on_anns_url_runs_her_fit_end_to_end_and_streams_its_events(
+    ann, redis_server, worker, tmp_path
+):
+    admin = redis_server.client()
+    admin.acl_log_reset()  # what the probes of other tests were refused is not this server's
+    server = JupyterServer(
+        tmp_path / "home",
+        env={"JUPYTERHUB_USER": ANN},  # the owner, as under JupyterHub
+        args=[f"--BumpsRemote.redis_url={ann.url}"],
+    ).start()
+    try:
+        client = Client(ServerInfo(server.url, server.token, "test"))
+        # the live worker, found through the index (no SCAN)
+        workers = wait_until(lambda: client.info()["workers"], 60, "the worker in GET info")
+        assert [w["name"] for w in workers] == [worker_name(redis_server)]
+        job = client.submit({"payload": transport.encode(gaussian_problem()), "fitter": "lm"})
+        assert job["owner"] == ANN and "dispatch" not in job
+        statuses = []
+        for event in client.events(job["id"], timeout=DEADLINE):
+            if event["type"] == "status":
+                statuses.append(event["data"]["status"])
+                if event["data"]["status"] in jobs.TERMINAL:
+                    break
+        assert statuses == [jobs.QUEUED, jobs.RUNNING, jobs.SUCCEEDED]
+        assert client.get(job["id"])["status"] == jobs.SUCCEEDED
+        assert client.result(job["id"])["chisq"] > 0
+        assert [j["id"] for j in client.list()["jobs"]] == [job["id"]]
+    finally:
+        server.stop()
+    # all it did, Redis allowed, but the sweep's look at the queues, which it leaves to the
+    # workers (one log line)
+    denied = [
+        entry
+        for entry in admin.acl_log()
+        if entry["username"] == user_name(ANN) and entry["reason"] == "command"
+    ]
+    assert {entry["object"] for entry in denied} <= {"info"}, denied
+    assert server.log.read_text().count("no sweep for lost jobs from this server") <= 1
+    assert "Traceback" not in server.log.read_text()
+
+
+def worker_name(redis_server: RedisServer) -> str:
+    admin: Any = redis_server.client()
+    (key,) = admin.zrange("bumps-remote:workers", 0, -1)
+    return json.loads(admin.get(key))["name"]
+
+
+def test_23_a_server_that_names_another_owner_gets_a_clear_refusal_not_a_500(ann, tmp_path):
+    server = JupyterServer(
+        tmp_path / "home",
+        env={"JUPYTERHUB_USER": ANN},
+        args=[f"--BumpsRemote.redis_url={ann.url}", f"--BumpsRemote.owner={BOB}"],
+    ).start()
+    try:
+        answer = server.api("GET", "jobs")
+    finally:
+        server.stop()
+    assert answer.status_code == 503, answer.text
+    assert "leave c.BumpsRemote.owner unset" in answer.json()["message"]
+
+
+def test_23_a_worker_runs_a_message_only_with_its_jobs_dispatch_token(admin):
+    """The start script's check on its own (tokens of jobs made before there were tokens:
+    none, and any message runs them)."""
+    job = queued_record(secrets.token_hex(16), "carl", "q")
+    created, _ = admin.create({**job, "dispatch": "right"}, b"{}")
+    assert "dispatch" not in admin.get("carl", job["id"])  # never shown
+    assert token_of(admin, "carl", job["id"]) == "right"
+    for wrong in ("", "wrong"):
+        assert admin.start("carl", job["id"], "w", 3, dispatch=wrong)[0] == "forged"
+    record = admin.get("carl", job["id"])
+    assert (record["status"], record["attempt"]) == (jobs.QUEUED, 0)  # no attempt counted
+    assert admin.start("carl", job["id"], "w", 3, dispatch="right")[0] == "started"
+    older = queued_record(secrets.token_hex(16), "carl", "q")
+    admin.create(older, b"{}")
+    assert admin.start("carl", older["id"], "w", 3)[0] == "started"
