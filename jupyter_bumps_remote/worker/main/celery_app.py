@@ -61,8 +61,12 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         broker_transport_options=transport_options,
         result_backend_transport_options=transport_options,
         visibility_timeout=settings.visibility_timeout,
-        # After a broker blip, don't let a redelivered copy run beside the first one.
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A lost broker connection does not cut the running fits: a copy of a message that
+        # kombu delivers again meanwhile finds the job's lease held and is acked unrun, and a
+        # run that another took over stores nothing (store/lua/include/fence.lua). Celery's
+        # cancel on it (a SIGTERM, which pool processes leave to the drain: pool/sigterm.py)
+        # lost up to a checkpoint interval of each fit and an attempt per broker blip.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_connection_retry_on_startup=True,
         # Task events so that Flower and `celery events` work against the same broker.
         task_track_started=True,

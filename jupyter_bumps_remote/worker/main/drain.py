@@ -9,10 +9,10 @@ message with requeue, worker/pool/runner.py), and keeps the deadline: pool proce
 busy near it are killed, and the worker exits. A job left so comes back as a lost run's
 does (store/lost_runs.py), from its last periodic checkpoint.
 
-Slurm (at the walltime, on scancel) sends SIGTERM to every process of the job at once: the
-pool processes then die of it before they can drain, and their jobs come back as lost
-runs, from their last periodic checkpoint. The worker's --lifetime, a margin under the
-walltime, is what drains a Slurm worker in time (docs/cluster.md#drain-and-checkpoints).
+Slurm (at the walltime, on scancel) sends SIGTERM to every process of the job at once:
+this process drains on it as on any other SIGTERM, and the others leave it to this drain
+(the pool processes wait for it: worker/pool/sigterm.py; the fit launcher and the fits
+ignore it), so the drain is the same (docs/cluster.md#drain-and-checkpoints).
 """
 
 from __future__ import annotations
