@@ -33,6 +33,8 @@ SLOW = frozenset(
         # hosts in network namespaces: Redis, a Jupyter server, two workers, links cut mid-fit
         "cluster/test_other_hosts.py",
         "cluster/test_worker_lifetime.py",
+        # a JupyterHub, two users' servers and kernels, a browser, fits by every route
+        "hub/test_two_users.py",
         # a worker, two owners' fits, two Jupyter servers on a fenced Redis user (~30 s)
         "hub/test_redis_fence.py",
         "kernel/test_console.py",

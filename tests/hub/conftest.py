@@ -1,0 +1,71 @@
+"""One real JupyterHub for every test of tests/hub (tests/support/hub.py): two hub users,
+each the OS account of their own server, fenced into Redis users of their own by
+`fence_users`; a redis-server whose only login is its admin ACL user, and a real worker on
+the admin URL, shared by both users."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from jupyter_bumps_remote.shared.settings import WorkerSettings
+from jupyter_bumps_remote.store import JobStore
+
+from ..support.browser import (  # noqa: F401 - fixtures and the report hook, for pytest
+    browser,
+    jp_asyncio_loop,
+    jp_server_cleanup,
+    page,
+    pytest_runtest_makereport,
+)
+from ..support.hub import Hub, HubUser, SystemUser, require_hub
+from ..support.services import RedisServer, Worker
+
+
+@pytest.fixture(scope="package")
+def hub_redis():
+    """The operator's Redis: the default user off, one admin ACL user (the hub's and the
+    workers' URL)."""
+    require_hub()
+    server = RedisServer(user="bumps-admin", password=secrets.token_hex(16)).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="package")
+def hub_worker(hub_redis):
+    worker = Worker(hub_redis.url, concurrency=2).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="package")
+def hub(hub_redis, hub_worker):
+    accounts: list[SystemUser] = []
+    running = None
+    try:
+        accounts = [SystemUser("a"), SystemUser("b")]
+        running = Hub(hub_redis.url, accounts).start()
+        for account in accounts:
+            running.spawn(account.name)
+        yield running
+    finally:
+        if running is not None:
+            running.cleanup()
+        for account in accounts:
+            account.remove()
+
+
+@pytest.fixture(scope="package")
+def users(hub) -> tuple[HubUser, HubUser]:
+    """(A, B): A is the one who tries to reach B's jobs."""
+    first, second = hub.users.values()
+    return first, second
+
+
+@pytest.fixture(scope="package")
+def hub_store(hub_redis) -> JobStore:
+    """The job store on the admin URL: what the tests read B's data with."""
+    settings = WorkerSettings.from_env({}, redis_url=hub_redis.url)
+    return JobStore(hub_redis.client(), **settings.store_settings())
