@@ -52,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     submit.add_argument("rest", nargs=argparse.REMAINDER)
 
+    from .redis_user import add_parser as add_redis_user_parser
     from .slurm import add_parser as add_slurm_parser
 
     add_slurm_parser(commands)
+    add_redis_user_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "worker":
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         from .slurm import run as run_slurm
 
         return run_slurm(args)
+    if args.command == "redis-user":
+        from .redis_user import run as run_redis_user
+
+        return run_redis_user(args)
     return 2
 
 

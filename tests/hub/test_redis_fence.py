@@ -12,7 +12,10 @@ refusal itself, and Bob's keys read the same before and after."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +38,7 @@ from jupyter_bumps_remote.worker import make_app
 from ..support.dispatch_tokens import token_of
 from ..support.problems import gaussian_problem
 from ..support.records import queued_record
-from ..support.services import JupyterServer, RedisServer, Worker
+from ..support.services import REPO, JupyterServer, RedisServer, Worker
 from ..support.waiting import wait_until
 
 ANN, BOB = "ann", "bob"
@@ -387,3 +390,25 @@ def test_27_a_stopped_servers_url_reaches_nothing_and_a_new_spawn_replaces_the_o
         again.ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis.from_url(second).ping()
+
+
+def test_27_the_redis_user_command_prints_a_fenced_url_and_disables_it(redis_server, admin):
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "jupyter_bumps_remote.cli", "redis-user", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    made = command("erin", "--admin-url", redis_server.url)
+    assert made.returncode == 0, made.stderr
+    url = made.stdout.strip()
+    assert redis_server.password not in url
+    erin = redis.Redis.from_url(url)
+    erin.set(admin.keys.owner("erin") + "mine", b"1")  # her own keys
+    refused(erin.get, admin.keys.owner(BOB) + "jobs")  # not another's
+    assert command("erin", "--admin-url", redis_server.url, "--disable").returncode == 0
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis.from_url(url).ping()
