@@ -1,7 +1,7 @@
 """One real JupyterHub for every test of tests/hub (tests/support/hub.py): two hub users,
 each the OS account of their own server, fenced into Redis users of their own by
-`fence_users`; a redis-server whose only login is its admin ACL user, and a real worker on
-the admin URL, shared by both users."""
+`fence_users` on the hub's Redis user (ACL rights only); a redis-server whose default user
+is off, and a real worker on the workers' Redis user, shared by both hub users."""
 
 from __future__ import annotations
 
@@ -22,13 +22,27 @@ from ..support.browser import (  # noqa: F401 - fixtures and the report hook, fo
 from ..support.hub import Hub, HubUser, SystemUser, require_hub
 from ..support.services import RedisServer, Worker
 
+HUB_USER = "bumps-hub"
+# What the hub's Redis user needs for fence_users, as the operator guide gives it: make and
+# change ACL users, save them, close their connections; no key, channel or other command
+HUB_RIGHTS = ["+acl|setuser", "+acl|save", "+client|kill"]
+
+
+class OperatorRedis(RedisServer):
+    """The operator's Redis: the default user off; the workers' ACL user (`url`) and the
+    hub's (`hub_url`), each with the rights the operator guide gives it."""
+
+    def __init__(self):
+        hub_password = secrets.token_hex(16)
+        rights = ["--user", HUB_USER, "on", f">{hub_password}", *HUB_RIGHTS]
+        super().__init__(user="bumps-workers", password=secrets.token_hex(16), extra=rights)
+        self.hub_url = f"redis://{HUB_USER}:{hub_password}@{self.host}:{self.port}/0"
+
 
 @pytest.fixture(scope="package")
 def hub_redis():
-    """The operator's Redis: the default user off, one admin ACL user (the hub's and the
-    workers' URL)."""
     require_hub()
-    server = RedisServer(user="bumps-admin", password=secrets.token_hex(16)).start()
+    server = OperatorRedis().start()
     yield server
     server.cleanup()
 
@@ -46,7 +60,7 @@ def hub(hub_redis, hub_worker):
     running = None
     try:
         accounts = [SystemUser("a"), SystemUser("b")]
-        running = Hub(hub_redis.url, accounts).start()
+        running = Hub(hub_redis.hub_url, accounts).start()
         for account in accounts:
             running.spawn(account.name)
         yield running

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+import redis
 import requests
 import websocket
 from playwright.sync_api import expect
@@ -324,7 +325,7 @@ def run_in_terminal(user: HubUser, command: str, timeout: float = 120) -> str:
         requests.delete(user.url + f"api/terminals/{name}", headers=user.headers, timeout=30)
 
 
-def test_a_terminal_of_a_cannot_reach_bs_jobs_or_bs_server(hub, hub_store, users, fits):
+def test_a_terminal_of_a_cannot_reach_bs_jobs_or_bs_server(hub, hub_redis, hub_store, users, fits):
     a, b = users
     spec = spec_for(hub, hub_store, users, fits)
     a.account.write("probe-in.json", json.dumps(spec))
@@ -348,6 +349,7 @@ def test_a_terminal_of_a_cannot_reach_bs_jobs_or_bs_server(hub, hub_store, users
     server_env = read_environ(spec["pids"]["own_server"])
     assert a.name in server_env[URL_VARIABLE] and b.name not in server_env[URL_VARIABLE]
     assert hub.admin_url not in json.dumps(server_env)
+    assert hub_redis.url not in json.dumps(server_env)  # the workers' URL
     assert snapshot(hub_store, b.name) == before
 
 
@@ -399,3 +401,21 @@ def test_a_hostile_model_of_a_cannot_reach_bs_jobs(hub, hub_redis, hub_store, us
     assert seen["urls"] and all(not r.startswith("ok") for r in seen["urls"].values()), seen
     assert all(not r.startswith("ok") for r in seen["objects"].values()), seen["objects"]
     assert snapshot(hub_store, b.name) == before
+
+
+def test_a_stopped_servers_url_reaches_nothing_and_a_new_spawn_gets_a_new_one(hub, users):
+    a = users[0]
+    old = read_environ(a.server_pid())[URL_VARIABLE]
+    assert redis.Redis.from_url(old).ping()
+    stopped = hub.api("DELETE", f"users/{a.name}/server")
+    assert stopped.status_code in (202, 204), stopped.text
+
+    def gone() -> bool:
+        return "" not in hub.api("GET", f"users/{a.name}").json()["servers"]
+
+    wait_until(gone, 60, f"{a.name}'s server stopped")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(old).ping()
+    hub.spawn(a.name)  # the module's other tests may run after this one
+    new = read_environ(a.server_pid())[URL_VARIABLE]
+    assert new != old and redis.Redis.from_url(new).ping()
