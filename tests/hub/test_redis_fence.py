@@ -323,6 +323,19 @@ def test_27_a_server_on_anns_url_runs_her_fit_end_to_end_and_streams_its_events(
         assert client.get(job["id"])["status"] == jobs.SUCCEEDED
         assert client.result(job["id"])["chisq"] > 0
         assert [j["id"] for j in client.list()["jobs"]] == [job["id"]]
+        # the rest of what a user does, each through the store's scripts and reads
+        assert client.session_file(job["id"])[:8] == b"\x89HDF\r\n\x1a\n"
+        again = client.retry(job["id"], seed=7)
+        client.cancel(again["id"])
+        found = client.results([job["id"], again["id"]], wait=DEADLINE)
+        assert found["jobs"][0]["result"]["chisq"] > 0
+        assert found["jobs"][1]["status"] in jobs.TERMINAL
+        assert "dispatch" not in again and all("dispatch" not in j for j in found["jobs"])
+        owner_stream = client.events(None, timeout=DEADLINE)
+        assert next(owner_stream)["data"]["job"] == job["id"]  # the sidebar's stream
+        owner_stream.close()
+        client.delete(job["id"])
+        assert [j["id"] for j in client.list()["jobs"]] == [again["id"]]
     finally:
         server.stop()
     # all it did, Redis allowed, but the sweep's look at the queues, which it leaves to the
