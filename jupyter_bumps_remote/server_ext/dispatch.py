@@ -54,7 +54,7 @@ def new_job(
         "payload_size": len(raw),
         # stored, never shown (store/codec.py); its message carries it, and a worker runs
         # no message without it (store/lua/start.lua): a user who may push onto the queues
-        # cannot forge a message for another's job (docs/design.md#forged-messages)
+        # cannot forge a message for another's job (docs/design.md#forged-and-dropped-messages)
         DISPATCH_FIELD: secrets.token_urlsafe(16),
     }
     return record, raw
