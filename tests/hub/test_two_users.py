@@ -156,20 +156,25 @@ def watch(user: HubUser, job_id: str, timeout: float = 60) -> list[dict]:
 
 
 def test_the_sidebar_behind_the_hub_shows_the_users_own_jobs(hub, users, fits, page):
-    a, b = users
-    hub.login(page, a.name)
-    page.goto(a.url + "lab")
-    panel = open_sidebar(page)
-    expect(panel.get_by_role("status").first).to_have_text("connected")
-    for route in ("rest", "magic", "api"):
-        expect(panel.get_by_role("listitem", name=f"a-{route}", exact=True)).to_contain_text(
-            "succeeded"
-        )
-    for route in ("rest", "magic", "api", "stuck"):
-        expect(panel.get_by_role("listitem", name=f"b-{route}", exact=True)).to_have_count(0)
-    # B's server, with A's login: the hub refuses A
-    refused = page.goto(b.url + "lab")
-    assert refused is not None and refused.status == 403, refused and refused.status
+    for viewer, other in (users, users[::-1]):
+        mine, theirs = letter(viewer, users), letter(other, users)
+        hub.login(page, viewer.name)
+        page.goto(viewer.url + "lab")
+        panel = open_sidebar(page)
+        expect(panel.get_by_role("status").first).to_have_text("connected")
+        for route in ("rest", "magic", "api"):
+            row = panel.get_by_role("listitem", name=f"{mine}-{route}", exact=True)
+            expect(row).to_contain_text("succeeded")
+        if "stuck" in fits[viewer.name]:
+            row = panel.get_by_role("listitem", name=f"{mine}-stuck", exact=True)
+            expect(row).to_contain_text("queued")
+        for route in ("rest", "magic", "api", "stuck"):
+            row = panel.get_by_role("listitem", name=f"{theirs}-{route}", exact=True)
+            expect(row).to_have_count(0)
+        # the other's server, with this user's login: the hub refuses
+        refused = page.goto(other.url + "lab")
+        assert refused is not None and refused.status == 403, refused and refused.status
+        page.goto(hub.url + "hub/logout")
 
 
 # -- A goes after B's jobs ------------------------------------------------------------------
