@@ -19,7 +19,7 @@ from ..support.browser import (  # noqa: F401 - fixtures and the report hook, fo
     page,
     pytest_runtest_makereport,
 )
-from ..support.hub import Hub, HubUser, SystemUser, require_hub
+from ..support.hub import Hub, HubUser, SystemUser, remove_stale_accounts, require_hub
 from ..support.services import RedisServer, Worker
 
 HUB_USER = "bumps-hub"
@@ -59,6 +59,7 @@ def hub(hub_redis, hub_worker):
     accounts: list[SystemUser] = []
     running = None
     try:
+        remove_stale_accounts()
         accounts = [SystemUser("a"), SystemUser("b")]
         running = Hub(hub_redis.hub_url, accounts).start()
         for account in accounts:

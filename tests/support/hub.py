@@ -85,11 +85,16 @@ def covers(paths: list[str]) -> list[str]:
     return options
 
 
+ACCOUNT_PREFIX = "bumps-hub-"
+
+
 class SystemUser:
-    """An OS account made for the run (its own group and home), removed by `remove`."""
+    """An OS account made for the run (its own group and home), removed by `remove`. Its
+    name carries the test process's id, so that a later run can remove the accounts of a
+    run that was killed before it could (`remove_stale_accounts`)."""
 
     def __init__(self, tag: str):
-        self.name = f"bumps-hub-{tag}-{secrets.token_hex(3)}"
+        self.name = f"{ACCOUNT_PREFIX}{tag}-{os.getpid()}-{secrets.token_hex(2)}"
         self.home = Path(tempfile.gettempdir()) / f"home-{self.name}"
         subprocess.run(
             [
@@ -120,8 +125,37 @@ class SystemUser:
         return path
 
     def remove(self) -> None:
-        subprocess.run(["userdel", "--remove", self.name], capture_output=True)
-        shutil.rmtree(self.home, ignore_errors=True)
+        remove_account(self.name, Path(pwd.getpwnam(self.name).pw_dir))
+
+
+def remove_account(name: str, home: Path) -> None:
+    """Delete the account and its home, after ending what still runs as it: the processes
+    of an account made for one test run are that run's servers and kernels."""
+    uid = pwd.getpwnam(name).pw_uid
+    listed = subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True)
+    for pid in (int(p) for p in listed.stdout.split()):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+    def none_left() -> bool:
+        return subprocess.run(["pgrep", "-u", str(uid)], capture_output=True).returncode == 1
+
+    wait_until(none_left, 30, f"the processes of {name} gone")
+    subprocess.run(["userdel", "--remove", name], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def remove_stale_accounts() -> None:
+    """Remove the accounts that earlier runs made and could not remove (their test process
+    is gone: killed)."""
+    for entry in pwd.getpwall():
+        if not entry.pw_name.startswith(ACCOUNT_PREFIX):
+            continue
+        parts = entry.pw_name[len(ACCOUNT_PREFIX) :].split("-")
+        if len(parts) == 3 and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+            remove_account(entry.pw_name, Path(entry.pw_dir))
 
 
 # JupyterLab without its news and update toasts, and with the kernel started without asking
