@@ -89,13 +89,15 @@ def test_a_walltime_reached_mid_fit_drains_and_the_next_job_resumes_it(slurm_sit
     wait_advertised(site, second)
 
     # the walltime: Slurm signals the first job's processes; its worker drains
-    seen: list[dict] = []
+    seen: list[dict | None] = []
 
     def drained():
-        checkpoint = stored(store, owner, job_id)
-        if checkpoint is not None and not resumed_at(store.events(owner, job_id)):
-            seen[:] = [checkpoint]  # the first run's latest (the drain's, at the end)
-        return [e for e in store.events(owner, job_id) if e["type"] == "requeued"]
+        requeued = [e for e in store.events(owner, job_id) if e["type"] == "requeued"]
+        if requeued:
+            # the drain's checkpoint, stored before the requeued event; the next run's first
+            # comes a checkpoint interval after it resumed
+            seen[:] = [stored(store, owner, job_id)]
+        return requeued
 
     try:
         requeued = wait_until(drained, 150, "the requeued event at the walltime", interval=0.2)
@@ -110,14 +112,15 @@ def test_a_walltime_reached_mid_fit_drains_and_the_next_job_resumes_it(slurm_sit
     assert record["status"] == jobs.SUCCEEDED, record
     assert record["worker"] == second, record
     assert record["attempt"] == 1, record  # the drained attempt does not count
-    assert seen, "no checkpoint of the first run"
+    last = seen[0]
+    assert last is not None, "no checkpoint of the first run"
     resumed = resumed_at(store.events(owner, job_id))
-    assert resumed == {seen[0]["step"]}, (resumed, seen[0]["step"])
+    assert resumed == {last["step"]}, (resumed, last["step"])
     assert site.server.api("GET", f"jobs/{job_id}/session.h5").status_code == 200
     final = stored(store, owner, job_id)  # the fit's end state, stored before its session
     assert final is not None
     assert final["step"] == steps_left_alone(FITTER, OPTIONS)
-    assert continues(chains(seen[0]), chains(final))
+    assert continues(chains(last), chains(final))
 
     # the first job ended by its time limit, its worker gone within the drain's time
     wait_until(
@@ -129,7 +132,7 @@ def test_a_walltime_reached_mid_fit_drains_and_the_next_job_resumes_it(slurm_sit
     assert "DUE TO TIME LIMIT" in log, log[-3000:]
     print(
         f"\nwalltime drain at {drained_at - started:.0f} s (resumed from step "
-        f"{seen[0]['step']}), fit done at {ended - started:.0f} s, "
+        f"{last['step']}), fit done at {ended - started:.0f} s, "
         f"test {time.monotonic() - started:.0f} s"
     )
 
