@@ -82,7 +82,8 @@ def run_all(submitted: list[tuple[Remote, dict]]) -> list[tuple[dict, int | None
 
 
 def test_a_sweep_reuses_its_fit_processes_and_each_job_keeps_its_own_output(one_process):
-    alice = owner(*one_process, "alice")
+    store, app = one_process
+    alice = owner(store, app, "alice")
     actions = ["slow"] + [""] * 7
     ended = run_all([(alice, alice.submit(reporting_problem(a), "lm")) for a in actions])
     assert all(record["status"] == jobs.SUCCEEDED for record, _ in ended), ended
@@ -109,7 +110,8 @@ def test_owners_never_share_a_fit_process(one_process):
 
 
 def test_a_crash_fails_its_job_alone_and_what_a_job_leaves_running_is_not_reused(one_process):
-    alice = owner(*one_process, "alice")
+    store, app = one_process
+    alice = owner(store, app, "alice")
     actions = ["slow", "", "crash", "", "thread", "", "process", "", ""]
     ended = run_all([(alice, alice.submit(reporting_problem(a), "lm")) for a in actions])
     statuses = [record["status"] for record, _ in ended]

@@ -129,9 +129,7 @@ def _run(
     if saved is None and record.get("resume_of"):
         saved = store.checkpoint(owner, str(record["resume_of"]))
     process, served = _fit_process(settings, owner)
-    relay = Relay(
-        process, recorder, settings.max_session_bytes, settings.output_limit, reuse=reuse
-    )
+    relay = Relay(process, recorder, settings.max_session_bytes, settings.output_limit, reuse=reuse)
 
     def taken_over() -> None:  # this execution looked dead: the one that took over records
         recorder.discard = True
