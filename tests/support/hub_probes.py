@@ -30,6 +30,14 @@ from typing import Any
 URL_VARIABLE = "BUMPS_REMOTE_REDIS_URL"
 
 
+class HttpRefusal(Exception):
+    """An HTTP answer that is not a 2xx, from a client that is not requests'."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
 def outcome(action: Callable[[], Any]) -> str:
     import requests
     from redis import exceptions
@@ -48,6 +56,8 @@ def outcome(action: Callable[[], Any]) -> str:
         if "NOPERM" in text or "no permissions" in text:
             return "NOPERM"
         return f"ResponseError: {text[:200]}"
+    except HttpRefusal as e:
+        return f"http {e.status}"
     except requests.HTTPError as e:
         return f"http {e.response.status_code if e.response is not None else '?'}"
     except OSError as e:
@@ -172,6 +182,20 @@ def rest_probes(server_url: str, other_server_url: str, token: str, jobs: list[s
         return [job["id"] for job in page["jobs"]]
 
     found["list"] = outcome(listed)
+
+    def stream(job: str) -> str:
+        """The job's event stream (a WebSocket), as the sidebar opens it."""
+        import websocket
+
+        url = api.replace("http", "ws", 1) + f"jobs/{job}/events"
+        try:
+            websocket.create_connection(url, header=headers, timeout=30).close()
+        except websocket.WebSocketBadStatusException as e:
+            raise HttpRefusal(e.status_code) from None
+        return "connected"
+
+    for job in jobs:
+        found[f"events {job}"] = outcome(lambda: stream(job))  # noqa: B023 - called at once
     other = other_server_url + "bumps-remote/api/"
     found["other_server_list"] = outcome(call("GET", other + "jobs", allow_redirects=False))
     found["other_server_cancel"] = outcome(
