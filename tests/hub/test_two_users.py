@@ -4,7 +4,8 @@ their own server (REST API, `%bumps_remote`, the Python API, the sidebar in a br
 the hub's base URL) and sees only their own. Then A, as A's OS user, goes after B's jobs
 from a notebook cell, from a terminal and from a fit's model: every try meets its refusal
 (NOPERM, 404, 403, EACCES, no network), its twin on A's own data goes through, and B's
-jobs, results, events and queued message are byte-for-byte what they were."""
+jobs, results, events and queued message are byte-for-byte what they were. Last, a stopped
+server's Redis URL is refused (the test spawns A's server again, its kernel gone)."""
 
 from __future__ import annotations
 

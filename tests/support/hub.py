@@ -14,7 +14,6 @@ they fail.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import secrets
@@ -364,11 +363,3 @@ class Hub:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def describe(response: requests.Response) -> str:
-    return f"{response.request.method} {response.url}: {response.status_code} {response.text[:300]}"
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, sort_keys=True)
