@@ -147,10 +147,17 @@ def owner_name(who: str) -> str:
 
 
 def owner_keys(site: Site, owner: str) -> dict[bytes, bytes | None]:
-    """Every key of the owner's namespace, serialized by Redis (DUMP): byte-for-byte."""
+    """Every key of the owner's namespace, serialized by Redis (DUMP): byte-for-byte. Except
+    the wake-up streams of the owner's servers (`u:{owner}:hub:{server}`), which a server
+    writes to itself whenever one of its WebSockets subscribes: the attacker's own panel."""
     client = site.redis.client()
-    pattern = Keys(site.store.keys.prefix).owner(owner) + "*"
-    return {key: client.dump(key) for key in sorted(client.scan_iter(match=pattern))}
+    keys = Keys(site.store.keys.prefix)
+    wake_ups = keys.hub(owner, "").encode()
+    return {
+        key: client.dump(key)
+        for key in sorted(client.scan_iter(match=keys.owner(owner) + "*"))
+        if not key.startswith(wake_ups)
+    }
 
 
 def refused(result: str) -> bool:
