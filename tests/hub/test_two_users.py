@@ -219,16 +219,19 @@ def stuck_queue(hub_store) -> str:
 
 
 def snapshot(hub_store, owner: str) -> dict:
-    """Every key of the owner's (DUMP: byte for byte) and the stuck queue's messages."""
+    """Every key of the owner's (DUMP: byte for byte) and the stuck queue's messages. Except
+    the wake-up streams of the owner's server (`u:{owner}:hub:{server}`), which it writes to
+    itself whenever one of its WebSockets subscribes: the owner's own sidebar."""
     client = hub_store.redis
     lease = re.compile(rb":lease$")
+    wake_ups = Keys(hub_store.keys.prefix).hub(owner, "").encode()
 
     def no_lease():
         return not any(lease.search(k) for k in client.scan_iter(match=owner_pattern(owner)))
 
     wait_until(no_lease, 30, f"{owner}'s leases released (a run's last write)")
     keys = sorted(client.scan_iter(match=owner_pattern(owner)))
-    state = {key: client.dump(key) for key in keys}
+    state = {key: client.dump(key) for key in keys if not key.startswith(wake_ups)}
     state[b"queue"] = client.lrange(stuck_queue(hub_store), 0, -1)
     return state
 
