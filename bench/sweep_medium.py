@@ -128,8 +128,8 @@ def measure(base, quick: bool) -> list[Row]:
 
 def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
     """CPU seconds (median of `rounds`) of the steps of a job besides its fit, here, warm:
-    decoding the payload (with its preflight chisq), the result summary (bumps' covariance
-    around the best point), the session file."""
+    decoding the payload (with its preflight chisq), the result summary (with the covariance
+    the fit computed for dx, as a job's), the session file."""
     from jupyter_bumps_remote.shared import transport
     from jupyter_bumps_remote.shared.bumps_compat import convergence_monitor
     from jupyter_bumps_remote.shared.fitting import run_fit
@@ -141,9 +141,12 @@ def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
         t0 = time.process_time()
         problem = transport.decode(payload)
         t1 = time.process_time()
-        result = run_fit(problem, "lm", {}, seed, convergence=convergence_monitor(problem)).result
+        outcome = run_fit(problem, "lm", {}, seed, convergence=convergence_monitor(problem))
+        result = outcome.result
         t2 = time.process_time()
-        summarize(problem, result, seed=seed, options={}, partial=False, elapsed=0.0)
+        summarize(
+            problem, result, seed=seed, options={}, partial=False, elapsed=0.0, cov=outcome.cov
+        )
         t3 = time.process_time()
         session_bytes(problem, result, "cloudpickle")
         t4 = time.process_time()

@@ -115,6 +115,7 @@ def _fit_and_send(
         options=options,
         partial=cancelled,
         elapsed=time.monotonic() - started,
+        cov=outcome.cov,
     )
     channel.result(summary)
     progress.emit(final=True)

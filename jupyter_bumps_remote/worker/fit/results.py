@@ -10,13 +10,26 @@ import numpy as np
 from ...shared import bumps_compat
 
 
-def summarize(problem, result, *, seed: int, options: dict, partial: bool, elapsed: float) -> dict:
-    """The result summary stored as JSON: everything a client shows without bumps."""
+def summarize(
+    problem,
+    result,
+    *,
+    seed: int,
+    options: dict,
+    partial: bool,
+    elapsed: float,
+    cov: np.ndarray | None = None,
+) -> dict:
+    """The result summary stored as JSON: everything a client shows without bumps.
+
+    `cov` is `problem.cov(result.x)` when the fit already computed it
+    (`FitOutcome.cov`): the same numbers, without a second numerical Jacobian."""
     from bumps import lsqerror
 
     x = np.asarray(result.x, dtype=float)
     try:
-        cov = np.asarray(problem.cov(x), dtype=float)
+        if cov is None:
+            cov = np.asarray(problem.cov(x), dtype=float)
         stderr = lsqerror.stderr(cov)
     except Exception:  # noqa: BLE001 - a singular or failing Hessian leaves no covariance
         cov, stderr = None, None
