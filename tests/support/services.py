@@ -340,7 +340,10 @@ class JupyterServer:
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            requests.post(self.url + "api/shutdown", headers=self.headers, timeout=5)
+            # answered once the server's cleanup is done: in embedded mode that waits for its
+            # workers to drain (up to 10 s) and its Redis to stop; a shorter wait SIGKILLed
+            # the server mid-drain on a loaded machine (its workers with it)
+            requests.post(self.url + "api/shutdown", headers=self.headers, timeout=30)
             self.process.wait(timeout)
         except (requests.RequestException, subprocess.TimeoutExpired):
             self.process.kill()
