@@ -6,6 +6,7 @@ import math
 import threading
 
 from ..shared import jobs, transport
+from . import batches
 from .client import Client
 from .discovery import ServerInfo, find_server
 from .job import RemoteJob
@@ -91,15 +92,38 @@ def list_jobs(
     return found[:limit]
 
 
-def submit_many(problems, fitter: str = "amoeba", *, name: str | None = None, tags=None, **options):
-    """Submit a sweep: one job per problem, tagged together; returns a JobGroup."""
+def submit_many(
+    problems,
+    fitter: str = "amoeba",
+    *,
+    name: str | None = None,
+    tags=None,
+    seed: int | None = None,
+    idempotency_key: str | None = None,
+    wait_for_worker: bool = False,
+    **options,
+):
+    """Submit a sweep: one job per problem, tagged together; returns a JobGroup.
+
+    The jobs go in as few requests as fit (POST jobs/batch: up to 1000 jobs and the server's
+    max_payload_bytes each), each all or none: a refusal (a limit, a bad problem) raises
+    naming the problem's index, and says how many jobs earlier requests created (a server
+    without that route gets one request per job, as before).
+    `idempotency_key` makes a repeated call (a lost answer) return the same jobs."""
     from .group import JobGroup
 
+    jobs.validate_options(fitter, options)
+    remote = client()
     problems = list(problems)
     label = name or f"sweep of {len(problems)}"
     group_tag = f"sweep-{jobs.new_job_id()[:8]}"
-    members = [
-        submit(problem, fitter, name=f"{label} [{i}]", tags=[group_tag, *(tags or [])], **options)
-        for i, problem in enumerate(problems)
-    ]
-    return JobGroup(label, group_tag, members)
+    member_tags = [group_tag, *(tags or [])]
+    bodies = []
+    for i, problem in enumerate(problems):
+        body = {"payload": prepare(problem), "fitter": fitter, "options": options}
+        body |= {"name": f"{label} [{i}]", "tags": member_tags}
+        if seed is not None:
+            body["seed"] = seed
+        bodies.append(body)
+    records = batches.submit(remote, bodies, idempotency_key, wait_for_worker)
+    return JobGroup(label, group_tag, [RemoteJob(remote, record) for record in records])

@@ -73,6 +73,12 @@ class Client:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self.json("POST", "jobs", data=json.dumps(body), headers=headers)
 
+    def submit_batch(self, body: bytes, idempotency_key: str | None = None) -> list[dict]:
+        """POST jobs/batch: `body` the JSON of {"jobs": [...]} (at most 1000); the records
+        in the order given, all created or none (RemoteError)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.json("POST", "jobs/batch", data=body, headers=headers)["jobs"]
+
     def get(self, job_id: str, wait: float = 0, with_result: bool = False) -> dict:
         """The job's record; with `wait`, the server answers once the job has ended or
         after `wait` seconds (one long-poll request, no WebSocket); `with_result` adds the

@@ -18,6 +18,7 @@ from ..store import Limits
 from ..worker.main.requeue import requeue_unacked
 from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
+    BatchHandler,
     CancelHandler,
     InfoHandler,
     JobHandler,
@@ -168,6 +169,7 @@ class BumpsRemote(ExtensionApp):
                 (rf"/{API}/info", InfoHandler),
                 (rf"/{API}/jobs", JobsHandler),
                 (rf"/{API}/jobs/results", ResultsHandler),  # before {JOB}, which matches it too
+                (rf"/{API}/jobs/batch", BatchHandler),
                 (rf"/{JOB}", JobHandler),
                 (rf"/{JOB}/cancel", CancelHandler),
                 (rf"/{JOB}/retry", RetryHandler),

@@ -66,7 +66,7 @@ def _to_bytes(payload: dict | str) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def enqueue(celery_app, record: dict) -> None:
+def enqueue(celery_app, record: dict, producer=None) -> None:
     """Queue the job's fit on the workers of its environment (blocking: use an executor).
     `record`: as new_job made it, with its dispatch token.
 
@@ -84,7 +84,16 @@ def enqueue(celery_app, record: dict) -> None:
         routing_key=record["queue"],
         declare=[],
         task_id=record["id"],
+        producer=producer,
     )
+
+
+def enqueue_many(celery_app, records: list[dict]) -> None:
+    """Queue each job's fit as `enqueue` does, over one broker connection taken once
+    (blocking: use an executor)."""
+    with celery_app.producer_or_acquire() as producer:
+        for record in records:
+            enqueue(celery_app, record, producer)
 
 
 def shown(record: dict) -> dict:

@@ -20,6 +20,7 @@ from ..store import JobNotFound, QuotaExceeded, TransitionRefused
 from .identity import owner_of
 from .redis_errors import REDIS_ERRORS
 from .service import (
+    MAX_BATCH_JOBS,
     MAX_RESULT_IDS,
     MAX_WAIT,
     JobService,
@@ -35,6 +36,8 @@ AUTH_RESOURCE = "bumps_remote"
 JOB_FIELDS = frozenset(("payload", "fitter", "options", "seed", "name", "tags", "wait_for_worker"))
 RETRY_FIELDS = frozenset(("options", "seed", "name", "tags", "wait_for_worker"))
 RESUME_FIELDS = frozenset(("steps", "name", "tags", "wait_for_worker"))
+BATCH_FIELDS = frozenset(("jobs", "wait_for_worker"))
+MEMBER_FIELDS = JOB_FIELDS - {"wait_for_worker"}
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 # The body of a cancel, a retry or a delete: a retry's fields take a few kB at most.
 SMALL_BODY_LIMIT = 64 * 1024
@@ -222,6 +225,48 @@ class JobsHandler(LimitedBodyHandler):
         record, created = await self.service.submit(self.owner, body, key)
         self.set_header("Location", self.job_url(record["id"]))
         self.write_json(record, 201 if created else 200)
+
+
+class BatchHandler(LimitedBodyHandler):
+    """POST {"jobs": [...]}: submit up to MAX_BATCH_JOBS jobs (a sweep) in one request, all
+    or none; the body up to max_payload_bytes, as POST jobs."""
+
+    def body_limit(self) -> int:
+        return extension_of(self).max_payload_bytes
+
+    def _too_large_message(self) -> str:
+        return _too_large(self.body_limit()) + " (or fewer jobs per request)"
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self):
+        body = self.json_body(BATCH_FIELDS, self.body())
+        members = body.get("jobs")
+        if not isinstance(members, list) or not 0 < len(members) <= MAX_BATCH_JOBS:
+            raise jobs.JobInputError("jobs", f"give a list of 1 to {MAX_BATCH_JOBS} jobs")
+        for i, member in enumerate(members):
+            _check_member(i, member)
+        key = jobs.validate_idempotency_key(self.request.headers.get("Idempotency-Key"))
+        records, created = await self.service.submit_many(
+            self.owner, members, body.get("wait_for_worker", False), key
+        )
+        self.write_json({"jobs": records}, 201 if created else 200)
+
+
+def _check_member(i: int, member: object) -> None:
+    """A member's fields as POST jobs checks its body's; errors name `jobs[i].field`."""
+    if not isinstance(member, dict):
+        raise jobs.JobInputError(f"jobs[{i}]", "must be a JSON object, as the body of POST jobs")
+    unknown = sorted(set(member) - MEMBER_FIELDS)
+    if unknown:
+        raise jobs.JobInputError(
+            f"jobs[{i}].{unknown[0]}",
+            f"unknown field; allowed: {', '.join(sorted(MEMBER_FIELDS))}",
+        )
+    for required in ("payload", "fitter"):
+        if required not in member:
+            raise jobs.JobInputError(f"jobs[{i}].{required}", "is required")
 
 
 def _too_large(limit: int) -> str:

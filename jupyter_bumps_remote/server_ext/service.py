@@ -42,6 +42,9 @@ MAX_WAIT = 300.0  # the longest a GET of a job may wait for it to end
 # summaries one answer carries at most (a client asks again for the rest)
 MAX_RESULT_IDS = 1000
 MAX_RESULTS_BYTES = 16 * 1024 * 1024
+# POST jobs/batch: the jobs one request may create (its body is also within
+# max_payload_bytes); one Redis script creates them all, a few ms for 1000
+MAX_BATCH_JOBS = 1000
 
 
 class ServiceUnavailable(Exception):
@@ -157,6 +160,66 @@ class JobService:
         )
         queues = await self._refuse_unserved(record, body)
         return await self._create_and_queue(record, raw, queues, idempotency_key)
+
+    async def submit_many(
+        self, owner: str, members: list[dict], wait_for_worker: object, idempotency_key: str | None
+    ) -> tuple[list[dict], bool]:
+        """Several jobs (a sweep) in one request: each member validated as a submit's body
+        (an error names the member, `jobs[i].field`), all stored by one Redis script, all
+        or none within the owner's limits, then their messages queued in one executor call.
+        Returns (records in the order given, True), or (the jobs of the earlier request with
+        the same `idempotency_key`, False)."""
+        made = []
+        for i, member in enumerate(members):
+            try:
+                made.append(
+                    dispatch.new_job(
+                        owner,
+                        member.get("payload", ""),
+                        member.get("fitter"),
+                        member.get("options"),
+                        seed=member.get("seed"),
+                        name=member.get("name"),
+                        tags=member.get("tags"),
+                        queue_prefix=self.settings.queue_prefix,
+                        max_attempts=self.settings.max_attempts,
+                    )
+                )
+                versions.check(made[-1][0]["environment"])
+            except jobs.JobInputError as e:
+                raise jobs.JobInputError(f"jobs[{i}].{e.field}", e.message) from e
+            except ValueError as e:  # versions.check
+                raise jobs.JobInputError(f"jobs[{i}].payload", f"{e}; re-encode the problem") from e
+        if not isinstance(wait_for_worker, bool):
+            raise jobs.JobInputError("wait_for_worker", "must be true or false")
+        workers = await self.workers()
+        queues = self._queues_of(workers)
+        if not wait_for_worker and workers:
+            for record, _ in made:
+                if record["queue"] not in queues:
+                    raise NoMatchingWorker(
+                        versions.no_worker_message(record["environment"], workers)
+                    )
+        self.reconcile.watch(owner)
+        created, is_new = await self.store.create_many(owner, made, idempotency_key, self.limits)
+        if is_new:
+            for record in created:
+                self.reconcile.reconciler.remember(record)
+            try:
+                await self._celery(dispatch.enqueue_many, self.celery, created)
+            except ServiceUnavailable as e:
+                # Stored but maybe not all queued: say so on each record rather than leave it
+                # queued (a job whose message did go out runs anyway: its worker's start
+                # finds it failed and leaves it, as for a cancel)
+                for record in created:
+                    await self.store.finish(
+                        owner,
+                        record["id"],
+                        jobs.FAILED,
+                        error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
+                    )
+                raise
+        return [await self.describe(dispatch.shown(r), queues) for r in created], is_new
 
     async def _refuse_unserved(self, record: dict, body: dict) -> set[str]:
         """Refuse at once a job no live worker can run (the user learns now, not after a

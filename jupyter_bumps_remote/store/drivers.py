@@ -75,6 +75,7 @@ class JobStore(_Connected[Redis]):
         return pipe.execute()
 
     create = sync_op(records.create)
+    create_many = sync_op(records.create_many)
     get = sync_op(records.get)
     many = sync_op(records.many)
     payload = sync_op(records.payload)
@@ -139,6 +140,7 @@ class AsyncJobStore(_Connected[AsyncRedis]):
         return await pipe.execute()
 
     create = async_op(records.create)
+    create_many = async_op(records.create_many)
     get = async_op(records.get)
     many = async_op(records.many)
     payload = async_op(records.payload)

@@ -86,6 +86,50 @@ def refusal(limits: Limits, reply: list[Any], size: int) -> QuotaExceeded:
     return QuotaExceeded(name, message, BYTES_RETRY_AFTER)
 
 
+def many_refusal(limits: Limits, reply: list[Any], count: int, size: int) -> QuotaExceeded:
+    """The refusal of `count` jobs submitted together (lua/create_many.lua: all or none),
+    naming the limit, what it counts now and the request's share of it."""
+    kind = as_text(reply[0])
+    what = (
+        f"{count} jobs submitted together (none was created)"
+        if count > 1
+        else "the 1 job submitted (not created)"
+    )
+    if kind == "rate":
+        name, limit = "max_submissions_per_minute", limits.max_submissions_per_minute
+        wait = float(as_text(reply[2]))
+        if wait < 0:
+            message = (
+                f"{what} are more than the limit of {limit} submissions a minute "
+                f"({SETTING.format(name)}): send at most {limit} a minute"
+            )
+            return QuotaExceeded(name, message, 60)
+        wait = max(1, math.ceil(wait))
+        message = (
+            f"{what} and the {int(reply[1])} of the last minute exceed the limit of {limit} "
+            f"submissions a minute ({SETTING.format(name)}); they fit in {wait} s"
+        )
+        return QuotaExceeded(name, message, wait)
+    if kind == "active":
+        name, limit = "max_active_jobs", limits.max_active_jobs
+        message = (
+            f"{what} and your {int(reply[1])} active jobs (queued or running) exceed the "
+            f"limit of {limit} ({SETTING.format(name)}); "
+            + (
+                f"send at most {limit} at once"
+                if count > limit
+                else "wait for some to end, cancel some, or send fewer"
+            )
+        )
+        return QuotaExceeded(name, message, ACTIVE_RETRY_AFTER)
+    name = "max_stored_bytes"
+    message = (
+        f"{over_bytes(what, size, int(reply[1]), limits.max_stored_bytes)}; delete jobs you "
+        "no longer need (their problems, results and session files count)"
+    )
+    return QuotaExceeded(name, message, BYTES_RETRY_AFTER)
+
+
 def over_bytes(what: str, size: int, stored: int, limit: int) -> str:
     left = max(0, limit - stored)
     return (

@@ -13,7 +13,7 @@ from .batch import Batch, Command, OpGen, Script
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused
 from .events import decode_events, status_event
-from .quotas import NO_LIMITS, RECOUNT_EVERY, Limits, refusal
+from .quotas import NO_LIMITS, RECOUNT_EVERY, Limits, many_refusal, refusal
 from .settings import StoreSettings
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -74,6 +74,68 @@ def create(
     if outcome != "created":
         raise refusal(limits, reply, len(payload))
     return created, True
+
+
+def create_many(
+    settings: StoreSettings,
+    owner: str,
+    jobs_to_create: list[tuple[dict[str, Any], bytes]],
+    idempotency_key: str | None = None,
+    limits: Limits = NO_LIMITS,
+) -> OpGen[tuple[list[dict[str, Any]], bool]]:
+    """Store the owner's new queued jobs (records and payloads, in order), all or none: one
+    script (lua/create_many.lua) checks the owner's `limits` for all of them together
+    (QuotaExceeded refuses every one), then writes each as `create` does. Returns (records,
+    True), or (the jobs created earlier with the same `idempotency_key`, those that still
+    exist, False). One round trip, where `create` per job made one each."""
+    keys = settings.keys
+    now = time.time()
+    script_keys = [
+        keys.owner_events(owner),
+        keys.index(owner),
+        keys.active(owner),
+        keys.submitted(owner),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+        # a batch's key apart from a single submit's: the two store different things
+        keys.idempotency(owner, f"batch:{idempotency_key}")
+        if idempotency_key
+        else keys.usage(owner),
+    ]
+    args: list[Any] = [
+        len(jobs_to_create),
+        now,
+        settings.events_maxlen,
+        limits.payload_ttl,
+        limits.max_active_jobs,
+        limits.max_submissions_per_minute,
+        limits.max_stored_bytes,
+        keys.owner(owner),
+        RECOUNT_EVERY,
+        IDEMPOTENCY_TTL,
+        "1" if idempotency_key else "",
+    ]
+    created_records = []
+    for i, (record, payload) in enumerate(jobs_to_create):
+        job_id = record["id"]
+        # a microsecond apart: the owner's listing (newest first) keeps the request's order
+        created = {"status": jobs.QUEUED, "attempt": 0, "created": now + i * 1e-6, **record}
+        fields = flatten(encode_record(created))
+        script_keys += [keys.job(owner, job_id), keys.payload(owner, job_id)]
+        script_keys.append(keys.events(owner, job_id))
+        event = compact_json(status_event(created, jobs.QUEUED))
+        args += [job_id, repr(created["created"]), event, payload, len(fields), *fields]
+        created_records.append(created)
+    (reply,) = yield Batch([Script("create_many", script_keys, args)])
+    outcome = as_text(reply[0])
+    if outcome == "exists":
+        earlier = [as_text(job_id) for job_id in reply[1:]]
+        found = yield from many(settings, owner, earlier)
+        return [r for r in found.records if r is not None], False
+    if outcome != "created":
+        sizes = sum(len(payload) for _, payload in jobs_to_create)
+        raise many_refusal(limits, reply, len(jobs_to_create), sizes)
+    return created_records, True
 
 
 def get(settings: StoreSettings, owner: str, job_id: str) -> OpGen[dict[str, Any] | None]:
