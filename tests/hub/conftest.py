@@ -84,3 +84,16 @@ def hub_store(hub_redis) -> JobStore:
     """The job store on the admin URL: what the tests read B's data with."""
     settings = WorkerSettings.from_env({}, redis_url=hub_redis.url)
     return JobStore(hub_redis.client(), **settings.store_settings())
+
+
+# --- the fence tests' own Redis, worker, Ann and Bob (tests/support/redis_fence_site.py),
+# module-scoped, for tests/hub/test_redis_fence.py and tests/hub/test_fence_probes.py ---
+# (each registered under its `name`: redis_server, admin, fence, worker, ann, bob)
+from ..support.redis_fence_site import (  # noqa: E402, F401 - fixtures, for pytest
+    fenced_admin,
+    fenced_ann,
+    fenced_bob,
+    fenced_redis_server,
+    fenced_worker,
+    redis_fence,
+)

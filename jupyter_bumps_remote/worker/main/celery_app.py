@@ -23,6 +23,7 @@ from kombu.entity import Exchange, Queue
 from ...shared import versions
 from ...shared.settings import WorkerSettings
 from ..pool.tasks import register_tasks
+from . import junk_messages
 from .drain import Drain
 
 
@@ -79,6 +80,9 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_default_queue=queues[0],
         worker_hijack_root_logger=False,
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # junk pushed onto a queue is dropped, not the worker's end (junk_messages.py)
+        app.conf.broker_transport = junk_messages.TRANSPORT
     app.conf.bumps_remote = settings
     register_tasks(app)
 

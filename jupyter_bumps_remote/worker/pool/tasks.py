@@ -9,10 +9,14 @@ from celery import Celery
 from celery.exceptions import Reject
 
 from ...shared.task_names import FIT_TASK
+from .message_checks import FitRequest, only_the_fit_task
 
 
 def register_tasks(app: Celery) -> None:
-    @app.task(name=FIT_TASK, bind=True)
+    only_the_fit_task(app)
+
+    # FitRequest: a message asking for more than a fit is refused (message_checks.py)
+    @app.task(name=FIT_TASK, bind=True, Request=FitRequest)
     def fit(task, job_id: str, owner: str, dispatch: str = "") -> str:
         # `dispatch`: the job's token from its server; a message without it (queued before
         # tokens existed) runs only a job whose record has none (store/lua/start.lua)
