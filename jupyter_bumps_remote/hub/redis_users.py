@@ -68,6 +68,25 @@ def new_password() -> str:
     return secrets.token_urlsafe(32)
 
 
+# keys of kombu's that a push must never reach: a list made there breaks every worker
+# (store/lost_runs.py names the unacked hash and its index)
+KOMBU_KEYS = ("_kombu.", "unacked", "unacked_index", "unacked_mutex")
+
+
+def check_prefixes(key_prefix: str, queue_prefix: str) -> None:
+    """ValueError unless every key a user may LPUSH onto (`{queue_prefix}*`) is outside the
+    job store's keys and kombu's own: with prefixes that overlap, a user's push would reach
+    another owner's keys (a list where a record or a stream should be)."""
+    if not queue_prefix:
+        raise ValueError("the queue prefix is empty: users could push onto any key")
+    for name in (key_prefix, *KOMBU_KEYS):
+        if name.startswith(queue_prefix) or queue_prefix.startswith(name):
+            raise ValueError(
+                f"queue prefix {queue_prefix!r} overlaps {name!r}: choose a queue prefix "
+                f"that neither starts nor is started by the key prefix or kombu's keys"
+            )
+
+
 def acl_rules(
     owner: str,
     password: str,
@@ -76,6 +95,7 @@ def acl_rules(
 ) -> list[str]:
     """The arguments of `ACL SETUSER {user_name(owner)} ...` for the owner's server: its
     rights from nothing (`reset`), then exactly those listed in this module's doc."""
+    check_prefixes(key_prefix, queue_prefix)
     keys = Keys(key_prefix)
     own = glob_escape(keys.owner(owner)) + "*"
     queues = glob_escape(queue_prefix) + "*"

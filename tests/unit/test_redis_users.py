@@ -9,6 +9,8 @@ import fnmatch
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
 from jupyter_bumps_remote.hub import redis_users
 from jupyter_bumps_remote.hub.spawn import fence_users, user_url
 from jupyter_bumps_remote.store.keys import Keys
@@ -104,3 +106,20 @@ def test_fence_users_chains_the_hooks_already_set(monkeypatch):
     post_stop: Any = c.Spawner.post_stop_hook
     asyncio.run(post_stop(spawner))  # none was set before: only the fence's
     assert closed == ["ann"]
+
+
+def test_a_queue_prefix_that_overlaps_the_keys_or_kombus_is_refused():
+    """Users may LPUSH onto `{queue_prefix}*`: overlapping prefixes would let them push onto
+    another owner's keys or kombu's (tests/hub/test_fence_probes.py probes the rest)."""
+    for key_prefix, queue_prefix in [
+        ("bumps-remote:", "bumps-remote:"),
+        ("bumps-remote:", "bumps"),
+        ("app:", "app:queues."),
+        ("p:", ""),
+        ("p:", "_kombu.binding."),
+        ("p:", "unacked"),
+        ("p:", "u"),
+    ]:
+        with pytest.raises(ValueError, match="queue prefix"):
+            redis_users.acl_rules("ann", "pw", key_prefix=key_prefix, queue_prefix=queue_prefix)
+    redis_users.acl_rules("ann", "pw", key_prefix="bumps-remote:", queue_prefix="bumps-remote.")
