@@ -11,7 +11,8 @@ What such a user may do, and nothing else:
     it cannot know (store/lua/start.lua refuses it);
   - read the workers' advertisements and their index (store/workers.py), which hold no
     owner's data;
-  - PUBLISH on Celery's event channel (the `task-sent` event a send makes, for Flower).
+  - PUBLISH of the `task-sent` event a send makes (for Flower) on Celery's event channel,
+    and on no other (the workers' gossip listens to the worker events there).
 No KEYS or SCAN (they list every key's name), no FLUSH*, CONFIG, ACL, INFO, MONITOR,
 CLIENT, DEBUG, FUNCTION, SCRIPT other than LOAD, no other channel.
 """
@@ -47,8 +48,12 @@ CONNECTION_COMMANDS = (
     "watch", "unwatch", "hello", "client|setname", "client|getname", "client|id",
 )  # fmt: skip
 # kombu's Redis transport publishes Celery's events to the fanout exchange `celeryev`
-# on channel `/{db}.celeryev/{routing key}` (its fanout prefix)
-EVENT_CHANNEL = "/*.celeryev/*"
+# on channel `/{db}.celeryev/{routing key}` (its fanout prefix). A server sends one event,
+# `task-sent`; nothing else there: the workers' gossip (on by default) subscribes to
+# `/{db}.celeryev/worker.*`, and a user's `worker-elect`, `worker-heartbeat`, or junk would
+# reach it. The database as digits, not `*`, which would also match
+# `/0.celeryev/worker.x/.celeryev/task.sent`.
+EVENT_CHANNELS = ("/[0-9].celeryev/task.sent", "/[0-9][0-9].celeryev/task.sent")
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -110,7 +115,7 @@ def acl_rules(
         # each selector is checked alone: its commands on its keys only
         f"(%W~{queues} -@all +lpush)",
         f"(%R~{workers} %R~{glob_escape(keys.workers_index)} -@all +get +mget +exists +zrange)",
-        f"(&{EVENT_CHANNEL} -@all +publish)",
+        f"({' '.join('&' + c for c in EVENT_CHANNELS)} -@all +publish)",
     ]
 
 

@@ -9,6 +9,7 @@ read by the admin) and his waiting job's queued message are as they were."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from typing import Any
@@ -27,6 +28,7 @@ from jupyter_bumps_remote.store.lost_runs import KOMBU_UNACKED
 
 from ..support.problems import gaussian_problem
 from ..support.redis_fence_site import ANN, BOB, DEADLINE, FORGED, refused, snapshot
+from ..support.services import Worker
 from ..support.waiting import wait_until
 
 REFUSED = "Received invalid task message: refused, not a message a server sends"
@@ -39,6 +41,9 @@ def namespace(admin: JobStore, owner: str, bob: dict) -> dict[str, Any]:
     """Every key under the owner's prefix, and the queue of Bob's waiting job, with values
     (SCAN by the admin: a key planted there shows up too)."""
     client: Any = admin.redis
+    # the lease of Bob's finished run goes just after its end (the bob fixture waits for less)
+    lease = admin.keys.lease(BOB, bob["done"]["id"])
+    wait_until(lambda: not client.exists(lease), DEADLINE, "the lease of Bob's run released")
     found = sorted(client.scan_iter(match=redis_users.glob_escape(admin.keys.owner(owner)) + "*"))
     return snapshot(admin, [k.decode() for k in found] + [bob["waiting"]["queue"]])
 
@@ -251,8 +256,9 @@ def test_27_no_owners_redis_user_reaches_a_key_of_another_whatever_their_names(
     """Owners whose names or quoted names are prefixes of others', glob characters, case,
     unicode, a very long name, the empty name; a key prefix with glob characters: ACL
     DRYRUN asks the real Redis whether each user may read and write each owner's keys."""
-    owners = ["ann", "ann:x", "ann%3Ax", "ann:", "Ann", "a*", "a?", "[ab]nn", "ann\\", "ännn"]
-    owners += ["a" * 2000, ""]
+    # (not Ann's or Bob's names: setting a user renews its password, and the fixtures' URLs)
+    owners = ["cat", "cat:x", "cat%3Ax", "cat:", "Cat", "c*", "c?", "[bc]at", "cat\\", "çat"]
+    owners += ["c" * 2000, ""]
     client: Any = redis_server.client()
     keys = Keys(prefix)
     made = []
@@ -272,3 +278,53 @@ def test_27_no_owners_redis_user_reaches_a_key_of_another_whatever_their_names(
     finally:
         for name in made:
             client.execute_command("ACL", "DELUSER", name)
+
+
+def test_27_ann_publishes_the_task_sent_event_and_no_event_the_workers_gossip_reads(ann, admin):
+    """Her server's send publishes `task-sent` (for Flower); the workers' gossip subscribes to
+    `/{db}.celeryev/worker.*`, where a user's `worker-elect` or junk would reach it."""
+    probe: Any = redis.Redis.from_url(ann.url)
+    assert probe.publish("/0.celeryev/task.sent", b"{}") >= 0
+    assert probe.publish("/12.celeryev/task.sent", b"{}") >= 0
+    for channel in (
+        "/0.celeryev/worker.heartbeat",
+        "/0.celeryev/worker.elect",
+        "/0.celeryev/worker.x/.celeryev/task.sent",  # matched by gossip's worker.* pattern
+        "/0.celeryev/task.failed",
+        "/0.celery.pidbox",
+        "/0.celeryev/task.sent/x",
+    ):
+        assert "channel" in refused(probe.publish, channel, b"{}"), channel
+    probe.close()
+
+
+def test_27_a_worker_with_gossip_on_drops_events_it_cannot_take(redis_server, admin):
+    """What a user could publish before the channel was narrowed (sent here by the admin):
+    junk, a list, a kombu envelope whose body is no event. Celery's gossip read
+    `payload['hostname']` of whatever came and the worker stopped."""
+    gossiping = Worker(redis_server.url, concurrency=1, celery_args=()).start()
+    try:
+        client: Any = admin.redis
+        wait_until(lambda: client.execute_command("PUBSUB", "NUMPAT") >= 1, 60, "gossip subscribed")
+        envelope = {
+            "body": base64.b64encode(b'"not an event"').decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {},
+            "properties": {
+                "delivery_tag": "t",
+                "body_encoding": "base64",
+                "delivery_info": {"exchange": "celeryev", "routing_key": "worker.heartbeat"},
+            },
+        }
+        for data in (b"junk", b"[]", json.dumps(envelope).encode()):
+            assert client.publish("/0.celeryev/worker.heartbeat", data) >= 1
+        wait_until(
+            lambda: gossiping.log.read_text().count("dropped a message on celeryev") >= 2,
+            DEADLINE,
+            "the worker to drop the events",
+        )
+        assert gossiping.process is not None and gossiping.process.poll() is None
+        assert "Unrecoverable error" not in gossiping.log.read_text()
+    finally:
+        gossiping.stop()

@@ -2,7 +2,10 @@
 end. kombu's Redis transport raised on them out of the worker's event loop (Celery: an
 "Unrecoverable error", the worker stops), and under JupyterHub any user may push onto the
 queues (hub/redis_users.py): one LPUSH of junk per worker stopped them all
-(tests/hub/test_fence_probes.py, docs/design.md#forged-and-dropped-messages).
+(tests/hub/test_fence_probes.py, docs/design.md#forged-and-dropped-messages). Messages on
+the fanout channels (Celery's events, which gossip reads, and remote control) the same:
+Celery's gossip raised on an event that was not a dict, when users could still publish
+worker events.
 
 Celery takes this transport for redis:// and rediss:// brokers (celery_app.py): kombu's own,
 with a check of each popped message before kombu reads it."""
@@ -55,6 +58,15 @@ class Channel(kombu_redis.Channel):
         except (JunkMessage, ValueError) as e:  # ValueError: not JSON, not UTF-8
             log.warning("dropped an item of a queue that is no message of a server: %s", e)
             return True
+
+    def _deliver_fanout_message(self, message: Any, exchange: str) -> bool:
+        # Celery's events and remote control (fanout): an event a handler cannot take
+        # (gossip reads `payload['hostname']` of whatever came) is dropped, not the worker
+        try:
+            return super()._deliver_fanout_message(message, exchange)
+        except Exception as e:
+            log.warning("dropped a message on %s that the worker cannot take: %r", exchange, e)
+            return False
 
 
 class Transport(kombu_redis.Transport):
