@@ -25,7 +25,7 @@ from ...shared import jobs, transport
 from ...shared.bumps_compat import convergence_monitor
 from ...shared.fitting import run_fit
 from ...shared.settings import ENV_PREFIX
-from . import checkpoint
+from . import checkpoint, heap
 from .cancel import CancelFlag
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
@@ -243,6 +243,8 @@ def become_fit_process() -> None:
     # of its job at once, and the pool process, told to drain, asks this one down the pipe
     # for a last checkpoint (or kills it). Set before any of the user's code runs.
     signal.signal(signal.SIGTERM, _sigterm_is_the_pool_process_s(os.getpid()))
+    # numpy's arrays of a MB or so reused, not faulted in afresh at each evaluation (heap.py)
+    heap.keep_freed_heap()
     # The resource limits (max_memory_mb, max_cpu_seconds, max_processes) are the sandbox's
     # to set, after its user namespace exists (sandbox.enter).
 
