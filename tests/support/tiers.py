@@ -37,6 +37,8 @@ SLOW = frozenset(
         "hub/test_two_users.py",
         # a worker, two owners' fits, two Jupyter servers on a fenced Redis user (~30 s)
         "hub/test_redis_fence.py",
+        # a worker and two owners on a fenced Redis user, a second worker with gossip (~25 s)
+        "hub/test_fence_probes.py",
         "kernel/test_console.py",
         "kernel/test_docs_code.py::test_python_blocks[README.md]",
         "kernel/test_magic.py::test_a_job_survives_a_kernel_restart",
