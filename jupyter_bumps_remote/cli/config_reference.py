@@ -28,6 +28,9 @@ WORKER_HELP = {
     "progress_interval": "Minimum seconds between two progress events of a fit.",
     "heartbeat_interval": "Seconds between two heartbeats of a worker in Redis. A worker "
     "that misses 3 in a row (30 s by default) is lost: its running fits are queued again.",
+    "reconcile_interval": "Seconds between a worker's sweeps for jobs Redis lost, of every "
+    "owner: they end failed, reason 'lost' (0: none; needed where servers are fenced to "
+    "their owner's keys, docs/design.md#redis-restarts-and-lost-jobs).",
     "cancel_poll_interval": "Seconds between two checks of a running fit for a cancel request.",
     "max_memory_mb": "Address-space limit of one fit process, MB (0: none; -1: half the "
     "machine's memory).",

@@ -17,13 +17,10 @@ import redis.exceptions
 
 from ..store import AsyncJobStore
 from ..store.lost_runs import LostRuns, Requeued
-from ..store.reconcile import Reconciler
+from ..store.reconcile import CONFIRM_AFTER, Reconciler, RestartWatch
 from .redis_errors import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
-# A job must look orphaned this long before it is ended: far above the milliseconds a
-# message spends between kombu's queue and its unacked hash, or a record before its send.
-CONFIRM_AFTER = 2.0
 MAX_TICK = 5.0  # how often Redis' run_id is checked at most (one INFO call)
 
 
@@ -36,7 +33,7 @@ class ReconcileLoop:
         self.reconciler = Reconciler(store.settings, CONFIRM_AFTER, worker_ttl)
         self.lost_runs = LostRuns(store.settings, worker_ttl, CONFIRM_AFTER)
         self.owners: set[str] = set()
-        self._run_id: str | None = None
+        self._restarts = RestartWatch()
         self._due = False
         self._data_lost = False
         self._task: asyncio.Task | None = None
@@ -74,13 +71,14 @@ class ReconcileLoop:
                 # A server fenced to its owner's keys (JupyterHub, hub/redis_users.py) may
                 # not read Redis' INFO, the queues or kombu's 'unacked' hash, which hold
                 # every owner's messages: it leaves the sweeps to the workers, which requeue
-                # dead workers' runs at every heartbeat (store/lost_runs.py)
+                # dead workers' runs at every heartbeat (store/lost_runs.py) and end the
+                # jobs Redis lost of every owner (worker/main/lost_jobs.py)
                 log.warning(
                     "bumps-remote: no sweep for lost jobs from this server: its Redis user "
                     "may not read the job queues or kombu's 'unacked' hash (%s). Under "
                     "JupyterHub's fenced users that is as meant (the workers requeue the runs "
-                    "of dead workers); otherwise grant it read access to them, or set "
-                    "c.BumpsRemote.reconcile_interval = 0",
+                    "of dead workers and end the jobs Redis lost); otherwise grant it read "
+                    "access to them, or set c.BumpsRemote.reconcile_interval = 0",
                     e,
                 )
                 return
@@ -94,10 +92,9 @@ class ReconcileLoop:
 
     async def _redis_restarted(self) -> bool:
         run_id = (await self.store.redis.info("server")).get("run_id")
-        restarted = self._run_id is not None and run_id != self._run_id
+        restarted = self._restarts.restarted(run_id)
         if restarted:
             log.warning("bumps-remote: Redis restarted (new run_id); looking for lost jobs")
-        self._run_id = run_id
         return restarted
 
     async def requeue_lost_runs(self) -> list[Requeued]:

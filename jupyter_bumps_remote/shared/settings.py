@@ -58,6 +58,10 @@ class WorkerSettings:
     result_ttl: int = DEFAULT_RESULT_TTL
     progress_interval: float = 0.1
     heartbeat_interval: float = 10.0
+    # Seconds between a worker's sweeps for the jobs Redis lost, of every owner (0: none):
+    # where servers are fenced to their owner's keys (JupyterHub) only workers can sweep
+    # (docs/design.md#redis-restarts-and-lost-jobs)
+    reconcile_interval: float = 60.0
     cancel_poll_interval: float = 0.2
     # Resource limits of one fit process: 0 = none, -1 (AUTOMATIC) = this machine's default
     # (shared/machine.py), which __post_init__ puts in its place.
@@ -172,6 +176,11 @@ class WorkerSettings:
             raise SettingsError(
                 f"{ENV_PREFIX}DRAIN_SECONDS={self.drain_seconds:g}: give seconds above 0 "
                 f"(below the kill grace of whatever stops the worker: Slurm's KillWait is 30 s)"
+            )
+        if self.reconcile_interval < 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}RECONCILE_INTERVAL={self.reconcile_interval:g}: give seconds "
+                f"(0: this worker does not sweep for lost jobs)"
             )
         if self.max_attempts < 1:
             raise SettingsError(f"{ENV_PREFIX}MAX_ATTEMPTS must be 1 or more")

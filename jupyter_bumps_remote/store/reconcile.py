@@ -16,7 +16,11 @@ come back with the next beat). Records that vanished are replaced by a small `fa
 cannot be deleted, so after a restart its absence means the data was lost.
 
 Written as generators of store batches (see batch.py), so both the sync and the asyncio
-store run it: `store.run(reconciler.sweep(owner))`.
+store run it: `store.run(reconciler.sweep(owner))`. Two sweepers run it: the Jupyter server
+for the owners it serves (server_ext/reconciling.py), and every worker for every owner with
+active jobs (worker/main/lost_jobs.py), which a server fenced to its owner's keys cannot do
+(it may not read the queues). Sweepers may overlap: each end is a conditional script (from
+the status seen; a tombstone only where no record is), so a job ends once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ..shared import jobs
 from .batch import Batch, OpGen, Script
@@ -66,6 +71,10 @@ REMEMBERED = (
     "max_attempts",
 )
 CHUNK = 500
+# A job must look orphaned this long before it is ended: far above the milliseconds a
+# message spends between kombu's queue and its unacked hash, or a record before its send.
+CONFIRM_AFTER = 2.0
+SCAN_COUNT = 1000
 
 
 @dataclass
@@ -120,7 +129,10 @@ class Reconciler:
                 if job_id not in records and (yield from self._tombstone(owner, job_id, seen)):
                     ended.append((job_id, RECORD_GONE.format(status=seen["status"])))
         active = {i: r for i, r in records.items() if r.get("status") in jobs.ACTIVE}
-        self.active[owner] = active
+        if active:
+            self.active[owner] = active
+        else:  # nothing to remember: a sweeper of every owner would keep them all forever
+            self.active.pop(owner, None)
         for key in [k for k in self.suspects if k[0] == owner and k[1] not in active]:
             del self.suspects[key]
         if not active:
@@ -218,6 +230,43 @@ class Reconciler:
             ]
         )
         return bool(done)
+
+
+class RestartWatch:
+    """Tells a Redis restart by its INFO `run_id`: after one, records may be gone."""
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+
+    def restarted(self, run_id: str | None) -> bool:
+        """Whether `run_id` (just read) differs from the one seen before; the first is not."""
+        changed = self.run_id is not None and run_id != self.run_id
+        self.run_id = run_id
+        return changed
+
+
+def active_owners(settings: StoreSettings) -> OpGen[set[str]]:
+    """Owners with queued or running jobs, from their `active` keys by SCAN: only for a
+    Redis user that may list every key (a worker), never for one fenced to its owner."""
+    keys = settings.keys
+    # {prefix}u:{owner}:active: the owner's part is what lies between head and tail
+    head = keys.owner("")[:-1]
+    tail = keys.active("")[len(head) :]
+    pattern = _glob_escape(head) + "*" + _glob_escape(tail)
+    owners: set[str] = set()
+    cursor: Any = 0
+    while True:
+        ((cursor, found),) = yield Batch([("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)])
+        for key in map(as_text, found):
+            quoted = key[len(head) : -len(tail)]
+            if ":" not in quoted:  # a quoted owner holds no ':' (keys.py)
+                owners.add(unquote(quoted))
+        if int(cursor) == 0:
+            return owners
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _task_id(message: dict[str, Any]) -> str | None:

@@ -137,6 +137,12 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
             app.conf.bumps_remote_heartbeat = Heartbeat(
                 store_for(settings), info, settings.heartbeat_interval
             ).start()
+            # the jobs Redis lost, of every owner: fenced servers cannot sweep (lost_jobs.py)
+            from .lost_jobs import LostJobsSweep
+
+            app.conf.bumps_remote_lost_jobs = LostJobsSweep(
+                store_for(settings), settings.reconcile_interval, settings.worker_lost_after
+            ).start()
 
     @task_failure.connect(weak=False)
     def _hard_time_limit(sender: Any = None, exception=None, args: Any = None, **_):
@@ -154,6 +160,9 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         heartbeat = app.conf.get("bumps_remote_heartbeat")
         if heartbeat is not None and getattr(sender, "app", None) is app:
             heartbeat.stop()
+        lost_jobs = app.conf.get("bumps_remote_lost_jobs")
+        if lost_jobs is not None and getattr(sender, "app", None) is app:
+            lost_jobs.stop()
         launcher = app.conf.get("bumps_remote_launcher")
         if launcher is not None and getattr(sender, "app", None) is app:
             launcher.stop()
