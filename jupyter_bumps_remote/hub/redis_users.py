@@ -19,13 +19,12 @@ CLIENT, DEBUG, FUNCTION, SCRIPT other than LOAD, no other channel.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 from urllib.parse import quote
 
 from ..shared.settings import DEFAULT_PREFIX, DEFAULT_QUEUE_PREFIX
-from ..store.keys import Keys
+from ..store.keys import Keys, glob_escape
 
 USER_PREFIX = "bumps-remote:"
 
@@ -54,13 +53,6 @@ CONNECTION_COMMANDS = (
 # reach it. The database as digits, not `*`, which would also match
 # `/0.celeryev/worker.x/.celeryev/task.sent`.
 EVENT_CHANNELS = ("/[0-9].celeryev/task.sent", "/[0-9][0-9].celeryev/task.sent")
-
-_GLOB = re.compile(r"([*?\[\]\\])")
-
-
-def glob_escape(text: str) -> str:
-    """`text` as a Redis glob pattern matching only itself."""
-    return _GLOB.sub(r"\\\1", text)
 
 
 def user_name(owner: str) -> str:

@@ -33,10 +33,18 @@ Shared by all owners:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..shared.settings import DEFAULT_PREFIX
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a Redis glob pattern matching only itself (ACL key patterns, SCAN MATCH)."""
+    return _GLOB.sub(r"\\\1", text)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from ..shared import jobs
 from .batch import Batch, OpGen, Script
 from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .events import status_event
+from .keys import glob_escape
 from .settings import StoreSettings
 from .transitions import transition
 
@@ -252,7 +253,7 @@ def active_owners(settings: StoreSettings) -> OpGen[set[str]]:
     # {prefix}u:{owner}:active: the owner's part is what lies between head and tail
     head = keys.owner("")[:-1]
     tail = keys.active("")[len(head) :]
-    pattern = _glob_escape(head) + "*" + _glob_escape(tail)
+    pattern = glob_escape(head) + "*" + glob_escape(tail)
     owners: set[str] = set()
     cursor: Any = 0
     while True:
@@ -263,10 +264,6 @@ def active_owners(settings: StoreSettings) -> OpGen[set[str]]:
                 owners.add(unquote(quoted))
         if int(cursor) == 0:
             return owners
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _task_id(message: dict[str, Any]) -> str | None:

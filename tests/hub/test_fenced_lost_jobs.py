@@ -6,6 +6,7 @@ through her own server. Redis, Ann and Bob: tests/support/redis_fence_site.py.""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import pytest
@@ -15,8 +16,9 @@ from jupyter_bumps_remote.kernel.discovery import ServerInfo
 from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.reconcile import LOST, Reconciler
+from jupyter_bumps_remote.worker.main.lost_jobs import LostJobsSweep
 
-from ..support.redis_fence_site import ANN, DEADLINE
+from ..support.redis_fence_site import ANN, DEADLINE, Owner
 from ..support.services import JupyterServer, Worker
 from ..support.waiting import wait_until
 
@@ -79,3 +81,28 @@ def test_8_under_the_fence_a_queued_job_whose_message_redis_lost_ends_failed_los
     assert log.count("no sweep for lost jobs from this server") <= 1
     assert f"job {lost['id']} of {ANN} failed" in worker.log.read_text()
     assert admin.get(ANN, kept["id"])["status"] == jobs.QUEUED
+
+
+def test_8_under_the_fence_a_job_whose_record_redis_lost_ends_failed_lost(
+    ann, admin: JobStore, redis_server, fence, worker
+):
+    """Redis restarted without persistence: Ann's record is gone with her Redis user. A
+    worker's sweeper that saw her job active writes it a failed record (tombstone) once it
+    sees the new run_id. The sweeper runs in the test, step by step, so that it has surely
+    seen the job before the restart (the module's worker, sweeping too, may write it first:
+    one record either way). Last in the module: it restarts the module's Redis."""
+    job = ann.submit(queue=ann.settings.queue_prefix + "nobody-serves-gone")
+    sweeper = LostJobsSweep(admin, interval=3600, worker_ttl=30)
+    assert sweeper.step()  # notes the run_id, sweeps: Ann's job is active
+    assert job["id"] in sweeper.reconciler.active[ANN]
+    redis_server.stop(signal.SIGKILL)
+    redis_server.start()  # empty: no save, no AOF
+    assert admin.get(ANN, job["id"]) is None
+    assert sweeper.step()  # a new run_id: the jobs it saw active and no longer finds
+    again = Owner(ANN, fence.open(ANN))  # the hub gives her a Redis user anew
+    try:
+        record = again.store.get(ANN, job["id"]) or {}
+    finally:
+        again.close()
+    assert (record.get("status"), record.get("reason")) == (jobs.FAILED, LOST), record
+    assert "Redis lost this job's record" in record["error"]["message"]

@@ -36,7 +36,7 @@ class LostJobsSweep:
         self._data_lost = False
         self._last: float | None = None
         tick = min(interval, MAX_TICK) if interval > 0 else MAX_TICK
-        self._loop = Repeating(self._tick, tick, "bumps-lost-jobs", at_start=True)
+        self._loop = Repeating(self.step, tick, "bumps-lost-jobs", at_start=True)
 
     def start(self) -> LostJobsSweep:
         if self.interval > 0:
@@ -46,7 +46,8 @@ class LostJobsSweep:
     def stop(self) -> None:
         self._loop.stop(wait=False)
 
-    def _tick(self) -> bool:
+    def step(self) -> bool:
+        """One tick of the loop: note Redis' run_id, sweep if due; False ends the loop."""
         try:
             run_id = self.store.redis.info("server").get("run_id")
         except redis.exceptions.NoPermissionError as e:
