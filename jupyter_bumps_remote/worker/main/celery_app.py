@@ -80,11 +80,20 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         task_default_queue=queues[0],
         worker_hijack_root_logger=False,
     )
-    if settings.broker_url.startswith(("redis://", "rediss://")):
-        # junk pushed onto a queue is dropped, not the worker's end (junk_messages.py)
-        app.conf.broker_transport = junk_messages.TRANSPORT
     app.conf.bumps_remote = settings
     register_tasks(app)
+
+    @worker_init.connect(weak=False)
+    def _drop_junk(sender=None, **_):
+        # junk pushed onto a queue is dropped, not the worker's end (junk_messages.py). Set
+        # for a worker only, before its consumer connects: Flower, started on this same app
+        # (`celery -A jupyter_bumps_remote.worker flower`), reads its broker by the URL's
+        # scheme, and a transport of ours made that `module:Transport`, which it refuses
+        # ("'redis' broker is not supported": no queue lengths, no broker page)
+        if getattr(sender, "app", None) is app and settings.broker_url.startswith(
+            ("redis://", "rediss://")
+        ):
+            app.conf.broker_transport = junk_messages.TRANSPORT
 
     @worker_init.connect(weak=False)
     def _warm(sender=None, **_):
