@@ -279,37 +279,38 @@ def _wait(relay: Relay, drain_seconds: float) -> None:
     """Wait for the relay (the fit's end); on Celery's soft time limit, ask the fit to stop
     and keep its best point, then keep waiting (the hard limit remains the backstop). When
     the worker drains, ask the fit for its last checkpoint and give it half the drain time
-    to send it and exit; then it is killed (its last periodic checkpoint stands)."""
+    to send it and exit; then it is killed (its last periodic checkpoint stands).
+
+    The drain is seen by looking at its flag every DRAIN_POLL seconds, not by an exception
+    raised from the signal's handler: one raised while the main thread was entering or
+    leaving the relay's Event left that Event's lock held, and the relay thread, setting it,
+    hung with the relay's own lock held, so the drain never reached the fit (seen once under
+    load: the worker killed at its drain deadline, the job back as a lost run)."""
     deadline = None
     while True:
         try:
-            _drain.waiting = True
             if _drain.requested and deadline is None:
-                raise Drain
-            if relay.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
-                return
-            log.warning("fit process %s sent no checkpoint in time: killed", relay.process.pid)
-            relay.kill()
-            deadline = None
-            _drain.requested = False  # (the kill ends the relay)
-        except SoftTimeLimitExceeded:
-            relay.cancel("time limit")
-        except Drain:
-            if deadline is None:
                 deadline = _drain.since + drain_seconds / 2
                 relay.drain()
-        finally:
-            _drain.waiting = False
+            left = DRAIN_POLL if deadline is None else deadline - time.monotonic()
+            if relay.wait(max(0.0, min(DRAIN_POLL, left))):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                log.warning("fit process %s sent no checkpoint in time: killed", relay.process.pid)
+                relay.kill()
+                deadline = None
+                _drain.requested = False  # (the kill ends the relay)
+        except SoftTimeLimitExceeded:
+            relay.cancel("time limit")
 
 
-class Drain(BaseException):
-    """Raised in a pool process's main thread, waiting for its fit, when the worker drains."""
+# how often a pool process waiting for its fit looks whether the worker drains
+DRAIN_POLL = 0.2
 
 
 class _DrainState:
     requested = False  # the worker drains (SIGUSR2 from its main process)
     since = 0.0  # time.monotonic() of the request
-    waiting = False  # the main thread waits for a fit: the signal interrupts the wait
 
 
 _drain = _DrainState()
@@ -318,9 +319,6 @@ _drain = _DrainState()
 def _on_drain_signal(signum, frame) -> None:
     if not _drain.requested:
         _drain.requested, _drain.since = True, time.monotonic()
-    if _drain.waiting:
-        _drain.waiting = False
-        raise Drain
 
 
 def draining() -> bool:
