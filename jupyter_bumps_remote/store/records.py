@@ -39,12 +39,7 @@ def create(
         keys.job(owner, job_id),
         keys.payload(owner, job_id),
         keys.events(owner, job_id),
-        keys.owner_events(owner),
-        keys.index(owner),
-        keys.active(owner),
-        keys.submitted(owner),
-        keys.job_bytes(owner),
-        keys.usage(owner),
+        *_owner_keys(keys, owner),
     ]
     if idempotency_key:
         script_keys.append(keys.idempotency(owner, idempotency_key))
@@ -54,13 +49,7 @@ def create(
         settings.events_maxlen,
         event,
         payload,
-        limits.payload_ttl,
-        limits.max_active_jobs,
-        limits.max_submissions_per_minute,
-        limits.max_stored_bytes,
-        keys.owner(owner),
-        RECOUNT_EVERY,
-        IDEMPOTENCY_TTL,
+        *_limit_args(keys, owner, limits),
         *flatten(encode_record(created)),
     ]
     (reply,) = yield Batch([Script("create", script_keys, args)])
@@ -74,6 +63,32 @@ def create(
     if outcome != "created":
         raise refusal(limits, reply, len(payload))
     return created, True
+
+
+def _owner_keys(keys, owner: str) -> list[str]:
+    """The owner's keys that creating a job changes, in the order create.lua and
+    create_many.lua read them."""
+    return [
+        keys.owner_events(owner),
+        keys.index(owner),
+        keys.active(owner),
+        keys.submitted(owner),
+        keys.job_bytes(owner),
+        keys.usage(owner),
+    ]
+
+
+def _limit_args(keys, owner: str, limits: Limits) -> list[Any]:
+    """The owner's limits as create.lua and create_many.lua read them, in their order."""
+    return [
+        limits.payload_ttl,
+        limits.max_active_jobs,
+        limits.max_submissions_per_minute,
+        limits.max_stored_bytes,
+        keys.owner(owner),
+        RECOUNT_EVERY,
+        IDEMPOTENCY_TTL,
+    ]
 
 
 def create_many(
@@ -91,12 +106,7 @@ def create_many(
     keys = settings.keys
     now = time.time()
     script_keys = [
-        keys.owner_events(owner),
-        keys.index(owner),
-        keys.active(owner),
-        keys.submitted(owner),
-        keys.job_bytes(owner),
-        keys.usage(owner),
+        *_owner_keys(keys, owner),
         # a batch's key apart from a single submit's: the two store different things
         keys.idempotency(owner, f"batch:{idempotency_key}")
         if idempotency_key
@@ -106,13 +116,7 @@ def create_many(
         len(jobs_to_create),
         now,
         settings.events_maxlen,
-        limits.payload_ttl,
-        limits.max_active_jobs,
-        limits.max_submissions_per_minute,
-        limits.max_stored_bytes,
-        keys.owner(owner),
-        RECOUNT_EVERY,
-        IDEMPOTENCY_TTL,
+        *_limit_args(keys, owner, limits),
         "1" if idempotency_key else "",
     ]
     created_records = []
