@@ -147,7 +147,13 @@ class JobService:
     async def submit(
         self, owner: str, body: dict, idempotency_key: str | None
     ) -> tuple[dict, bool]:
-        record, raw = dispatch.new_job(
+        record, raw = self._new_job(owner, body)
+        queues = await self._refuse_unserved(record, body)
+        return await self._create_and_queue(record, raw, queues, idempotency_key)
+
+    def _new_job(self, owner: str, body: dict) -> tuple[dict, bytes]:
+        """A submit's body (or a batch member) validated into a record and its payload."""
+        return dispatch.new_job(
             owner,
             body.get("payload", ""),  # missing: refused as "not JSON", as an empty one
             body.get("fitter"),
@@ -158,8 +164,6 @@ class JobService:
             queue_prefix=self.settings.queue_prefix,
             max_attempts=self.settings.max_attempts,
         )
-        queues = await self._refuse_unserved(record, body)
-        return await self._create_and_queue(record, raw, queues, idempotency_key)
 
     async def submit_many(
         self, owner: str, members: list[dict], wait_for_worker: object, idempotency_key: str | None
@@ -172,19 +176,7 @@ class JobService:
         made = []
         for i, member in enumerate(members):
             try:
-                made.append(
-                    dispatch.new_job(
-                        owner,
-                        member.get("payload", ""),
-                        member.get("fitter"),
-                        member.get("options"),
-                        seed=member.get("seed"),
-                        name=member.get("name"),
-                        tags=member.get("tags"),
-                        queue_prefix=self.settings.queue_prefix,
-                        max_attempts=self.settings.max_attempts,
-                    )
-                )
+                made.append(self._new_job(owner, member))
                 versions.check(made[-1][0]["environment"])
             except jobs.JobInputError as e:
                 raise jobs.JobInputError(f"jobs[{i}].{e.field}", e.message) from e
