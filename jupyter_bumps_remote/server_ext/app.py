@@ -121,7 +121,8 @@ class BumpsRemote(ExtensionApp):
     reconcile_interval = Float(
         60.0,
         help="""Seconds between sweeps for jobs Redis lost, which end failed, reason 'lost'
-        (docs/design.md#redis-restarts-and-lost-jobs). 0: off.""",
+        (docs/design.md#redis-restarts-and-lost-jobs). 0: off. Embedded workers sweep at
+        the same pace.""",
     ).tag(config=True)
 
     max_active_jobs = Int(
@@ -195,6 +196,9 @@ class BumpsRemote(ExtensionApp):
             max_attempts=self.max_attempts,
             events_maxlen=self.events_maxlen,
             result_ttl=self.result_ttl,
+            # embedded workers sweep for lost jobs too (worker/main/lost_jobs.py): at the
+            # server's pace, so that one setting covers both
+            reconcile_interval=self.reconcile_interval,
         )
 
     def limits(self) -> Limits:
