@@ -236,13 +236,20 @@ def _fit_process(settings: WorkerSettings, owner: str) -> tuple[SpareFitProcess,
         retire(settings, ended)
     if kept is not None:
         return kept, served
+    return fresh_fit_process(settings), 0
+
+
+def fresh_fit_process(settings: WorkerSettings) -> SpareFitProcess:
+    """This pool process's spare, or, if it has none or it died while idle, a fit process
+    forked now, cold: never one that ran a job (a session build takes it too, and leaves
+    a fit process kept for its owner's next job alone: worker/pool/session_build.py)."""
     spare = _spares.pop(os.getpid(), None)
     if spare is not None and spare.alive():
-        return spare, 0
+        return spare
     if spare is not None:
         spare.close()
     leftovers.become_subreaper()
-    return SpareFitProcess.fork(settings, rehearse=False, forget=_forget(settings)), 0
+    return SpareFitProcess.fork(settings, rehearse=False, forget=_forget(settings))
 
 
 def _forget(settings: WorkerSettings):
