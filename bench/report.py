@@ -8,12 +8,15 @@ a miss. `table()` makes the markdown that run.py prints and writes to docs/bench
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +51,23 @@ def spread(values, unit=ms) -> str:
     return f"{unit(p(values))} (p95 {unit(p(values, 95))}, n={len(values)})"
 
 
+def median_interval(values, level: float = 0.9) -> tuple[float, float]:
+    """A distribution-free `level` confidence interval of the median of `values`: the order
+    statistics the binomial law puts around it (no assumption on the noise's shape, which on
+    a shared machine has a long upper tail). With too few values, the extremes."""
+    ordered = sorted(float(v) for v in values)
+    n = len(ordered)
+    # the largest k with P(Binomial(n, 1/2) < k) <= (1 - level) / 2
+    k, below = 0, 0.0
+    while k < n // 2:
+        below_next = below + math.comb(n, k) / 2**n
+        if below_next > (1 - level) / 2:
+            break
+        below, k = below_next, k + 1
+    k = max(k, 1)
+    return ordered[k - 1], ordered[n - k]
+
+
 def timed(call, *args, **kwargs) -> float:
     """Seconds that `call(*args, **kwargs)` took."""
     t0 = time.perf_counter()
@@ -55,10 +75,10 @@ def timed(call, *args, **kwargs) -> float:
     return time.perf_counter() - t0
 
 
-def alternate(*runs, n: int, warmup: int = 2) -> list[list[float]]:
+def alternate(*runs: Callable[[], Any], n: int, warmup: int = 2) -> list[list[Any]]:
     """Call each of `runs` in turn, `warmup` + `n` times, so that drift in the machine's load
     hits every side alike; returns each one's `n` measured results."""
-    out: list[list[float]] = [[] for _ in runs]
+    out: list[list[Any]] = [[] for _ in runs]
     for i in range(warmup + n):
         for series, run in zip(out, runs, strict=True):
             value = run()
@@ -99,7 +119,7 @@ def machine() -> dict:
         "?",
     )
     return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": run("git", "rev-parse", "--short", "HEAD") or "?",
         "cpus": f"{os.cpu_count()} × {cpu}",
         "python": platform.python_version(),

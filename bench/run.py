@@ -58,7 +58,7 @@ def document(
         textwrap.fill(f"- **{title}**: {text}", 92, subsequent_indent="  ", break_on_hyphens=False)
         for title, text in methods
     )
-    busy = max(info["load_start"], info["load_end"]) > os.cpu_count() / 2
+    busy = max(info["load_start"], info["load_end"]) > (os.cpu_count() or 1) / 2
     noise = (
         "**The machine was shared** with other work, so each figure is noisy"
         if busy
@@ -108,7 +108,7 @@ redis-server {info["redis_server"]}.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer and smaller runs")
     parser.add_argument(
         "--write",

@@ -1,34 +1,50 @@
-"""Measure: a sweep of tiny fits through the worker, beside what else could run it.
+"""Measure: sweeps of tiny fits through the worker against ipyparallel; their results'
+requests.
 
-`submit_many(problems, "lm").results()` through the run's server and its worker of 2
-processes, against, in the same run: no-op tasks sent at once to a bare Celery worker of 2
-processes (the [perf] anchor), the same fits as bare Celery tasks (decode + fit, then also
-writing the session file: the floors of any design that fits on a worker), the same fits
-one after the other here, and ipyparallel's `map_sync` on 2 engines. The CPU each process
-spent (from /proc) says where a miss comes from.
+The [perf] issue's first target: a sweep of 200 and one of 2,000 tiny fits with
+`submit_many(...).results()`, from the submit to every result in the kernel, no slower than
+ipyparallel's `load_balanced_view().map_sync` on as many engines as the worker has
+processes (2), in the same run. Beside them: the CPU each process spent per fit (from
+/proc), which says where a miss comes from, and the floors any worker design pays (the same
+fits as bare Celery tasks; also writing the session file). Its fifth: the results of a
+finished sweep (`group.results()`, `group.table()`) come back in one request, not one per
+member, counted on the kernel client's HTTP session.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import services
-from bare_celery import FIT, NOOP, make_app
-from report import Row, alternate, ms, spread
+from bare_celery import FIT, make_app
+from report import Row, alternate, ms, p, spread
 
 TITLE = "sweep"
 METHOD = (
-    '500 gaussian `lm` fits (50 with `--quick`): `submit_many(problems, "lm", seed=S)` then '
-    "`.results()`, from the first submit to the last result; the CPU time of the worker's "
-    "processes, redis-server, the `jupyter server` and this process from /proc. In the same "
-    "run: 2,000 no-op tasks (300) sent at once to a bare Celery worker of 2 processes; the "
-    "same fits as bare tasks on it (decode + fit; then also writing bumps' session file); "
-    "the same fits one after the other here; ipyparallel `load_balanced_view().map_sync` "
-    "on 2 engines. Then `.results()` alone on the finished sweep (fresh handles, interleaved "
-    "5 times with the path before it: each member's long poll and result request)."
+    "gaussian `lm` fits of a few ms each, a sweep of 200 (20 with `--quick`) three times and "
+    "one of 2,000 (100) once, each alternating with the same problems through ipyparallel "
+    "(`ipcontroller` and 2 engines, cloudpickle, up during the whole measure): "
+    '`submit_many(problems, "lm", seed=S).results()` from the call to its return, against '
+    '`load_balanced_view().map_sync(local_fit, problems, ["lm"] * n, [S] * n)`; the problems '
+    "are built before the clock starts, encoding them is inside it on both sides. The CPU "
+    "time of the worker's processes, redis-server, the `jupyter server` and this process "
+    "(ipyparallel: its controller, its engines and this process) from /proc, per fit. In "
+    "the same run: the same 200 fits one after the other here; sent at once to a bare "
+    "Celery worker of 2 processes as tasks that decode and fit (then also write bumps' "
+    "session file). Requests: on the finished sweep of 200 (and of 2,000 once), "
+    "`.results()` and `.table()` of a fresh `JobGroup` whose records say queued (so that "
+    "it must ask the server), counted by a response hook on the kernel client's "
+    "`requests.Session`; timed 3 times interleaved with what each member alone costs (its "
+    "long poll, then `GET result`)."
 )
-SWEEP_TARGET = 0.5  # fits/s ≥ 50% of bare Celery no-op tasks/s
+
+
+@dataclass
+class Sweep:
+    seconds: float
+    cpu: dict[str, float]  # CPU seconds per fit, by process
 
 
 def measure(base, quick: bool) -> list[Row]:
@@ -37,139 +53,202 @@ def measure(base, quick: bool) -> list[Row]:
     from jupyter_bumps_remote.shared.fitting import local_fit
     from tests.support.problems import gaussian_problem
 
-    n, n_noop = (50, 300) if quick else (500, 2000)
+    small, large = (20, 100) if quick else (200, 2000)
+    rounds = 1 if quick else 3
     seed = services.SEED
 
-    def problems(count: int = n) -> list:
+    def problems(count: int) -> list:
         return [gaussian_problem() for _ in range(count)]
 
     base.remote.submit_many(problems(2), "lm", seed=seed).results(120)  # both processes warm
-    pids = {
+    ours_pids = {
         "worker": base.worker.process.pid,
         "redis": base.redis.process.pid,
         "server": base.server.process.pid,
     }
+    groups = {}
 
-    def cpu() -> dict:
-        used = {
-            "worker": services.session_cpu(pids["worker"]),
-            "redis": services.cpu_seconds(pids["redis"]),
-            "server": services.cpu_seconds(pids["server"]),
-        }
+    def cpu(pids: dict[str, int]) -> dict[str, float]:
+        used = {name: services.session_cpu(pid) for name, pid in pids.items()}
         return {**used, "bench": sum(os.times()[:2])}
 
-    batch = problems()
-    before, t0 = cpu(), time.perf_counter()
-    group = base.remote.submit_many(batch, "lm", seed=seed)
-    results = group.results(1800)
-    elapsed, after = time.perf_counter() - t0, cpu()
-    failed = [r for r in results if isinstance(r, Exception)]
-    if failed:
-        raise RuntimeError(f"{len(failed)} sweep fits failed: {failed[0]}")
-    per_fit = {k: (after[k] - before[k]) / n for k in before}
-
-    def rate(run, count: int = n) -> float:
-        t0 = time.perf_counter()
+    def timed_sweep(run, pids: dict[str, int], count: int) -> Sweep:
+        before, t0 = cpu(pids), time.perf_counter()
         run()
-        return count / (time.perf_counter() - t0)
+        seconds, after = time.perf_counter() - t0, cpu(pids)
+        return Sweep(seconds, {k: (after[k] - before[k]) / count for k in before})
 
-    batch = problems()
-    serial = rate(lambda: [local_fit(problem, "lm", seed) for problem in batch])
+    def ours(count: int) -> Sweep:
+        batch = problems(count)
+
+        def run() -> None:
+            group = base.remote.submit_many(batch, "lm", seed=seed)
+            results = group.results(1800)
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                raise RuntimeError(f"{len(failed)} sweep fits failed: {failed[0]}")
+            groups[count] = group
+
+        return timed_sweep(run, ours_pids, count)
+
+    with services.ipyparallel(engines=2) as cluster:
+        view = cluster.client.load_balanced_view()
+        ipp_pids = {
+            ("controller" if i == 0 else f"engine {i}"): process.pid
+            for i, process in enumerate(cluster.processes)
+        }
+        view.map_sync(local_fit, problems(4), ["lm"] * 4, [seed] * 4)  # both engines warm
+
+        def ipp(count: int) -> Sweep:
+            batch = problems(count)
+            return timed_sweep(
+                lambda: view.map_sync(local_fit, batch, ["lm"] * count, [seed] * count),
+                ipp_pids,
+                count,
+            )
+
+        sweeps = {
+            small: alternate(lambda: ours(small), lambda: ipp(small), n=rounds, warmup=0),
+            large: alternate(lambda: ours(large), lambda: ipp(large), n=1, warmup=0),
+        }
+
+    batch = problems(small)
+    t0 = time.perf_counter()
+    for problem in batch:
+        local_fit(problem, "lm", seed)
+    serial = small / (time.perf_counter() - t0)
     payload = transport.encode(gaussian_problem())
     with services.started(services.BareWorker(base.redis.url, "bench-bare-2", concurrency=2)):
         app = make_app(base.redis.url)
 
-        def all_at_once(name: str, args: list, count: int) -> None:
-            sent = [app.send_task(name, args=args, queue="bench-bare-2") for _ in range(count)]
+        def all_at_once(args: list, count: int = small) -> float:
+            t0 = time.perf_counter()
+            sent = [app.send_task(FIT, args=args, queue="bench-bare-2") for _ in range(count)]
             for result in sent:
                 result.get(timeout=600)
+            return count / (time.perf_counter() - t0)
 
-        all_at_once(FIT, [payload, "lm", seed], 4)  # both processes import bumps first
-        noop = rate(lambda: all_at_once(NOOP, [1], n_noop), n_noop)
-        bare_fit = rate(lambda: all_at_once(FIT, [payload, "lm", seed], n))
-        bare_session = rate(lambda: all_at_once(FIT, [payload, "lm", seed, True], n))
+        all_at_once([payload, "lm", seed], 4)  # both processes import bumps first
+        bare_fit = all_at_once([payload, "lm", seed])
+        bare_session = all_at_once([payload, "lm", seed, True])
         app.close()
-    with services.ipyparallel(engines=2) as cluster:
-        view = cluster.client.load_balanced_view()
-        view.map_sync(local_fit, problems(4), ["lm"] * 4, [seed] * 4)
-        batch = problems()
-        ipp = rate(lambda: view.map_sync(local_fit, batch, ["lm"] * n, [seed] * n))
-    ours = n / elapsed
-    share = ", ".join(f"{k} {ms(v)}" for k, v in per_fit.items())
-    at_most = os.cpu_count() / sum(per_fit.values())
-    bulk, per_member = results_alone(group)
+
+    cpus = os.cpu_count() or 1
+    rows = []
+    for count, (mine, theirs) in sweeps.items():
+        seconds, ipp_seconds = p([s.seconds for s in mine]), p([s.seconds for s in theirs])
+        per_fit = {k: p([s.cpu[k] for s in mine]) for k in mine[0].cpu}
+        ipp_fit = sum(p([s.cpu[k] for s in theirs]) for k in theirs[0].cpu)
+        share = ", ".join(f"{k} {ms(v)}" for k, v in per_fit.items())
+        runs = "" if len(mine) == 1 else f" (p50 of {len(mine)}, interleaved)"
+        rows += [
+            Row(
+                f"#17.1 sweep of {count:,} tiny lm fits, `submit_many(...).results()`, worker "
+                f"of 2 processes: submit to every result{runs}",
+                f"{seconds:.2f} s = {count / seconds:.0f} fits/s: {seconds / ipp_seconds:.2f}× "
+                f"ipyparallel's {ipp_seconds:.2f} s",
+                "no slower than ipyparallel `map_sync`, 2 engines",
+                seconds <= ipp_seconds,
+                f"CPU per fit: {share} = {ms(sum(per_fit.values()))}, against ipyparallel's "
+                f"{ms(ipp_fit)} (controller, engines, this process): {cpus} CPUs pass "
+                f"{cpus / sum(per_fit.values()):.0f} fits/s at most",
+            ),
+            Row(
+                "&nbsp;&nbsp;ipyparallel `load_balanced_view().map_sync`, 2 engines",
+                f"{ipp_seconds:.2f} s = {count / ipp_seconds:.0f} fits/s",
+            ),
+        ]
+    rows += [
+        Row(f"&nbsp;&nbsp;the same {small} fits one after the other here", f"{serial:.0f} fits/s"),
+        Row(
+            "&nbsp;&nbsp;floor: the same fits as bare Celery tasks, 2 processes (decode + fit)",
+            f"{bare_fit:.0f} fits/s; also writing the session file {bare_session:.0f} fits/s",
+        ),
+    ]
+    return rows + requests_rows(groups[small], groups[large], MAX_IDS, quick)
+
+
+def requests_rows(group, large_group, per_request: int, quick: bool) -> list[Row]:
+    """The [perf] issue's fifth target: `.results()` and `.table()` of a finished sweep, in
+    requests counted on the client's session, and timed against each member alone."""
+    n = len(group)
+    expected = -(-n // per_request)
+    bulk, each, table = results_alone(group, rounds=1 if quick else 3)
+    _, large_bulk = count_requests(large_group, "results")
+    _, large_table = count_requests(large_group, "table")
+    large_expected = -(-len(large_group) // per_request)
+    met = bulk[1] == table[1] == expected and large_bulk == large_table == large_expected
     return [
         Row(
-            f"sweep of {n} tiny lm fits, `submit_many(...).results()`, worker of 2 processes",
-            f"{ours:.1f} fits/s = {ours / noop:.0%} of {noop:.0f} no-op tasks/s",
-            f"≥ {SWEEP_TARGET:.0%} of bare Celery no-op tasks/s",
-            ours >= SWEEP_TARGET * noop,
-            f"floors: the same fits as bare tasks {bare_fit:.0f}/s ({bare_fit / noop:.0%}), "
-            f"also writing the session file {bare_session:.0f}/s; CPU per fit: {share}: "
-            f"{os.cpu_count()} CPUs pass {at_most:.0f} fits/s at most",
+            f"#17.5 a finished sweep's `.results()` and `.table()` (fresh `JobGroup` of "
+            f"{n}, records as submitted): HTTP requests",
+            f"{bulk[1]} and {table[1]}; of {len(large_group):,}: {large_bulk} and {large_table}",
+            f"one request, not one per member (a request names ≤ {per_request:,} jobs)",
+            met,
+            f"each member alone, as before: {each[1]} requests (a long poll, then `GET result`)",
         ),
-        Row("&nbsp;&nbsp;the same fits one after the other here", f"{serial:.1f} fits/s"),
-        Row("&nbsp;&nbsp;ipyparallel `map_sync`, 2 engines", f"{ipp:.1f} fits/s"),
-        Row(
-            f"`.results()` alone of the {n} finished fits (a fresh group: records as submitted)",
-            f"{spread(bulk[0])} in {bulk[1]} request(s)",
-            "one request, not one per member",
-            bulk[1] <= -(-n // MAX_IDS),
-            f"one member after another, as before (a long poll, then GET result): "
-            f"{spread(per_member[0])} in {per_member[1]} requests",
-        ),
+        Row(f"&nbsp;&nbsp;`.results()` of the {n}", spread(bulk[0])),
+        Row(f"&nbsp;&nbsp;`.table()` of the {n}", spread(table[0])),
+        Row(f"&nbsp;&nbsp;each member alone, the {n}", spread(each[0])),
     ]
 
 
-def results_alone(group, rounds: int = 5) -> tuple[tuple[list, int], tuple[list, int]]:
-    """Seconds `.results()` takes on `group`'s finished jobs, with fresh handles each time
-    (their records as submitted, so both ask the server), and the requests it sends: one
-    POST jobs/results per 1000 members, against what it did before, each member in turn
-    (job.wait(), then job.result()). Interleaved."""
+def _fresh_group(group):
+    """The same jobs as new handles whose records say queued: what they know must come from
+    the server."""
     from jupyter_bumps_remote.kernel.group import JobGroup
     from jupyter_bumps_remote.kernel.job import RemoteJob
 
     client = group[0]._client
-    submitted = [{**job.record, "status": "queued"} for job in group]
-    sent: list[int] = [0]
-    client.session.hooks["response"].append(lambda r, **_: sent.__setitem__(0, sent[0] + 1))
+    return JobGroup(
+        "fresh",
+        group.tag,
+        [RemoteJob(client, {**job.record, "status": "queued"}) for job in group],
+    )
 
-    def fresh() -> list[RemoteJob]:
-        return [RemoteJob(client, dict(record)) for record in submitted]
 
-    def one_by_one() -> list:
-        members, out = fresh(), []
-        for job in members:
-            job.wait(600)
-        for job in members:
-            try:
-                out.append(job.result())
-            except Exception as e:  # noqa: BLE001 - as JobGroup.results did
-                out.append(e)
-        return out
+def count_requests(group, how: str) -> tuple[float, int]:
+    """(seconds, HTTP responses the client's session received) of `how` ("results",
+    "table" or "each": every member's wait then result) on a fresh copy of `group`."""
+    from jupyter_bumps_remote.shared import jobs
 
-    def timed_count(call) -> tuple[float, int]:
-        sent[0] = 0
-        t0 = time.perf_counter()
-        out = call()
-        seconds = time.perf_counter() - t0
-        assert len(out) == len(submitted) and not any(isinstance(r, Exception) for r in out)
-        return seconds, sent[0]
+    fresh = _fresh_group(group)
+    session = group[0]._client.session
+    sent = [0]
 
-    counts = {}
+    def hook(response, **_):
+        sent[0] += 1
 
-    def bulk() -> float:
-        seconds, counts["bulk"] = timed_count(
-            lambda: JobGroup("b", group.tag, fresh()).results(600)
-        )
-        return seconds
-
-    def each() -> float:
-        seconds, counts["each"] = timed_count(one_by_one)
-        return seconds
-
+    session.hooks["response"].append(hook)
     try:
-        new, old = alternate(bulk, each, n=rounds, warmup=1)
+        t0 = time.perf_counter()
+        if how == "results":
+            out = fresh.results(600)
+        elif how == "table":
+            out = fresh.table(600)
+            assert all(row["status"] == jobs.SUCCEEDED and "chisq" in row for row in out), out[:3]
+        else:
+            for job in fresh:
+                job.wait(600)
+            out = [job.result() for job in fresh]
+        seconds = time.perf_counter() - t0
     finally:
-        client.session.hooks["response"].pop()
-    return (new, counts["bulk"]), (old, counts["each"])
+        session.hooks["response"].remove(hook)
+    assert len(out) == len(group) and not any(isinstance(r, Exception) for r in out)
+    return seconds, sent[0]
+
+
+def results_alone(group, rounds: int) -> tuple[tuple[list, int], ...]:
+    """`.results()`, `.table()` and each member alone on `group`, interleaved `rounds`
+    times: ([seconds], requests) of each."""
+    counts: dict[str, int] = {}
+
+    def run(how: str):
+        def once() -> float:
+            seconds, counts[how] = count_requests(group, how)
+            return seconds
+
+        return once
+
+    bulk, each, table = alternate(run("results"), run("each"), run("table"), n=rounds, warmup=1)
+    return (bulk, counts["results"]), (each, counts["each"]), (table, counts["table"])

@@ -1,13 +1,24 @@
-"""Measure: a sweep of fits that take tens of ms each, sent away against run here.
+"""Measure: a sweep of fits that take tens of ms each, sent away against run in a kernel.
 
 The [perf] issue's second target: with 2 worker processes, a sweep of fits of about 50 to
 100 ms each must come back at least 1.7 times faster than the same fits run one after the
 other in the kernel: the worker's parallelism must show through its costs per job.
+
+"In the kernel" is measured in a fresh Python process that runs the fits one after the
+other, twice per round: as a new kernel has it (glibc's malloc as it starts, which hands the
+model's ~1 MB temporaries back to the system and faults them in again at every evaluation),
+and as a kernel whose malloc has adapted (the thresholds the worker's fit processes set,
+worker/fit/heap.py, given by environment). The two differ by up to 3× for this model
+(docs/benchmarks.md); the bench process itself is either, depending on what ran before it,
+so it is not the reference.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import services
@@ -16,15 +27,22 @@ from report import Row, p, spread
 TITLE = "sweep of medium fits"
 METHOD = (
     "60 fits (10 with `--quick`) of two Gaussian peaks seen through a Gaussian resolution "
-    "(400 points, each the weighted sum of 300 samples: about 60 ms per `lm` fit here, the "
+    "(400 points, each the weighted sum of 300 samples: 30 to 100 ms per `lm` fit, the "
     'model shipped by value as from a notebook): `submit_many(problems, "lm", seed=S)` '
     "then `.results()` on the worker of 2 processes, alternating with the same fits one "
-    "after the other here, 3 rounds (1 with `--quick`) after one of 4 fits each; the "
-    "speed-up is serial time / sweep time, pair by pair; the worker's CPU per fit against "
-    "this process's (which the machine's load does not inflate as it does wall time) "
-    "bounds what 2 processes can reach."
+    "after the other in a fresh Python process (the kernel; timed inside it after 2 "
+    "warm-up fits, its start and imports left out), once with glibc's malloc as it starts "
+    "(a new kernel) and once with `MALLOC_MMAP_THRESHOLD_=33554432 "
+    "MALLOC_TRIM_THRESHOLD_=67108864` (a kernel whose malloc has adapted, as after a long "
+    "session, and as the worker's fit processes set it); 3 rounds (1 with `--quick`) after "
+    "a sweep of 4 fits; the speed-up is serial time / sweep time, pair by pair. The "
+    "worker's CPU per fit against the serial fits' (which the machine's load does not "
+    "inflate as it does wall time) bounds what 2 processes can reach."
 )
 SPEEDUP_TARGET = 1.7
+# glibc's thresholds as worker/fit/heap.py sets them in a fit process
+ADAPTED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864"}
+WARMUP = 2
 
 SMEARED_PEAKS = """
 import numpy as np
@@ -45,7 +63,7 @@ def two_peaks(x, A1, mu1, A2, mu2, sigma):
 
 def smeared_problem():
     import numpy as np
-    from bumps.names import Curve, FitProblem
+    from bumps.names import Curve, FitProblem  # pyright: ignore[reportMissingImports]
 
     from tests.support.problems import user_module
 
@@ -64,9 +82,29 @@ def smeared_problem():
     return FitProblem(curve)  # pyright: ignore[reportArgumentType]
 
 
-def measure(base, quick: bool) -> list[Row]:
-    from jupyter_bumps_remote.shared.fitting import local_fit
+def serial_in_a_kernel(count: int, seed: int, adapted: bool) -> tuple[float, float]:
+    """(seconds, CPU seconds) of `count` fits one after the other in a fresh Python process,
+    its malloc as it starts or `adapted`; timed inside it, after WARMUP fits."""
+    path = os.pathsep.join([str(services.REPO), str(services.BENCH)])
+    env = {**os.environ, "PYTHONPATH": path}
+    for name in ADAPTED_MALLOC:
+        env.pop(name, None)
+    if adapted:
+        env.update(ADAPTED_MALLOC)
+    done = subprocess.run(
+        [sys.executable, __file__, str(count), str(seed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the serial fits failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["seconds"], out["cpu"]
 
+
+def measure(base, quick: bool) -> list[Row]:
     n, rounds = (10, 1) if quick else (60, 3)
     seed = services.SEED
     worker_pid = base.worker.process.pid
@@ -82,47 +120,75 @@ def measure(base, quick: bool) -> list[Row]:
             raise RuntimeError(f"{len(failed)} fits of the sweep failed: {failed[0]}")
         return elapsed, services.session_cpu(worker_pid) - cpu
 
-    def here(count: int) -> tuple[float, float]:
-        """(seconds, this process's CPU seconds) of the same fits one after the other."""
-        batch = [smeared_problem() for _ in range(count)]
-        cpu, t0 = sum(os.times()[:2]), time.perf_counter()
-        for problem in batch:
-            local_fit(problem, "lm", seed)
-        return time.perf_counter() - t0, sum(os.times()[:2]) - cpu
-
-    sent_away(4)  # both sides warm
-    here(4)
-    remote, local, cpu, local_cpu = [], [], [], []
+    sent_away(4)  # the worker's processes warm
+    remote, cpu = [], []
+    kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
     for _ in range(rounds):
         seconds, worker_cpu = sent_away(n)
         remote.append(seconds)
         cpu.append(worker_cpu / n)
-        seconds, own_cpu = here(n)
-        local.append(seconds)
-        local_cpu.append(own_cpu / n)
-    speedups = [serial / sweep for serial, sweep in zip(local, remote, strict=True)]
-    speedup = p(speedups)
-    cpus = os.cpu_count() or 1
-    # the most any number of worker processes on this machine's CPUs could reach: CPU time
-    # is what the machine's load cannot inflate the way it does wall time
-    ceiling = min(2, cpus) * p(local_cpu) / p(cpu)
+        for adapted, (times, cpus) in kernels.items():
+            seconds, own_cpu = serial_in_a_kernel(n, seed, adapted)
+            times.append(seconds)
+            cpus.append(own_cpu / n)
     extra = job_extras(seed)
-    return [
-        Row(
-            f"sweep of {n} fits of ~{p(local) / n * 1000:.0f} ms, `submit_many(...).results()`, "
-            f"worker of 2 processes: speed-up over the same fits one after the other here",
+    steps = (
+        f"what a job does that the fit in a kernel does not, measured here: decoding its "
+        f"payload {extra['decode'] * 1000:.1f} ms, the summary's covariance "
+        f"{extra['summary'] * 1000:.1f} ms, the session file {extra['session'] * 1000:.1f} ms"
+    )
+    processes = min(2, os.cpu_count() or 1)
+    rows = []
+    for adapted, label in ((False, "a new kernel"), (True, "a kernel whose malloc adapted")):
+        times, cpus = kernels[adapted]
+        speedups = [serial / sweep for serial, sweep in zip(times, remote, strict=True)]
+        speedup = p(speedups)
+        # the most 2 worker processes could reach on this machine's CPUs: CPU time is what
+        # the machine's load cannot inflate the way it does wall time
+        ceiling = processes * p(cpus) / p(cpu)
+        figure = (
             f"{speedup:.2f}× (pair by pair p50; min {min(speedups):.2f}×, max "
-            f"{max(speedups):.2f}×, n={rounds})",
-            f"≥ {SPEEDUP_TARGET}×",
-            speedup >= SPEEDUP_TARGET,
-            f"CPU per fit: worker {p(cpu) * 1000:.1f} ms, the fit here {p(local_cpu) * 1000:.1f} "
-            f"ms: 2 processes reach {ceiling:.2f}× at most, however idle the machine; what a job "
-            f"does that the fit here does not, measured here: decoding its payload "
-            f"{extra['decode'] * 1000:.1f} ms, the summary's covariance "
-            f"{extra['summary'] * 1000:.1f} ms, the session file {extra['session'] * 1000:.1f} ms",
+            f"{max(speedups):.2f}×, n={rounds})"
+        )
+        cause = (
+            f"CPU per fit: worker {p(cpu) * 1000:.1f} ms, the fit in {label} "
+            f"{p(cpus) * 1000:.1f} ms: 2 processes reach {ceiling:.2f}× at most, however idle "
+            "the machine"
+        )
+        if not adapted:
+            rows.append(
+                Row(
+                    f"#17.2 sweep of {n} fits of ~{p(times) / n * 1000:.0f} ms, "
+                    "`submit_many(...).results()`, worker of 2 processes: speed-up over the "
+                    "same fits one after the other in a new kernel (a fresh Python process)",
+                    figure,
+                    f"≥ {SPEEDUP_TARGET}×",
+                    speedup >= SPEEDUP_TARGET,
+                    f"{cause}; {steps}",
+                )
+            )
+        else:
+            rows.append(
+                Row(
+                    f"&nbsp;&nbsp;… over the same fits in a kernel whose malloc adapted "
+                    f"(~{p(times) / n * 1000:.0f} ms a fit)",
+                    figure,
+                    f"≥ {SPEEDUP_TARGET}×",
+                    speedup >= SPEEDUP_TARGET,
+                    cause,
+                )
+            )
+
+    def sec(seconds: float) -> str:
+        return f"{seconds:.2f} s"
+
+    return rows + [
+        Row("&nbsp;&nbsp;the sweep sent away", spread(remote, unit=sec)),
+        Row("&nbsp;&nbsp;the same fits in a new kernel", spread(kernels[False][0], unit=sec)),
+        Row(
+            "&nbsp;&nbsp;the same fits in a kernel whose malloc adapted",
+            spread(kernels[True][0], unit=sec),
         ),
-        Row("&nbsp;&nbsp;the sweep sent away", spread(remote, unit=lambda s: f"{s:.2f} s")),
-        Row("&nbsp;&nbsp;the same fits here", spread(local, unit=lambda s: f"{s:.2f} s")),
     ]
 
 
@@ -154,3 +220,24 @@ def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
         steps["summary"].append(t3 - t2)
         steps["session"].append(t4 - t3)
     return {name: p(values) for name, values in steps.items()}
+
+
+def _serial_main(count: int, seed: int) -> None:
+    """In the fresh process: WARMUP fits, then `count` timed; one line of JSON."""
+    import warnings
+
+    from jupyter_bumps_remote.shared.fitting import local_fit
+
+    warnings.filterwarnings("ignore", message="Did not converge")
+    for problem in [smeared_problem() for _ in range(WARMUP)]:
+        local_fit(problem, "lm", seed)
+    batch = [smeared_problem() for _ in range(count)]
+    cpu, t0 = sum(os.times()[:2]), time.perf_counter()
+    for problem in batch:
+        local_fit(problem, "lm", seed)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "cpu": sum(os.times()[:2]) - cpu}))
+
+
+if __name__ == "__main__":
+    _serial_main(int(sys.argv[1]), int(sys.argv[2]))
