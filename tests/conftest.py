@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.server_ext import dispatch, session_builds
 from jupyter_bumps_remote.shared import jobs, transport
 from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore, Keys
@@ -108,13 +108,20 @@ class Remote:
         return self.store.events(self.owner, job_id, since)
 
     def session(self, job_id: str, timeout: float = 30) -> bytes:
-        """The session file, which the fit process stores just after the terminal status."""
+        """The session file, as the server's route gets it: the fit process stores it just
+        after the terminal status, or (every fitter but DREAM) its recipe, and a request
+        has a worker build it (server_ext/session_builds.py)."""
         deadline = time.monotonic() + timeout
         while True:
-            state = self.store.get(self.owner, job_id).get("session")  # before the file
-            if (data := self.store.session(self.owner, job_id)) is not None:
+            record, data = self.store.session_with_record(self.owner, job_id)
+            state = (record or {}).get("session")
+            if state == "ready" and data is not None:
                 return data
-            if state != "writing" or time.monotonic() > deadline:
+            if state in ("deferred", "building"):
+                session_builds.request_build_sync(self.store, self.app, self.owner, job_id)
+            elif state != "writing":
+                raise AssertionError(f"job {job_id}: no session file (session: {state})")
+            if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id}: no session file (session: {state})")
             time.sleep(0.01)
 

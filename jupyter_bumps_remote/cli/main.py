@@ -103,7 +103,8 @@ def run_worker(args) -> int:
         print(f"bumps-remote worker: warning: {warning}", file=sys.stderr)
     app = make_app(settings)
     env = versions.served_environment()
-    queues = versions.worker_queues(settings.queue_prefix, env)
+    # its job queues and their session builds' queues (versions.consumed_queues)
+    queues = versions.consumed_queues(settings.queue_prefix, env)
     print(serving(env, queues), flush=True)
     argv = [
         "worker",

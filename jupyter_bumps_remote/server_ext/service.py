@@ -23,7 +23,7 @@ from ..shared import jobs, redis_url, versions
 from ..shared.settings import WorkerSettings
 from ..store import NO_LIMITS, AsyncJobStore, JobNotFound, Limits
 from ..worker import make_app
-from . import dispatch
+from . import dispatch, session_builds
 from .event_hub import EventHub
 from .reconciling import ReconcileLoop
 from .redis_errors import REDIS_ERRORS
@@ -462,19 +462,41 @@ class JobService:
         return summary
 
     async def session(self, owner: str, job_id: str) -> tuple[dict, bytes]:
-        """The session file; a fit process writes it just after the job's terminal status,
-        so a request in between waits for it (a few ms for small fits)."""
+        """The session file. A fit process writes it just after the job's terminal status,
+        so a request in between waits for it (a few ms for small fits); a fit whose file is
+        built on request (`deferred`) has it built now by a worker, and the request waits
+        for that too (docs/design.md#session-files). Both up to SESSION_WAIT."""
         deadline = time.monotonic() + SESSION_WAIT
         delay = 0.005
+        self.reconcile.watch(owner)
         while True:
-            record = await self._record(owner, job_id)
-            data = await self.store.session(owner, job_id)
-            if data is not None:
+            record, data = await self.store.session_with_record(owner, job_id)
+            if record is None:
+                raise JobNotFound(job_id)
+            state = record.get("session")
+            if state == "ready" and data is not None:
                 return record, data
-            if record.get("session") != "writing" or time.monotonic() > deadline:
+            if state in ("deferred", "building"):
+                record = await self._request_build(owner, record)
+            elif state != "writing":
+                raise ResultNotReady(_no_session(record))
+            if time.monotonic() > deadline:
                 raise ResultNotReady(_no_session(record))
             await asyncio.sleep(delay)
             delay = min(2 * delay, 0.1)
+
+    async def _request_build(self, owner: str, record: dict) -> dict:
+        """Send the build of a deferred session file unless one is under way (one build for
+        requests at once; another once the last is stale: session_builds.py)."""
+        token = session_builds.new_token()
+        stale = session_builds.stale_seconds()
+        claimed = await self.store.claim_build(owner, record["id"], token, stale)
+        if claimed == "build":
+            # a failed send leaves it `building`: the first request after the stale
+            # deadline sends it again
+            await self._celery(session_builds.enqueue_build, self.celery, owner, record, token)
+            record = {**record, "session": "building"}
+        return record
 
     async def ping(self) -> float:
         started = time.perf_counter()
@@ -486,6 +508,11 @@ def _no_session(record: dict) -> str:
     state = record.get("session")
     if state == "writing":
         return "the session file is still being written: try again in a moment"
+    if state in ("deferred", "building"):
+        return (
+            "the session file is being built by a worker (it is written on request for "
+            "this fit) and was not ready in time: try again in a moment"
+        )
     if state == "failed":
         return f"no session file: {record.get('session_error') or 'it could not be written'}"
     return _no_result(record)

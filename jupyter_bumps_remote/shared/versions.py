@@ -220,6 +220,29 @@ def worker_queues(queue_prefix: str, env: dict) -> list[str]:
     ]
 
 
+# A build queue's name: the queue prefix, this, then the environment key (which starts with
+# "py", so no job queue is ever named like one)
+BUILD_QUEUE_PART = "session-"
+
+
+def build_queue_of(queue_prefix: str, job_queue: str) -> str:
+    """The queue of the session builds of the jobs of `job_queue` (a record's `queue`;
+    docs/design.md#session-files): apart from the jobs' queue, so that a build is not queued
+    behind its owner's backlog of fits; under the queue prefix, where a fenced server may
+    push (hub/redis_users.py); consumed by the same workers (`consumed_queues`)."""
+    if not job_queue.startswith(queue_prefix):
+        raise ValueError(f"queue {job_queue!r} is not under the queue prefix {queue_prefix!r}")
+    return queue_prefix + BUILD_QUEUE_PART + job_queue[len(queue_prefix) :]
+
+
+def consumed_queues(queue_prefix: str, env: dict) -> list[str]:
+    """Every queue a worker in `env` consumes: its job queues (`worker_queues`, the first is
+    its default), then the build queue of each. A worker takes from its queues in turn, so a
+    build waits for at most one fit per process, not for the fits queued before it."""
+    jobs = worker_queues(queue_prefix, env)
+    return jobs + [build_queue_of(queue_prefix, name) for name in jobs]
+
+
 # -- differences ---------------------------------------------------------------------------------
 
 

@@ -61,9 +61,11 @@ def encode_record(record: Mapping[str, Any]) -> dict[str, str]:
 
 # Hash fields that only the store's scripts read, which no reader of the record needs: the
 # token of the run that holds a running job (lua/include/fence.lua), and the job's dispatch
-# token, which its Celery message must carry (lua/start.lua refuses a message without it)
+# token, which its Celery message must carry (lua/start.lua refuses a message without it),
+# and the token of the build of its session file, which the build's message must carry
 DISPATCH_FIELD = "dispatch"
-_STORE_ONLY_FIELDS = frozenset({"run", DISPATCH_FIELD})
+BUILD_FIELD = "build_token"
+_STORE_ONLY_FIELDS = frozenset({"run", DISPATCH_FIELD, BUILD_FIELD})
 
 
 def decode_record(raw: Mapping[Any, Any]) -> dict[str, Any]:

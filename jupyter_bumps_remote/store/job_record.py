@@ -19,7 +19,9 @@ from typing import Any, Literal, TypedDict
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 # which encoding carried the problem (docs/transport.md); encodings.ALL lists the same two
 Encoding = Literal["bumps-serialize+zlib+base64", "cloudpickle+zlib+base64"]
-SessionState = Literal["writing", "ready", "failed"]
+# writing -> ready | failed | deferred; deferred -> building -> ready | failed (a file
+# built on request: docs/design.md#session-files)
+SessionState = Literal["writing", "ready", "failed", "deferred", "building"]
 
 
 class _EnvironmentRequired(TypedDict):
@@ -102,6 +104,8 @@ class JobRecord(_JobRecordRequired, total=False):
     partial: bool
     session: SessionState
     session_error: str
+    build_started: float  # when the build of a deferred session file was last sent
+    session_builds: int  # how many builds of it were sent
     retry_of: str
     # the ended DREAM fit this job continues (job.resume)
     resume_of: str

@@ -7,7 +7,9 @@ Per owner, so that a Redis ACL pattern can fence a user in:
   {prefix}u:{owner}:job:{id}:result     result summary JSON
   {prefix}u:{owner}:job:{id}:session    bumps session HDF5 bytes, stored just after the
                                         terminal status (record field `session`: writing →
-                                        ready | failed)
+                                        ready | failed), or, for a file built on request
+                                        (`deferred`, `building`), the fit's recipe for it
+                                        (JSON, never served: docs/design.md#session-files)
   {prefix}u:{owner}:job:{id}:lease      token of the execution running the job (short TTL)
   {prefix}u:{owner}:job:{id}:checkpoint the fit's last checkpoint (DREAM, DE), opaque bytes
                                         that only the job's own fit process unpickles;

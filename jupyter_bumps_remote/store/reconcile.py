@@ -166,7 +166,9 @@ class Reconciler:
         return ended
 
     def _broker_ids(self, queues: set[str | None]) -> OpGen[set[str | None]]:
-        """Task ids of every message in these queues or delivered and not yet acked."""
+        """Task ids of every message in these queues or delivered and not yet acked. A
+        session build's message, in the unacked hash, has a task id that is no job's
+        (server_ext/session_builds.task_id): it neither stands for a job nor hides one."""
         names = [
             q + suffix
             for q in sorted(q for q in queues if q)

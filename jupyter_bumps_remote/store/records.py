@@ -215,6 +215,20 @@ def session(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes | N
     return raw
 
 
+def session_with_record(
+    settings: StoreSettings, owner: str, job_id: str
+) -> OpGen[tuple[dict[str, Any] | None, bytes | None]]:
+    """The record and what its session key holds, read together (MULTI): the file when the
+    record says `ready`; the recipe of a file built on request while it says `deferred` or
+    `building`, which a reader must not take for the file (docs/design.md#session-files)."""
+    keys = settings.keys
+    raw, data = yield Batch(
+        [("HGETALL", keys.job(owner, job_id)), ("GET", keys.session(owner, job_id))],
+        transaction=True,
+    )
+    return (decode_record(raw) if raw else None), data
+
+
 def put_result(
     settings: StoreSettings, owner: str, job_id: str, summary: dict[str, Any], run: str = ""
 ) -> OpGen[bool]:

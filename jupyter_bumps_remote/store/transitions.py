@@ -246,11 +246,17 @@ def put_session(
     data: bytes | None,
     error: str = "",
     run: str = "",
+    deferred: bool = False,
+    build: str = "",
 ) -> OpGen[bool]:
     """Store the session file (or why there is none) of a job whose status says
     `session: writing`. A file that would take the owner over their stored-bytes limit
     (quotas.py) is not stored: the record says `session: failed` and why. Returns False if
-    the job is gone."""
+    the job is gone, or the write was refused.
+
+    `deferred`: `data` is the recipe a worker builds the file from on request
+    (`claim_build`), stored in its place (`session: deferred`). `build`: the token of the
+    build that writes, refused unless that build holds the job's session."""
     keys = settings.keys
     script_keys = [
         keys.job(owner, job_id),
@@ -258,8 +264,11 @@ def put_session(
         keys.job_bytes(owner),
         keys.usage(owner),
     ]
-    state: list[Any] = ["ready", data] if data is not None else ["failed", error]
-    args = [*state, job_id, keys.owner(owner), time.time(), RECOUNT_EVERY, run]
+    if data is None:
+        state: list[Any] = ["failed", error]
+    else:
+        state = ["deferred" if deferred else "ready", data]
+    args = [*state, job_id, keys.owner(owner), time.time(), RECOUNT_EVERY, run, build]
     (reply,) = yield Batch([Script("session", script_keys, args)])
     if isinstance(reply, list):  # over the limit: nothing was stored
         assert data is not None
@@ -267,3 +276,22 @@ def put_session(
         why = session_refused(len(data), stored, limit)
         (reply,) = yield Batch([Script("session", script_keys, ["failed", why, *args[2:]])])
     return bool(reply)
+
+
+def claim_build(
+    settings: StoreSettings, owner: str, job_id: str, token: str, stale_seconds: float
+) -> OpGen[str]:
+    """A request for the session file of a `deferred` job: 'build' if it is now `building`
+    under `token` (the caller sends the build message), else the state found ('building',
+    'ready', 'failed', 'writing', 'none', 'missing'). A build older than `stale_seconds` is
+    taken over (lua/session_build.lua)."""
+    key = settings.keys.job(owner, job_id)
+    (reply,) = yield Batch([Script("session_build", [key], [time.time(), stale_seconds, token])])
+    return as_text(reply[0])
+
+
+def build_token(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str | None]:
+    """The token of the build that holds the job's session now (None: no build runs)."""
+    key = settings.keys.job(owner, job_id)
+    ((state, token),) = yield Batch([("HMGET", key, "session", "build_token")])
+    return as_text(token) if as_text(state) == "building" and token else None

@@ -38,6 +38,12 @@ class Channel:
     def session(self, data: bytes) -> None:
         self._send(frames.SESSION, data)
 
+    def session_recipe(self, recipe: dict[str, Any]) -> None:
+        """What builds the session file later, sent instead of the file (results.py)."""
+        # NaN and infinities as Python's json writes them: a convergence row may hold them,
+        # and the worker that builds the file reads them back with Python's json
+        self._send(frames.RECIPE, json.dumps(recipe, separators=(",", ":")).encode())
+
     def no_session(self, why: str) -> None:
         self._send(frames.NO_SESSION, why.encode())
 

@@ -2,9 +2,9 @@
 
 Everything the user's code can break happens here: decoding the payload (pickled code),
 calling the model, fitting. It holds nothing but its pipes to its pool process: it is handed
-its job's payload, and sends back progress, result, outcome and session file (channel.py),
-which the pool process writes into the job's keys. If it dies instead, the pool process
-records how it died.
+its job's payload, and sends back progress, result, outcome and session file or its recipe
+(channel.py), which the pool process writes into the job's keys. If it dies instead, the pool
+process records how it died.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .cancel import CancelFlag
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
 from .progress import ProgressMonitor
-from .results import session_bytes, summarize
+from .results import deferrable, session_bytes, session_recipe, summarize
 
 _PR_SET_PDEATHSIG = 1
 
@@ -47,7 +47,12 @@ def main(
 
     The process has already been made a fit process (`become_fit_process`); `stop` is set
     by the pool process's cancel and drain messages. `saved`: the job's last checkpoint,
-    to resume from."""
+    to resume from. A job that asks for a session file (`"session_recipe"` in it) builds it
+    instead of fitting (session_build.py)."""
+    if "session_recipe" in job:
+        from .session_build import build
+
+        return build(settings, channel, job, payload)
     try:
         problem = transport.decode(payload)
     except Exception as e:  # noqa: BLE001 - a payload that does not decode is the job's failure
@@ -127,6 +132,11 @@ def _fit_and_send(
         # result's path (a stopped fit's state is mostly empty buffers: its last periodic
         # checkpoint stands)
         saver.at_end(result.state, int(result.nit))
+    if deferrable(result):
+        # its file holds nothing a worker cannot rebuild from the payload: written only if
+        # someone asks for it (session_build.py); most never are (a sweep's members)
+        channel.session_recipe(session_recipe(problem, result, session_serializer(job)))
+        return
     # Nobody waits for this file yet, while the next job may already be starting on the
     # other CPU: let it go first (nice applies to this process only, which ends next; one
     # that may serve its owner's next job keeps its priority: no process can take it back).

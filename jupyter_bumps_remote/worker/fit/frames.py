@@ -4,8 +4,8 @@ A frame is a kind (one byte), the length of its body (4 bytes, big-endian) and t
 The pool process sends a job (its fit settings, the checkpoint to resume from if the job
 says so, then its payload), cancel and drain requests; the fit process sends what the job
 leaves behind, in this order: progress events and checkpoints, the result summary, the
-outcome, the session file (or why there is none), and, when its job said it may serve another
-of the same owner, that it is done. A fit asked to drain sends a last
+outcome, the session file (or its recipe, or why there is none), and, when its job said it
+may serve another of the same owner, that it is done. A fit asked to drain sends a last
 checkpoint and exits with no outcome. The fit process runs the
 user's code, so the pool process reads nothing from it without a cap
 (docs/design.md#what-a-fit-sends-back).
@@ -30,6 +30,9 @@ CHECKPOINT = b"K"  # the fitter's state, pickled: bytes the pool process stores 
 RESULT = b"R"  # JSON: the result summary
 OUTCOME = b"O"  # JSON: {"outcome": completed|cancelled|failed, "max_time": bool, "error": {...}}
 SESSION = b"S"  # the session file, bytes
+# JSON: what a worker needs besides the problem to build the session file later, sent in
+# its place by a fit whose state is not worth storing (results.session_recipe)
+RECIPE = b"Q"
 NO_SESSION = b"N"  # why there is no session file, UTF-8
 # JSON {"clean": bool}: a fit process told it may serve another job (`"reuse": true` in its
 # job) is done with this one and waits for the next; clean: nothing of the job's code runs on
@@ -38,7 +41,7 @@ DONE = b"E"
 # The cap of every message but the session file, whose cap is a setting. A summary holds the
 # covariance matrix: 64 MiB is a problem of about 2000 parameters.
 MAX_MESSAGE = 64 * 1024 * 1024
-FROM_FIT = frozenset((PROGRESS, CHECKPOINT, RESULT, OUTCOME, SESSION, NO_SESSION, DONE))
+FROM_FIT = frozenset((PROGRESS, CHECKPOINT, RESULT, OUTCOME, SESSION, RECIPE, NO_SESSION, DONE))
 
 
 class ProtocolError(Exception):

@@ -1,4 +1,5 @@
-"""What a finished fit leaves behind: a JSON summary and a bumps session file."""
+"""What a finished fit leaves behind: a JSON summary and a bumps session file, or the recipe
+that builds that file on request."""
 
 from __future__ import annotations
 
@@ -99,6 +100,56 @@ def session_bytes(problem, result, serializer: str = "dataclass") -> bytes:
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def deferrable(result) -> bool:
+    """Whether the fit's session file can be built later from the problem and a recipe
+    (`session_recipe`): its state is not one the file keeps (only DREAM's is: `session_bytes`
+    drops the others), so the file holds nothing but the problem at the fit's point, its
+    convergence, method and options. A DREAM fit's file is written at once: its state
+    cannot be rebuilt (docs/design.md#session-files)."""
+    return not hasattr(result.state, "total_generations")
+
+
+RECIPE_VERSION = 1
+
+
+def session_recipe(problem, result, serializer: str = "dataclass") -> dict:
+    """All that `session_bytes(problem, result, serializer)` reads besides the problem as
+    its payload decodes: the point the fit left the problem at, the raw convergence array,
+    the method and options. `session_from_recipe` writes the same file from it."""
+    return {
+        "version": RECIPE_VERSION,
+        "x": np.asarray(problem.getp(), dtype=float).tolist(),
+        "convergence": np.asarray(result.convergence, dtype=float).tolist(),
+        "method": result.method,
+        "options": result.options,
+        "serializer": serializer,
+    }
+
+
+def session_from_recipe(problem, recipe: dict) -> bytes:
+    """The session file of a fit, from its problem (decoded afresh from its payload) and the
+    recipe its fit process sent (`session_recipe`). Raises ValueError for a recipe that is
+    not one: it comes from the job's fit process, which ran the owner's code."""
+    from scipy.optimize import OptimizeResult
+
+    if not isinstance(recipe, dict) or recipe.get("version") != RECIPE_VERSION:
+        raise ValueError("not a session recipe of this version")
+    serializer = recipe.get("serializer")
+    if serializer not in ("dataclass", "cloudpickle"):
+        raise ValueError(f"a recipe with serializer {serializer!r}")
+    x = np.asarray(recipe.get("x"), dtype=float)
+    if x.shape != np.shape(problem.getp()):
+        raise ValueError(f"a recipe of {x.size} parameters for a problem of {len(problem.getp())}")
+    problem.setp(x)
+    result = OptimizeResult(
+        method=str(recipe.get("method")),
+        options=recipe.get("options") or {},
+        convergence=np.asarray(recipe.get("convergence"), dtype=float),
+        state=None,
+    )
+    return session_bytes(problem, result, serializer)
 
 
 def _write_session(path: str, problem, result, serializer: str) -> None:

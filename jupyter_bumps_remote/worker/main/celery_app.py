@@ -44,7 +44,8 @@ def make_app(settings: WorkerSettings | None = None) -> Celery:
         # overlap cannot both requeue a message (restore_by_tag watches the unacked hash).
         "unacked_mutex_expire": sweep_interval,
     }
-    queues = versions.worker_queues(settings.queue_prefix, versions.environment())
+    # its job queues, then their session builds' queues (versions.consumed_queues)
+    queues = versions.consumed_queues(settings.queue_prefix, versions.environment())
     app.conf.update(
         # Messages carry ids and small JSON only; nothing on the wire is ever unpickled.
         task_serializer="json",

@@ -40,8 +40,9 @@ def worker_info(
         # Python, bumps, numpy and the model libraries that import here
         "environment": env,
         "environment_key": versions.environment_key(env),
-        # one queue per combination of its model libraries (versions.worker_queues)
-        "queues": queues or versions.worker_queues(settings.queue_prefix, env),
+        # one queue per combination of its model libraries, then their session builds'
+        # queues (versions.consumed_queues)
+        "queues": queues or versions.consumed_queues(settings.queue_prefix, env),
         "fitters": sorted(jobs.fitters()),
         "concurrency": concurrency,
         "started": time.time(),

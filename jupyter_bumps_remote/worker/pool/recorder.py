@@ -187,6 +187,29 @@ class Recorder:
                 run=self.token,
             )
 
+    def recipe(self, body: bytes | bytearray) -> None:
+        """What builds the session file on request, sent instead of the file by a fit whose
+        state is not worth storing: stored in the file's place (`session: deferred`), as
+        sent, for the build's own fit process to read (worker/pool/session_build.py)."""
+        if not self.session_pending:
+            raise BadMessage("a session recipe before the outcome")
+        try:
+            value = json.loads(body)  # Python's json: a convergence row may hold NaN
+        except (ValueError, RecursionError) as e:
+            raise BadMessage(f"a session recipe that is not JSON ({e})") from None
+        if not isinstance(value, dict):
+            raise BadMessage("a session recipe that is not a JSON object")
+        self.session_pending = False
+        if not self.discard:
+            retrying(
+                self.store.put_session,
+                self.owner,
+                self.job_id,
+                bytes(body),
+                run=self.token,
+                deferred=True,
+            )
+
     def fail(self, error: dict[str, Any]) -> None:
         """The fit process ended without an outcome: how (it died, broke the protocol)."""
         if self.discard:

@@ -195,7 +195,7 @@ class Relay:
                     raise BadMessage(f"a {kind.decode(errors='replace')!r} message after its last")
                 self._message(kind, body, streams, now)
         except frames.ProtocolError as e:
-            if e.kind == frames.SESSION and self.recorder.session_pending:
+            if e.kind in (frames.SESSION, frames.RECIPE) and self.recorder.session_pending:
                 # too large to read: the job stands, without its session file
                 self.recorder.session(None, too_large(e.size, self.max_session_bytes))
                 self._stop_reading(streams)
@@ -235,6 +235,9 @@ class Relay:
         elif kind == frames.SESSION:
             recorder.session(body)
             self._done = True
+        elif kind == frames.RECIPE:
+            recorder.recipe(body)
+            self._done = True
         elif kind == frames.NO_SESSION:
             recorder.session(None, body.decode(errors="replace"))
             self._done = True
@@ -269,7 +272,8 @@ class Relay:
         }
 
     def _limit(self, kind: bytes) -> int:
-        if kind in (frames.SESSION, frames.CHECKPOINT):  # a checkpoint: the same state
+        # a checkpoint: the same state; a recipe stands for the file
+        if kind in (frames.SESSION, frames.CHECKPOINT, frames.RECIPE):
             return self.max_session_bytes
         return frames.MAX_MESSAGE
 

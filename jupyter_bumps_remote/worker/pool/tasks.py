@@ -1,5 +1,6 @@
-"""The Celery task: a thin adapter from a delivered message to the runner. A job its worker
-gave back while draining is rejected with requeue: its message goes back on its queue."""
+"""The Celery tasks: thin adapters from a delivered message to the runner (a fit) or to
+session_build.py (a session file built on request). A job its worker gave back while
+draining is rejected with requeue: its message goes back on its queue."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import traceback
 from celery import Celery
 from celery.exceptions import Reject
 
-from ...shared.task_names import FIT_TASK
-from .message_checks import FitRequest, only_the_fit_task
+from ...shared.task_names import BUILD_TASK, FIT_TASK
+from .message_checks import BuildRequest, FitRequest, only_the_fit_task
 
 
 def register_tasks(app: Celery) -> None:
@@ -39,5 +40,21 @@ def register_tasks(app: Celery) -> None:
             # The next job's fit process, forked now that nothing of this job is held (its
             # memory is a copy of this process's: docs/design.md#what-a-fit-process-holds);
             # none when the worker drains: no next job
+            if not draining():
+                prepare_spare(settings)
+
+    # BuildRequest: (job id, owner, build token) and nothing more (message_checks.py)
+    @app.task(name=BUILD_TASK, bind=True, Request=BuildRequest)
+    def build_session(task, job_id: str, owner: str, token: str) -> str:
+        # A drain does not stop a build (a few ms to a second): one cut short by the
+        # worker's end leaves the job `building`, built again on the next request after
+        # the stale deadline (docs/reliability.md)
+        from .runner import draining, prepare_spare
+        from .session_build import run_build
+
+        settings = app.conf.bumps_remote
+        try:
+            return run_build(settings, owner, job_id, str(token))
+        finally:
             if not draining():
                 prepare_spare(settings)
