@@ -21,7 +21,8 @@ import redis.exceptions
 from jupyter_bumps_remote.hub import redis_users
 from jupyter_bumps_remote.server_ext import dispatch
 from jupyter_bumps_remote.shared import jobs, transport
-from jupyter_bumps_remote.shared.task_names import FIT_TASK
+from jupyter_bumps_remote.shared.task_names import BUILD_TASK, FIT_TASK
+from jupyter_bumps_remote.shared.versions import build_queue_of
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.keys import Keys
 from jupyter_bumps_remote.store.lost_runs import KOMBU_UNACKED
@@ -106,6 +107,50 @@ def test_27_a_message_asking_the_worker_for_more_than_a_fit_is_refused_unrun(
     assert not admin.redis.exists(planted)
     assert namespace(admin, BOB, bob) == before, "Bob's keys changed"
     assert admin.get(BOB, waiting)["status"] == jobs.QUEUED
+
+
+def test_27_a_forged_session_build_for_bobs_job_does_nothing(ann, bob, admin, worker):
+    """Ann may push onto the build queues (under the queue prefix, as her server sends her
+    own builds: server_ext/session_builds.py). A build message for Bob's job without the
+    token of a build that holds his session is dropped unrun; one asking for more than a
+    build, or with other arguments, is refused as a fit's would be."""
+    before = namespace(admin, BOB, bob)
+    log = worker.log.read_text
+    refused_before = log().count(REFUSED)
+    dropped_before = log().count("session build of job")
+    done = bob["done"]
+    queue = build_queue_of(ann.settings.queue_prefix, done["queue"])
+    planted = admin.keys.owner(BOB) + "planted"
+    onto_bobs_key = ann.app.signature(
+        "celery.accumulate", queue=planted, exchange="", routing_key=planted
+    )
+
+    def send(args: Any = (done["id"], BOB, "guessed"), **options: Any):
+        ann.app.send_task(
+            BUILD_TASK,
+            args=args,
+            queue=queue,
+            exchange="",
+            routing_key=queue,
+            declare=[],
+            **options,
+        )
+
+    send()
+    asking_more = [{"link": onto_bobs_key}, {"args": [done["id"], BOB]}, {"time_limit": 1}]
+    for options in asking_more:
+        send(**options)
+    wait_until(
+        lambda: (
+            log().count(REFUSED) == refused_before + len(asking_more)
+            and log().count("session build of job") == dropped_before + 1
+        ),
+        DEADLINE,
+        "the worker to refuse or drop every build message",
+    )
+    wait_until(lambda: settled(admin, queue), DEADLINE, "the build messages acked")
+    assert not admin.redis.exists(planted)
+    assert namespace(admin, BOB, bob) == before, "Bob's keys changed"
 
 
 def test_27_junk_on_the_queue_leaves_the_worker_serving(ann, bob, admin, worker):

@@ -15,7 +15,7 @@ import redis
 import redis.exceptions
 
 from jupyter_bumps_remote.hub import RedisFence
-from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.server_ext import dispatch, session_builds
 from jupyter_bumps_remote.shared import transport
 from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
@@ -101,9 +101,17 @@ def fenced_bob(fence, admin, worker):
     done = owner.submit(idempotency_key="bob-key")
     waiting = owner.submit(queue=owner.settings.queue_prefix + "nobody-serves-this")
     wait_until(
+        lambda: (admin.get(BOB, done["id"]) or {}).get("session") == "deferred",
+        DEADLINE,
+        "Bob's lm fit and its session recipe",
+    )
+    # his file built on request, asked through his fenced URL as his server asks: the claim
+    # script on his own record, the build message pushed under the queue prefix
+    assert session_builds.request_build_sync(owner.store, owner.app, BOB, done["id"]) == "build"
+    wait_until(
         lambda: (admin.get(BOB, done["id"]) or {}).get("session") == "ready",
         DEADLINE,
-        "Bob's fit and its session file",
+        "Bob's session file built",
     )
     admin.redis.set(admin.keys.checkpoint(BOB, done["id"]), b"bob's chains")
     yield {"owner": owner, "done": done, "waiting": waiting}
