@@ -26,8 +26,14 @@ export const TERMINAL: ReadonlySet<Status> = new Set<Status>([
 export type Encoding =
   'bumps-serialize+zlib+base64' | 'cloudpickle+zlib+base64';
 
-/** The session file: the fit process writes it just after the terminal status. */
-export type SessionState = 'writing' | 'ready' | 'failed';
+/** The session file: a DREAM fit's process writes it just after the terminal status;
+ * any other fit's is built by a worker when GET session.h5 first asks for it. */
+export type SessionState =
+  | 'writing'
+  | 'ready'
+  | 'failed'
+  | 'deferred'
+  | 'building';
 
 export interface IEnvironment {
   python: string;
@@ -88,6 +94,8 @@ export interface IJob {
   partial?: boolean;
   session?: SessionState;
   session_error?: string;
+  build_started?: number;
+  session_builds?: number;
   retry_of?: string;
   resume_of?: string;
   checkpointed?: number;

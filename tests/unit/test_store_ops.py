@@ -452,7 +452,7 @@ def test_put_session_stores_the_file_in_one_script():
     done, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [1])
     script = only_script(batch)
     assert done is True and script.name == "session" and script.keys == SESSION_KEYS
-    assert script.args == ["ready", b"h5", JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, ""]
+    assert script.args == ["ready", b"h5", JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, "", ""]
     failed, (batch,) = drive(transitions.put_session(SETTINGS, OWNER, JOB, None, "no h5"), [1])
     assert failed is True and only_script(batch).args[:2] == ["failed", "no h5"]
     assert drive(transitions.put_session(SETTINGS, OWNER, JOB, b"h5"), [0])[0] is False
@@ -466,7 +466,7 @@ def test_a_session_file_over_the_owners_bytes_is_not_stored_and_the_record_says_
     )
     assert done is True
     state, why, *rest = only_script(batches[1]).args
-    assert state == "failed" and rest == [JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, ""]
+    assert state == "failed" and rest == [JOB, f"p:u:{OWNER}:", NOW, quotas.RECOUNT_EVERY, "", ""]
     assert why == (
         "the session file (2.0 KiB) does not fit in your stored data's limit: 1.0 KiB left of "
         "4.0 MiB (c.BumpsRemote.max_stored_bytes); the result is kept. Delete jobs you no "

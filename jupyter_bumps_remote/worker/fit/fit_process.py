@@ -30,7 +30,8 @@ from .cancel import CancelFlag
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
 from .progress import ProgressMonitor
-from .results import deferrable, session_bytes, session_recipe, summarize
+from .results import deferrable, session_bytes, session_recipe, summarize, too_large
+from .session_build import build
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,8 +51,6 @@ def main(
     to resume from. A job that asks for a session file (`"session_recipe"` in it) builds it
     instead of fitting (session_build.py)."""
     if "session_recipe" in job:
-        from .session_build import build
-
         return build(settings, channel, job, payload)
     try:
         problem = transport.decode(payload)
@@ -168,15 +167,6 @@ def _resume(fitter: str, saved: bytes | None) -> checkpoint.Resume | None:
         return None
     print(f"bumps-remote: resumed from the checkpoint at step {resume.step}", file=sys.stderr)
     return resume
-
-
-def too_large(size: int, limit: int) -> str:
-    """session_error of a session file over the worker's limit."""
-    return (
-        f"the session file ({size / 2**20:.1f} MiB) is over the workers' limit of "
-        f"{limit / 2**20:.1f} MiB ({ENV_PREFIX}MAX_SESSION_BYTES); the result is complete "
-        f"without it"
-    )
 
 
 def session_serializer(job: dict) -> str:

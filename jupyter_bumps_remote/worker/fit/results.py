@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 
 from ...shared import bumps_compat
+from ...shared.settings import ENV_PREFIX
 
 
 def summarize(
@@ -174,6 +175,15 @@ def _write_session(path: str, problem, result, serializer: str) -> None:
         label=f"Fit complete: {result.method}", keep=True
     )
     state.write_session_file(path)
+
+
+def too_large(size: int, limit: int) -> str:
+    """session_error of a session file over the worker's limit."""
+    return (
+        f"the session file ({size / 2**20:.1f} MiB) is over the workers' limit of "
+        f"{limit / 2**20:.1f} MiB ({ENV_PREFIX}MAX_SESSION_BYTES); the result is complete "
+        f"without it"
+    )
 
 
 def _num(value) -> float | None:

@@ -14,7 +14,7 @@ import json
 from ...shared import transport
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
-from .results import session_from_recipe
+from .results import session_from_recipe, too_large
 
 
 def build(settings: FitSettings, channel: Channel, job: dict, payload: bytes) -> int:
@@ -31,8 +31,6 @@ def build(settings: FitSettings, channel: Channel, job: dict, payload: bytes) ->
     except Exception as e:  # noqa: BLE001 - say why, as the fit did when it wrote the file
         return _none(channel, f"bumps could not write it: {type(e).__name__}: {e}")
     if len(data) > settings.max_session_bytes:
-        from .fit_process import too_large
-
         return _none(channel, too_large(len(data), settings.max_session_bytes))
     flush_output()
     channel.session(data)
