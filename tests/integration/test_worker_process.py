@@ -85,7 +85,7 @@ def test_workers_advertise_their_environment_and_fitters(worker, store):
     (info,) = [w for w in found if w["pid"] == worker.process.pid]
     assert info["environment"] == versions.environment()
     assert info["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
-    assert info["queues"] == versions.worker_queues("bumps-remote.", versions.environment())
+    assert info["queues"] == versions.consumed_queues("bumps-remote.", versions.environment())
     assert info["queues"][0] == "bumps-remote." + versions.environment_key(
         {**versions.environment(), "libraries": {}}
     )

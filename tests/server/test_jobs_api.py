@@ -172,9 +172,14 @@ async def test_bad_and_unknown_job_ids_are_404(api):
 async def test_workers_route_lists_the_live_worker(api):
     workers = await live_workers(api)
     assert workers[0]["fitters"] == ["amoeba", "de", "dream", "lm", "newton", "pt"]
-    # what it serves: its versions and one queue per combination of its model libraries
+    # what it serves: its versions and one queue per combination of its model libraries,
+    # then the session build queue of each
     assert workers[0]["environment"] == versions.environment()
-    assert workers[0]["queues"] == versions.worker_queues("bumps-remote.", versions.environment())
+    jobs_queues = versions.worker_queues("bumps-remote.", versions.environment())
+    assert workers[0]["queues"] == jobs_queues + [
+        versions.build_queue_of("bumps-remote.", queue) for queue in jobs_queues
+    ]
+    assert workers[0]["queues"][len(jobs_queues)].startswith("bumps-remote.session-py")
 
 
 def waiting_for_a_foreign_worker(payload: dict) -> dict:
