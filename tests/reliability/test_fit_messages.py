@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 
+from jupyter_bumps_remote.server_ext import session_builds
 from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.worker.fit import frames
 
@@ -15,21 +16,34 @@ from ..support.waiting import wait_until
 
 
 def test_a_session_file_over_the_limit_is_not_stored_and_the_job_completes(stack_factory):
+    """Written at once (DREAM) or built on request (lm: its recipe is small, the file it
+    builds is not), a file over the limit is not stored and the record says why."""
     stack = stack_factory(max_session_bytes=1000)
     stack.worker()
-    job = stack.remote.submit(gaussian_problem(), "lm")
-    record = stack.remote.wait(job["id"])
-    assert record["status"] == jobs.SUCCEEDED and record["has_result"], record
     store, owner = stack.remote.store, stack.remote.owner
+    dream = stack.remote.submit(gaussian_problem(), "dream", {"steps": 10, "pop": 4, "burn": 5})
+    lm = stack.remote.submit(gaussian_problem(), "lm")
+    for job in (dream, lm):
+        record = stack.remote.wait(job["id"], timeout=120)
+        assert record["status"] == jobs.SUCCEEDED and record["has_result"], record
     record = wait_until(
-        lambda: (r := store.get(owner, job["id"]))["session"] != "writing" and r,
+        lambda: (r := store.get(owner, lm["id"]))["session"] == "deferred" and r,
         30,
-        "the session's end",
+        "the lm fit's recipe",
     )
-    assert record["session"] == "failed", record
-    assert "over the workers' limit" in record["session_error"]
-    assert "BUMPS_REMOTE_MAX_SESSION_BYTES" in record["session_error"]
-    assert stack.remote.store.session(stack.remote.owner, job["id"]) is None
+    assert session_builds.request_build_sync(store, stack.app, owner, lm["id"]) == "build"
+    for job in (dream, lm):
+        record = wait_until(
+            lambda job=job: (
+                (r := store.get(owner, job["id"]))["session"] not in ("writing", "building") and r
+            ),
+            60,
+            "the session's end",
+        )
+        assert record["session"] == "failed", record
+        assert "over the workers' limit" in record["session_error"]
+        assert "BUMPS_REMOTE_MAX_SESSION_BYTES" in record["session_error"]
+        assert stack.remote.store.session(stack.remote.owner, job["id"]) is None
 
 
 def test_forged_messages_stop_the_fit_and_the_next_job_runs(stack_factory):
