@@ -169,7 +169,13 @@ def test_another_owners_keys_are_out_of_reach_by_every_route(site):
     victim, attacker = owner_name("alice"), owner_name("mallory")
     victim_job, record = site.run(victim, gaussian_problem())
     assert record["status"] == jobs.SUCCEEDED, record
-    site.remote(victim).session(victim_job)
+    # her file, built on request through her server (a fit's file is: docs/design.md)
+    answer = requests.get(
+        site.server.url + f"bumps-remote/api/jobs/{victim_job}/session.h5",
+        headers=auth(victim),
+        timeout=90,
+    )
+    assert answer.status_code == 200, answer.text
     lease = Keys(site.store.keys.prefix).lease(victim, victim_job)
     client = site.redis.client()
     wait_until(lambda: not client.exists(lease), 30, "her job's lease released (its last write)")
