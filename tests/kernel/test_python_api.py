@@ -69,6 +69,21 @@ def test_save_writes_a_session_file_bumps_opens(api_client, tmp_path):
     np.testing.assert_allclose(reloaded.x, result.x, rtol=1e-12)
 
 
+def test_an_lm_fits_file_is_built_when_its_problem_or_save_asks_for_it(api_client, tmp_path):
+    """Every fitter but DREAM leaves its session file to be built on request: the result's
+    problem and save() ask the server, which has a worker build it once."""
+    from bumps.fitters import load_fit_from_session
+
+    result = api_client.submit(gaussian_problem(), "lm", seed=5).result(60)
+    assert result.problem.chisq() == pytest.approx(result.chisq, rel=1e-9)
+    assert result.state is None  # lm keeps none
+    path = result.save(tmp_path / "lm.h5")
+    problem, reloaded = load_fit_from_session(path)
+    np.testing.assert_allclose(reloaded.x, result.x, rtol=1e-12)
+    np.testing.assert_allclose(problem.getp(), result.x, rtol=1e-12)
+    assert reloaded.method == "lm"
+
+
 def test_submit_many_runs_a_sweep(api_client):
     group = api_client.submit_many([gaussian_problem(n=40 + i) for i in range(4)], "lm")
     rows = group.table(timeout=60)
