@@ -135,8 +135,10 @@ def test_a_build_message_with_another_token_changes_nothing(remote, redis_server
     client = redis_server.client()
     # taken and acked: off its queue and out of kombu's unacked hash
     _wait_for(
-        lambda: client.llen(queue) == 0
-        and not any(forged[:8] in str(v) for v in client.hvals("unacked")),
+        lambda: (
+            client.llen(queue) == 0
+            and not any(forged[:8] in str(v) for v in client.hvals("unacked"))
+        ),
         what="forged message consumed",
     )
     after = remote.store.get(remote.owner, job["id"])

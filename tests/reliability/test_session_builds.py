@@ -1,7 +1,7 @@
 """Session files built on request (docs/design.md#session-files) against a worker of one
 process: a build is not queued behind its owner's backlog of fits, and a build whose worker
 is SIGKILLed mid-build is sent again by the next request after its stale deadline
-(docs/reliability.md#35-a-lost-session-build-is-rebuilt-on-the-next-request)."""
+(docs/reliability.md#29-a-lost-session-build-is-rebuilt-on-the-next-request)."""
 
 from __future__ import annotations
 
