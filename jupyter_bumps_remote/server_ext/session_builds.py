@@ -46,6 +46,16 @@ def task_id(job_id: str, token: str) -> str:
     return f"{job_id}.session.{token[:8]}"
 
 
+def unbuildable(celery_app, record: dict) -> str:
+    """Why no worker could be sent this job's build ('' if one can): its queue is not under
+    this server's queue prefix (the prefix changed since the job was made)."""
+    try:
+        versions.build_queue_of(celery_app.conf.bumps_remote.queue_prefix, record["queue"])
+    except (KeyError, ValueError) as e:
+        return f"it cannot be built here: {e}"
+    return ""
+
+
 def enqueue_build(celery_app, owner: str, record: dict, token: str) -> None:
     """Send the build of the session file of `owner`'s job `record` under `token`
     (blocking: use an executor)."""
