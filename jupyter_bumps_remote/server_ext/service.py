@@ -488,6 +488,9 @@ class JobService:
     async def _request_build(self, owner: str, record: dict) -> dict:
         """Send the build of a deferred session file unless one is under way (one build for
         requests at once; another once the last is stale: session_builds.py)."""
+        problem = session_builds.unbuildable(self.celery, record)
+        if problem:
+            raise ResultNotReady(f"no session file: {problem}")
         token = session_builds.new_token()
         stale = session_builds.stale_seconds()
         claimed = await self.store.claim_build(owner, record["id"], token, stale)
