@@ -8,7 +8,9 @@ What such a user may do, and nothing else:
     kombu's anonymous exchange, straight onto the queue, so it needs no binding of kombu's
     (server_ext/dispatch.py). No read, pop or delete there: a user can neither see nor
     drop another's queued message, and a message it forges names a job whose dispatch token
-    it cannot know (store/lua/start.lua refuses it);
+    it cannot know (store/lua/start.lua refuses it). The session builds' queues
+    (`{queue_prefix}session-…`: server_ext/session_builds.py) are under the same prefix, and
+    a forged build carries no build token of another's job (worker/pool/session_build.py);
   - read the workers' advertisements and their index (store/workers.py), which hold no
     owner's data;
   - PUBLISH of the `task-sent` event a send makes (for Flower) on Celery's event channel,
