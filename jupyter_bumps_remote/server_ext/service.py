@@ -271,14 +271,17 @@ class JobService:
 
     async def get(self, owner: str, job_id: str, wait: float = 0) -> dict:
         """The job's record; with `wait`, once it has ended or after `wait` seconds."""
-        record = await self._record(owner, job_id)
-        if wait > 0 and record["status"] not in jobs.TERMINAL:
+        if wait > 0:
             record = await self._until_terminal(owner, job_id, wait)
+        else:
+            record = await self._record(owner, job_id)
         return await self.describe(record)
 
     async def _until_terminal(self, owner: str, job_id: str, wait: float) -> dict:
         # Follow the job's stream from its newest event, read before the record: a terminal
-        # event can then only come after that point, never slip in between.
+        # event can then only come after that point, never slip in between. (No read of
+        # the record before: a job not ended, the usual case of a wait, would then be read
+        # twice; a job not found has no events, and its record's read says 404.)
         since = await self.store.last_event_id(owner, job_id)
         record = await self._record(owner, job_id)
         if record["status"] in jobs.TERMINAL:
