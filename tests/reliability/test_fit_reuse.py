@@ -1,4 +1,4 @@
-"""A fit process may run more than one job of a backlog (a sweep), of one owner only: each
+"""A fit process may run more than one job (a sweep, a loop of fits), of one owner only: each
 job's model prints the pid of the process it runs in, and may crash it or leave a thread or
 a process running behind it (docs/design.md#one-fit-one-forked-process-forked-ahead)."""
 
@@ -12,11 +12,13 @@ from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.worker import make_app
+from jupyter_bumps_remote.worker.pool.kept_fit import REUSE_SECONDS
 
 from ..conftest import Remote
 from ..support.problems import GAUSSIAN_SOURCE, gaussian_fit_of, user_module
 from ..support.services import RedisServer, Worker
 from ..support.talking_models import printed
+from ..support.waiting import wait_gone
 
 REPORTING_SOURCE = (
     GAUSSIAN_SOURCE
@@ -124,3 +126,22 @@ def test_a_crash_fails_its_job_alone_and_what_a_job_leaves_running_is_not_reused
         at = actions.index(action)
         assert pids[at] == pids[at - 1], (action, pids)  # in a process kept for it
         assert pids[at + 1] != pids[at], (action, pids)  # the next one in a fresh one
+
+
+def test_an_owners_next_fit_reuses_the_process_and_after_a_pause_a_spare_replaces_it(
+    one_process,
+):
+    """No backlog: each job is sent once the one before has ended, as a notebook's loop of
+    `submit(...).result()` does; a pause longer than kept_fit.REUSE_SECONDS ends the kept
+    process, and a spare takes its place (runner._watch_kept)."""
+    store, app = one_process
+    alice = owner(store, app, "alice")
+    (first, first_pid), (second, second_pid) = [
+        run_all([(alice, alice.submit(reporting_problem(), "lm"))])[0] for _ in range(2)
+    ]
+    assert first["status"] == second["status"] == jobs.SUCCEEDED, (first, second)
+    assert first_pid is not None and second_pid == first_pid  # kept for her next fit
+    wait_gone([first_pid], timeout=3 * REUSE_SECONDS + 30)  # nobody took it: ended
+    ((third, third_pid),) = run_all([(alice, alice.submit(reporting_problem(), "lm"))])
+    assert third["status"] == jobs.SUCCEEDED, third
+    assert third_pid not in (None, first_pid)

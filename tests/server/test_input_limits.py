@@ -185,7 +185,9 @@ async def test_cancel_retry_and_delete_bodies_are_limited(
     fields = json.dumps({"name": "again", "tags": ["x"] * 32}).encode()
     retried = await api.json("POST", "jobs", job["id"], "retry", body=fields, expect=201)
     assert retried["name"] == "again"
-    await api.json("POST", "jobs", retried["id"], "cancel", body=b"", expect=200)
+    # (the session's worker may have run it already: 409, its body read as well)
+    cancel = await api.call("POST", "jobs", retried["id"], "cancel", body=b"")
+    assert cancel.code in (200, 409), (cancel.code, cancel.body[:300])
 
 
 # -- Redis: where it is and who logs in stay on the server -------------------------------------

@@ -1,17 +1,17 @@
-"""A fit process kept after a job of a backlog, to run its owner's next job.
+"""A fit process kept after a job, to run its owner's next job.
 
-In a sweep most of a tiny fit's cost on the worker was its process: the launcher's fork,
-entering the sandbox, writing again the pages it shares with the launcher, and killing
-what it left behind; the fit itself was a few ms. A job that waited in its queue (runner's
-BACKLOG_SECONDS: a sweep, its next job is there at once) is handed over with `reuse`: its
-fit process then says when it is done rather than exit, and this pool process keeps it,
-instead of forking a spare, for the next job if that job is the same owner's and comes
-within REUSE_SECONDS. Another owner's job, a later one, or a kept process that has served
-REUSE_JOBS or used REUSE_CPU_SECONDS, gets a fresh process, and the kept one is ended as
-any fit process is (runner.retire). Owners never share a fit process; a crash still fails
-only the job it happened in (the next gets a fresh process); a process is kept only after a
-completed job that left nothing running: no thread of its code, no process it started
-(docs/design.md#one-fit-one-forked-process-forked-ahead).
+In a sweep, or a notebook's loop of fits, most of a tiny fit's cost on the worker was its
+process: the launcher's fork, entering the sandbox, writing again the pages it shares with
+the launcher, and killing what it left behind; the fit itself was a few ms. Every job is
+handed over with `reuse`: its fit process then says when it is done rather than exit, and
+this pool process keeps it, instead of forking a spare, for the next job if that job is
+the same owner's and comes within REUSE_SECONDS. Another owner's job, a later one, or a
+kept process that has served REUSE_JOBS or used REUSE_CPU_SECONDS, gets a fresh process,
+and the kept one is ended as any fit process is (runner.retire); one nobody took within
+REUSE_SECONDS is ended then and replaced by a rehearsed spare (runner._watch_kept). Owners
+never share a fit process; a crash still fails only the job it happened in (the next gets a
+fresh process); a process is kept only after a completed job that left nothing running: no
+thread of its code, no process it started (docs/design.md#one-fit-one-forked-process-forked-ahead).
 """
 
 from __future__ import annotations
@@ -58,6 +58,25 @@ def take(owner: str) -> tuple[SpareFitProcess | None, SpareFitProcess | None, in
     if kept.owner == owner and fresh and kept.process.alive():
         return kept.process, None, kept.served
     return None, kept.process, 0
+
+
+def stale_in() -> float | None:
+    """Seconds left before the kept fit process may no longer serve (0: it may not now);
+    None if this pool process keeps none."""
+    kept = _kept.get(os.getpid())
+    if kept is None:
+        return None
+    return max(0.0, kept.since + REUSE_SECONDS - time.monotonic())
+
+
+def take_stale() -> SpareFitProcess | None:
+    """The kept fit process, no longer this pool process's, if it may no longer serve;
+    None (and it stays kept) if it may."""
+    kept = _kept.get(os.getpid())
+    if kept is None or time.monotonic() - kept.since <= REUSE_SECONDS:
+        return None
+    del _kept[os.getpid()]
+    return kept.process
 
 
 def holding() -> bool:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 
@@ -43,6 +44,11 @@ _rehearse_next = True  # whether the next spare rehearses (no backlog behind the
 # next job comes at once. The next spare then skips its rehearsal, which would only take
 # the CPU that the jobs of a sweep need (docs/design.md#figures-behind-the-code).
 BACKLOG_SECONDS = 0.1
+# This pool process's spare and kept fit process change under it: the job's path, and the
+# watch that replaces a kept fit process nobody took by a spare (_watch_kept), one at a time
+_fit_lock = threading.RLock()
+_kept_changed = threading.Event()  # set when a fit process is kept: the watch looks again
+_watching: set[int] = set()  # the pool processes whose watch runs (by pid: not a fork's)
 DRAINED = "drained"  # what run_job returns for a job given back to its queue
 DRAIN_SIGNAL = signal.SIGUSR2
 MIN_CHECKPOINT_GAP = 0.1  # s between two checkpoints stored, whatever a fit sends
@@ -84,12 +90,16 @@ def run_job(
         # 'duplicate': another execution runs this job now; acking this copy is all to do
         log.info("job %s not run: %s", job_id, outcome)
         return outcome
-    reason = store.cancel_reason(owner, job_id)
-    if reason:  # cancelled between its delivery and now: don't start the fit
+    assert record is not None  # "started" comes with the record, read after the start
+    # cancelled between its delivery and its start: don't start the fit. The record says so
+    # without another round trip (a cancel of a queued job ended it, and start.lua refused
+    # it; one since it is running flags it); a cancel after that read reaches the fit
+    # through the cancel poll, as any cancel of a running fit does
+    if record.get("cancel_requested"):
+        reason = str(record.get("reason") or "cancelled")
         store.finish(owner, job_id, jobs.CANCELLED, reason=reason, run=token)
         store.release_lease(owner, job_id, token)
         return "cancelled"
-    assert record is not None  # "started" comes with the record
     payload = store.payload(owner, job_id)
     if payload is None:  # no fit to start: the spare waits for the next job
         gone = transport.PayloadError(
@@ -102,7 +112,11 @@ def run_job(
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
     global _rehearse_next
     _rehearse_next = not backlog  # the task forks the next spare once this returns
-    return _run(settings, store, owner, job_id, token, record, payload, reuse=backlog)
+    # Every job may leave its fit process to its owner's next one (kept_fit.py), not only a
+    # backlog's: the next fit of a notebook's loop then starts in a warm process at once,
+    # and no spare's fork and rehearsal takes the CPU from it
+    # (docs/design.md#a-sweeps-jobs-in-fewer-fit-processes)
+    return _run(settings, store, owner, job_id, token, record, payload, reuse=True)
 
 
 def _run(
@@ -116,8 +130,7 @@ def _run(
     reuse: bool = False,
 ) -> str:
     """Hand the job to a fit process, relay what it sends until it ends, record how.
-    `reuse`: the job came from a backlog, so its fit process may run the owner's next job
-    (kept_fit.py)."""
+    `reuse`: its fit process may run the owner's next job (kept_fit.py)."""
     # checkpoints stored at most twice as often as the setting asks (a fit may send more)
     gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
     recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
@@ -156,7 +169,9 @@ def _run(
             relay.wait()
         status = 0
         if _ended_cleanly(relay, recorder, lease) and kept_fit.may_serve_again(process, served):
-            kept_fit.keep(process, owner, served + 1)  # stands for this process's spare
+            with _fit_lock:
+                kept_fit.keep(process, owner, served + 1)  # stands for this process's spare
+            _watch_kept(settings)
         else:
             status = retire(settings, process)
     if lease.lost:  # the execution that took the job over records its end
@@ -220,30 +235,67 @@ def prepare_spare(settings: WorkerSettings, rehearse: bool | None = None) -> Non
     if os.getpid() not in _inherited:  # once, while this pool process is young
         _inherited.clear()
         _inherited[os.getpid()] = connections()
-    if os.getpid() not in _spares and not kept_fit.holding():
-        listen_for_drain()
-        _spares.clear()  # a forked child must not use its parent's spare
-        leftovers.become_subreaper()  # what a fit leaves behind comes back here to be killed
-        _spares[os.getpid()] = SpareFitProcess.fork(settings, rehearse, _forget(settings))
+    with _fit_lock:
+        if os.getpid() not in _spares and not kept_fit.holding():
+            if threading.current_thread() is threading.main_thread():  # (signal's rule)
+                listen_for_drain()
+            _spares.clear()  # a forked child must not use its parent's spare
+            leftovers.become_subreaper()  # what a fit leaves behind comes back here
+            _spares[os.getpid()] = SpareFitProcess.fork(settings, rehearse, _forget(settings))
+
+
+def _watch_kept(settings: WorkerSettings) -> None:
+    """Once a fit process is kept, replace it by a rehearsed spare if its owner's next job
+    does not come within kept_fit.REUSE_SECONDS: whoever comes next after a pause then
+    finds a warm spare, not a fork made cold at its delivery. One thread per pool process,
+    idle while nothing is kept."""
+    _kept_changed.set()
+    if os.getpid() in _watching:
+        return
+    _watching.clear()  # a forked child has not its parent's thread
+    _watching.add(os.getpid())
+    threading.Thread(
+        target=_replace_stale_kept, args=(settings,), name="bumps-kept-fit", daemon=True
+    ).start()
+
+
+def _replace_stale_kept(settings: WorkerSettings) -> None:
+    while True:
+        with _fit_lock:
+            left = kept_fit.stale_in()
+        _kept_changed.wait(left)  # None: until a fit process is kept
+        _kept_changed.clear()
+        with _fit_lock:
+            if draining():  # no next job: the drain ends what is kept
+                return
+            try:
+                stale = kept_fit.take_stale()
+                if stale is not None:
+                    retire(settings, stale)
+                    prepare_spare(settings, rehearse=True)
+            except Exception:  # the next job forks what it needs itself, as without a spare
+                log.exception("replacing an unused kept fit process by a spare failed")
 
 
 def _fit_process(settings: WorkerSettings, owner: str) -> tuple[SpareFitProcess, int]:
     """The fit process kept after the owner's last job if it may run this one, else this
     pool process's spare, or, if it has none or it died while idle, a fit process forked
     now, which does the same, cold; with how many jobs it has run."""
-    kept, ended, served = kept_fit.take(owner)
-    if ended is not None:
-        retire(settings, ended)
-    if kept is not None:
-        return kept, served
-    return fresh_fit_process(settings), 0
+    with _fit_lock:
+        kept, ended, served = kept_fit.take(owner)
+        if ended is not None:
+            retire(settings, ended)
+        if kept is not None:
+            return kept, served
+        return fresh_fit_process(settings), 0
 
 
 def fresh_fit_process(settings: WorkerSettings) -> SpareFitProcess:
     """This pool process's spare, or, if it has none or it died while idle, a fit process
     forked now, cold: never one that ran a job (a session build takes it too, and leaves
     a fit process kept for its owner's next job alone: worker/pool/session_build.py)."""
-    spare = _spares.pop(os.getpid(), None)
+    with _fit_lock:
+        spare = _spares.pop(os.getpid(), None)
     if spare is not None and spare.alive():
         return spare
     if spare is not None:
