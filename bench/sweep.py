@@ -30,7 +30,9 @@ METHOD = (
     '`load_balanced_view().map_sync(local_fit, problems, ["lm"] * n, [S] * n)`; the problems '
     "are built before the clock starts, encoding them is inside it on both sides. The CPU "
     "time of the worker's processes, redis-server, the `jupyter server` and this process "
-    "(ipyparallel: its controller, its engines and this process) from /proc, per fit. In "
+    "(ipyparallel: its controller, its engines and this process) from /proc, per fit, and "
+    "how many CPUs that kept busy; a member's run from its record (`started` → `finished`) "
+    "and its fit's own clock. In "
     "the same run: the same 200 fits one after the other here; sent at once to a bare "
     "Celery worker of 2 processes as tasks that decode and fit (then also write bumps' "
     "session file). Requests: on the finished sweep of 200 (and of 2,000 once), "
@@ -45,6 +47,8 @@ METHOD = (
 class Sweep:
     seconds: float
     cpu: dict[str, float]  # CPU seconds per fit, by process
+    run: float = 0.0  # p50 of a member's run on the worker (started → finished), s
+    fit: float = 0.0  # p50 of the fit itself within it, s
 
 
 def measure(base, quick: bool) -> list[Row]:
@@ -80,16 +84,20 @@ def measure(base, quick: bool) -> list[Row]:
 
     def ours(count: int) -> Sweep:
         batch = problems(count)
+        results = []
 
         def run() -> None:
             group = base.remote.submit_many(batch, "lm", seed=seed)
-            results = group.results(1800)
+            results[:] = group.results(1800)
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:
                 raise RuntimeError(f"{len(failed)} sweep fits failed: {failed[0]}")
             groups[count] = group
 
-        return timed_sweep(run, ours_pids, count)
+        sweep = timed_sweep(run, ours_pids, count)
+        sweep.run = p([job.record["finished"] - job.record["started"] for job in groups[count]])
+        sweep.fit = p([result.to_dict()["elapsed"] for result in results])
+        return sweep
 
     with services.ipyparallel(engines=2) as cluster:
         view = cluster.client.load_balanced_view()
@@ -151,7 +159,11 @@ def measure(base, quick: bool) -> list[Row]:
                 seconds <= ipp_seconds,
                 f"CPU per fit: {share} = {ms(sum(per_fit.values()))}, against ipyparallel's "
                 f"{ms(ipp_fit)} (controller, engines, this process): {cpus} CPUs pass "
-                f"{cpus / sum(per_fit.values()):.0f} fits/s at most",
+                f"{cpus / sum(per_fit.values()):.0f} fits/s at most; busy meanwhile: "
+                f"{sum(per_fit.values()) * count / seconds:.2f} CPUs (ipyparallel "
+                f"{ipp_fit * count / ipp_seconds:.2f}); a member's run on the worker "
+                f"(started → finished) p50 {ms(p([s.run for s in mine]))}, of which the fit "
+                f"{ms(p([s.fit for s in mine]))}",
             ),
             Row(
                 "&nbsp;&nbsp;ipyparallel `load_balanced_view().map_sync`, 2 engines",
