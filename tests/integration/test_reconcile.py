@@ -95,3 +95,26 @@ def test_a_vanished_active_record_gets_a_failed_record_only_after_a_restart(priv
     assert [r["id"] for r in records] == [job_id]
     # never over a record that exists
     assert store.run(sweeps.sweep(OWNER, data_lost=True)) == []
+
+
+def test_a_session_builds_message_is_never_taken_for_its_jobs(private_store):
+    """A build message (server_ext/session_builds.py) queued or delivered unacked carries a
+    task id that is no job's: a queued job whose own message is gone is still found lost,
+    and one whose message is there is still spared, whatever builds are about."""
+    from jupyter_bumps_remote.server_ext.session_builds import task_id
+    from jupyter_bumps_remote.shared.versions import build_queue_of
+
+    store = private_store
+    client = store.redis
+    lost, kept = new_job(store, 11), new_job(store, 12)
+    client.lpush(QUEUE, kombu_message(kept))
+    build_queue = build_queue_of("bumps-remote.", QUEUE)
+    for job_id in (lost, kept):
+        build = json.loads(kombu_message(task_id(job_id, "a-build-token")))
+        client.lpush(build_queue, json.dumps(build))
+        client.hset("unacked", f"tag-{job_id}", json.dumps([build, "", build_queue]))
+    sweeps = Reconciler(store.settings, confirm_after=2, worker_ttl=30)
+    t = time.time()
+    assert store.run(sweeps.sweep(OWNER, now=t)) == []
+    assert [job_id for job_id, _ in store.run(sweeps.sweep(OWNER, now=t + 2))] == [lost]
+    assert store.get(OWNER, kept)["status"] == jobs.QUEUED
