@@ -79,6 +79,7 @@ def test_an_lm_fits_file_is_built_when_its_problem_or_save_asks_for_it(api_clien
     assert result.state is None  # lm keeps none
     path = result.save(tmp_path / "lm.h5")
     problem, reloaded = load_fit_from_session(path)
+    assert problem is not None
     np.testing.assert_allclose(reloaded.x, result.x, rtol=1e-12)
     np.testing.assert_allclose(problem.getp(), result.x, rtol=1e-12)
     assert reloaded.method == "lm"

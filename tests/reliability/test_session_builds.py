@@ -42,7 +42,7 @@ def held_gaussian(x, A, mu, sigma):
 
 def slow_to_build(seconds: float):
     module = user_module(SLOW_TO_PICKLE_SOURCE, name="slow_to_pickle_code")
-    module.HELD = module.SlowToPickle(time.time() + seconds, os.getpid())
+    vars(module)["HELD"] = module.SlowToPickle(time.time() + seconds, os.getpid())
     return gaussian_fit_of(module.held_gaussian)
 
 

@@ -30,7 +30,9 @@ def _loaded(data: bytes):
     with tempfile.TemporaryDirectory() as where:
         path = Path(where) / "fit.h5"
         path.write_bytes(data)
-        return load_fit_from_session(path)
+        problem, result = load_fit_from_session(path)
+        assert problem is not None
+        return problem, result
 
 
 @pytest.mark.parametrize("fitter", ["lm", "amoeba", "de"])
