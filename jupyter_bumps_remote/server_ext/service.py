@@ -498,9 +498,13 @@ class JobService:
         stale = session_builds.stale_seconds()
         claimed = await self.store.claim_build(owner, record["id"], token, stale)
         if claimed == "build":
-            # a failed send leaves it `building`: the first request after the stale
-            # deadline sends it again
-            await self._celery(session_builds.enqueue_build, self.celery, owner, record, token)
+            try:
+                await self._celery(session_builds.enqueue_build, self.celery, owner, record, token)
+            except ServiceUnavailable:
+                # not sent: `deferred` again, so the next request sends it (not `building`
+                # until it is stale)
+                await self.store.release_build(owner, record["id"], token)
+                raise
             record = {**record, "session": "building"}
         return record
 

@@ -286,7 +286,16 @@ def claim_build(
     'ready', 'failed', 'writing', 'none', 'missing'). A build older than `stale_seconds` is
     taken over (lua/session_build.lua)."""
     key = settings.keys.job(owner, job_id)
-    (reply,) = yield Batch([Script("session_build", [key], [time.time(), stale_seconds, token])])
+    args = [time.time(), stale_seconds, token, ""]
+    (reply,) = yield Batch([Script("session_build", [key], args)])
+    return as_text(reply[0])
+
+
+def release_build(settings: StoreSettings, owner: str, job_id: str, token: str) -> OpGen[str]:
+    """Give back the build claimed under `token` that could not be sent (the broker away):
+    the job is `deferred` again for the next request, unless another build holds it."""
+    key = settings.keys.job(owner, job_id)
+    (reply,) = yield Batch([Script("session_build", [key], [time.time(), 0, token, "release"])])
     return as_text(reply[0])
 
 

@@ -148,3 +148,22 @@ def test_a_build_message_with_another_token_changes_nothing(remote, redis_server
     assert remote.store.session(remote.owner, job["id"]) == recipe
     # and once a real build holds it, a forged one does not write over it either
     assert remote.session(job["id"])[:8] == HDF5
+
+
+def test_a_build_that_could_not_be_sent_is_given_back(remote):
+    """The server claims a build, then the broker refuses its message: it gives the claim
+    back (`deferred`), so the next request sends one at once rather than after the stale
+    deadline; a give-back under another token changes nothing."""
+    job = remote.submit(gaussian_problem(), "lm")
+    remote.wait(job["id"])
+    _wait_for(
+        lambda: remote.store.get(remote.owner, job["id"])["session"] == "deferred",
+        what="deferred session",
+    )
+    store, owner = remote.store, remote.owner
+    assert store.claim_build(owner, job["id"], "unsent", 600) == "build"
+    assert store.release_build(owner, job["id"], "another") == "building"
+    assert store.release_build(owner, job["id"], "unsent") == "deferred"
+    assert store.claim_build(owner, job["id"], "next", 600) == "build"
+    assert store.release_build(owner, job["id"], "next") == "deferred"
+    assert remote.session(job["id"])[:8] == HDF5
