@@ -6,6 +6,7 @@ is SIGKILLed mid-build is sent again by the next request after its stale deadlin
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from jupyter_bumps_remote.server_ext import session_builds
@@ -117,3 +118,38 @@ def test_a_build_whose_worker_is_killed_is_sent_again_after_its_stale_deadline(
     )
     assert record["session_builds"] == 2, record
     assert store.session(owner, job["id"])[:8] == HDF5
+
+
+def test_a_build_cut_short_by_a_drain_is_sent_again_after_its_stale_deadline(
+    stack_factory, monkeypatch
+):
+    """A drain does not stop a build: one still running at the drain's deadline goes with
+    its pool process; the job stays `building` until the next request after the deadline."""
+    monkeypatch.setenv(session_builds.STALE_ENV, "2")
+    stack = stack_factory(drain_seconds=4)
+    worker = stack.worker(concurrency=1)
+    store, owner = stack.remote.store, stack.remote.owner
+    job = stack.remote.submit(slow_to_build(25), "lm")
+    deferred(stack, job["id"])
+    assert session_builds.request_build_sync(store, stack.app, owner, job["id"]) == "build"
+    wait_until(
+        lambda: f"building the session file of job {job['id']}" in worker.log.read_text(),
+        DEADLINE,
+        "the build to start",
+    )
+    assert worker.process is not None
+    worker.process.send_signal(signal.SIGTERM)  # the drain: the worker exits at its deadline
+    worker.process.wait(30)
+    assert store.get(owner, job["id"])["session"] == "building"
+    stack.worker(concurrency=1)
+    wait_until(
+        lambda: session_builds.request_build_sync(store, stack.app, owner, job["id"]) == "build",
+        DEADLINE,
+        "a request to send the build again",
+    )
+    record = wait_until(
+        lambda: (r := store.get(owner, job["id"]))["session"] == "ready" and r,
+        DEADLINE,
+        "the file built again",
+    )
+    assert record["session_builds"] == 2, record
