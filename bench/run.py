@@ -98,9 +98,8 @@ sweep's `results()` and `table()` in one request, not one per member.
 {kept}## Method
 
 All on 127.0.0.1: a private `redis-server` (AOF on, as in the tests), a `bumps-remote worker`
-of 2 processes, a `jupyter server` (token auth) with the extension in shared mode and no
-per-user quotas (`max_active_jobs` and `max_submissions_per_minute` 0: their defaults of
-1000 refuse a sweep of 2,000), the kernel API (`jupyter_bumps_remote.connect`) in the bench
+of 2 processes, a `jupyter server` (token auth) with the extension in shared mode and the
+default per-user limits, the kernel API (`jupyter_bumps_remote.connect`) in the bench
 process. Remote and local runs alternate so that the machine's drifting load hits both;
 warm-up runs are left out; p50 and p95 are of each series.
 

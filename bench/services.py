@@ -29,13 +29,6 @@ for _path in (REPO, BENCH):  # tests.support, bare_celery
 from tests.support.services import JupyterServer, RedisServer, Worker  # noqa: E402
 
 SEED = 20240601
-# The run's server lets its one owner have any number of jobs active and submit any number a
-# minute: the defaults (1000 of each) refuse the [perf] issue's sweep of 2,000 with a 429,
-# and the measures run back to back. What is measured is speed, not the quotas.
-NO_USER_LIMITS = (
-    "--BumpsRemote.max_active_jobs=0",
-    "--BumpsRemote.max_submissions_per_minute=0",
-)
 MB = 1024 * 1024
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -241,7 +234,7 @@ class Base:
 
         self.redis = stack.enter_context(redis())
         self.worker = stack.enter_context(worker(self.redis.url))
-        self.server = stack.enter_context(jupyter_server(self.redis.url, args=NO_USER_LIMITS))
+        self.server = stack.enter_context(jupyter_server(self.redis.url))
         remote.connect(self.server.url, self.server.token)
         self.remote = remote
 

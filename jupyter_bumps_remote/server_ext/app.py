@@ -125,8 +125,10 @@ class BumpsRemote(ExtensionApp):
         the same pace.""",
     ).tag(config=True)
 
+    # A sweep of 2,000 (`submit_many`, two requests of 1000) goes through: a user's sweep
+    # is the normal case; a runaway script still stops at 10,000
     max_active_jobs = Int(
-        1000,
+        10_000,
         min=0,
         help="""Queued and running jobs per user; a submission beyond answers 429 (0: no
         limit). Limits: docs/operator-guide.md#per-user-limits.""",
@@ -139,7 +141,7 @@ class BumpsRemote(ExtensionApp):
         beyond is not stored (the result is). 0: no limit.""",
     ).tag(config=True)
     max_submissions_per_minute = Int(
-        1000,
+        10_000,
         min=0,
         help="Submissions per user in any 60 s; beyond, 429 with Retry-After (0: no limit).",
     ).tag(config=True)
