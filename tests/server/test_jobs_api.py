@@ -12,22 +12,11 @@ from bumps.fitters import load_fit_from_session
 
 from jupyter_bumps_remote.shared import jobs, transport, versions
 
+from ..support.api_waits import wait_status
 from ..support.dispatch_tokens import token_of
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM
 from ..support.server_workers import live_workers
-
-
-async def wait_status(api, job_id, statuses=jobs.TERMINAL, timeout=60):
-    """Follow the job's WebSocket-independent record until it reaches `statuses`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        record = await api.json("GET", "jobs", job_id, expect=200)
-        if record["status"] in statuses:
-            return record
-        assert loop.time() < deadline, record
-        await asyncio.sleep(0.05)
 
 
 async def test_info_lists_fitters_options_and_workers(api, bumps_ext):

@@ -8,7 +8,7 @@ import asyncio
 
 from jupyter_bumps_remote.shared import jobs
 
-from .test_jobs_api import wait_status
+from ..support.api_waits import wait_status
 
 HDF5 = b"\x89HDF\r\n\x1a\n"
 
