@@ -369,7 +369,9 @@ def run_adapt(args) -> int:
     options = sbatch_options(args)
     write_files(args)
     settings, store, client = _redis(args)
-    queues = versions.worker_queues(settings.queue_prefix, versions.served_environment())
+    # the build queues too: a session file asked for while no worker runs is demand, which
+    # starts a worker as a fit does (docs/design.md#session-files)
+    queues = versions.consumed_queues(settings.queue_prefix, versions.served_environment())
     cluster = slurm_cluster(
         args.dir.expanduser().absolute() / SCRIPT_NAME,
         args.job_name,
