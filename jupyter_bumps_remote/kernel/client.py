@@ -11,6 +11,9 @@ import requests
 from .discovery import ServerInfo, find_server
 
 TIMEOUT = 30
+# GET session.h5: the server waits up to a minute while a worker builds the file
+# (server_ext/service.py SESSION_WAIT), then sends it; a large DREAM file takes a while more
+SESSION_TIMEOUT = 150
 
 
 class RemoteError(Exception):
@@ -37,12 +40,18 @@ class Client:
         try:
             kwargs.setdefault("timeout", TIMEOUT)
             response = self.session.request(method, self.server.api + path, **kwargs)
-        except requests.ConnectionError as e:
+        except requests.Timeout as e:
+            # before ConnectionError, which a connect timeout also is; a server that does not
+            # answer in time is away for the waits that retry on ServerUnreachable (job.py)
+            if isinstance(e, requests.ConnectTimeout):
+                raise ServerUnreachable(0, _unreachable(self.server)) from e
             raise ServerUnreachable(
                 0,
-                f"cannot reach the Jupyter server at {self.server.url} ({self.server.source}); "
-                "is it running? Call jupyter_bumps_remote.connect(url, token) to use another",
+                f"the Jupyter server at {self.server.url} did not answer {method} {path} within "
+                f"{kwargs['timeout']} s; it may be busy: try again",
             ) from e
+        except requests.ConnectionError as e:
+            raise ServerUnreachable(0, _unreachable(self.server)) from e
         if response.status_code == 404 and not response.headers.get("Content-Type", "").startswith(
             "application/json"
         ):
@@ -118,7 +127,7 @@ class Client:
         return self.json("POST", "jobs/results", params=params, data=body, timeout=wait + TIMEOUT)
 
     def session_file(self, job_id: str) -> bytes:
-        return self.request("GET", f"jobs/{job_id}/session.h5").content
+        return self.request("GET", f"jobs/{job_id}/session.h5", timeout=SESSION_TIMEOUT).content
 
     def events(
         self, job_id: str | None = None, since: str = "0", timeout: float | None = None
@@ -170,3 +179,10 @@ def _handshake_message(error) -> str:
         return json.loads(error.resp_body or b"{}").get("message") or str(error)
     except ValueError:
         return str(error)
+
+
+def _unreachable(server: ServerInfo) -> str:
+    return (
+        f"cannot reach the Jupyter server at {server.url} ({server.source}); is it running? "
+        "Call jupyter_bumps_remote.connect(url, token) to use another"
+    )
