@@ -12,6 +12,7 @@ there is none, and store it under the build's token into this job's session key 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -99,6 +100,8 @@ def _receive(process: SpareFitProcess, max_bytes: int) -> tuple[bytes | None, st
                     return bytes(body), None
                 if kind == frames.NO_SESSION:
                     return None, body.decode(errors="replace")[:2000]
+                if kind == frames.OUTCOME:  # failed before the build (its sandbox, its job)
+                    return None, f"its build failed: {_error_of(body)}"
                 return None, f"its build sent a {kind.decode(errors='replace')!r} message"
         except frames.ProtocolError as e:
             if e.kind == frames.SESSION:
@@ -114,3 +117,13 @@ def _drop_output(fd: int, watch: list[int]) -> None:
             watch.remove(fd)
     except BlockingIOError:
         pass
+
+
+def _error_of(outcome: bytes | bytearray) -> str:
+    """The error message of an outcome frame (fit_process.py sends one when its fit process
+    fails before the job's own work: the sandbox, the job's message)."""
+    try:
+        error = json.loads(outcome).get("error") or {}
+        return str(error.get("message") or error.get("type") or "no reason given")[:2000]
+    except (ValueError, AttributeError):
+        return "an outcome it could not read"
