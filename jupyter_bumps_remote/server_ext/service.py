@@ -109,14 +109,15 @@ class JobService:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _celery(self, fn, *args):
-        """Run a blocking Celery call off the IOLoop, at most `executor_threads` at once."""
+    async def _celery(self, fn, *args, what: str = "the job"):
+        """Run a blocking Celery call off the IOLoop, at most `executor_threads` at once;
+        `what` it sends, for the 503 when the broker is away."""
         async with self._celery_slots:
             loop = asyncio.get_running_loop()
             try:
                 return await loop.run_in_executor(self._executor, fn, *args)
             except (OperationalError, *REDIS_ERRORS) as e:
-                raise ServiceUnavailable(f"could not queue the job: {self.explain(e)}") from e
+                raise ServiceUnavailable(f"could not queue {what}: {self.explain(e)}") from e
 
     async def _record(self, owner: str, job_id: str) -> dict:
         self.reconcile.watch(owner)
@@ -499,7 +500,14 @@ class JobService:
         claimed = await self.store.claim_build(owner, record["id"], token, stale)
         if claimed == "build":
             try:
-                await self._celery(session_builds.enqueue_build, self.celery, owner, record, token)
+                await self._celery(
+                    session_builds.enqueue_build,
+                    self.celery,
+                    owner,
+                    record,
+                    token,
+                    what="the build of its session file",
+                )
             except ServiceUnavailable:
                 # not sent: `deferred` again, so the next request sends it (not `building`
                 # until it is stale)
