@@ -4,10 +4,15 @@ bumps calls monitors every iteration (milliseconds apart on small problems), so 
 most every `interval` seconds; each carries the convergence rows since the previous one,
 so a listener rebuilds the whole convergence plot from the events alone (the pool process
 keeps the rows of an event it could not store for the next one).
+
+An event's rows are scaled to chisq in one call: bumps' `FitProblem.chisq` computes its
+scale (`nllf_scale`, a scipy `chi2.ppf`) at every call, about 100 µs, and a long DREAM fit
+sends some 50 rows an event: called row by row it cost 3.6% of the fit's CPU time.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -55,12 +60,28 @@ class ProgressMonitor:
             "x": _floats(self.best_point) if self.best_point is not None else None,
             "elapsed": now - self.started,
             "final": final,
-            "rows": [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows],
+            "rows": self._scaled(rows),
         }
         if self.resumed_from is not None:
             data["resumed_from"] = self.resumed_from
         self.send(data)
         self.rows_sent += len(rows)
+
+    def _scaled(self, rows: list) -> list[list]:
+        """The rows (nllf) as chisq, each a list of floats (None for a non-finite one)."""
+        if not rows:
+            return []
+        try:
+            table = np.asarray(rows, dtype=float)
+        except ValueError:  # rows of different lengths (not from one run's monitor)
+            table = None
+        if table is None or table.ndim != 2:
+            return [_floats(self.problem.chisq(nllf=np.asarray(row))) for row in rows]
+        # chisq is nllf times one scale: the same floats as row by row, in one call
+        scaled = np.asarray(self.problem.chisq(nllf=table), dtype=float)
+        if np.isfinite(scaled).all():
+            return scaled.tolist()
+        return [_floats(row) for row in scaled]
 
 
 def _finite(value) -> float | None:
@@ -69,4 +90,4 @@ def _finite(value) -> float | None:
 
 
 def _floats(values) -> list:
-    return [_finite(v) for v in np.atleast_1d(values)]
+    return [v if math.isfinite(v) else None for v in np.atleast_1d(values).astype(float).tolist()]
