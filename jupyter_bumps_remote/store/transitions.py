@@ -10,7 +10,7 @@ from typing import Any
 
 from ..shared import jobs
 from .batch import Batch, OpGen, Script
-from .codec import as_text, compact_json, encode_record, flatten
+from .codec import as_text, compact_json, decode_record, encode_record, flatten
 from .errors import JobNotFound, TransitionRefused
 from .events import status_event
 from .quotas import RECOUNT_EVERY, session_refused
@@ -56,6 +56,24 @@ def start(
     lease_seconds: float = 0,
     dispatch: str = "",
 ) -> OpGen[tuple[str, dict[str, Any] | None]]:
+    """`start_run` without the payload (see there)."""
+    outcome, record, _ = yield from start_run(
+        settings, owner, job_id, worker, max_attempts, lease, lease_seconds, dispatch, False
+    )
+    return outcome, record
+
+
+def start_run(
+    settings: StoreSettings,
+    owner: str,
+    job_id: str,
+    worker: str,
+    max_attempts: int,
+    lease: str = "",
+    lease_seconds: float = 0,
+    dispatch: str = "",
+    with_payload: bool = True,
+) -> OpGen[tuple[str, dict[str, Any] | None, bytes | None]]:
     """Mark a delivered job running and give its lease to token `lease` (none if
     `lease_seconds` is 0). `dispatch`: the token its message carries, which must be the
     record's (dispatch.new_job). Returns (outcome, record) where outcome is one of 'started',
@@ -63,10 +81,12 @@ def start(
     nothing done), 'exhausted' (failed now), 'leased' (a live
     execution holds the job: this delivery is a copy), 'cancelled' (a cancel asked
     while its execution was lost: cancelled now) or 'expired' (its payload expired while it
-    was queued: failed now, saying so)."""
+    was queued: failed now, saying so), the record read in the same script after it, and
+    with `with_payload` the job's payload if it started: two round trips in all, the record
+    before (its status events name the job) and the script."""
     record = yield from get(settings, owner, job_id)
     if record is None:
-        return "missing", None
+        return "missing", None, None
     now = time.time()
     event = compact_json(status_event(record, jobs.RUNNING, worker=worker))
     lost = {
@@ -95,11 +115,14 @@ def start(
         compact_json(expired),
         expired_event,
         dispatch,
+        "1" if with_payload else "",
     ]
     (reply,) = yield Batch([Script("start", keys, args)])
     outcome = as_text(reply[0])
-    record = yield from get(settings, owner, job_id)
-    return outcome, record
+    fields = reply[2] if len(reply) > 2 else None
+    after = decode_record(dict(zip(fields[::2], fields[1::2], strict=True))) if fields else None
+    payload = reply[3] if len(reply) > 3 else None
+    return outcome, after, payload
 
 
 def keep_lease(
@@ -133,16 +156,25 @@ def finish(
     summary: dict[str, Any] | None = None,
     session_follows: bool = False,
     run: str = "",
+    record: dict[str, Any] | None = None,
+    result: dict[str, Any] | None = None,
+    last_progress: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> OpGen[bool]:
     """Move a job to a terminal state unless it already is in one. Returns True if moved.
     `run`: the token of the run that writes; refused if another run has taken the job over.
 
     `session_follows`: the fit process writes the session file right after this (see
-    `put_session`), so the result is readable before that slower HDF5 write is done."""
+    `put_session`), so the result is readable before that slower HDF5 write is done.
+
+    A fit's end in one round trip: `record`, the job's record as its run started (its
+    status event names the job: it is not read again); `result`, the summary to store first
+    (as `put_result`); `last_progress`, the fit's last progress event (data, summary), stored
+    after it (as `progress`); all in one script (lua/end_run.lua)."""
     assert status in jobs.TERMINAL
-    record = yield from get(settings, owner, job_id)
     if record is None:
-        return False
+        record = yield from get(settings, owner, job_id)
+        if record is None:
+            return False
     fields: dict[str, Any] = {
         "finished": time.time(),
         "error": error,
@@ -154,7 +186,25 @@ def finish(
         fields["session"] = "writing"
     chisq = summary.get("chisq") if summary else None
     event = status_event(record, status, error=error, reason=reason, chisq=chisq)
-    return (yield from transition(settings, owner, job_id, status, fields, event, run=run))
+    if result is None and last_progress is None:
+        return (yield from transition(settings, owner, job_id, status, fields, event, run=run))
+    data, progress_summary = last_progress or ({}, {})
+    args = [
+        status,
+        ",".join(sorted(jobs.ACTIVE)),
+        settings.events_maxlen,
+        compact_json(event),
+        settings.result_ttl,
+        run,
+        job_id,
+        "" if result is None else compact_json(result),
+        "" if last_progress is None else compact_json(data),
+        compact_json({"job": job_id, **progress_summary}),
+        *flatten(encode_record(fields)),
+    ]
+    keys = transition_keys(settings, owner, job_id)
+    (reply,) = yield Batch([Script("end_run", keys, args)])
+    return bool(reply[0])
 
 
 def transition(

@@ -311,20 +311,25 @@ TRANSITION_KEYS = [
 ]
 
 
-def test_start_runs_the_start_script_with_the_lease_and_rereads_the_record():
+def flat(fields: dict[bytes, bytes]) -> list[bytes]:
+    """An HGETALL reply as a script returns it: field, value, ..."""
+    return [item for pair in fields.items() for item in pair]
+
+
+def test_start_runs_the_start_script_with_the_lease_and_reads_the_record_in_it():
     (outcome, record), batches = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w@host", 3, "token", 2.5, "sent-by-server"),
         [stored(status="queued")],
-        [[b"started", 1]],
-        [stored(status="running", attempt=1)],
+        [[b"started", 1, flat(stored(status="running", attempt=1))]],
     )
     assert (outcome, record["status"], record["attempt"]) == ("started", "running", 1)
+    assert len(batches) == 2  # the record before (its events name the job), the script
     script = only_script(batches[1])
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
     worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, *more = script.args
-    cancelled, expired, expired_event, dispatch = more
-    assert dispatch == "sent-by-server"
+    cancelled, expired, expired_event, dispatch, with_payload = more
+    assert dispatch == "sent-by-server" and with_payload == ""
     assert (worker, now, cap, maxlen, ttl, token, lease_ms) == (
         "w@host",
         NOW,
@@ -348,18 +353,35 @@ def test_start_of_a_job_whose_payload_expired_reports_it_not_started():
     (outcome, record), _ = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w", 3),
         [stored(status="queued")],
-        [[b"expired", 0]],
-        [stored(status="failed")],
+        [[b"expired", 0, flat(stored(status="failed"))]],
     )
     assert outcome == "expired" and record["status"] == "failed"
+
+
+def test_start_run_has_the_payload_of_a_started_job_back_from_the_script():
+    (outcome, record, payload), batches = drive(
+        transitions.start_run(SETTINGS, OWNER, JOB, "w", 3, "mine", 3),
+        [stored(status="queued")],
+        [[b"started", 1, flat(stored(status="running", attempt=1)), b"problem"]],
+    )
+    assert (outcome, record["attempt"], payload) == ("started", 1, b"problem")
+    assert only_script(batches[1]).args[-1] == "1"
+
+
+def test_start_run_of_a_job_whose_payload_is_gone_returns_none_for_it():
+    (outcome, _, payload), _ = drive(
+        transitions.start_run(SETTINGS, OWNER, JOB, "w", 3),
+        [stored(status="queued")],
+        [[b"started", 1, flat(stored(status="running")), None]],
+    )
+    assert (outcome, payload) == ("started", None)
 
 
 def test_start_refused_while_another_execution_holds_the_lease():
     (outcome, record), _ = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w", 3, "mine", 3),
         [stored(status="running", worker="other")],
-        [[b"leased", 1]],
-        [stored(status="running", worker="other")],
+        [[b"leased", 1, flat(stored(status="running", worker="other"))]],
     )
     assert outcome == "leased" and record["worker"] == "other"
 
@@ -392,6 +414,40 @@ def test_finish_moves_an_active_job_with_its_fields_and_event():
     fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
     assert fields == {"finished": str(NOW), "partial": "0", "has_result": "1", "session": "writing"}
     assert json.loads(event)["chisq"] == 1.5
+
+
+def test_finish_with_the_record_result_and_last_progress_is_one_script():
+    moved, batches = drive(
+        transitions.finish(
+            SETTINGS,
+            OWNER,
+            JOB,
+            jobs.SUCCEEDED,
+            summary={"chisq": 1.5},
+            run="w/1/ab",
+            record={"id": JOB, "name": "fit", "fitter": "lm"},
+            result={"chisq": 1.5},
+            last_progress=({"step": 9, "rows": []}, {"step": 9, "final": True}),
+        ),
+        [[1, b"succeeded"]],
+    )
+    assert moved is True and len(batches) == 1  # the record kept: not read again
+    script = only_script(batches[0])
+    assert script.name == "end_run" and script.keys == TRANSITION_KEYS
+    status, allowed, maxlen, event, ttl, run, job, result, data, summary, *pairs = script.args
+    assert (status, allowed, ttl, run, job) == ("succeeded", "queued,running", 60, "w/1/ab", JOB)
+    assert json.loads(result) == {"chisq": 1.5} and json.loads(data)["step"] == 9
+    assert json.loads(summary) == {"job": JOB, "step": 9, "final": True}
+    assert json.loads(event)["name"] == "fit"
+    assert dict(zip(pairs[::2], pairs[1::2], strict=True))["has_result"] == "1"
+
+
+def test_finish_without_a_result_or_progress_runs_the_transition_script():
+    _, batches = drive(
+        transitions.finish(SETTINGS, OWNER, JOB, jobs.FAILED, record={"id": JOB}),
+        [[1, b"failed"]],
+    )
+    assert only_script(batches[0]).name == "transition"
 
 
 def test_finish_of_an_ended_or_missing_job_reports_no_move():

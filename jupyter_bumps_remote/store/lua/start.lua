@@ -14,51 +14,60 @@
 -- ARGV: worker, now, max attempts, stream maxlen, running event JSON, failed event JSON,
 --       error JSON for the attempt cap, retention ttl, lease token, lease ms (0: no lease),
 --       cancelled event JSON, error JSON for an expired payload, its failed event JSON,
---       the message's dispatch token ('' if it has none)
+--       the message's dispatch token ('' if it has none), '1' to have the payload back
+-- Returns {outcome, attempt, the record's fields after the change (HGETALL), the payload if
+-- asked and the job started}: the worker needs nothing more read to run it (one round trip).
 --#include usage
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {'missing', 0} end
-local dispatch = redis.call('HGET', KEYS[1], 'dispatch')
-if dispatch and dispatch ~= ARGV[14] then return {'forged', 0} end
-if current ~= 'queued' and current ~= 'running' then return {'terminal', 0} end
-local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
-local ttl = tonumber(ARGV[8])
-
-local function ended(status, event, ...)
-  redis.call('HSET', KEYS[1], 'status', status, 'finished', ARGV[2], ...)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)
-  job_ended(KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9])
-  if ttl > 0 then
-    for _, i in ipairs({1, 2, 4, 5, 6, 10}) do redis.call('EXPIRE', KEYS[i], ttl) end
+local function run()
+  local current = redis.call('HGET', KEYS[1], 'status')
+  if not current then return {'missing', 0} end
+  local dispatch = redis.call('HGET', KEYS[1], 'dispatch')
+  if dispatch and dispatch ~= ARGV[14] then return {'forged', 0} end
+  if current ~= 'queued' and current ~= 'running' then return {'terminal', 0} end
+  local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
+  local ttl = tonumber(ARGV[8])
+  
+  local function ended(status, event, ...)
+    redis.call('HSET', KEYS[1], 'status', status, 'finished', ARGV[2], ...)
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', event)
+    job_ended(KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9])
+    if ttl > 0 then
+      for _, i in ipairs({1, 2, 4, 5, 6, 10}) do redis.call('EXPIRE', KEYS[i], ttl) end
+    end
   end
+  
+  if current == 'running' then
+    if redis.call('EXISTS', KEYS[11]) == 1 then return {'leased', attempt} end
+    if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+      ended('cancelled', ARGV[11])
+      return {'cancelled', attempt}
+    end
+  elseif redis.call('EXISTS', KEYS[4]) == 0 then
+    ended('failed', ARGV[13], 'error', ARGV[12])
+    return {'expired', attempt}
+  end
+  -- the record counts attempts that ran: a refused delivery leaves it at the cap
+  attempt = attempt + 1
+  if attempt > tonumber(ARGV[3]) then
+    ended('failed', ARGV[6], 'error', ARGV[7])
+    return {'exhausted', attempt}
+  end
+  -- 'run': the token of the run that now holds the job; the run's writes carry it, and a run
+  -- that was taken over (its worker cut off, then back) can no longer write (fence.lua)
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1],
+             'attempt', attempt, 'run', ARGV[9])
+  redis.call('HDEL', KEYS[1], 'reason')
+  redis.call('PERSIST', KEYS[4])
+  if tonumber(ARGV[10]) > 0 then
+    redis.call('SET', KEYS[11], ARGV[9], 'PX', ARGV[10])
+  end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
+  return {'started', attempt}
 end
 
-if current == 'running' then
-  if redis.call('EXISTS', KEYS[11]) == 1 then return {'leased', attempt} end
-  if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
-    ended('cancelled', ARGV[11])
-    return {'cancelled', attempt}
-  end
-elseif redis.call('EXISTS', KEYS[4]) == 0 then
-  ended('failed', ARGV[13], 'error', ARGV[12])
-  return {'expired', attempt}
-end
--- the record counts attempts that ran: a refused delivery leaves it at the cap
-attempt = attempt + 1
-if attempt > tonumber(ARGV[3]) then
-  ended('failed', ARGV[6], 'error', ARGV[7])
-  return {'exhausted', attempt}
-end
--- 'run': the token of the run that now holds the job; the run's writes carry it, and a run
--- that was taken over (its worker cut off, then back) can no longer write (fence.lua)
-redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2], 'worker', ARGV[1],
-           'attempt', attempt, 'run', ARGV[9])
-redis.call('HDEL', KEYS[1], 'reason')
-redis.call('PERSIST', KEYS[4])
-if tonumber(ARGV[10]) > 0 then
-  redis.call('SET', KEYS[11], ARGV[9], 'PX', ARGV[10])
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
-return {'started', attempt}
+local reply = run()
+if reply[1] ~= 'missing' then reply[3] = redis.call('HGETALL', KEYS[1]) end
+if reply[1] == 'started' and ARGV[15] == '1' then reply[4] = redis.call('GET', KEYS[4]) end
+return reply

@@ -28,17 +28,19 @@ def claim(
     max_attempts: int,
     seconds: float,
     dispatch: str = "",
-) -> tuple[str, dict | None]:
-    """`store.start` with the lease. A lease found alive is watched past its expiry: if it
-    is still there, its holder renewed it and is alive ('duplicate'); if it lapsed, its
-    holder is gone and this delivery runs the job. `dispatch`: the message's token."""
-    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds, dispatch)
+) -> tuple[str, dict | None, bytes | None]:
+    """`store.start_run` with the lease: (outcome, record, payload). A lease found alive is
+    watched past its expiry: if it is still there, its holder renewed it and is alive
+    ('duplicate'); if it lapsed, its holder is gone and this delivery runs the job.
+    `dispatch`: the message's token."""
+    args = (owner, job_id, worker, max_attempts, token, seconds, dispatch)
+    outcome, record, payload = store.start_run(*args)
     if outcome != "leased":
-        return outcome, record
+        return outcome, record, payload
     left = store.lease_left(owner, job_id)
     time.sleep((left or 0) + 0.05)
-    outcome, record = store.start(owner, job_id, worker, max_attempts, token, seconds, dispatch)
-    return ("duplicate" if outcome == "leased" else outcome), record
+    outcome, record, payload = store.start_run(*args)
+    return ("duplicate" if outcome == "leased" else outcome), record, payload
 
 
 class LeaseKeeper:

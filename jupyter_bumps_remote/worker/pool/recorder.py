@@ -5,6 +5,11 @@ process sends names a key. Every field is checked or rebuilt here before it is s
 comes from the user's code. While Redis is away a progress event is kept (its convergence
 rows go with the next one) and output waits for the next write; the writes that end the job
 are retried (redis_outage.py).
+
+The fit's end costs one round trip: its result and the last progress event that follows it
+wait for its outcome, and go with it in one script (store.finish, lua/end_run.lua); the
+record kept from the job's start names the job in its status event. A fit that ends without
+an outcome has them stored with its failure; a drained one before it goes back to its queue.
 """
 
 from __future__ import annotations
@@ -32,9 +37,17 @@ class BadMessage(ValueError):
 
 class Recorder:
     def __init__(
-        self, store: JobStore, owner: str, job_id: str, token: str = "", checkpoint_gap=1.0
+        self,
+        store: JobStore,
+        owner: str,
+        job_id: str,
+        token: str = "",
+        checkpoint_gap=1.0,
+        record: dict[str, Any] | None = None,
     ):
         self.store, self.owner, self.job_id = store, owner, job_id
+        # the record as the run started it: its status events name the job (None: read)
+        self.record = record
         # the run's token: what it writes is refused once another run has taken the job
         # over (lua/include/fence.lua); its checkpoints are stored under its lease only
         self.token = token
@@ -50,6 +63,9 @@ class Recorder:
         self.session_pending = False  # ... and its session file is to follow
         self._rows: list = []  # convergence rows of progress events not stored
         self._output: list[dict[str, Any]] = []  # output events not stored
+        # sent with the outcome: the result, and the progress event after it (data, summary)
+        self._result: dict[str, Any] | None = None
+        self._last_progress: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     # -- while the fit runs ---------------------------------------------------------------
 
@@ -65,11 +81,52 @@ class Recorder:
             data["resumed_from"] = summary["resumed_from"] = _number(data["resumed_from"])
         if self.discard or self.finished:
             return
+        self._rows = []
+        if self.has_result and self._last_progress is None:  # the fit's last: with its end
+            self._last_progress = (data, summary)
+            return
+        self._write_pending()  # (a fit that sends more after it: in order)
+        self._write_progress(data, summary)
+
+    def _write_progress(self, data: dict[str, Any], summary: dict[str, Any]) -> None:
         try:
             self.store.progress(self.owner, self.job_id, data, summary, run=self.token)
-            self._rows = []
         except REDIS_DOWN:
-            self._rows = data["rows"]  # sent with the next event
+            self._rows = self._rows + data["rows"]  # sent with the next event
+
+    def _write_pending(self) -> None:
+        """Store the result and the progress event that wait for the outcome, each alone:
+        the fit will send no outcome (a drain), or sent more progress after its last."""
+        result, self._result = self._result, None
+        last, self._last_progress = self._last_progress, None
+        if self.discard:
+            return
+        if result is not None:
+            retrying(self.store.put_result, self.owner, self.job_id, result, run=self.token)
+        if last is not None:
+            self._write_progress(*last)
+
+    def flush_pending(self) -> None:
+        """Before the job goes back to its queue without an outcome (a drain)."""
+        if not self.finished:
+            self._write_pending()
+
+    def _end(self, status: str, **fields: Any) -> bool:
+        """The job's end, with what waits for it, in one round trip (retried while Redis
+        is away): whether the store took it."""
+        result, self._result = self._result, None
+        last, self._last_progress = self._last_progress, None
+        return retrying(
+            self.store.finish,
+            self.owner,
+            self.job_id,
+            status,
+            run=self.token,
+            record=self.record,
+            result=result,
+            last_progress=last,
+            **fields,
+        )
 
     def checkpoint(self, body: bytes | bytearray, now: float | None = None) -> None:
         """The fitter's state, pickled: stored as bytes, never read here, for this job and
@@ -128,8 +185,7 @@ class Recorder:
         self.flush_checkpoint()  # the fit's last periodic one, before its end
         self.summary = _object(body, "result")
         self.has_result = True
-        if not self.discard:
-            retrying(self.store.put_result, self.owner, self.job_id, self.summary, run=self.token)
+        self._result = self.summary  # stored with the outcome, first
 
     def outcome(self, body: bytes | bytearray, cancel_reason: str | None) -> None:
         """The fit's end: its status, reason and error as the pool process sees them (a
@@ -142,15 +198,7 @@ class Recorder:
         if self.discard:
             return
         if status == jobs.FAILED:
-            error = _error(message.get("error"))
-            self.refused = not retrying(
-                self.store.finish,
-                self.owner,
-                self.job_id,
-                jobs.FAILED,
-                error=error,
-                run=self.token,
-            )
+            self.refused = not self._end(jobs.FAILED, error=_error(message.get("error")))
             return
         if status == jobs.CANCELLED:
             reason = cancel_reason or "cancelled"
@@ -160,16 +208,12 @@ class Recorder:
             raise BadMessage("an outcome without a result before it")
         self.session_pending = True
         summary, self.summary = self.summary, None  # stored: no later fork inherits it
-        self.refused = not retrying(
-            self.store.finish,
-            self.owner,
-            self.job_id,
+        self.refused = not self._end(
             status,
             reason=reason,
             partial=status == jobs.CANCELLED,
             summary=summary,
             session_follows=True,
-            run=self.token,
         )
 
     def session(self, data: bytes | bytearray | None, error: str = "") -> None:
@@ -219,7 +263,19 @@ class Recorder:
                 self.lose_session(error["message"])
             return
         self.finished = True
-        if not self.store.finish(self.owner, self.job_id, jobs.FAILED, error=error, run=self.token):
+        result, self._result = self._result, None
+        last, self._last_progress = self._last_progress, None
+        ended = self.store.finish(
+            self.owner,
+            self.job_id,
+            jobs.FAILED,
+            error=error,
+            run=self.token,
+            record=self.record,
+            result=result,
+            last_progress=last,
+        )
+        if not ended:
             self.lose_session(error["message"])
 
     def lose_session(self, cause: str) -> None:

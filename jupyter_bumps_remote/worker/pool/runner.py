@@ -75,7 +75,8 @@ def run_job(
     defer_sigterm(draining)
     store = store_for(settings)
     token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-    outcome, record = claim(
+    # the record and the payload come with the start (lua/start.lua): no read after it
+    outcome, record, payload = claim(
         store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds, dispatch
     )
     if outcome == "forged":
@@ -97,16 +98,15 @@ def run_job(
     # through the cancel poll, as any cancel of a running fit does
     if record.get("cancel_requested"):
         reason = str(record.get("reason") or "cancelled")
-        store.finish(owner, job_id, jobs.CANCELLED, reason=reason, run=token)
+        store.finish(owner, job_id, jobs.CANCELLED, reason=reason, run=token, record=record)
         store.release_lease(owner, job_id, token)
         return "cancelled"
-    payload = store.payload(owner, job_id)
     if payload is None:  # no fit to start: the spare waits for the next job
         gone = transport.PayloadError(
             "the job's problem payload is gone from Redis (expired or deleted)",
             "Submit the problem again",
         )
-        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone), run=token)
+        store.finish(owner, job_id, jobs.FAILED, error=error_of(gone), run=token, record=record)
         store.release_lease(owner, job_id, token)
         return "failed"
     backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
@@ -137,7 +137,7 @@ def _run(
     `reuse`: its fit process may run the owner's next job (kept_fit.py)."""
     # checkpoints stored at most twice as often as the setting asks (a fit may send more)
     gap = max(settings.checkpoint_interval / 2, MIN_CHECKPOINT_GAP)
-    recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap)
+    recorder = Recorder(store, owner, job_id, token, checkpoint_gap=gap, record=record)
     # a job run before (a lost worker, a drain) resumes from its last checkpoint, if any; a
     # job that continues an ended fit of the same owner (job.resume) from that fit's
     saved = None
@@ -190,6 +190,7 @@ def _run(
         raise relay.error
     if relay.draining and not recorder.finished and relay.broken is None:
         # the worker stops: the job goes back to its queue, to resume from its checkpoint
+        recorder.flush_pending()  # a result sent before the drain, as any write of the run
         event = {"job": job_id, "reason": "drained", "worker": token, "time": time.time()}
         store.drained(owner, job_id, token, event)
         return DRAINED
