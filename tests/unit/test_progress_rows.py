@@ -1,13 +1,14 @@
 """A progress event's convergence rows (worker/fit/progress.py): the same chisq values as
 scaling each row on its own, non-finite ones as null, in one call to the problem's chisq
 per event (bumps computes a scipy quantile at each call: row by row it cost a long DREAM
-fit 3.6% of its CPU time)."""
+fit 3.6% of its CPU time); a long fit's events further apart, up to a second."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from jupyter_bumps_remote.worker.fit.progress import ProgressMonitor
 from tests.support.problems import gaussian_problem
@@ -70,3 +71,13 @@ def test_rows_of_different_lengths_are_scaled_one_by_one():
 
 def test_no_new_rows():
     assert emitted(gaussian_problem(), [])["rows"] == []
+
+
+def test_a_long_fits_events_grow_apart_up_to_a_second():
+    monitor = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=lambda data: None)
+    start = monitor.started
+    assert monitor.gap(start + 0.5) == pytest.approx(0.1)  # the configured interval, early on
+    assert monitor.gap(start + 4.0) == pytest.approx(0.4)  # a tenth of the time run
+    assert monitor.gap(start + 3600) == 1.0  # never more than a second apart
+    slow = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=lambda data: None, interval=2)
+    assert slow.gap(slow.started + 3600) == 2  # nor closer than the configured interval
