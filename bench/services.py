@@ -287,6 +287,17 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / _TICK
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy so far (/proc/stat: all but idle and
+    iowait), whoever spent them: beside our processes' own CPU, it says whether a sweep
+    waited for CPUs that others took."""
+    # user nice system idle iowait irq softirq steal guest guest_nice: guest time is also
+    # counted in user and nice, and steal is a hypervisor's, not this machine's work
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = ticks[:7]
+    return (user + nice + system + irq + softirq) / _TICK
+
+
 def session_cpu(leader: int) -> float:
     total = 0.0
     for pid in session_pids(leader):

@@ -31,8 +31,9 @@ METHOD = (
     "are built before the clock starts, encoding them is inside it on both sides. The CPU "
     "time of the worker's processes, redis-server, the `jupyter server` and this process "
     "(ipyparallel: its controller, its engines and this process) from /proc, per fit, and "
-    "how many CPUs that kept busy; a member's run from its record (`started` → `finished`) "
-    "and its fit's own clock. In "
+    "how many CPUs that kept busy, beside the CPUs the whole machine kept busy (/proc/stat: "
+    "near all of them, the sweep waited for CPUs, its own or others'); a member's run from "
+    "its record (`started` → `finished`) and its fit's own clock. In "
     "the same run: the same 200 fits one after the other here; sent at once to a bare "
     "Celery worker of 2 processes as tasks that decode and fit (then also write bumps' "
     "session file). Requests: on the finished sweep of 200 (and of 2,000 once), "
@@ -49,6 +50,7 @@ class Sweep:
     cpu: dict[str, float]  # CPU seconds per fit, by process
     run: float = 0.0  # p50 of a member's run on the worker (started → finished), s
     fit: float = 0.0  # p50 of the fit itself within it, s
+    machine: float = 0.0  # CPUs the whole machine kept busy meanwhile, ours and others'
 
 
 def measure(base, quick: bool) -> list[Row]:
@@ -77,10 +79,11 @@ def measure(base, quick: bool) -> list[Row]:
         return {**used, "bench": sum(os.times()[:2])}
 
     def timed_sweep(run, pids: dict[str, int], count: int) -> Sweep:
-        before, t0 = cpu(pids), time.perf_counter()
+        before, busy, t0 = cpu(pids), services.machine_busy_seconds(), time.perf_counter()
         run()
         seconds, after = time.perf_counter() - t0, cpu(pids)
-        return Sweep(seconds, {k: (after[k] - before[k]) / count for k in before})
+        machine = (services.machine_busy_seconds() - busy) / seconds
+        return Sweep(seconds, {k: (after[k] - before[k]) / count for k in before}, machine=machine)
 
     def ours(count: int) -> Sweep:
         batch = problems(count)
@@ -160,8 +163,10 @@ def measure(base, quick: bool) -> list[Row]:
                 f"CPU per fit: {share} = {ms(sum(per_fit.values()))}, against ipyparallel's "
                 f"{ms(ipp_fit)} (controller, engines, this process): {cpus} CPUs pass "
                 f"{cpus / sum(per_fit.values()):.0f} fits/s at most; busy meanwhile: "
-                f"{sum(per_fit.values()) * count / seconds:.2f} CPUs (ipyparallel "
-                f"{ipp_fit * count / ipp_seconds:.2f}); a member's run on the worker "
+                f"{sum(per_fit.values()) * count / seconds:.2f} CPUs ours of the machine's "
+                f"{p([s.machine for s in mine]):.2f} (ipyparallel "
+                f"{ipp_fit * count / ipp_seconds:.2f} of "
+                f"{p([s.machine for s in theirs]):.2f}); a member's run on the worker "
                 f"(started → finished) p50 {ms(p([s.run for s in mine]))}, of which the fit "
                 f"{ms(p([s.fit for s in mine]))}",
             ),

@@ -38,8 +38,7 @@ _LOG = re.compile(
 
 def _machine() -> tuple[float, float]:
     """(time, busy CPU seconds of the whole machine so far)."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return time.time(), (sum(ticks) - ticks[3] - ticks[4]) / services._TICK
+    return time.time(), services.machine_busy_seconds()
 
 
 class Sampler:
