@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from jupyter_bumps_remote.shared import by_value, transport
+from jupyter_bumps_remote.shared import by_value, encodings, transport
 from tests.support.problems import gaussian_fit_of, gaussian_problem
 
 MODEL = """
@@ -103,3 +103,48 @@ def test_a_folder_added_to_the_path_is_seen(tmp_path, monkeypatch):
     (folder / f"{name}-1.0.dist-info").mkdir()
     monkeypatch.syspath_prepend(str(tmp_path))  # a new sys.path: looked at again
     assert name not in by_value.modules_to_send_by_value()
+
+
+def bumps_document(problem) -> bytes:
+    from bumps.serialize import serialize
+
+    return json.dumps(serialize(problem), separators=(",", ":")).encode()
+
+
+def test_the_serialized_document_is_bumps_own():
+    problem = transport.as_fit_problem(gaussian_problem())
+    assert json.dumps(encodings.serialized(problem), separators=(",", ":")).encode() == (
+        bumps_document(problem)
+    )
+    assert encodings.pack(problem, encodings.SERIALIZE) == bumps_document(problem)
+
+
+def test_the_libraries_are_bumps_own_also_for_shared_and_nested_parts():
+    from bumps.util import _add_to_libraries, get_libraries
+
+    problem = transport.as_fit_problem(gaussian_problem())
+    shared = list(problem.parameters)
+    nested = {"a": problem, "b": [shared, (shared, problem)], "c": 3}
+    for obj in (problem, shared, nested, [nested, nested], ()):
+        assert encodings.libraries_walked_once(obj, _add_to_libraries) == get_libraries(obj)
+
+
+def test_a_problem_that_holds_itself_fails_as_in_bumps():
+    from bumps.util import _add_to_libraries, get_libraries
+
+    problem = transport.as_fit_problem(gaussian_problem())
+    loop: list = [problem]
+    loop.append(loop)
+    with pytest.raises(RecursionError):
+        get_libraries(loop)
+    with pytest.raises(RecursionError):
+        encodings.libraries_walked_once(loop, _add_to_libraries)
+
+
+def test_a_refl1d_document_is_bumps_own():
+    """Run with .venv-refl1d: a sample holds each parameter in many places."""
+    pytest.importorskip("refl1d")
+    from tests.compat.test_refl1d_session import tethered_problem
+
+    problem = transport.as_fit_problem(tethered_problem())
+    assert encodings.pack(problem, encodings.SERIALIZE) == bumps_document(problem)
