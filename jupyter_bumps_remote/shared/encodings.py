@@ -8,6 +8,7 @@ the server. Errors are raised as they come; transport.py turns them into advice.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 import pickle
@@ -60,12 +61,17 @@ def serialized(problem) -> dict:
     if (
         add is None
         or getattr(bumps_serialize, "get_libraries", None) is not util.get_libraries
-        or "add_libraries" not in inspect.signature(bumps_serialize.serialize).parameters
+        or not _takes_add_libraries(bumps_serialize.serialize)
     ):
         return bumps_serialize.serialize(problem)
     document = bumps_serialize.serialize(problem, add_libraries=False)
     document["libraries"] = libraries_walked_once(problem, add)
     return document
+
+
+@functools.lru_cache(maxsize=4)  # keyed on the function: a reloaded bumps is looked at again
+def _takes_add_libraries(serialize) -> bool:
+    return "add_libraries" in inspect.signature(serialize).parameters
 
 
 def libraries_walked_once(obj, add) -> dict:

@@ -103,6 +103,10 @@ def libraries_used(problem) -> dict[str, str]:
     functions name (a plain function calling sasmodels counts)."""
     found: set[str] = set()
     seen: set[int] = set()
+    # the classes whose bases were noted in this walk: a problem holds many objects of few
+    # classes, and a class's bases say the same each time
+    # (by id: a metaclass may define __eq__; each class stays alive, held by the problem)
+    noted: set[int] = set()
     stack = [problem]
     while stack and len(seen) < _MAX_VISITED:
         obj = stack.pop()
@@ -115,13 +119,19 @@ def libraries_used(problem) -> dict[str, str]:
         if _is_array(obj):
             continue
         if isinstance(obj, type):
-            for cls in obj.__mro__:
-                _note(cls.__module__, found)
+            _note_bases(obj, found, noted)
             continue
-        for cls in type(obj).__mro__:
-            _note(cls.__module__, found)
+        _note_bases(type(obj), found, noted)
         stack.extend(_children(obj))
     return {name: library_version(name) for name in sorted(found)}
+
+
+def _note_bases(cls: type, found: set[str], noted: set[int]) -> None:
+    if id(cls) in noted:
+        return
+    noted.add(id(cls))
+    for base in cls.__mro__:
+        _note(base.__module__, found)
 
 
 def _note(module: object, found: set[str]) -> None:
