@@ -46,6 +46,11 @@ def transition_keys(settings: StoreSettings, owner: str, job_id: str) -> list[st
     ]
 
 
+# What start.lua replaces in the status events it writes by the record's field, as JSON
+NAMED = {field: f"@@record.{field}@@" for field in ("name", "fitter", "reason")}
+NAMED_RECORD = {"name": NAMED["name"], "fitter": NAMED["fitter"]}
+
+
 def start(
     settings: StoreSettings,
     owner: str,
@@ -82,11 +87,10 @@ def start_run(
     execution holds the job: this delivery is a copy), 'cancelled' (a cancel asked
     while its execution was lost: cancelled now) or 'expired' (its payload expired while it
     was queued: failed now, saying so), the record read in the same script after it, and
-    with `with_payload` the job's payload if it started: two round trips in all, the record
-    before (its status events name the job) and the script."""
-    record = yield from get(settings, owner, job_id)
-    if record is None:
-        return "missing", None, None
+    with `with_payload` the job's payload if it started: one round trip. Its status events
+    name the job as its record does: the script puts the record's name, fitter (and a
+    cancel's reason) where the events built here hold `NAMED` marks."""
+    record = dict(NAMED_RECORD, id=job_id)
     now = time.time()
     event = compact_json(status_event(record, jobs.RUNNING, worker=worker))
     lost = {
@@ -97,8 +101,7 @@ def start_run(
     failed = compact_json(status_event(record, jobs.FAILED, error=lost))
     expired = {"type": "PayloadExpired", "message": PAYLOAD_EXPIRED, "traceback": ""}
     expired_event = compact_json(status_event(record, jobs.FAILED, error=expired))
-    reason = record.get("reason") or "cancelled"
-    cancelled = compact_json(status_event(record, jobs.CANCELLED, reason=reason))
+    cancelled = compact_json(status_event(record, jobs.CANCELLED, reason=NAMED["reason"]))
     keys = [*transition_keys(settings, owner, job_id), settings.keys.lease(owner, job_id)]
     args = [
         worker,

@@ -28,6 +28,40 @@ def test_start_run_of_a_missing_job(store, owner):
     assert store.start_run(owner, "nope", "w", 3) == ("missing", None, None)
 
 
+def test_the_start_names_the_job_in_its_events_as_its_record_does(store, owner):
+    job_id = jobs.new_job_id()
+    record = {"id": job_id, "owner": owner, "name": 'a "quoted" 50% /ü\\ name', "fitter": "dream"}
+    store.create(record | {"options": {}, "seed": 1, "max_attempts": 1}, b"{}")
+    assert store.start_run(owner, job_id, "w1", 1)[0] == "started"
+    running = store.events(owner, job_id)[-1]["data"]
+    assert (running["job"], running["status"], running["worker"]) == (job_id, "running", "w1")
+    assert (running["name"], running["fitter"]) == (record["name"], "dream")
+    assert store.events(owner, None)[-1]["data"] == running
+    # past its attempt cap: failed, named the same way
+    assert store.start_run(owner, job_id, "w2", 1)[0] == "exhausted"  # (no lease)
+    failed = store.events(owner, job_id)[-1]["data"]
+    assert (failed["status"], failed["name"], failed["fitter"]) == (
+        "failed",
+        record["name"],
+        "dream",
+    )
+    assert failed["error"]["type"] == "WorkerLost"
+
+
+def test_the_start_of_a_job_cancelled_while_its_run_was_lost_names_its_reason(store, owner):
+    job_id = create(store, owner)
+    store.start_run(owner, job_id, "w1", 3, "run-1", 30)
+    store.request_cancel(owner, job_id, reason="by me")
+    store.redis.delete(store.keys.lease(owner, job_id))  # its run was lost
+    assert store.start_run(owner, job_id, "w2", 3)[0] == "cancelled"
+    cancelled = store.events(owner, job_id)[-1]["data"]
+    assert (cancelled["status"], cancelled["reason"], cancelled["name"]) == (
+        "cancelled",
+        "by me",
+        "fit",
+    )
+
+
 def test_the_end_stores_result_then_last_progress_then_status_counting_the_bytes(store, owner):
     job_id = create(store, owner)
     _, record, _ = store.start_run(owner, job_id, "w1", 3, "run-1", 30)

@@ -319,12 +319,11 @@ def flat(fields: dict[bytes, bytes]) -> list[bytes]:
 def test_start_runs_the_start_script_with_the_lease_and_reads_the_record_in_it():
     (outcome, record), batches = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w@host", 3, "token", 2.5, "sent-by-server"),
-        [stored(status="queued")],
         [[b"started", 1, flat(stored(status="running", attempt=1))]],
     )
     assert (outcome, record["status"], record["attempt"]) == ("started", "running", 1)
-    assert len(batches) == 2  # the record before (its events name the job), the script
-    script = only_script(batches[1])
+    assert len(batches) == 1  # one round trip: the record is read in the script
+    script = only_script(batches[0])
     assert script.name == "start"
     assert script.keys == [*TRANSITION_KEYS, f"{JOB_KEY}:lease"]
     worker, now, cap, maxlen, running, failed, lost, ttl, token, lease_ms, *more = script.args
@@ -339,11 +338,18 @@ def test_start_runs_the_start_script_with_the_lease_and_reads_the_record_in_it()
         "token",
         2500,
     )
-    assert json.loads(running)["status"] == "running" and json.loads(running)["worker"] == "w@host"
+    running = json.loads(running)
+    assert running["status"] == "running" and running["worker"] == "w@host"
+    # the script names the job as its record does (lua/start.lua)
+    assert (running["job"], running["name"], running["fitter"]) == (
+        JOB,
+        "@@record.name@@",
+        "@@record.fitter@@",
+    )
     assert json.loads(failed)["error"] == json.loads(lost)
     assert json.loads(lost)["type"] == "WorkerLost" and "3 times" in json.loads(lost)["message"]
     cancelled = json.loads(cancelled)
-    assert (cancelled["status"], cancelled["reason"]) == ("cancelled", "cancelled")
+    assert (cancelled["status"], cancelled["reason"]) == ("cancelled", "@@record.reason@@")
     expired = json.loads(expired)
     assert expired["type"] == "PayloadExpired" and "c.BumpsRemote.payload_ttl" in expired["message"]
     assert json.loads(expired_event)["error"] == expired
@@ -352,7 +358,6 @@ def test_start_runs_the_start_script_with_the_lease_and_reads_the_record_in_it()
 def test_start_of_a_job_whose_payload_expired_reports_it_not_started():
     (outcome, record), _ = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w", 3),
-        [stored(status="queued")],
         [[b"expired", 0, flat(stored(status="failed"))]],
     )
     assert outcome == "expired" and record["status"] == "failed"
@@ -361,17 +366,15 @@ def test_start_of_a_job_whose_payload_expired_reports_it_not_started():
 def test_start_run_has_the_payload_of_a_started_job_back_from_the_script():
     (outcome, record, payload), batches = drive(
         transitions.start_run(SETTINGS, OWNER, JOB, "w", 3, "mine", 3),
-        [stored(status="queued")],
         [[b"started", 1, flat(stored(status="running", attempt=1)), b"problem"]],
     )
     assert (outcome, record["attempt"], payload) == ("started", 1, b"problem")
-    assert only_script(batches[1]).args[-1] == "1"
+    assert only_script(batches[0]).args[-1] == "1"
 
 
 def test_start_run_of_a_job_whose_payload_is_gone_returns_none_for_it():
     (outcome, _, payload), _ = drive(
         transitions.start_run(SETTINGS, OWNER, JOB, "w", 3),
-        [stored(status="queued")],
         [[b"started", 1, flat(stored(status="running")), None]],
     )
     assert (outcome, payload) == ("started", None)
@@ -380,14 +383,13 @@ def test_start_run_of_a_job_whose_payload_is_gone_returns_none_for_it():
 def test_start_refused_while_another_execution_holds_the_lease():
     (outcome, record), _ = drive(
         transitions.start(SETTINGS, OWNER, JOB, "w", 3, "mine", 3),
-        [stored(status="running", worker="other")],
         [[b"leased", 1, flat(stored(status="running", worker="other"))]],
     )
     assert outcome == "leased" and record["worker"] == "other"
 
 
-def test_start_of_a_missing_job_sends_no_script():
-    result, batches = drive(transitions.start(SETTINGS, OWNER, JOB, "w", 3), [{}])
+def test_start_of_a_missing_job_is_said_by_the_script():
+    result, batches = drive(transitions.start(SETTINGS, OWNER, JOB, "w", 3), [[b"missing", 0]])
     assert result == ("missing", None) and len(batches) == 1
 
 

@@ -17,7 +17,19 @@
 --       the message's dispatch token ('' if it has none), '1' to have the payload back
 -- Returns {outcome, attempt, the record's fields after the change (HGETALL), the payload if
 -- asked and the job started}: the worker needs nothing more read to run it (one round trip).
+-- The events hold marks "@@record.name@@", "@@record.fitter@@" and "@@record.reason@@"
+-- (store/transitions.py NAMED) where they name the job: replaced here by those fields of
+-- the record, as JSON (null if absent; a cancel's reason 'cancelled' if it has none).
 --#include usage
+local function named(event)
+  return (string.gsub(event, '"@@record%.(%a+)@@"', function(field)
+    local value = redis.call('HGET', KEYS[1], field)
+    if field == 'reason' and (not value or value == '') then value = 'cancelled' end
+    if not value then return 'null' end
+    return cjson.encode(value)
+  end))
+end
+
 local function run()
   local current = redis.call('HGET', KEYS[1], 'status')
   if not current then return {'missing', 0} end
@@ -40,17 +52,17 @@ local function run()
   if current == 'running' then
     if redis.call('EXISTS', KEYS[11]) == 1 then return {'leased', attempt} end
     if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
-      ended('cancelled', ARGV[11])
+      ended('cancelled', named(ARGV[11]))
       return {'cancelled', attempt}
     end
   elseif redis.call('EXISTS', KEYS[4]) == 0 then
-    ended('failed', ARGV[13], 'error', ARGV[12])
+    ended('failed', named(ARGV[13]), 'error', ARGV[12])
     return {'expired', attempt}
   end
   -- the record counts attempts that ran: a refused delivery leaves it at the cap
   attempt = attempt + 1
   if attempt > tonumber(ARGV[3]) then
-    ended('failed', ARGV[6], 'error', ARGV[7])
+    ended('failed', named(ARGV[6]), 'error', ARGV[7])
     return {'exhausted', attempt}
   end
   -- 'run': the token of the run that now holds the job; the run's writes carry it, and a run
@@ -62,8 +74,9 @@ local function run()
   if tonumber(ARGV[10]) > 0 then
     redis.call('SET', KEYS[11], ARGV[9], 'PX', ARGV[10])
   end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', ARGV[5])
+  local running = named(ARGV[5])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', running)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'status', 'data', running)
   return {'started', attempt}
 end
 
