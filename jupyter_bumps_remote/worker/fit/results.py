@@ -3,6 +3,7 @@ that builds that file on request."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 
@@ -197,10 +198,13 @@ def _list(values):
     """Nested lists of floats for JSON, which has no nan or inf: those become null."""
     if values is None:
         return None
-    return _finite_or_none(np.asarray(values, dtype=float).tolist())
+    array = np.asarray(values, dtype=float)
+    if np.isfinite(array).all():  # the usual case, at once: a DREAM convergence table is
+        return array.tolist()  # 12,000 values, ~8 ms walked one by one
+    return _finite_or_none(array.tolist())
 
 
 def _finite_or_none(value):
     if isinstance(value, list):
         return [_finite_or_none(v) for v in value]
-    return value if np.isfinite(value) else None
+    return value if math.isfinite(value) else None
