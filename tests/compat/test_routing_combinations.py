@@ -32,12 +32,14 @@ def served(store, worker) -> dict:
 
 def test_the_worker_consumes_one_queue_per_combination_of_its_libraries(served):
     assert served["environment"] == versions.served_environment()
-    expected = {
+    jobs_queues = {
         versions.queue_name("bumps-remote.", {**served["environment"], "libraries": c})
         for c in combinations()
     }
-    assert set(served["queues"]) == expected
-    assert len(served["queues"]) == 2 ** len(served["environment"]["libraries"])
+    # and the session builds' queue of each (docs/design.md#session-files)
+    builds = {versions.build_queue_of("bumps-remote.", queue) for queue in jobs_queues}
+    assert set(served["queues"]) == jobs_queues | builds
+    assert len(served["queues"]) == 2 * 2 ** len(served["environment"]["libraries"])
 
 
 def test_a_job_of_each_combination_runs_on_it(remote, served):
