@@ -29,11 +29,7 @@ export type Encoding =
 /** The session file: a DREAM fit's process writes it just after the terminal status;
  * any other fit's is built by a worker when GET session.h5 first asks for it. */
 export type SessionState =
-  | 'writing'
-  | 'ready'
-  | 'failed'
-  | 'deferred'
-  | 'building';
+  'writing' | 'ready' | 'failed' | 'deferred' | 'building';
 
 export interface IEnvironment {
   python: string;
