@@ -194,6 +194,14 @@ class SlurmCluster:
         out = self.command("squeue", "--noheader", "-o", "%i")
         return out.split()
 
+    def job_state(self, job_id: str) -> str:
+        """A job's state as Slurm reports it (JobState and Reason), ended ones included (for
+        MinJobAge, 300 s by default)."""
+        shown = self.command("scontrol", "show", "job", "-o", job_id)
+        return " ".join(
+            field for field in shown.split() if field.startswith(("JobState=", "Reason="))
+        )
+
     def cancel_all(self, timeout: float = 90) -> None:
         """Cancel every job and wait until Slurm holds none (a worker's warm shutdown, at
         most Slurm's KillWait, then SIGKILL)."""
