@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,9 @@ from jupyter_bumps_remote.worker.fit.fit_process import session_serializer
 from jupyter_bumps_remote.worker.fit.results import session_bytes
 
 from ..support.problems import gaussian_problem
+from ..support.waiting import wait_until
+
+DEADLINE = 60  # a build on a loaded 2-core machine: well under a second alone
 
 HDF5 = b"\x89HDF\r\n\x1a\n"
 
@@ -41,23 +43,14 @@ def _eager_session(payload: dict, seed: int) -> bytes:
     return session_bytes(problem, result, session_serializer({"encoding": payload["encoding"]}))
 
 
-def _wait_for(predicate, timeout: float = 60, what: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"no {what} after {timeout} s")
-
-
 def test_an_lm_fit_defers_its_file_and_a_request_builds_one_equal_to_the_eager_one(remote):
     payload = transport.encode(gaussian_problem())
     job = remote.submit(payload, "lm")
     done = remote.wait(job["id"])
     assert done["status"] == "succeeded"
-    record = _wait_for(
+    record = wait_until(
         lambda: (r := remote.store.get(remote.owner, job["id"]))["session"] != "writing" and r,
+        timeout=DEADLINE,
         what="session state after writing",
     )
     assert record["session"] == "deferred", record
@@ -83,8 +76,9 @@ def test_an_lm_fit_defers_its_file_and_a_request_builds_one_equal_to_the_eager_o
 def test_requests_at_once_send_one_build(remote):
     job = remote.submit(gaussian_problem(), "lm")
     remote.wait(job["id"])
-    _wait_for(
+    wait_until(
         lambda: remote.store.get(remote.owner, job["id"])["session"] == "deferred",
+        timeout=DEADLINE,
         what="deferred session",
     )
     answers: list[str] = []
@@ -107,8 +101,9 @@ def test_requests_at_once_send_one_build(remote):
 def test_a_dream_fit_still_writes_its_file_at_once(remote):
     job = remote.submit(gaussian_problem(), "dream", {"steps": 20, "pop": 4, "burn": 10})
     assert remote.wait(job["id"], timeout=120)["status"] == "succeeded"
-    record = _wait_for(
+    record = wait_until(
         lambda: (r := remote.store.get(remote.owner, job["id"]))["session"] == "ready" and r,
+        timeout=DEADLINE,
         what="ready session without any request",
     )
     assert "session_builds" not in record
@@ -118,8 +113,9 @@ def test_a_dream_fit_still_writes_its_file_at_once(remote):
 def test_a_build_message_with_another_token_changes_nothing(remote, redis_server):
     job = remote.submit(gaussian_problem(), "lm")
     record = remote.wait(job["id"])
-    _wait_for(
+    wait_until(
         lambda: remote.store.get(remote.owner, job["id"])["session"] == "deferred",
+        timeout=DEADLINE,
         what="deferred session",
     )
     recipe = remote.store.session(remote.owner, job["id"])
@@ -136,11 +132,12 @@ def test_a_build_message_with_another_token_changes_nothing(remote, redis_server
     )
     client = redis_server.client()
     # taken and acked: off its queue and out of kombu's unacked hash
-    _wait_for(
+    wait_until(
         lambda: (
             client.llen(queue) == 0
             and not any(forged[:8] in str(v) for v in client.hvals("unacked"))
         ),
+        timeout=DEADLINE,
         what="forged message consumed",
     )
     after = remote.store.get(remote.owner, job["id"])
@@ -156,8 +153,9 @@ def test_a_build_that_could_not_be_sent_is_given_back(remote):
     deadline; a give-back under another token changes nothing."""
     job = remote.submit(gaussian_problem(), "lm")
     remote.wait(job["id"])
-    _wait_for(
+    wait_until(
         lambda: remote.store.get(remote.owner, job["id"])["session"] == "deferred",
+        timeout=DEADLINE,
         what="deferred session",
     )
     store, owner = remote.store, remote.owner

@@ -139,28 +139,3 @@ def test_a_problem_that_holds_itself_fails_as_in_bumps():
         get_libraries(loop)
     with pytest.raises(RecursionError):
         encodings.libraries_walked_once(loop, _add_to_libraries)
-
-
-def test_a_refl1d_document_is_bumps_own():
-    """Run with .venv-refl1d: a sample holds each parameter in many places."""
-    pytest.importorskip("refl1d")
-    import numpy as np
-    from refl1d.names import SLD, Experiment, FitProblem, NeutronProbe, silicon
-
-    film, solvent = SLD(name="film", rho=3.5), SLD(name="D2O", rho=6.3)
-    sample = silicon(0, 5) | film(150, 10) | solvent
-    other = silicon(0, 5) | film(150, 10) | SLD(name="H2O", rho=-0.56)
-    for i in range(3):  # the second stack shares the first one's thicknesses and interfaces
-        other[i].thickness, other[i].interface = sample[i].thickness, sample[i].interface
-    sample[1].thickness.range(100, 200)
-    sample[1].interface.range(0, 30)
-    film.rho.range(2, 5)
-    q = np.linspace(0.01, 0.2, 40)
-    probes = [
-        NeutronProbe(T=q, dT=0.01, L=5.0, dL=0.05, data=(np.full(40, 0.1), np.full(40, 0.01)))
-        for _ in range(2)
-    ]
-    problem = FitProblem(
-        [Experiment(sample=sample, probe=probes[0]), Experiment(sample=other, probe=probes[1])]
-    )
-    assert encodings.pack(problem, encodings.SERIALIZE) == bumps_document(problem)
