@@ -52,6 +52,11 @@ WORKER_HELP = {
     "mapped where the worker runs in a user namespace (a rootless container).",
     "fit_readable_paths": "Absolute paths, separated by ':', that fits may read besides the "
     "Python environment (data, a model cache), shown read-only in the fit's sandbox.",
+    "task_events": "1: send Celery's task events, a worker's task-received, -started and "
+    "-succeeded, a server's task-sent (a server reads it from its environment too), for "
+    "Flower and `celery events`. Off by default, as they cost each fit worker CPU: Flower "
+    "turns a worker's on itself; a server's give each task's queue in Flower "
+    "(docs/workers.md#task-events).",
     "drain_seconds": "On SIGTERM or at the end of --lifetime, a worker checkpoints its fits, "
     "requeues their jobs and exits within this long (bumps-remote worker --drain-seconds).",
 }

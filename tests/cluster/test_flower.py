@@ -34,7 +34,9 @@ DEADLINE = 90
 @pytest.fixture(scope="module")
 def deployment():
     """A Redis with an ACL user and password (as a shared Redis is), one worker and Flower on
-    it. Flower starts first and waits for the worker's events, so it sees every task."""
+    it, task events off as by default (docs/workers.md#task-events). Flower starts first and
+    waits for the worker's events, and until it has turned the worker's task events on, so
+    that it sees every task."""
     redis = RedisServer(appendonly=False, user="bumps", password=PASSWORD).start()
     flower = Flower(redis.url, LOGIN)
     worker = Worker(redis.url, concurrency=2)
@@ -42,6 +44,12 @@ def deployment():
         flower.start()
         worker.start()
         wait_until(flower.online_workers, DEADLINE, "Flower to receive the worker's events")
+        # Celery's enable_events, which Flower sends every 5 s: the worker logs it at INFO
+        wait_until(
+            lambda: "Events of group {task} enabled by remote" in worker.log.read_text(),
+            DEADLINE,
+            "Flower to turn the worker's task events on",
+        )
         yield redis, worker, flower
     finally:
         flower.stop()
@@ -49,8 +57,10 @@ def deployment():
         redis.cleanup()
 
 
-def submit(redis: RedisServer, owner: str, **module_globals) -> dict:
-    settings = WorkerSettings(redis_url=redis.url)
+def submit(redis: RedisServer, owner: str, task_events: bool = False, **module_globals) -> dict:
+    """A job sent as a server sends it; with `task_events`, as one with
+    BUMPS_REMOTE_TASK_EVENTS=1, which publishes Celery's `task-sent`."""
+    settings = WorkerSettings(redis_url=redis.url, task_events=task_events)
     store = JobStore(redis.client(), **settings.store_settings())
     problem = gaussian_problem(**module_globals)
     next(iter(problem.models)).A.name = MODEL_SECRET
@@ -69,7 +79,10 @@ def tasks_in(flower: Flower, *ids: str, state: str = "SUCCESS") -> dict | None:
 def test_flower_shows_the_fits_tasks_and_nothing_secret(deployment):
     redis, worker, flower = deployment
     store = JobStore(redis.client(), **WorkerSettings(redis_url=redis.url).store_settings())
-    fits = [submit(redis, "alice"), submit(redis, "bob", model="raising_gaussian")]
+    fits = [
+        submit(redis, "alice", task_events=True),
+        submit(redis, "bob", model="raising_gaussian"),
+    ]
     ids = [fit["id"] for fit in fits]
 
     shown = wait_until(lambda: tasks_in(flower, *ids), DEADLINE, "Flower to show both fits")
@@ -91,6 +104,8 @@ def test_flower_shows_the_fits_tasks_and_nothing_secret(deployment):
     info = flower.get(f"/api/task/info/{ids[0]}").json()
     assert info["routing_key"] == fits[0]["queue"]
     assert info["state"] == "SUCCESS"
+    # the queue comes from the sender's task-sent alone, which Flower cannot turn on
+    assert flower.get(f"/api/task/info/{ids[1]}").json().get("routing_key") is None
     workers = flower.get("/api/workers", params={"refresh": 1}).json()
     assert name in workers
 
