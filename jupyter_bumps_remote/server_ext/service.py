@@ -45,6 +45,9 @@ MAX_RESULTS_BYTES = 16 * 1024 * 1024
 # POST jobs/batch: the jobs one request may create (its body is also within
 # max_payload_bytes); one Redis script creates them all, a few ms for 1000
 MAX_BATCH_JOBS = 1000
+# A submit trusts the live workers read this recently when they serve its jobs
+# (_workers_for): a tight loop of submits reads them once a second, not at each
+WORKERS_FRESH = 1.0
 
 
 class ServiceUnavailable(Exception):
@@ -91,6 +94,8 @@ class JobService:
         self.celery = make_app(settings)
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
+        # (when read, the live workers, their queues): see _workers_for
+        self._workers_seen: tuple[float, list[dict], set[str]] | None = None
 
     def explain(self, exc: BaseException, detail: bool = False) -> str:
         """A Redis error as a message naming the cause and the setting to fix. For a client
@@ -145,6 +150,22 @@ class JobService:
     async def workers(self) -> list[dict]:
         return await self.store.workers()
 
+    async def _workers_for(self, needed: set[str]) -> list[dict]:
+        """The live workers, for a submit of jobs on the queues `needed`. A list read less
+        than WORKERS_FRESH seconds ago answers when it serves them all (two Redis round trips
+        spared per submit); otherwise, to refuse a job (409) or say none is running, the list
+        is read now, so a worker that just came up is seen at once. One that went away within
+        that second may let a job in, which waits in its queue as for a worker that dies just
+        after the submit (docs/server.md#submitting)."""
+        if self._workers_seen is not None:
+            read_at, workers, queues = self._workers_seen
+            if time.monotonic() - read_at < WORKERS_FRESH and needed <= queues:
+                return workers
+        read_at = time.monotonic()  # before the read: its age is never under-counted
+        workers = await self.workers()
+        self._workers_seen = (read_at, workers, self._queues_of(workers))
+        return workers
+
     async def submit(
         self, owner: str, body: dict, idempotency_key: str | None
     ) -> tuple[dict, bool]:
@@ -185,7 +206,7 @@ class JobService:
                 raise jobs.JobInputError(f"jobs[{i}].payload", f"{e}; re-encode the problem") from e
         if not isinstance(wait_for_worker, bool):
             raise jobs.JobInputError("wait_for_worker", "must be true or false")
-        workers = await self.workers()
+        workers = await self._workers_for({record["queue"] for record, _ in made})
         queues = self._queues_of(workers)
         if not wait_for_worker and workers:
             for record, _ in made:
@@ -225,7 +246,7 @@ class JobService:
         wait = body.get("wait_for_worker", False)
         if not isinstance(wait, bool):
             raise jobs.JobInputError("wait_for_worker", "must be true or false")
-        workers = await self.workers()
+        workers = await self._workers_for({record["queue"]})
         queues = self._queues_of(workers)
         if not wait and workers and record["queue"] not in queues:
             raise NoMatchingWorker(versions.no_worker_message(record["environment"], workers))
