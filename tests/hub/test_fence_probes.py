@@ -28,7 +28,7 @@ from jupyter_bumps_remote.store.keys import Keys
 from jupyter_bumps_remote.store.lost_runs import KOMBU_UNACKED
 
 from ..support.problems import gaussian_problem
-from ..support.redis_fence_site import ANN, BOB, DEADLINE, FORGED, refused, snapshot
+from ..support.redis_fence_site import ANN, BOB, DEADLINE, FORGED, Owner, refused, snapshot
 from ..support.services import Worker
 from ..support.waiting import wait_until
 
@@ -326,7 +326,8 @@ def test_27_no_owners_redis_user_reaches_a_key_of_another_whatever_their_names(
 
 
 def test_27_ann_publishes_the_task_sent_event_and_no_event_the_workers_gossip_reads(ann, admin):
-    """Her server's send publishes `task-sent` (for Flower); the workers' gossip subscribes to
+    """Her server's send publishes `task-sent` when BUMPS_REMOTE_TASK_EVENTS=1 (for Flower:
+    docs/workers.md#task-events); the workers' gossip subscribes to
     `/{db}.celeryev/worker.*`, where a user's `worker-elect` or junk would reach it."""
     probe: Any = redis.Redis.from_url(ann.url)
     assert probe.publish("/0.celeryev/task.sent", b"{}") >= 0
@@ -341,6 +342,29 @@ def test_27_ann_publishes_the_task_sent_event_and_no_event_the_workers_gossip_re
     ):
         assert "channel" in refused(probe.publish, channel, b"{}"), channel
     probe.close()
+
+
+def test_27_anns_server_with_task_events_on_publishes_task_sent_through_her_fence(ann, admin):
+    """BUMPS_REMOTE_TASK_EVENTS=1 on her server: its real send publishes `task-sent`, the
+    task's queue in Flower, and the fence lets it through; off (the default), none."""
+    loud = Owner(ANN, ann.url, task_events=True)
+    listener = admin.redis.pubsub(ignore_subscribe_messages=True)
+    listener.psubscribe("/*.celeryev/task.sent")
+    unserved = ann.settings.queue_prefix + "nobody-serves-events"
+    try:
+        ann.submit(queue=unserved + "-off")  # first: had it published, that came first
+        job = loud.submit(queue=unserved + "-on")
+        message = wait_until(lambda: listener.get_message(timeout=1), DEADLINE, "task-sent")
+        envelope = json.loads(message["data"])
+        event = json.loads(base64.b64decode(envelope["body"]))
+        assert (event["type"], event["uuid"], event["queue"]) == (
+            "task-sent",
+            job["id"],
+            job["queue"],
+        )
+    finally:
+        listener.close()
+        loud.close()
 
 
 def test_27_a_worker_with_gossip_on_drops_events_it_cannot_take(redis_server, admin):

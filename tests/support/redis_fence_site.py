@@ -33,9 +33,11 @@ FORGED = "not run: its message does not carry the job's dispatch token"
 class Owner:
     """What an owner's server holds: the job store and the Celery app on its fenced URL."""
 
-    def __init__(self, name: str, url: str):
+    def __init__(self, name: str, url: str, task_events: bool = False):
+        """`task_events`: as a server with BUMPS_REMOTE_TASK_EVENTS=1 (its sends publish
+        Celery's `task-sent`)."""
         self.name, self.url = name, url
-        self.settings = WorkerSettings.from_env({}, redis_url=url)
+        self.settings = WorkerSettings.from_env({}, redis_url=url, task_events=task_events)
         self.client = redis.Redis.from_url(url)
         self.store = JobStore(self.client, **self.settings.store_settings())
         self.app = make_app(self.settings)
