@@ -3,11 +3,13 @@ that builds that file on request."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
 
 import numpy as np
+import orjson
 
 from ...shared import bumps_compat
 from ...shared.settings import ENV_PREFIX
@@ -22,11 +24,14 @@ def summarize(
     partial: bool,
     elapsed: float,
     cov: np.ndarray | None = None,
+    sample_stats: list | None = None,
 ) -> dict:
     """The result summary stored as JSON: everything a client shows without bumps.
 
     `cov` is `problem.cov(result.x)` when the fit already computed it
-    (`FitOutcome.cov`): the same numbers, without a second numerical Jacobian."""
+    (`FitOutcome.cov`): the same numbers, without a second numerical Jacobian;
+    `sample_stats` DREAM's `var_stats(state.draw())` when the fit already computed them for
+    dx (`FitOutcome.sample_stats`): the same statistics, without drawing them again."""
     from bumps import lsqerror
 
     x = np.asarray(result.x, dtype=float)
@@ -53,17 +58,34 @@ def summarize(
         "seed": seed,
         "partial": partial,
         "elapsed": elapsed,
-        "dream": dream_statistics(result.state, result.labels),
+        "dream": dream_statistics(result.state, result.labels, sample_stats),
     }
 
 
-def dream_statistics(state, labels) -> dict | None:
-    """Mean, median, std and 68%/95% intervals per parameter, as bumps reports them."""
+def summary_json(summary: dict) -> bytes:
+    """The summary's JSON, as the fit process sends it to its pool process.
+
+    orjson, not json.dumps: a long DREAM fit's summary holds its convergence table (2000
+    steps: 12,600 floats, 240 kB), which json.dumps writes float by float in ~5 ms of a
+    quiet CPU (20 ms loaded), orjson in ~0.3. The same values: the pool process parses
+    either alike (non-finite numbers are null in the summary already). Whatever orjson
+    refuses (an integer over 64 bits, a string that is no UTF-8 in the options) is written
+    by json.dumps as before."""
+    try:
+        return orjson.dumps(summary, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return json.dumps(summary, separators=(",", ":")).encode()
+
+
+def dream_statistics(state, labels, stats: list | None = None) -> dict | None:
+    """Mean, median, std and 68%/95% intervals per parameter, as bumps reports them;
+    `stats`: `var_stats(state.draw())` if already computed."""
     if state is None or not hasattr(state, "draw"):
         return None
-    from bumps.dream.stats import var_stats
+    if stats is None:
+        from bumps.dream.stats import var_stats
 
-    stats = var_stats(state.draw())
+        stats = var_stats(state.draw())
     return {
         "parameters": [
             {
