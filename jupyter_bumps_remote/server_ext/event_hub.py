@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,14 @@ BLOCK_MS = 10_000
 RETRY_DELAY = 1.0
 REPLAY_BATCH = 500
 FAN_OUT_SLICE = 25  # sockets written between two turns of the IOLoop
+# A sweep's events come a few ms apart, and an XREAD each cost the server more CPU than
+# the rest of its work per job (docs/design.md#events-to-websockets). While replies come
+# faster than BURST_REPLIES in BURST_SECONDS, the reader waits BATCH_SECONDS before the
+# next XREAD, which then brings what came meanwhile at once; a lone fit's few events are
+# read as they come.
+BURST_REPLIES = 5
+BURST_SECONDS = 0.1
+BATCH_SECONDS = 0.01
 
 
 def _id_key(event_id: str) -> tuple[int, int]:
@@ -137,7 +147,10 @@ class EventHub:
                 self.redis_url, socket_connect_timeout=5, health_check_interval=30
             )
         wake_position = "$"
+        replies: deque[float] = deque(maxlen=BURST_REPLIES)
         while self.subscribers:
+            if len(replies) == BURST_REPLIES and replies[-1] - replies[0] < BURST_SECONDS:
+                await asyncio.sleep(BATCH_SECONDS)
             streams: dict[Any, Any] = {**self.positions}
             if self.wake_stream:  # set by the first subscribe, before any reader starts
                 streams[self.wake_stream] = wake_position
@@ -147,6 +160,7 @@ class EventHub:
                 log.warning("bumps-remote: event reader lost Redis (%s); retrying", e)
                 await asyncio.sleep(RETRY_DELAY)  # positions are kept: nothing is lost
                 continue
+            replies.append(time.monotonic())
             for raw_stream, entries in _items(reply):
                 stream = raw_stream.decode() if isinstance(raw_stream, bytes) else raw_stream
                 events = decode_events(entries)
