@@ -12,7 +12,6 @@ import functools
 import inspect
 import json
 import pickle
-import re
 import warnings
 import zlib
 from dataclasses import fields, is_dataclass
@@ -131,23 +130,44 @@ def from_text(text: str) -> bytes:
         raise Corrupt(str(e)) from e
 
 
-# An integer token of 19 digits or more: orjson reads one past 64 bits as a float where
-# json reads it exactly (19 digits reach 2**63, so every shorter one is exact in both).
-_LONG_INTEGER = re.compile(rb"(?<![0-9.])[0-9]{19,}(?![0-9.eE])")
+# Every digit to "0", "." kept, every other byte to " ": the runs of digits that do not
+# follow a ".", found by bytes.find (a regular expression took ~0.9 ms on a refl1d document
+# of 33 kB, this ~0.03; ~0.07 on sweep_medium's 28 kB, many of whose digits are zeros).
+_DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 else byte if byte == 46 else 32 for byte in range(256))
+_LONG_RUN = b"0" * 19
+_FLOAT_AFTER = (b".", b"e", b"E")
+
+
+def _has_long_integer(data: bytes) -> bool:
+    """Whether `data` holds a run of 19 digits or more that is not part of a float (not
+    after a "." nor before a ".", "e" or "E"): an integer token orjson may read as a float
+    (19 digits reach 2**63, so every shorter integer is exact in both), or digits inside a
+    string or an exponent (json reads those, harmlessly)."""
+    runs = data.translate(_DIGIT_RUNS)
+    start = 0 if runs.startswith(_LONG_RUN) else runs.find(b" " + _LONG_RUN)
+    while start >= 0:
+        start += runs[start] == 32  # the run itself, past the byte before it
+        ends = [i for i in (runs.find(b" ", start), runs.find(b".", start)) if i >= 0]
+        end = min(ends, default=len(runs))
+        if data[end : end + 1] not in _FLOAT_AFTER:
+            return True
+        start = runs.find(b" " + _LONG_RUN, end)
+    return False
 
 
 def parsed(data: bytes):
     """`json.loads(data)`, the same objects, parsed by orjson where that gives them.
 
     The document `pack` makes is mostly numbers (the data's x, y, dy): Python's json took
-    ~0.4 ms of the ~1 ms that bumps' deserialize of a 400-point model takes, orjson ~0.05.
+    ~0.37 ms of the ~1 ms that unpacking a 400-point model (bench/sweep_medium.py) takes,
+    this ~0.14 (the scan for long integers included).
     Both read a float to the nearest double, and JSON's strings, objects (the last of a
     repeated key) and arrays alike. Where they differ, json is used: orjson refuses NaN
     and Infinity (json.dumps writes them), an overflowing 1e400, lone surrogates, input
     that is not UTF-8 and nesting past 1024 levels, and reads an integer past 64 bits as a
     float (any integer token of 19 digits or more goes to json, a digit run inside a string
     too, harmlessly). tests/unit/test_encodings_parse.py holds them to it."""
-    if not _LONG_INTEGER.search(data):
+    if not _has_long_integer(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

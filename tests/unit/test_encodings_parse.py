@@ -61,6 +61,27 @@ def test_long_decimals_round_alike():
     assert_as_json(("[" + ",".join(numbers) + "]").encode())
 
 
+def test_random_documents_of_integers_floats_and_strings_read_alike():
+    rng = random.Random(5)
+
+    def integer() -> int:
+        return rng.choice((1, -1)) * rng.randrange(10 ** rng.randint(0, 25))
+
+    def scalar():
+        kind = rng.randrange(4)
+        if kind == 0:
+            return integer()
+        if kind == 1:
+            return rng.gauss(0, 1) * 10.0 ** rng.randint(-8, 25)
+        if kind == 2:
+            return f"{integer()}.{integer()}e{integer()}"
+        return rng.choice((math.nan, math.inf, -math.inf, None, True)) if rng.random() < 0.05 else 0
+
+    for _ in range(300):
+        document = {str(integer()): [scalar() for _ in range(rng.randint(0, 20))] for _ in range(5)}
+        assert_as_json(json.dumps(document, separators=(",", ":")).encode())
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -95,6 +116,29 @@ def test_where_orjson_differs_json_answers(text):
 )
 def test_encodings_json_reads_alike(data):
     assert_as_json(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[0.00012345678901234567,1234567890123456789012.5,12345678901234567890e-5]",
+        '{"12345678901234567890.5":"0.12345678901234567890123"}',
+        "[" + ",".join(repr(0.0001 + i * 1.2345678901234567e-7) for i in range(1000)) + "]",
+    ],
+)
+def test_floats_of_many_digits_are_read_by_orjson(monkeypatch, text):
+    expected = json.loads(text)
+    monkeypatch.setattr(encodings.json, "loads", None)  # the fast path alone
+    assert same(encodings.parsed(text.encode()), expected)
+
+
+@pytest.mark.parametrize(
+    "text", ["12345678901234567890", "[-1234567890123456789]", '{"a":[1,12345678901234567890]}']
+)
+def test_long_integers_are_read_by_json(monkeypatch, text):
+    expected = json.loads(text)
+    monkeypatch.setattr(encodings.orjson, "loads", None)  # never orjson
+    assert same(encodings.parsed(text.encode()), expected)
 
 
 def test_a_problems_document_is_read_by_orjson_to_the_same_objects(monkeypatch):
