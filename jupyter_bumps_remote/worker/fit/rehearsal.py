@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,23 @@ def tiny_problem() -> Any:
     return FitProblem(model)  # pyright: ignore[reportArgumentType]
 
 
+# The tiny problem's payload, encoded once by the process the spares fork from (the fit
+# launcher's warm-up, worker/fit/warm.py) and only decoded in a spare, as a job's fit process
+# only decodes. Encoding in the spare (bumps.serialize's pack, most of it, and the check that
+# the copy decodes to the same problem) wrote to, and so copied, ~6.5 MB of the launcher's
+# pages that no job writes: each idle spare held that much more, and the launcher kept its
+# own copy of the pages both spares had copied.
+_payload: bytes | None = None
+
+
+def tiny_payload() -> bytes:
+    """The tiny problem's payload as a job's arrives: JSON bytes."""
+    global _payload
+    if _payload is None:
+        _payload = json.dumps(transport.encode(tiny_problem())).encode()
+    return _payload
+
+
 def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     """Each step warms what a job's same step uses; stop as soon as a job is waiting, which
     then goes first (warming up further would only delay it). `session=False` leaves out
@@ -35,7 +53,7 @@ def rehearse(job_waiting=lambda: False, session: bool = True) -> None:
     tens of ms it is the one step a waiting job could not cut short."""
     from ...shared.bumps_compat import convergence_monitor
 
-    problem = transport.decode(transport.encode(tiny_problem()))
+    problem = transport.decode(tiny_payload())
     if job_waiting():
         return
     outcome = run_fit(problem, "lm", {}, 0, convergence=convergence_monitor(problem))
