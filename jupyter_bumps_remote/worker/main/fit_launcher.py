@@ -22,11 +22,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from ...shared.settings import WorkerSettings
 from ..fit import launcher
 from ..fit.fit_settings import FitSettings
 from ..pool import spare
+from .warm import before_fork
 
 log = logging.getLogger(__name__)
 # its imports and rehearsal, and numba compiling DREAM's kernels (~10 s on 2 loaded CPUs)
@@ -48,10 +50,11 @@ class FitLauncher:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def start(self) -> bool:
+    def start(self, meanwhile: Callable[[], None] = lambda: None) -> bool:
         """Start it and wait until it serves; False (and nothing left running) if it did not
-        within STARTUP_SECONDS."""
+        within STARTUP_SECONDS. `meanwhile` runs here while the launcher warms up."""
         process = self._spawn()
+        meanwhile()
         if not _ready(process, STARTUP_SECONDS):
             _end(process)
             return False
@@ -162,7 +165,8 @@ def start(settings: WorkerSettings) -> FitLauncher | None:
     processes fork spares from their own, warm memory)."""
     fit_launcher = FitLauncher(settings)
     try:
-        if fit_launcher.start():
+        # this process readies itself for the pool's fork meanwhile (warm.before_fork)
+        if fit_launcher.start(meanwhile=before_fork):
             return fit_launcher
     except OSError as e:
         log.error("the fit launcher could not start: %s", e)
@@ -174,5 +178,5 @@ def start(settings: WorkerSettings) -> FitLauncher | None:
     )
     from .warm import warm_up
 
-    warm_up()
+    warm_up()  # (freezes this process's heap again, the fit's imports and rehearsal in it)
     return None
