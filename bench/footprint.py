@@ -1,15 +1,19 @@
 """Measure: what an idle worker and the server extension hold in memory.
 
 A fresh worker of 2 processes on a queue no job goes to, idle: PSS of every process of its
-session (main, pool, spare fit processes), which adds up to what it costs the machine; its
-floor, a bare Celery worker with the project's settings and as many processes whose main
-process made the imports every fit needs before the fork. And a `jupyter server` with the
-extension in shared mode against one with the extension disabled, each after a few requests.
+session (main, pool, fit launcher, spare fit processes), which adds up to what it costs the
+machine; its floor, a bare Celery worker with the project's settings and as many pool
+processes whose main process made the imports every fit needs before the fork. The floor has
+a main and pool processes only (it fits in its pool processes), so the row gives ours by
+role too: our main and pool processes against the floor's, like with like, and what the fit
+launcher and the spares add. And a `jupyter server` with the extension in shared mode
+against one with the extension disabled, each after a few requests.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import requests
 import services
@@ -18,12 +22,19 @@ from report import Row, mb
 TITLE = "idle footprint"
 METHOD = (
     "from /proc/PID/smaps_rollup after 3 s idle (1 s with `--quick`): a fresh worker of 2 "
-    "processes on a queue no job goes to, PSS of all the processes of its session; a bare "
+    "processes on a queue no job goes to, PSS of all the processes of its session, and by "
+    "role: the main and pool processes, the fit launcher, the spare fit processes; a bare "
     "Celery worker with the project's settings, 2 processes, the fit's imports made before "
-    "the fork (`worker/warm.py`), the same; a `jupyter server` with the extension in shared "
-    "mode and one with `--ServerApp.jpserver_extensions=jupyter_bumps_remote=False`, RSS "
-    "and PSS after `GET api/status`, `api/contents` and, with the extension, "
-    "`bumps-remote/api/info`, `jobs`, `workers`."
+    "the fork (`worker/fit/warm.py`'s modules), the same. The floor has no fit launcher nor "
+    "fit process (its pool processes fit): it is compared with our main and pool processes, "
+    "as many processes. It does not `gc.freeze()` before the fork, as our main process and "
+    "launcher do, so a pool process whose cycle collector has made a full pass has copied "
+    "much of the heap it inherited: the floor is that much higher, and moves (in one run "
+    "here its two pool processes held 44.5 and 13.7 MB of their own). A `jupyter server` "
+    "with the extension in shared mode and one with "
+    "`--ServerApp.jpserver_extensions=jupyter_bumps_remote=False`, RSS and PSS after "
+    "`GET api/status`, `api/contents` and, with the extension, `bumps-remote/api/info`, "
+    "`jobs`, `workers`."
 )
 WORKER_TARGET_MB = 150.0
 DISABLED = "--ServerApp.jpserver_extensions=jupyter_bumps_remote=False"
@@ -39,6 +50,10 @@ def measure(base, quick: bool) -> list[Row]:
 
     with services.worker(url, 2, queue_prefix="bench-footprint.") as worker:
         ours = idle(worker.process)
+        roles = by_role(worker.process.pid)
+        part = {
+            role: sum(services.memory(pid)["pss"] for pid in pids) for role, pids in roles.items()
+        }
     bare = services.BareWorker(url, "bench-warm", concurrency=2, contract=True, warm=True)
     with services.started(bare):
         floor = idle(bare.process)
@@ -62,7 +77,10 @@ def measure(base, quick: bool) -> list[Row]:
             f"≤ {WORKER_TARGET_MB:.0f} MB",
             ours["pss"] <= target,
             f"floor: a bare warm Celery worker with the project's settings, "
-            f"{floor['processes']} processes: {mb(floor['pss'])} PSS",
+            f"{floor['processes']} processes: {mb(floor['pss'])} PSS; ours by role: main + "
+            f"{len(roles['pool'])} pool processes {mb(part['main'] + part['pool'])}, fit "
+            f"launcher {mb(part['launcher'])}, {len(roles['fit'])} spare fit processes "
+            f"{mb(part['fit'])}",
         ),
         Row(
             "idle `jupyter server`: the extension's part (with − without)",
@@ -72,3 +90,24 @@ def measure(base, quick: bool) -> list[Row]:
             f"with {mb(servers['with']['rss'])}, without {mb(servers['without']['rss'])} RSS",
         ),
     ]
+
+
+def by_role(leader: int) -> dict[str, list[int]]:
+    """The worker's processes by role: its main process, the fit launcher (exec'd by the main
+    process), the pool processes (its other children), the fit processes (the launcher's
+    children, or a pool process's own where it forked them)."""
+    parents = {pid: _parent(pid) for pid in services.session_pids(leader)}
+    # (its spares are forks of it: the same command line, the launcher their parent)
+    launchers = [pid for pid, ppid in parents.items() if ppid == leader and _is_launcher(pid)]
+    pool = [pid for pid, ppid in parents.items() if ppid == leader and pid not in launchers]
+    fit = [pid for pid, ppid in parents.items() if ppid in (*launchers, *pool)]
+    return {"main": [leader], "pool": pool, "launcher": launchers, "fit": fit}
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _is_launcher(pid: int) -> bool:
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return b"jupyter_bumps_remote.worker.fit.launcher" in command
