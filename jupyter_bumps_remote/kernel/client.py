@@ -126,6 +126,10 @@ class Client:
         body = json.dumps({"ids": job_ids})
         return self.json("POST", "jobs/results", params=params, data=body, timeout=wait + TIMEOUT)
 
+    def payload(self, job_id: str) -> bytes:
+        """The job's problem payload as submitted (transport.decode rebuilds the problem)."""
+        return self.request("GET", f"jobs/{job_id}/payload").content
+
     def session_file(self, job_id: str) -> bytes:
         return self.request("GET", f"jobs/{job_id}/session.h5", timeout=SESSION_TIMEOUT).content
 

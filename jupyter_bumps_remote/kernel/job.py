@@ -235,7 +235,12 @@ class RemoteJob:
             )
         if self._result is None:
             summary = self._summary or self._client.result(self.id)
-            self._result = FitResult(self.id, summary, lambda: self._client.session_file(self.id))
+            self._result = FitResult(
+                self.id,
+                summary,
+                lambda: self._client.session_file(self.id),
+                lambda: self._client.payload(self.id),
+            )
         return self._result
 
     # -- changing it ------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """FitResult: a remote fit's result as bumps objects in the kernel.
 
-The summary (x, dx, chisq, cov, convergence, …) comes as JSON at once; the session file,
-which holds the problem and the DREAM state, is fetched the first time `problem`, `state`
-or `save()` needs it, and opened with bumps' own `load_fit_from_session`.
+The summary (x, dx, chisq, cov, convergence, …) comes as JSON at once. `problem` is rebuilt
+here from the job's payload, the problem as this owner submitted it, the first time it is
+asked for: no worker has to build a session file for a plot, however busy the workers are.
+The session file, which holds the problem and the DREAM state, is fetched the first time
+`state` or `save()` needs it (or `problem`, where the payload is gone or does not decode
+here), and opened with bumps' own `load_fit_from_session`.
 """
 
 from __future__ import annotations
@@ -18,12 +21,20 @@ import numpy as np
 
 
 class FitResult:
-    def __init__(self, job_id: str, summary: dict, fetch_session: Callable[[], bytes]):
+    def __init__(
+        self,
+        job_id: str,
+        summary: dict,
+        fetch_session: Callable[[], bytes],
+        fetch_payload: Callable[[], bytes] | None = None,
+    ):
         self.job_id = job_id
         self._summary = summary
         self._fetch_session = fetch_session
+        self._fetch_payload = fetch_payload
         self._session_bytes: bytes | None = None
         self._loaded: Any = None  # (problem, fit state) from the session file
+        self._submitted: Any = None  # the problem rebuilt from the payload
         self.x = np.asarray(summary["x"], dtype=float)
         self.dx = _array(summary.get("dx"))
         self.chisq = summary.get("chisq")
@@ -61,9 +72,25 @@ class FitResult:
     @property
     def problem(self):
         """The problem rebuilt in the kernel with the best point set: `.plot()` works."""
-        problem, _ = self._load()
+        problem = self._from_payload()
+        if problem is None:
+            problem, _ = self._load()
         problem.setp(self.x)
         return problem
+
+    def _from_payload(self):
+        """The problem as submitted, from the job's payload; None where the payload is gone,
+        the server has no such route, or it does not decode here (another environment):
+        the session file has it then."""
+        if self._submitted is None and self._fetch_payload is not None:
+            from ..shared import transport
+            from .client import RemoteError
+
+            try:
+                self._submitted = transport.decode(self._fetch_payload())
+            except (RemoteError, transport.PayloadError):
+                self._fetch_payload = None  # the session file from now on
+        return self._submitted
 
     @property
     def state(self):

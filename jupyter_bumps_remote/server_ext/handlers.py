@@ -399,6 +399,16 @@ class ResultHandler(BumpsRemoteHandler):
         self.finish(await self.service.result(self.owner, job_id))
 
 
+class PayloadHandler(BumpsRemoteHandler):
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id):
+        # the envelope as submitted: JSON, never decoded here (it carries code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.service.payload(self.owner, job_id))
+
+
 class SessionHandler(BumpsRemoteHandler):
     @web.authenticated
     @authorized

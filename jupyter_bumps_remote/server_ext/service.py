@@ -54,6 +54,11 @@ class ServiceUnavailable(Exception):
     """Redis or the broker cannot be reached, or embedded mode could not start (503)."""
 
 
+PAYLOAD_GONE = (
+    "the job's problem is gone (expired, or lost with Redis' data): submit the problem again"
+)
+
+
 class ResultNotReady(Exception):
     """The job exists but has no result (yet): 409 with the job's status."""
 
@@ -351,10 +356,7 @@ class JobService:
         old = await self._record(owner, job_id)
         payload = await self.store.payload(owner, job_id)
         if payload is None:
-            raise ResultNotReady(
-                "the job's problem is gone (expired, or lost with Redis' data): "
-                "submit the problem again"
-            )
+            raise ResultNotReady(PAYLOAD_GONE)
         record, raw = dispatch.new_job(
             owner,
             payload,
@@ -474,6 +476,15 @@ class JobService:
             pass
         finally:
             self.hub.unsubscribe(subscriber)
+
+    async def payload(self, owner: str, job_id: str) -> bytes:
+        """The job's problem payload as it was submitted (the owner's own: its kernel rebuilds
+        the problem from it, where a session file would need a worker to build it)."""
+        payload = await self.store.payload(owner, job_id)
+        if payload is None:
+            await self._record(owner, job_id)  # 404 for a job that is not the owner's
+            raise ResultNotReady(PAYLOAD_GONE)
+        return payload
 
     async def stored_result(self, owner: str, job_id: str) -> bytes | None:
         """The result summary as stored (JSON bytes, not parsed here), if there is one."""

@@ -8,6 +8,7 @@ import pytest
 from jupyter_bumps_remote.shared import jobs
 
 from ..support.problems import gaussian_problem
+from ..support.waiting import wait_until
 
 
 def test_submit_wait_result(api_client):
@@ -69,13 +70,23 @@ def test_save_writes_a_session_file_bumps_opens(api_client, tmp_path):
     np.testing.assert_allclose(reloaded.x, result.x, rtol=1e-12)
 
 
-def test_an_lm_fits_file_is_built_when_its_problem_or_save_asks_for_it(api_client, tmp_path):
-    """Every fitter but DREAM leaves its session file to be built on request: the result's
-    problem and save() ask the server, which has a worker build it once."""
+def test_an_lm_fits_file_is_built_when_save_asks_for_it_not_for_its_problem(api_client, tmp_path):
+    """Every fitter but DREAM leaves its session file to be built on request: save() asks
+    the server, which has a worker build it once. The result's problem comes from the job's
+    payload, rebuilt in the kernel: no build for a plot."""
     from bumps.fitters import load_fit_from_session
 
-    result = api_client.submit(gaussian_problem(), "lm", seed=5).result(60)
+    job = api_client.submit(gaussian_problem(), "lm", seed=5)
+    result = job.result(60)
     assert result.problem.chisq() == pytest.approx(result.chisq, rel=1e-9)
+    assert result.problem is result.problem  # rebuilt once
+
+    # nothing was built: the recipe, stored just after the job's end, stays a recipe
+    def settled() -> str:
+        state = api_client.get_job(job.id).record.get("session") or ""
+        return state if state in ("deferred", "building", "ready", "failed") else ""
+
+    assert wait_until(settled, 60, "the recipe stored") == "deferred"
     assert result.state is None  # lm keeps none
     path = result.save(tmp_path / "lm.h5")
     problem, reloaded = load_fit_from_session(path)

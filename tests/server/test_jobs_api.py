@@ -48,6 +48,22 @@ async def test_submit_run_result_and_session(api):
     np.testing.assert_allclose(reloaded.x, summary["x"], rtol=1e-12)
 
 
+async def test_the_payload_comes_back_as_submitted_and_decodes_to_the_problem(api, bumps_ext):
+    problem = gaussian_problem()
+    payload = transport.encode(problem)
+    job = await api.json("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)
+    response = await api.call("GET", "jobs", job["id"], "payload", expect=200)
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert json.loads(response.body) == payload
+    assert transport.decode(response.body).chisq() == problem.chisq()
+    # once it is gone (expired, or lost with Redis' data): 409 saying so, not a 500
+    store = bumps_ext.service.store
+    await store.redis.delete(store.keys.payload(job["owner"], job["id"]))
+    gone = await api.call("GET", "jobs", job["id"], "payload", expect=409)
+    assert b"problem is gone" in gone.body
+    await api.call("GET", "jobs", "0" * 32, "payload", expect=404)
+
+
 async def test_location_header_points_at_the_job(api, jp_fetch):
     payload = transport.encode(gaussian_problem())
     response = await api.call("POST", "jobs", body={"payload": payload, "fitter": "lm"}, expect=201)

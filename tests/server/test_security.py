@@ -385,6 +385,7 @@ async def test_a_user_cannot_see_or_touch_another_users_jobs(
         await bob.call("GET", "jobs", done["id"]),
         await bob.call("GET", "jobs", done["id"], "result"),
         await bob.call("GET", "jobs", done["id"], "session.h5"),
+        await bob.call("GET", "jobs", done["id"], "payload"),
         await bob.call("POST", "jobs", done["id"], "cancel"),
         await bob.call("POST", "jobs", stuck["id"], "cancel"),
         await bob.call("POST", "jobs", done["id"], "retry", body={}),
@@ -419,6 +420,7 @@ async def test_a_user_cannot_see_or_touch_another_users_jobs(
     assert (await alice.json("GET", "jobs", stuck["id"], expect=200))["status"] == jobs.QUEUED
     await alice.json("GET", "jobs", done["id"], "result", expect=200)
     await alice.call("GET", "jobs", done["id"], "session.h5", expect=200)
+    await alice.call("GET", "jobs", done["id"], "payload", expect=200)
     listed = {j["id"] for j in (await alice.json("GET", "jobs", expect=200))["jobs"]}
     assert listed == {done["id"], stuck["id"]}
     again = await alice.json("POST", "jobs", body=body, headers=key, expect=200)

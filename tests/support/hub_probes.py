@@ -170,6 +170,7 @@ def rest_probes(server_url: str, other_server_url: str, token: str, jobs: list[s
             ("get", "GET", f"jobs/{job}", None),
             ("result", "GET", f"jobs/{job}/result", None),
             ("session", "GET", f"jobs/{job}/session.h5", None),
+            ("payload", "GET", f"jobs/{job}/payload", None),
             ("cancel", "POST", f"jobs/{job}/cancel", {}),
             ("retry", "POST", f"jobs/{job}/retry", {}),
             ("resume", "POST", f"jobs/{job}/resume", {}),
