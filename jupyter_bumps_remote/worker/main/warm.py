@@ -12,8 +12,10 @@ and pool processes' PSS 165 -> 118 MB (docs/design.md#one-fit-one-forked-process
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+import sys
 
 from ..fit.warm import MODULES, warm_up
 
@@ -39,4 +41,18 @@ def before_fork() -> None:
     app, which live as long as the process."""
     for name in AFTER_FORK:
         importlib.import_module(name)
+    _cffi_parser()
     gc.freeze()
+
+
+def _cffi_parser() -> None:
+    """Each pool process, as it starts, has billiard set its parent-death signal through
+    cffi where cffi is imported (billiard.util.set_pdeathsig): cffi builds pycparser's C
+    parser for that one declaration, ~4.7 MB of objects, once per process and kept
+    (cffi.cparser's cache). Built here first, the pool processes share this one."""
+    if "cffi" not in sys.modules:  # billiard then uses ctypes
+        return
+    with contextlib.suppress(Exception):  # only memory is at stake
+        import cffi
+
+        cffi.FFI().cdef("int prctl (int __option, ...);")
