@@ -7,7 +7,7 @@ freezes its heap (`before_fork`): without it, each pool process's first full col
 wrote into every object it inherited (Python's cyclic GC keeps its state in each object's
 header) and so copied the main process's heap page by page, and each process imported the
 job's modules into memory of its own. Measured on an idle worker of 2 processes: the main
-and pool processes' PSS 165 -> 118 MB (docs/design.md#one-fit-one-forked-process-forked-ahead).
+and pool processes' PSS 163 -> 113 MB (docs/design.md#one-fit-one-forked-process-forked-ahead).
 """
 
 from __future__ import annotations
