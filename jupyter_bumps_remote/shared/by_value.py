@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import operator
 import os
 import re
 import site
@@ -38,24 +39,37 @@ def modules_to_send_by_value(modules: dict | None = None) -> list[str]:
     For `sys.modules` the answer is kept while nothing it depends on changes: the exact
     sequence of (name, module object) in `sys.modules` (an import, a deletion, a module
     replaced under its name or re-imported all change it; comparing is an identity check
-    per entry, ~20 µs where the scan takes ~0.2-0.5 ms) and `sys.path` (which `_places`
-    reads). A module's own file does not move while it stays the same object."""
+    per entry, ~0.05 ms for 750 modules and ~0.15 for 2,750, where the scan takes
+    ~0.2-0.5 ms) and `sys.path` (which `_places` reads). A module's own file does not move
+    while it stays the same object."""
     global _last
     if modules is not None:
         return _scan(modules)
     entries = sys.modules.copy()  # one snapshot, even while another thread imports
-    # ids, not ==: an object in sys.modules may define its own __eq__. The kept snapshot
-    # holds the objects, so no id is reused while it is kept.
-    key = (tuple(sys.path), tuple(entries), tuple(map(id, entries.values())))
+    path = tuple(sys.path)
     last = _last
-    if last is not None and last[0] == key:
+    if last is not None and _same_modules(last[0], last[1], path, entries):
         return list(last[2])
     found = _scan(entries)
-    _last = (key, entries, tuple(found))
+    _last = (path, entries, tuple(found))
     return found
 
 
-# (key, the sys.modules snapshot it was made of, answer) of the last scan of sys.modules
+def _same_modules(kept_path: tuple, kept: dict, path: tuple, entries: dict) -> bool:
+    """The same path, and the same names in the same order, each to the same object: `is`,
+    not ==, since an object in sys.modules may define its own __eq__ (the kept snapshot
+    holds its objects, so none of them is another under a reused id). Compared in C, with
+    no key built: the tuples of names and ids this replaced took ~0.25 ms per encode in a
+    process of 2,750 modules."""
+    return (
+        path == kept_path
+        and len(entries) == len(kept)
+        and list(entries) == list(kept)
+        and all(map(operator.is_, entries.values(), kept.values()))
+    )
+
+
+# (sys.path, the sys.modules snapshot, answer) of the last scan of sys.modules
 _last: tuple[tuple, dict, tuple[str, ...]] | None = None
 
 

@@ -82,6 +82,22 @@ def test_a_module_replaced_under_its_name_is_seen(notebook_folder):
     assert name not in by_value.modules_to_send_by_value()
 
 
+class ClaimsEquality(types.ModuleType):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = types.ModuleType.__hash__
+
+
+def test_a_module_replaced_by_one_that_claims_to_equal_it_is_seen(notebook_folder):
+    """The kept answer compares the modules by identity, never by their own __eq__."""
+    name = write_module(notebook_folder)
+    importlib.import_module(name)
+    assert name in by_value.modules_to_send_by_value()
+    sys.modules[name] = ClaimsEquality(name)  # made in memory: left to cloudpickle
+    assert name not in by_value.modules_to_send_by_value()
+
+
 def test_a_module_removed_between_two_encodes_is_seen(notebook_folder):
     name = write_module(notebook_folder)
     importlib.import_module(name)
