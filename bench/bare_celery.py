@@ -3,7 +3,8 @@
 Its worker reads the Redis URL from BENCH_BARE_REDIS_URL (broker and result backend, json
 only, like the project's app). BENCH_BARE_CONTRACT=1 adds the settings docs/reliability.md
 and docs/design.md require of the project's workers (late acks, prefetch 1, time limits, a
-visibility timeout, task events): what any worker honouring that contract pays.
+visibility timeout; task events are off, as the project's workers have them unless
+BUMPS_REMOTE_TASK_EVENTS=1): what any worker honouring that contract pays.
 BENCH_BARE_WARM=1 imports what every fit needs before the pool forks, as the project's
 worker does: the memory any warm worker holds. Tasks: `noop`, and `fit`, which decodes a
 payload and fits in the pool process (no job record, no fit process; the session file only
@@ -29,8 +30,6 @@ CONTRACT_SETTINGS = {
     "task_soft_time_limit": 3300,
     "broker_transport_options": {"visibility_timeout": 3900},
     "task_track_started": True,
-    "worker_send_task_events": True,
-    "task_send_sent_event": True,
 }
 
 
