@@ -107,10 +107,12 @@ class Remote:
     def events(self, job_id: str, since: str = "0") -> list[dict]:
         return self.store.events(self.owner, job_id, since)
 
-    def session(self, job_id: str, timeout: float = 30) -> bytes:
+    def session(self, job_id: str, timeout: float = 120) -> bytes:
         """The session file, as the server's route gets it: the fit process stores it just
         after the terminal status, or (every fitter but DREAM) its recipe, and a request
-        has a worker build it (server_ext/session_builds.py)."""
+        has a worker build it (server_ext/session_builds.py). The deadline allows for a
+        build that waits for a pool process busy with another test's fit, then decodes a
+        refl1d problem in a fresh fit process on a loaded machine (30 s was once too short)."""
         deadline = time.monotonic() + timeout
         while True:
             record, data = self.store.session_with_record(self.owner, job_id)
