@@ -15,7 +15,7 @@ import logging
 import math
 import re
 
-from . import bounded_json, encodings, versions
+from . import bounded_json, bumps_compat, encodings, versions
 
 FORMAT = "jupyter-bumps-remote/1"
 ENCODING = encodings.SERIALIZE
@@ -71,7 +71,8 @@ def encode(problem) -> dict:
     fitted parameters, same chisq): `bumps.serialize`, else a pickle. Raises PayloadError
     saying what differs when neither does."""
     problem = as_fit_problem(problem)
-    encoding, data, chisq = choose_encoding(problem)
+    with bumps_compat.memoized_chisq_scale():  # (chisq() five times: bumps_compat.py)
+        encoding, data, chisq = choose_encoding(problem)
     return {
         "format": FORMAT,
         "environment": versions.environment(problem),
@@ -333,6 +334,11 @@ def _environment_here(theirs: dict) -> dict:
 
 def decode(raw: bytes | str | dict, *, verify: bool = True):
     """Rebuild the problem (worker side). Raises PayloadError naming the cause and the fix."""
+    with bumps_compat.memoized_chisq_scale():  # (FitProblem() and chisq(): bumps_compat.py)
+        return _decode(raw, verify)
+
+
+def _decode(raw: bytes | str | dict, verify: bool):
     envelope = read_envelope(raw)
     check_environment(envelope)
     try:

@@ -51,6 +51,10 @@ def _compile_dream_kernels() -> None:
     run_fit(tiny_problem(), "dream", {"steps": 20, "burn": 20, "pop": 10}, seed=0)
 
 
+# what warm_up enters and never leaves (the launcher's state, inherited by every fork)
+_KEPT = contextlib.ExitStack()
+
+
 def warm_up() -> None:
     for name in MODULES:
         importlib.import_module(name)
@@ -60,6 +64,8 @@ def warm_up() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     bumps_compat.module_names()  # the fit-thread and session-state modules, wherever they live
+    # for good in every fork: each job's decode, fit monitors and summary call chisq()
+    _KEPT.enter_context(bumps_compat.memoized_chisq_scale())
     from .rehearsal import rehearse
 
     try:
