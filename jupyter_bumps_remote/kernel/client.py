@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import requests
 
 from .discovery import ServerInfo, find_server
@@ -71,7 +72,12 @@ class Client:
     def json(self, method: str, path: str, **kwargs) -> Any:
         """The answer's JSON (None for an empty answer: only DELETE gives one)."""
         response = self.request(method, path, **kwargs)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:  # a DREAM summary is 240 kB of floats: requests' json module ~10 ms, orjson ~1
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return response.json()
 
     # -- routes ----------------------------------------------------------------------------
 

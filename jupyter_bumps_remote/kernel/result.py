@@ -145,16 +145,10 @@ class FitResult:
 
 
 def _array(values):
-    """JSON lists (null for what was nan) to a float array."""
+    """JSON lists (null for what was nan) to a float array: numpy makes None nan itself."""
     if values is None:
         return None
-    return np.asarray(_nan_for_none(values), dtype=float)
-
-
-def _nan_for_none(values):
-    if isinstance(values, list):
-        return [_nan_for_none(v) for v in values]
-    return np.nan if values is None else values
+    return np.asarray(values, dtype=float)
 
 
 def _number(value: Any, spec: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..shared import jobs
 from .batch import Batch, Command, OpGen, Script
-from .codec import as_text, compact_json, decode_record, encode_record, flatten
+from .codec import as_text, compact_json, decode_record, encode_record, flatten, summary_json
 from .errors import JobNotFound, TransitionRefused
 from .events import decode_events, status_event
 from .quotas import NO_LIMITS, RECOUNT_EVERY, Limits, many_refusal, refusal
@@ -242,7 +242,7 @@ def put_result(
         keys.job_bytes(owner),
         keys.usage(owner),
     ]
-    args = [job_id, compact_json(summary), run]
+    args = [job_id, summary_json(summary), run]
     (reply,) = yield Batch([Script("result", script_keys, args)])
     return bool(reply)
 

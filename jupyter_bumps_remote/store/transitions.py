@@ -10,7 +10,7 @@ from typing import Any
 
 from ..shared import jobs
 from .batch import Batch, OpGen, Script
-from .codec import as_text, compact_json, decode_record, encode_record, flatten
+from .codec import as_text, compact_json, decode_record, encode_record, flatten, summary_json
 from .errors import JobNotFound, TransitionRefused
 from .events import status_event
 from .quotas import RECOUNT_EVERY, session_refused
@@ -200,7 +200,7 @@ def finish(
         settings.result_ttl,
         run,
         job_id,
-        "" if result is None else compact_json(result),
+        "" if result is None else summary_json(result),
         "" if last_progress is None else compact_json(data),
         compact_json({"job": job_id, **progress_summary}),
         *flatten(encode_record(fields)),
