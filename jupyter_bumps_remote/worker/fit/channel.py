@@ -24,8 +24,9 @@ class Channel:
     def checkpoint(self, data: bytes) -> None:
         self._send(frames.CHECKPOINT, data)
 
-    def result(self, summary: dict[str, Any]) -> None:
-        self._send(frames.RESULT, _json(summary))
+    def result(self, summary: dict[str, Any] | bytes) -> None:
+        """The summary, or its JSON already written (results.summary_json)."""
+        self._send(frames.RESULT, summary if isinstance(summary, bytes) else _json(summary))
 
     def outcome(self, outcome: str, max_time: bool = False, error: dict | None = None) -> None:
         """completed, cancelled or failed (with `error`). Everything printed so far goes

@@ -25,7 +25,7 @@ from ...shared import jobs, transport
 from ...shared.bumps_compat import convergence_monitor
 from ...shared.fitting import run_fit
 from ...shared.settings import ENV_PREFIX
-from . import checkpoint, frames, heap
+from . import checkpoint, heap
 from .cancel import CancelFlag
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
@@ -129,8 +129,8 @@ def _fit_and_send(
         cov=outcome.cov,
         sample_stats=outcome.sample_stats,
     )
-    # (Channel.result's json.dumps, in C but float by float: results.summary_json)
-    channel._send(frames.RESULT, summary_json(summary))
+    # (not Channel.result's json.dumps, in C but float by float: results.summary_json)
+    channel.result(summary_json(summary))
     progress.emit(final=True)
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.
