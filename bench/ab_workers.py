@@ -12,7 +12,9 @@ code: compare checkouts whose store and dispatch agree.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,6 +35,10 @@ WARMUP = 5
 
 
 def main(checkouts: list[str], n: int) -> None:
+    # `python -m` puts the working directory first on a worker's path: from a checkout, its
+    # main and pool processes would run that checkout's code whatever PYTHONPATH says
+    checkouts = [os.path.abspath(checkout) for checkout in checkouts]
+    os.chdir(tempfile.gettempdir())
     stacks = {}
     try:
         for checkout in checkouts:
