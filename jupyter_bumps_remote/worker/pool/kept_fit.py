@@ -6,9 +6,10 @@ the launcher, and killing what it left behind; the fit itself was a few ms. Ever
 handed over with `reuse`: its fit process then says when it is done rather than exit, and
 this pool process keeps it, instead of forking a spare, for the next job if that job is
 the same owner's and comes within REUSE_SECONDS. Another owner's job, a later one, or a
-kept process that has served REUSE_JOBS or used REUSE_CPU_SECONDS, gets a fresh process,
-and the kept one is ended as any fit process is (runner.retire); one nobody took within
-REUSE_SECONDS is ended then and replaced by a rehearsed spare (runner._watch_kept). Owners
+kept process that has served REUSE_JOBS or used its share of its CPU time limit
+(reuse_cpu_seconds: 1 % of it, within 1 and 60 s), gets a fresh process, and the kept one
+is ended as any fit process is (runner.retire); one nobody took within REUSE_SECONDS is
+ended then and replaced by a rehearsed spare (runner._watch_kept). Owners
 never share a fit process; a crash still fails only the job it happened in (the next gets a
 fresh process); a process is kept only after a completed job that left nothing running: no
 thread of its code, no process it started (docs/design.md#one-fit-one-forked-process-forked-ahead).
@@ -25,10 +26,15 @@ from .spare import SpareFitProcess
 # The owner's next job must come this soon after the last (a backlog's comes at once).
 REUSE_SECONDS = 2.0
 # Jobs one process serves at most, and its CPU time past which it serves none more: its
-# CPU time limit (BUMPS_REMOTE_MAX_CPU_SECONDS) counts over all its jobs, so that a job in
-# a kept process has at most this much less of it.
+# CPU time limit (RLIMIT_CPU, BUMPS_REMOTE_MAX_CPU_SECONDS) counts over all its jobs, so
+# that a job in a kept process has at most this much less of it: a fraction of the limit,
+# between the bounds (the upper one with no limit). At 1 s flat, a fit of a second served
+# one job, and a sweep of fits of 30 to 90 ms retired its process every 12 to 30 jobs
+# (about 1 ms of CPU per fit: a rehearsed spare costs about 10 ms, its fork a few).
 REUSE_JOBS = 50
-REUSE_CPU_SECONDS = 1.0
+REUSE_CPU_FRACTION = 0.01
+REUSE_CPU_SECONDS_MIN = 1.0
+REUSE_CPU_SECONDS_MAX = 60.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,9 +98,35 @@ def forget() -> None:
 def may_serve_again(process: SpareFitProcess, served: int) -> bool:
     """Within the caps, and nothing of the job it ran is left: no process it started (it
     is a child subreaper, so whatever its code started and orphaned is its child)."""
-    if served >= REUSE_JOBS or cpu_seconds(process.pid) >= REUSE_CPU_SECONDS:
+    if served >= REUSE_JOBS or cpu_seconds(process.pid) >= reuse_cpu_seconds(process.pid):
         return False
     return not children_of(process.pid)
+
+
+def reuse_cpu_seconds(pid: int) -> float:
+    """The CPU time past which the process serves no more jobs: REUSE_CPU_FRACTION of its
+    CPU time limit (the soft RLIMIT_CPU its sandbox set, read where it applies), within
+    REUSE_CPU_SECONDS_MIN and REUSE_CPU_SECONDS_MAX; the least if the limit cannot be read."""
+    limit = cpu_limit(pid)
+    if limit == 0:
+        return REUSE_CPU_SECONDS_MIN
+    if limit is None:
+        return REUSE_CPU_SECONDS_MAX
+    return min(REUSE_CPU_SECONDS_MAX, max(REUSE_CPU_SECONDS_MIN, limit * REUSE_CPU_FRACTION))
+
+
+def cpu_limit(pid: int) -> float | None:
+    """The process's soft CPU time limit in seconds: None if it has none, 0 if unknown.
+    From /proc/PID/limits, which any user may read (prlimit needs the process's uid)."""
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max cpu time"):
+                    soft = line[len("Max cpu time") :].split()[0]
+                    return None if soft == "unlimited" else float(soft)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def cpu_seconds(pid: int) -> float:
