@@ -116,8 +116,7 @@ def run_job(
     # backlog's: the next fit of a notebook's loop then starts in a warm process at once,
     # and no spare's fork and rehearsal takes the CPU from it. But for a DREAM fit out of
     # a backlog: it writes its session file at once, at nice 10 only in a process that
-    # will not serve again (fit_process.py), so that the next job goes first; and at
-    # seconds of CPU its process would seldom be kept (kept_fit.REUSE_CPU_SECONDS)
+    # will not serve again (fit_process.py), so that the next job goes first
     # (docs/design.md#a-sweeps-jobs-in-fewer-fit-processes)
     reuse = backlog or record.get("fitter") != "dream"
     return _run(settings, store, owner, job_id, token, record, payload, reuse=reuse)
