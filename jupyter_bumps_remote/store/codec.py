@@ -10,6 +10,7 @@ from typing import Any, Literal, overload
 
 import orjson
 
+from ..shared import fast_json
 from .job_record import JobRecord
 
 FieldKind = Literal["json", "int", "float", "bool", "text"]
@@ -102,15 +103,8 @@ def as_text(value: bytes | str | None) -> str | None:
 
 
 def summary_json(summary: Any) -> str:
-    """A result summary as stored: by orjson, where json.dumps wrote a DREAM summary's
-    12,600-float convergence table a float at a time (~10 ms); by json where orjson refuses
-    (integers past 64 bits, keys that are not text, lone surrogates). The same values: orjson
-    writes text as UTF-8 where json escapes what is not ASCII, and would write NaN as null,
-    where json writes a bare NaN, which is no JSON (a summary the recorder read holds none)."""
-    try:
-        return orjson.dumps(summary).decode()
-    except TypeError:  # (orjson.JSONEncodeError is one)
-        return compact_json(summary)
+    """A result summary as stored (shared/fast_json.py: orjson, json where it refuses)."""
+    return fast_json.dumps(summary).decode()
 
 
 def compact_json(value: Any) -> str:

@@ -10,8 +10,9 @@ import numpy as np
 from bumps import fitters as bumps_fitters
 
 from jupyter_bumps_remote.shared import fitting
+from jupyter_bumps_remote.shared.fast_json import dumps as summary_json
 from jupyter_bumps_remote.shared.fitting import run_fit
-from jupyter_bumps_remote.worker.fit.results import summarize, summary_json
+from jupyter_bumps_remote.worker.fit.results import summarize
 
 from ..support.problems import gaussian_problem
 

@@ -25,7 +25,7 @@ class Channel:
         self._send(frames.CHECKPOINT, data)
 
     def result(self, summary: dict[str, Any] | bytes) -> None:
-        """The summary, or its JSON already written (results.summary_json)."""
+        """The summary, or its JSON already written (shared/fast_json.py)."""
         self._send(frames.RESULT, summary if isinstance(summary, bytes) else _json(summary))
 
     def outcome(self, outcome: str, max_time: bool = False, error: dict | None = None) -> None:

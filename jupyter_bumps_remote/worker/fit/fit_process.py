@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any
 
-from ...shared import jobs, transport
+from ...shared import fast_json, jobs, transport
 from ...shared.bumps_compat import convergence_monitor
 from ...shared.fitting import run_fit
 from ...shared.settings import ENV_PREFIX
@@ -30,14 +30,7 @@ from .cancel import CancelFlag
 from .channel import Channel, flush_output
 from .fit_settings import FitSettings
 from .progress import ProgressMonitor
-from .results import (
-    deferrable,
-    session_bytes,
-    session_recipe,
-    summarize,
-    summary_json,
-    too_large,
-)
+from .results import deferrable, session_bytes, session_recipe, summarize, too_large
 from .session_build import build
 
 _PR_SET_PDEATHSIG = 1
@@ -129,8 +122,8 @@ def _fit_and_send(
         cov=outcome.cov,
         sample_stats=outcome.sample_stats,
     )
-    # (not Channel.result's json.dumps, in C but float by float: results.summary_json)
-    channel.result(summary_json(summary))
+    # (not Channel.result's json.dumps, in C but float by float: shared/fast_json.py)
+    channel.result(fast_json.dumps(summary))
     progress.emit(final=True)
     # The summary is the result: the job is finished for its client now. The session file
     # (HDF5, tens of ms even for a tiny fit) follows; the server's session route waits for it.

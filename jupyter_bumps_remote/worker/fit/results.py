@@ -3,13 +3,11 @@ that builds that file on request."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
 
 import numpy as np
-import orjson
 
 from ...shared import bumps_compat
 from ...shared.settings import ENV_PREFIX
@@ -60,21 +58,6 @@ def summarize(
         "elapsed": elapsed,
         "dream": dream_statistics(result.state, result.labels, sample_stats),
     }
-
-
-def summary_json(summary: dict) -> bytes:
-    """The summary's JSON, as the fit process sends it to its pool process.
-
-    orjson, not json.dumps: a long DREAM fit's summary holds its convergence table (2000
-    steps: 12,600 floats, 240 kB), which json.dumps writes float by float in ~5 ms of a
-    quiet CPU (20 ms loaded), orjson in ~0.3. The same values: the pool process parses
-    either alike (non-finite numbers are null in the summary already). Whatever orjson
-    refuses (an integer over 64 bits, a string that is no UTF-8 in the options) is written
-    by json.dumps as before."""
-    try:
-        return orjson.dumps(summary, option=orjson.OPT_SERIALIZE_NUMPY)
-    except TypeError:
-        return json.dumps(summary, separators=(",", ":")).encode()
 
 
 def dream_statistics(state, labels, stats: list | None = None) -> dict | None:
