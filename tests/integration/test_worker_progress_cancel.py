@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from jupyter_bumps_remote.shared import jobs, transport
 
@@ -102,12 +101,6 @@ def test_max_time_stops_a_fit_on_time(remote):
     assert 1.0 <= elapsed < 2.0
 
 
-@pytest.mark.xfail(
-    reason="a parallel=N DREAM fit hangs now and then (1 run in 3 or 4 here, at 38e8b61 as at "
-    "this commit: its forked evaluation pool, shared/fork_mapper.py, is suspected); it still "
-    "runs, and a pass shows as XPASS, until the hang is found (issue #17's note)",
-    strict=False,
-)
 def test_parallel_population_evaluation_is_faster_inside_the_worker(remote):
     # an expensive model: 2 ms per evaluation, so evaluation dominates and 2 processes help
     problem = gaussian_problem(model="slow_gaussian", DELAY=0.002)

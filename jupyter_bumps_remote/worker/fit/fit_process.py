@@ -248,16 +248,46 @@ def become_fit_process() -> None:
     # of its job at once, and the pool process, told to drain, asks this one down the pipe
     # for a last checkpoint (or kills it). Set before any of the user's code runs.
     signal.signal(signal.SIGTERM, _sigterm_is_the_pool_process_s(os.getpid()))
+    _children_die_of_sigterm()
     # numpy's arrays of a MB or so reused, not faulted in afresh at each evaluation (heap.py)
     heap.keep_freed_heap()
     # The resource limits (max_memory_mb, max_cpu_seconds, max_processes) are the sandbox's
     # to set, after its user namespace exists (sandbox.enter).
 
 
+def _children_die_of_sigterm() -> None:
+    """A process this fit forks (a mapper's pool process) takes SIGTERM's default at once.
+
+    Inheriting the Python handler below is not enough: a Python handler runs only when the
+    interpreter next checks, and a SIGTERM that lands just before a blocking call (a pool
+    process going back to wait on its queue's lock as `Pool.terminate()` sends it) is never
+    acted on, so `terminate()` waited forever on a process that would not die (a parallel=N
+    DREAM fit stayed `running`). SIGTERM is blocked across the fork, so that one sent
+    between the fork and the child's hook waits for the default disposition, not for the
+    handler, whose pending flag Python clears in a new child."""
+    was_blocked = [False]
+
+    def before() -> None:
+        was_blocked[0] = signal.SIGTERM in signal.pthread_sigmask(
+            signal.SIG_BLOCK, {signal.SIGTERM}
+        )
+
+    def restore() -> None:
+        if not was_blocked[0]:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+    def in_child() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        restore()
+
+    os.register_at_fork(before=before, after_in_parent=restore, after_in_child=in_child)
+
+
 def _sigterm_is_the_pool_process_s(fit_pid: int):
-    """SIGTERM's handler in a fit process: nothing (the pool process decides). A process the
-    fit forks (a mapper's pool) inherits the handler, not SIG_IGN, and dies of SIGTERM as
-    by default, so that its own pool can still terminate it."""
+    """SIGTERM's handler in a fit process: nothing (the pool process decides). A process
+    forked where Python's fork hooks do not run (a C library's fork) inherits the handler,
+    not SIG_IGN, and dies of SIGTERM as by default, so that its own pool can still
+    terminate it."""
 
     def on_sigterm(signum, frame) -> None:
         if os.getpid() != fit_pid:
