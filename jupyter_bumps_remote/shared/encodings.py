@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import pickle
+import sys
 import warnings
 import zlib
 from dataclasses import fields, is_dataclass
@@ -87,6 +88,19 @@ def libraries_walked_once(obj, add) -> dict:
     # the objects walked, kept alive: a field may be a property that makes a new list at
     # each read, whose id could otherwise be reused by another during the walk
     kept: list = []
+    # the names of the fields of each `__dataclass_fields__` met (by id: kept alive too)
+    field_names: dict[int, tuple[str, ...]] = {}
+    # the exact types that are neither a dataclass nor a container, met at every step of
+    # a problem (numbers, strings, arrays): skipped before the call
+    skipped = _plain_types()
+
+    def names_of(data) -> tuple[str, ...]:
+        declared = getattr(data, "__dataclass_fields__", None)
+        names = field_names.get(id(declared))
+        if names is None:
+            names = field_names[id(declared)] = tuple(f.name for f in fields(data))
+            kept.append(declared)
+        return names
 
     def walk(obj) -> None:
         is_data = is_dataclass(obj)  # a dataclass or its class, as in bumps
@@ -101,9 +115,9 @@ def libraries_walked_once(obj, add) -> dict:
         kept.append(obj)
         if is_data:
             add(obj, libraries)
-            for f in fields(obj):
-                value = getattr(obj, f.name, None)
-                if value is not None:
+            for name in names_of(obj):
+                value = getattr(obj, name, None)
+                if type(value) not in skipped:  # None among them, as bumps skips it
                     walk(value)
         elif isinstance(obj, dict):
             for value in obj.values():
@@ -111,12 +125,25 @@ def libraries_walked_once(obj, add) -> dict:
                     walk(value)
         else:
             for value in obj:
-                walk(value)
+                if type(value) not in skipped:
+                    walk(value)
         walking.discard(key)
         done.add(key)
 
     walk(obj)
     return libraries
+
+
+# Types whose instances can be neither a dataclass nor a container (the exact type is compared:
+# a subclass may be either). Attributes cannot be set on these types, so none becomes one.
+_BUILTIN_PLAIN = (int, float, complex, bool, str, bytes, type(None))
+
+
+def _plain_types() -> frozenset[type]:
+    numpy = sys.modules.get("numpy")  # not imported for a problem that holds no array
+    if numpy is None:
+        return frozenset(_BUILTIN_PLAIN)
+    return frozenset((*_BUILTIN_PLAIN, numpy.ndarray, numpy.float64, numpy.int64))
 
 
 def to_text(data: bytes) -> str:

@@ -107,6 +107,7 @@ def libraries_used(problem) -> dict[str, str]:
     # classes, and a class's bases say the same each time
     # (by id: a metaclass may define __eq__; each class stays alive, held by the problem)
     noted: set[int] = set()
+    arrays = _array_types()
     stack = [problem]
     while stack and len(seen) < _MAX_VISITED:
         obj = stack.pop()
@@ -116,7 +117,7 @@ def libraries_used(problem) -> dict[str, str]:
         if isinstance(obj, types.ModuleType):
             _note(obj.__name__, found)
             continue
-        if _is_array(obj):
+        if isinstance(obj, arrays):
             continue
         if isinstance(obj, type):
             _note_bases(obj, found, noted)
@@ -140,9 +141,10 @@ def _note(module: object, found: set[str]) -> None:
         found.add(top)
 
 
-def _is_array(obj) -> bool:
+def _array_types() -> tuple[type, ...]:
+    """numpy's arrays and scalars, if numpy is imported (an array cannot exist otherwise)."""
     numpy = sys.modules.get("numpy")
-    return numpy is not None and isinstance(obj, numpy.ndarray | numpy.generic)
+    return () if numpy is None else (numpy.ndarray, numpy.generic)
 
 
 def _children(obj) -> list:

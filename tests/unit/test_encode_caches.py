@@ -4,13 +4,16 @@ replaced or removed between two calls (the kept answer must see it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+import os
 import sys
 import textwrap
 import types
 import uuid
 
+import numpy as np
 import pytest
 
 from jupyter_bumps_remote.shared import by_value, encodings, transport
@@ -155,3 +158,112 @@ def test_a_problem_that_holds_itself_fails_as_in_bumps():
         get_libraries(loop)
     with pytest.raises(RecursionError):
         encodings.libraries_walked_once(loop, _add_to_libraries)
+
+
+# -- cloudpickle's scan for the submodules a function uses, kept ---------------------------------
+
+
+def cloudpickle_scan(code, dependencies) -> list:
+    from cloudpickle import cloudpickle as internals
+
+    return internals._find_imported_submodules(code, dependencies)
+
+
+def write_package(folder) -> str:
+    """A package of the user's with one submodule, `sub`, not imported yet."""
+    name = f"jbr_cache_{uuid.uuid4().hex[:10]}"
+    (folder / name).mkdir()
+    (folder / name / "__init__.py").write_text("")
+    (folder / name / "sub.py").write_text("VALUE = 1\n")
+    importlib.invalidate_caches()
+    return name
+
+
+def test_the_installed_cloudpickle_scan_is_the_one_kept():
+    """The kept scan replaces cloudpickle's only while a payload is encoded, and only the
+    scan it was written for (a cloudpickle whose scan reads other names keeps its own)."""
+    from cloudpickle import cloudpickle as internals
+
+    own = internals._find_imported_submodules
+    assert by_value._is_known_submodule_scan(own)
+    with by_value.sending_local_modules_by_value():
+        assert internals._find_imported_submodules is by_value.kept_imported_submodules
+    assert internals._find_imported_submodules is own
+    assert not by_value._is_known_submodule_scan(lambda code, top_level_dependencies: [])
+
+
+def test_the_kept_submodule_scan_answers_as_cloudpickle_as_modules_come_and_go(
+    notebook_folder,
+):
+    name = write_package(notebook_folder)
+    package = importlib.import_module(name)
+    code = compile(f"{name}.sub.VALUE + np.linalg.norm(x) + os.path.sep", "<f>", "eval")
+
+    def both() -> tuple[list, list]:
+        dependencies = [package, np, os, 3, None]
+        return by_value.kept_imported_submodules(code, dependencies), cloudpickle_scan(
+            code, dependencies
+        )
+
+    kept, own = both()
+    assert kept == own and np.linalg in kept and not any(m.__name__ == f"{name}.sub" for m in kept)
+    importlib.import_module(f"{name}.sub")  # imported between two encodes: seen
+    kept, own = both()
+    assert kept == own and kept[0] is sys.modules[f"{name}.sub"]
+    assert both() == (own, own)  # kept, and a new list each time
+    sys.modules[f"{name}.sub"] = types.ModuleType(f"{name}.sub")  # replaced: seen
+    kept, own = both()
+    assert kept == own and kept[0] is sys.modules[f"{name}.sub"]
+    del sys.modules[f"{name}.sub"]  # removed: seen
+    assert both()[0] == both()[1] and both()[0] == cloudpickle_scan(code, [package, np])
+    assert by_value.kept_imported_submodules(code, [os, 1.0]) == []
+
+
+def test_a_payload_made_with_the_kept_submodule_scans_is_the_one_cloudpickle_makes(
+    notebook_folder, monkeypatch
+):
+    name = write_module(notebook_folder)
+    module = importlib.import_module(name)
+    problems = [gaussian_problem(), gaussian_fit_of(module.peak)]
+    kept = [payload_bytes(problem) for problem in problems]
+    kept_again = [payload_bytes(problem) for problem in problems]
+    monkeypatch.setattr(by_value, "_is_known_submodule_scan", lambda scan: False)
+    own = [fresh_payload_bytes(problem) for problem in problems]
+    assert kept == kept_again == own
+
+
+# -- the walk for bumps' "libraries", with the types it skips ------------------------------------
+
+
+@dataclasses.dataclass
+class Holder:
+    """A dataclass holding what the walk skips by type, and what it must not skip."""
+
+    number: float = 1.0
+    nothing: None = None
+    text: str = "x"
+    array: np.ndarray = dataclasses.field(default_factory=lambda: np.arange(3.0))
+    scalar: object = np.float64(2.0)
+    held: object = None
+    items: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class DataFloat(float):
+    """A float that is a dataclass: not skipped as a float is."""
+
+    tag: int = 0
+
+
+def test_the_libraries_are_bumps_own_for_plain_values_and_dataclasses_among_them():
+    from bumps.util import _add_to_libraries, get_libraries
+
+    problem = transport.as_fit_problem(gaussian_problem())
+    inner = Holder(held=DataFloat(), items=[1, "a", None, np.zeros(2), DataFloat()])
+    outer = Holder(held=problem, items=[inner, Holder, {"k": inner, "n": 1.0}, (inner,)])
+    floats = [1.0, DataFloat()]
+    for obj in (inner, outer, [outer, problem], Holder, DataFloat(), floats):
+        libraries = encodings.libraries_walked_once(obj, _add_to_libraries)
+        assert libraries == get_libraries(obj)
+        assert list(libraries) == list(get_libraries(obj))  # the same order
+    assert list(encodings.libraries_walked_once(floats, _add_to_libraries)) == ["tests"]
