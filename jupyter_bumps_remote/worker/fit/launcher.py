@@ -25,7 +25,8 @@ comes back to the fit while it lives, to the launcher once the fit is gone, whic
 at once. The launcher dies with the main process (PR_SET_PDEATHSIG), and its spares with it.
 
 Run as `python -m jupyter_bumps_remote.worker.fit.launcher SOCKET_PATH`, the settings as
-JSON on stdin; it writes `ready` on stdout once it serves (worker/main/fit_launcher.py).
+JSON on stdin; once it serves it writes on stdout `ready` and the fitters its fits offer
+(`ready_line`): the worker's heartbeat lists those (worker/main/fit_launcher.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .fit_settings import FitSettings
 
 log = logging.getLogger("jupyter_bumps_remote.worker.fit.launcher")
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
-READY = b"ready\n"
+READY = b"ready"  # then, on the same line, the fitters it offers (ready_line)
 # a pool process sends its request as it connects; and the launcher's answers are short
 REQUEST_SECONDS = 5.0
 # killing what a fit left behind (a fork bomb forks while it is being killed)
@@ -294,6 +295,15 @@ def bind(path: str) -> socket.socket:
     return listener
 
 
+def ready_line() -> bytes:
+    """`ready`, then the ids of the fitters this launcher's fits offer as a sorted JSON list,
+    on one line: the worker's main process advertises them in its heartbeat, and so never
+    imports bumps.fitters (scipy, h5py) itself."""
+    from ...shared import jobs
+
+    return READY + b" " + json.dumps(sorted(jobs.fitters())).encode() + b"\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     path = (sys.argv[1:] if argv is None else argv)[0]
     # nothing of the worker's current directory on the path a fit imports from
@@ -320,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     warm.warm_up()
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
-    os.write(1, READY)
+    os.write(1, ready_line())
     os.dup2(null, 1)  # nothing more for the main process to read
     os.close(null)
     log.info("fit launcher %d ready: spares fork from here", os.getpid())

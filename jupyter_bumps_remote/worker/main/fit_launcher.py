@@ -8,11 +8,16 @@ exits, it is started again (after 0.5 s, doubling up to 30 s while it keeps fail
 once); meanwhile a pool process that needs a spare waits a few seconds for it, then forks
 the spare itself (and says so in the log). If it cannot start at all, the worker warms its
 own main process instead and its pool processes fork their spares, as before the launcher.
+
+The launcher says which fitters its fits offer as it becomes ready (launcher.ready_line);
+the heartbeat advertises those (`offered_fitters`), so that this process never imports
+bumps.fitters, and with it scipy and h5py (~30 MB of an idle worker's PSS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import select
@@ -37,6 +42,25 @@ RESTART_DELAYS = (0.5, 30.0)  # the first, and the longest
 # a launcher that ran this long before it exited is restarted after the first delay again
 STABLE_SECONDS = 60.0
 DIRECTORY_PREFIX = "bumps-remote-launcher-"
+# the fitters the last launcher to become ready offers, kept while a later one starts (or
+# fails to): the fit processes come from it, and the heartbeat lists them
+_offered_fitters: list[str] | None = None
+
+
+def offered_fitters() -> list[str]:
+    """The ids of the fitters this worker's fits offer, sorted: those its launcher said;
+    without a launcher, bumps' own, here (this process then warmed itself up, bumps.fitters
+    imported, to fork its fit processes)."""
+    if _offered_fitters is not None:
+        return list(_offered_fitters)
+    from ...shared import jobs
+
+    return sorted(jobs.fitters())
+
+
+def _remember(fitters: list[str]) -> None:
+    global _offered_fitters
+    _offered_fitters = fitters
 
 
 class FitLauncher:
@@ -55,9 +79,11 @@ class FitLauncher:
         within STARTUP_SECONDS. `meanwhile` runs here while the launcher warms up."""
         process = self._spawn()
         meanwhile()
-        if not _ready(process, STARTUP_SECONDS):
+        fitters = _ready(process, STARTUP_SECONDS)
+        if fitters is None:
             _end(process)
             return False
+        _remember(fitters)
         self.process = process
         spare.use_launcher(self.path)
         self._watcher = threading.Thread(target=self._watch, name="fit-launcher", daemon=True)
@@ -110,7 +136,9 @@ class FitLauncher:
             delay = min(delay * 2, RESTART_DELAYS[1])
             process = self._spawn()
             self.process = process
-            if _ready(process, STARTUP_SECONDS):
+            fitters = _ready(process, STARTUP_SECONDS)
+            if fitters is not None:
+                _remember(fitters)
                 log.warning("fit launcher %d serves again", process.pid)
 
 
@@ -129,7 +157,9 @@ def _remove_stale_directories() -> None:
                     shutil.rmtree(path)
 
 
-def _ready(process: subprocess.Popen, timeout: float) -> bool:
+def _ready(process: subprocess.Popen, timeout: float) -> list[str] | None:
+    """The fitters of the launcher's `ready` line once it has written it; None if it did not
+    within `timeout`, or exited."""
     assert process.stdout is not None
     line = b""
     deadline = time.monotonic() + timeout
@@ -138,14 +168,25 @@ def _ready(process: subprocess.Popen, timeout: float) -> bool:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             log.error("the fit launcher did not start within %g s", timeout)
-            return False
-        data = os.read(fd, 64)
+            return None
+        data = os.read(fd, 4096)
         if not data:
             log.error("the fit launcher exited while starting (%s)", process.poll())
-            return False
+            return None
         line += data
     process.stdout.close()
-    return line == launcher.READY
+    return _fitters_of(line)
+
+
+def _fitters_of(line: bytes) -> list[str] | None:
+    """The fitter ids of a `ready` line (launcher.ready_line); None if it is not one."""
+    word, _, rest = line.rstrip(b"\n").partition(b" ")
+    with contextlib.suppress(ValueError):
+        fitters = json.loads(rest) if word == launcher.READY else None
+        if isinstance(fitters, list) and all(isinstance(f, str) for f in fitters):
+            return fitters
+    log.error("the fit launcher said %r instead of ready and its fitters", line[:200])
+    return None
 
 
 def _end(process: subprocess.Popen) -> None:

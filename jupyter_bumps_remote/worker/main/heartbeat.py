@@ -30,7 +30,7 @@ def worker_info(
     settings: WorkerSettings, name: str, concurrency: int, queues: list[str] | None = None
 ) -> dict:
     """What the worker advertises; `queues`: those it consumes (default: those it would)."""
-    from ...shared import jobs
+    from .fit_launcher import offered_fitters
 
     env = versions.served_environment()
     return {
@@ -43,7 +43,8 @@ def worker_info(
         # one queue per combination of its model libraries, then their session builds'
         # queues (versions.consumed_queues)
         "queues": queues or versions.consumed_queues(settings.queue_prefix, env),
-        "fitters": sorted(jobs.fitters()),
+        # its fit launcher's (fit_launcher.py): this process does not import bumps.fitters
+        "fitters": offered_fitters(),
         "concurrency": concurrency,
         "started": time.time(),
     }

@@ -22,14 +22,14 @@ from ..fit.warm import MODULES, warm_up
 __all__ = ["AFTER_FORK", "MODULES", "before_fork", "warm_up"]
 
 # Imported after the fork otherwise: a job's modules by each pool process as it readies its
-# first spare (pool/runner.py) and by the main process's consumer; the heartbeat, the fitters
-# it lists (bumps.fitters: scipy and h5py, ~28 MB) and the lost-jobs sweep by the main
-# process once the worker is ready. (Imported by the main process after the fork, a module's
-# objects still fill free space in pages the pool processes share, which copies them.)
+# first spare (pool/runner.py) and by the main process's consumer; the heartbeat and the
+# lost-jobs sweep by the main process once the worker is ready. (Imported by the main process
+# after the fork, a module's objects still fill free space in pages the pool processes share,
+# which copies them.) Not bumps.fitters (scipy and h5py, ~30 MB): no pool process imports it,
+# and the fitters the heartbeat lists come from the fit launcher (fit_launcher.py).
 AFTER_FORK = (
     "jupyter_bumps_remote.worker.pool.runner",
     "jupyter_bumps_remote.worker.main.heartbeat",
-    "bumps.fitters",
     "jupyter_bumps_remote.worker.main.lost_jobs",
 )
 
