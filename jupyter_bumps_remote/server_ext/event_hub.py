@@ -14,6 +14,7 @@ and from then on every event newer than the last it sent. Stream ids only grow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -34,8 +35,10 @@ FAN_OUT_SLICE = 25  # sockets written between two turns of the IOLoop
 # A sweep's events come a few ms apart, and an XREAD each cost the server more CPU than
 # the rest of its work per job (docs/design.md#events-to-websockets). While replies come
 # faster than BURST_REPLIES in BURST_SECONDS, the reader waits BATCH_SECONDS before the
-# next XREAD, which then brings what came meanwhile at once; a lone fit's few events are
-# read as they come.
+# next XREAD, which then brings what came meanwhile at once; but never while anyone follows
+# one job's stream (a result waited for, a live panel): each of its events is read as it
+# comes, or a tiny fit's result waited up to BATCH_SECONDS more (~8 ms of a ~21 ms
+# submit-to-result when fits came one after another, the burst being their own events).
 BURST_REPLIES = 5
 BURST_SECONDS = 0.1
 BATCH_SECONDS = 0.01
@@ -80,6 +83,8 @@ class EventHub:
         self.wake_stream: str | None = None
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.positions: dict[str, str] = {}
+        self._job_streams: set[str] = set()  # followed for one job: read without batching
+        self._job_followed = asyncio.Event()  # ends a batching wait at once
         self._reader: asyncio.Task | None = None
         self._connection: redis.asyncio.Redis | None = None
 
@@ -93,6 +98,9 @@ class EventHub:
         stream = keys.events(owner, job_id) if job_id else keys.owner_events(owner)
         subscriber = Subscriber(stream, since, send)
         self.subscribers.setdefault(stream, set()).add(subscriber)
+        if job_id:
+            self._job_streams.add(stream)
+            self._job_followed.set()
         try:
             last = since
             while True:
@@ -119,6 +127,7 @@ class EventHub:
             if not members:
                 del self.subscribers[subscriber.stream]
                 self.positions.pop(subscriber.stream, None)
+                self._job_streams.discard(subscriber.stream)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -141,6 +150,10 @@ class EventHub:
             pipe.expire(self.wake_stream, 24 * 3600)  # a server that dies leaves no clutter
             await pipe.execute()
 
+    def _batching(self, replies: deque[float]) -> bool:
+        burst = len(replies) == BURST_REPLIES and replies[-1] - replies[0] < BURST_SECONDS
+        return burst and not self._job_streams
+
     async def _read(self) -> None:
         if self._connection is None:  # its own connection: a blocked XREAD holds it
             self._connection = redis.asyncio.Redis.from_url(
@@ -149,8 +162,10 @@ class EventHub:
         wake_position = "$"
         replies: deque[float] = deque(maxlen=BURST_REPLIES)
         while self.subscribers:
-            if len(replies) == BURST_REPLIES and replies[-1] - replies[0] < BURST_SECONDS:
-                await asyncio.sleep(BATCH_SECONDS)
+            if self._batching(replies):
+                self._job_followed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._job_followed.wait(), BATCH_SECONDS)
             streams: dict[Any, Any] = {**self.positions}
             if self.wake_stream:  # set by the first subscribe, before any reader starts
                 streams[self.wake_stream] = wake_position
