@@ -4,6 +4,10 @@ not only to its main process. The worker drains all the same: its fit's last che
 the job back on its queue as the same attempt, and another worker resumes it from that
 checkpoint to as many steps as the fit left alone (docs/cluster.md#drain-and-checkpoints).
 
+A fit that evaluates its population in parallel (`parallel=2`) drains the same way: Slurm's
+SIGTERM reaches its evaluators too (shared/fork_mapper.py), and the fit still ends its
+generation and sends its last checkpoint.
+
 And the signals a pool process gets from elsewhere still end it: a worker's main process
 SIGKILLed takes its pool processes and their fits with it."""
 
@@ -17,7 +21,7 @@ from jupyter_bumps_remote.shared import jobs
 from jupyter_bumps_remote.worker.pool.sigterm import GRACE_SECONDS
 
 from ..support.checkpoints import check_resumed, stored, wait_for_checkpoint
-from ..support.fit_processes import fits_of, pool_processes
+from ..support.fit_processes import children, fits_of, pool_processes
 from ..support.job_executions import task_returns
 from ..support.problems import gaussian_problem
 from ..support.waiting import wait_gone, wait_until
@@ -78,6 +82,40 @@ def test_26_a_sigterm_to_every_process_of_a_worker_drains_its_fit(stack_factory)
     assert record["attempt"] == 1, record  # the drained attempt does not count
     check_resumed(remote, job["id"], last, FITTER, OPTIONS)
     wait_until(lambda: task_returns(second) == ["done"], timeout=30, what="the task's return")
+
+
+def test_a_sigterm_to_every_process_drains_a_parallel_fit(stack_factory):
+    stack = stack_factory(**SETTINGS, drain_seconds=DRAIN_SECONDS)
+    remote = stack.remote
+    first = stack.worker()
+    job = remote.submit(gaussian_problem(**SLOW), FITTER, OPTIONS | {"parallel": 2}, seed=1)
+    wait_for_checkpoint(stack.store, remote.owner, job["id"], past=20)
+    (pool,) = pool_processes(first.process.pid)
+    (fit,) = fits_of(pool)
+    assert len(children(fit)) == 2, "the fit's two evaluators"
+    everyone = session_pids(first.process.pid)
+    stopped = time.monotonic()
+    for pid in everyone:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    requeued = wait_until(
+        lambda: [e for e in remote.events(job["id"]) if e["type"] == "requeued"],
+        timeout=DRAIN_SECONDS,
+        what="the requeued event",
+    )
+    first.process.wait(DRAIN_SECONDS * 2)
+    exited = time.monotonic() - stopped
+    print(f"\nSIGTERM to {len(everyone)} processes -> worker exited {exited:.2f} s")
+    assert exited < DRAIN_SECONDS, exited
+    assert requeued[0]["data"]["reason"] == "drained"
+    # the fit ended its generation and sent its last checkpoint: it was not killed at half
+    # the drain time, its evaluators dead of the SIGTERM and the generation never ending
+    assert "sent no checkpoint in time" not in first.log.read_text()
+    assert stored(stack.store, remote.owner, job["id"]) is not None
+    record = stack.store.get(remote.owner, job["id"])
+    assert record["status"] == jobs.RUNNING and int(record["drained"]) == 1, record
 
 
 def test_a_pool_process_whose_main_process_is_killed_ends_with_its_fit(stack_factory):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from jupyter_bumps_remote.worker.fit import fit_process
+
+from ..support.waiting import wait_until
 
 
 def _signal_bit(pid: int, field: str, signum: int) -> bool:
@@ -59,13 +60,18 @@ def test_a_fit_process_s_children_die_of_sigterm():
             code = _as_a_fit_process()
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 60  # it takes milliseconds
-    while time.monotonic() < deadline:
+    ended: dict[str, int] = {}
+
+    def reaped() -> bool:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            assert os.waitstatus_to_exitcode(status) == 0
-            return
-        time.sleep(0.05)  # polling the child's state, not a guessed wait
-    os.killpg(pid, signal.SIGKILL)  # the fit process and its child: a group of their own
-    os.waitpid(pid, 0)
-    raise AssertionError("the fit process's child did not die of SIGTERM within 60 s")
+            ended["code"] = os.waitstatus_to_exitcode(status)
+        return bool(done)
+
+    try:
+        wait_until(reaped, timeout=60, what="the fit process's child to die of SIGTERM")
+    except AssertionError:
+        os.killpg(pid, signal.SIGKILL)  # the fit process and its child: a group of their own
+        os.waitpid(pid, 0)
+        raise
+    assert ended["code"] == 0

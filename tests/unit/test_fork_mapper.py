@@ -12,6 +12,8 @@ import pytest
 
 from jupyter_bumps_remote.shared.fork_mapper import EvaluatorDied, ForkPoolMapper, pool_size
 
+from ..support.waiting import alive
+
 POINTS = [[float(i), float(i) / 2] for i in range(23)]  # not a multiple of the chunks
 
 
@@ -27,14 +29,6 @@ def mapper():
     mapper = ForkPoolMapper(_Problem(), 2)
     yield mapper
     mapper.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_values_come_back_in_order_as_a_serial_map_gives_them(mapper):
@@ -55,7 +49,7 @@ def test_the_evaluators_ignore_sigterm_and_answer_after_it(mapper):
     for pid in mapper.pids:
         os.kill(pid, signal.SIGTERM)
     assert mapper(POINTS) == [_Problem().nllf(p) for p in POINTS]
-    assert all(_alive(pid) for pid in mapper.pids)
+    assert all(alive(pid) for pid in mapper.pids)
 
 
 def test_an_evaluator_killed_fails_the_call_with_its_signal(mapper):
@@ -69,6 +63,6 @@ def test_close_leaves_no_evaluator():
     pids = mapper.pids
     assert len(pids) == pool_size(2)
     mapper.close()
-    assert not any(_alive(pid) for pid in pids)
+    assert not any(alive(pid) for pid in pids)
     with pytest.raises(ChildProcessError):
         os.waitpid(pids[0], os.WNOHANG)  # reaped
