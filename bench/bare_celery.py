@@ -7,8 +7,11 @@ visibility timeout; task events are off, as the project's workers have them unle
 BUMPS_REMOTE_TASK_EVENTS=1): what any worker honouring that contract pays.
 BENCH_BARE_WARM=1 imports what every fit needs before the pool forks, as the project's
 worker does: the memory any warm worker holds. Tasks: `noop`, and `fit`, which decodes a
-payload and fits in the pool process (no job record, no fit process; the session file only
-with `session=True`): what any design that runs the fit on a worker pays.
+payload and fits in the pool process (no job record, no fit process): what any design that
+runs the fit on a worker pays; and `fit_in_child`, the same in a child process that each pool
+process forks once and keeps, the problem sent over a pipe and the chisq back: what any
+design pays that keeps the model's code out of the process holding the broker's credentials
+(the project's fit processes; their sandbox, entered once per kept process, left out).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+from multiprocessing.connection import Connection, Pipe
 
 from celery import Celery
 
 NOOP = "bench_bare.noop"
 FIT = "bench_bare.fit"
+FIT_IN_CHILD = "bench_bare.fit_in_child"
 
 # The project's worker settings that cost time on every task (worker/celery_app.py).
 CONTRACT_SETTINGS = {
@@ -50,18 +55,46 @@ def make_app(redis_url: str, contract: bool = False) -> Celery:
         return value
 
     @app.task(name=FIT)
-    def fit(payload: dict, fitter: str, seed: int, session: bool = False) -> float:
-        from jupyter_bumps_remote.shared import transport
-        from jupyter_bumps_remote.shared.fitting import local_fit
-        from jupyter_bumps_remote.worker.fit.results import session_bytes
+    def fit(payload: dict, fitter: str, seed: int) -> float:
+        return _decode_and_fit(payload, fitter, seed)
 
-        problem = transport.decode(payload)
-        result = local_fit(problem, fitter, seed)
-        if session:
-            session_bytes(problem, result)
-        return float(result.chisq)
+    @app.task(name=FIT_IN_CHILD)
+    def fit_in_child(payload: dict, fitter: str, seed: int) -> float:
+        child = _kept_child()
+        child.send((payload, fitter, seed))
+        return child.recv()
 
     return app
+
+
+def _decode_and_fit(payload: dict, fitter: str, seed: int) -> float:
+    from jupyter_bumps_remote.shared import transport
+    from jupyter_bumps_remote.shared.fitting import local_fit
+
+    return float(local_fit(transport.decode(payload), fitter, seed).chisq)
+
+
+_child: Connection | None = None
+
+
+def _kept_child() -> Connection:
+    """This pool process's fit child (forked at its first task): it fits what the pipe
+    brings until the pipe closes, that is until this process ends."""
+    global _child
+    if _child is None:
+        ours, theirs = Pipe()
+        if os.fork() == 0:
+            ours.close()
+            try:
+                while True:
+                    theirs.send(_decode_and_fit(*theirs.recv()))
+            except EOFError:
+                pass
+            finally:
+                os._exit(0)
+        theirs.close()
+        _child = ours
+    return _child
 
 
 app = make_app(
