@@ -14,6 +14,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from ...store import transitions
+from ...store.batch import OpGen
 from ..repeating import Repeating
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class LeaseKeeper:
         self.seconds = seconds
         self.on_lost = on_lost
         self.lost = False
+        self.released = False  # given up with the run's last write (stop_for_release)
         self._loop = Repeating(self._renew, seconds / 3, "bumps-lease")
 
     def start(self) -> LeaseKeeper:
@@ -80,10 +83,21 @@ class LeaseKeeper:
     def stop(self) -> None:
         self._loop.stop()
 
+    def stop_for_release(self) -> Callable[[], OpGen[None]] | None:
+        """Before the run's last write (its session file): stop renewing, and return what
+        makes the operation that gives the lease up, sent in the same round trip (None if
+        another execution took the job over)."""
+        self.stop()
+        if self.lost:
+            return None
+        self.released = True
+        settings, owner, job_id, token = self.store.settings, self.owner, self.job_id, self.token
+        return lambda: transitions.release_lease(settings, owner, job_id, token)
+
     def release(self) -> None:
         """Give the lease up once the job's end is recorded: a later delivery (there should
         be none) then finds the job terminal rather than waiting for the lease to lapse."""
-        if not self.lost:
+        if not self.lost and not self.released:
             try:
                 self.store.release_lease(self.owner, self.job_id, self.token)
             except Exception:  # noqa: BLE001 - it lapses by itself

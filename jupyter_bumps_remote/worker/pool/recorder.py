@@ -10,6 +10,11 @@ The fit's end costs one round trip: its result and the last progress event that 
 wait for its outcome, and go with it in one script (store.finish, lua/end_run.lua); the
 record kept from the job's start names the job in its status event. A fit that ends without
 an outcome has them stored with its failure; a drained one before it goes back to its queue.
+Progress that comes early in a run may be held (`progress(body, hold=True)`) until the relay
+says it is due: a fit that ends meanwhile (a tiny one) stores it with its end, its rows in
+the last event, instead of in a round trip of its own. The session file (or its recipe, or
+why there is none), the run's last write, goes in one round trip with the release of the
+run's lease (`release_with_session`).
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import json
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import orjson
+import redis.exceptions
 
 from ...shared import jobs
-from ...store import JobStore
+from ...store import JobStore, transitions
+from ...store.batch import Batch, OpGen, Script
 from ...store.events import output as output_op
+from ..fit import frames
 from .redis_outage import REDIS_DOWN, retrying
 
 log = logging.getLogger(__name__)
@@ -68,10 +77,18 @@ class Recorder:
         # sent with the outcome: the result, and the progress event after it (data, summary)
         self._result: dict[str, Any] | None = None
         self._last_progress: tuple[dict[str, Any], dict[str, Any]] | None = None
+        # a progress event held (`progress(hold=True)`) until `flush_held` or the fit's end;
+        # its rows are in self._rows too, so that the next event carries them
+        self._held: tuple[dict[str, Any], dict[str, Any]] | None = None
+        # set by the runner: stops the lease's renewal and returns what makes the operation
+        # that releases it (None: not this run's to release), sent with the session file
+        self.release_with_session: Callable[[], Callable[[], OpGen[Any]] | None] | None = None
 
     # -- while the fit runs ---------------------------------------------------------------
 
-    def progress(self, body: bytes | bytearray) -> None:
+    def progress(self, body: bytes | bytearray, hold: bool = False) -> None:
+        """`hold`: keep it until `flush_held`, or the fit's end, which stores it with its
+        last event (or as its last event); a later event takes its rows and replaces it."""
         data = _object(body, "progress")
         rows = data.get("rows")
         rows = rows if isinstance(rows, list) else []
@@ -84,11 +101,31 @@ class Recorder:
         if self.discard or self.finished:
             return
         self._rows = []
+        self._held = None  # (its rows are in this one's)
         if self.has_result and self._last_progress is None:  # the fit's last: with its end
             self._last_progress = (data, summary)
             return
+        if hold and not self.has_result:
+            self._held, self._rows = (data, summary), list(data["rows"])
+            return
         self._write_pending()  # (a fit that sends more after it: in order)
         self._write_progress(data, summary)
+
+    def flush_held(self) -> None:
+        """Store the progress event held, if any (its time is up)."""
+        held, self._held = self._held, None
+        if held is not None and not (self.discard or self.finished):
+            self._rows = []
+            self._write_progress(*held)
+
+    def _last_progress_of_end(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """What the fit's end stores as its last progress event: its last, or the one held."""
+        last, self._last_progress = self._last_progress, None
+        held, self._held = self._held, None
+        if last is None and held is not None:
+            self._rows = []
+            return held
+        return last
 
     def _write_progress(self, data: dict[str, Any], summary: dict[str, Any]) -> None:
         try:
@@ -100,7 +137,7 @@ class Recorder:
         """Store the result and the progress event that wait for the outcome, each alone:
         the fit will send no outcome (a drain), or sent more progress after its last."""
         result, self._result = self._result, None
-        last, self._last_progress = self._last_progress, None
+        last = self._last_progress_of_end()
         if self.discard:
             return
         if result is not None:
@@ -113,22 +150,44 @@ class Recorder:
         if not self.finished:
             self._write_pending()
 
-    def _end(self, status: str, **fields: Any) -> bool:
+    def _end(self, status: str, session: dict[str, Any] | None = None, **fields: Any) -> bool:
         """The job's end, with what waits for it, in one round trip (retried while Redis
-        is away): whether the store took it."""
+        is away): whether the store took it. `session`: `_put_session`'s arguments, the
+        session file that follows, stored in the same round trip."""
         result, self._result = self._result, None
-        last, self._last_progress = self._last_progress, None
-        return retrying(
-            self.store.finish,
-            self.owner,
-            self.job_id,
-            status,
-            run=self.token,
-            record=self.record,
-            result=result,
-            last_progress=last,
-            **fields,
-        )
+        last = self._last_progress_of_end()
+        if session is None or self.record is None:  # (without the record, finish reads it)
+            if session is not None:
+                self.session_pending = True
+            ended = retrying(
+                self.store.finish,
+                self.owner,
+                self.job_id,
+                status,
+                run=self.token,
+                record=self.record,
+                result=result,
+                last_progress=last,
+                **fields,
+            )
+            if session is not None:
+                self._put_session(**session)
+            return ended
+
+        def end() -> OpGen[bool]:
+            return transitions.finish(
+                self.store.settings,
+                self.owner,
+                self.job_id,
+                status,
+                run=self.token,
+                record=self.record,
+                result=result,
+                last_progress=last,
+                **fields,
+            )
+
+        return self._put_session(**session, after=end)[0]
 
     def checkpoint(self, body: bytes | bytearray, now: float | None = None) -> None:
         """The fitter's state, pickled: stored as bytes, never read here, for this job and
@@ -189,19 +248,27 @@ class Recorder:
         self.has_result = True
         self._result = self.summary  # stored with the outcome, first
 
-    def outcome(self, body: bytes | bytearray, cancel_reason: str | None) -> None:
+    def outcome(
+        self,
+        body: bytes | bytearray,
+        cancel_reason: str | None,
+        then: tuple[bytes, bytes | bytearray] | None = None,
+    ) -> bool:
         """The fit's end: its status, reason and error as the pool process sees them (a
-        cancel's reason is the one the pool process sent)."""
+        cancel's reason is the one the pool process sent). `then`: the message that follows
+        it, already read (kind, body): a session file, its recipe or why there is none is
+        stored in the same round trip as the end; whether it was (else the caller passes it
+        on as it comes)."""
         message = _object(body, "outcome")
         status = OUTCOMES.get(message.get("outcome"))  # type: ignore[arg-type]
         if status is None:
             raise BadMessage(f"an outcome {message.get('outcome')!r}")
         self.finished = True
         if self.discard:
-            return
+            return False
         if status == jobs.FAILED:
             self.refused = not self._end(jobs.FAILED, error=_error(message.get("error")))
-            return
+            return False
         if status == jobs.CANCELLED:
             reason = cancel_reason or "cancelled"
         else:
@@ -210,13 +277,33 @@ class Recorder:
             raise BadMessage("an outcome without a result before it")
         self.session_pending = True
         summary, self.summary = self.summary, None  # stored: no later fork inherits it
+        session = self._session_of(*then) if then is not None else None
         self.refused = not self._end(
             status,
+            session=session,
             reason=reason,
             partial=status == jobs.CANCELLED,
             summary=summary,
             session_follows=True,
         )
+        if session is not None:
+            self.session_pending = False
+        return session is not None
+
+    def _session_of(self, kind: bytes, body: bytes | bytearray) -> dict[str, Any] | None:
+        """What `_put_session` stores for the message (kind, body) that follows the outcome;
+        None for one to pass on as it comes (not a session file, or not a valid recipe)."""
+        if kind == frames.SESSION:
+            return {"data": body}
+        if kind == frames.NO_SESSION:
+            return {"data": None, "error": body.decode(errors="replace")[:2000]}
+        if kind == frames.RECIPE:
+            try:
+                _recipe(body)
+            except BadMessage:
+                return None
+            return {"data": bytes(body), "deferred": True}
+        return None
 
     def session(self, data: bytes | bytearray | None, error: str = "") -> None:
         """The session file, or why there is none."""
@@ -224,14 +311,7 @@ class Recorder:
             raise BadMessage("a session file before the outcome")
         self.session_pending = False
         if not self.discard:
-            retrying(
-                self.store.put_session,
-                self.owner,
-                self.job_id,
-                data,
-                error[:2000],
-                run=self.token,
-            )
+            self._put_session(data, error[:2000])
 
     def recipe(self, body: bytes | bytearray) -> None:
         """What builds the session file on request, sent instead of the file by a fit whose
@@ -239,22 +319,34 @@ class Recorder:
         sent, for the build's own fit process to read (worker/pool/session_build.py)."""
         if not self.session_pending:
             raise BadMessage("a session recipe before the outcome")
-        try:
-            value = json.loads(body)  # Python's json: a convergence row may hold NaN
-        except (ValueError, RecursionError) as e:
-            raise BadMessage(f"a session recipe that is not JSON ({e})") from None
-        if not isinstance(value, dict):
-            raise BadMessage("a session recipe that is not a JSON object")
+        _recipe(body)
         self.session_pending = False
         if not self.discard:
-            retrying(
-                self.store.put_session,
-                self.owner,
-                self.job_id,
-                bytes(body),
-                run=self.token,
-                deferred=True,
+            self._put_session(bytes(body), deferred=True)
+
+    def _put_session(
+        self,
+        data: bytes | bytearray | None,
+        error: str = "",
+        deferred=False,
+        after: Callable[[], OpGen[Any]] | None = None,
+    ) -> list[Any]:
+        """The session file, the run's last write, in one round trip with the release of
+        its lease where the runner asked for it (retried while Redis is away), and `after`
+        the operation before it (the job's end); their results."""
+        release = self.release_with_session() if self.release_with_session else None
+
+        def put() -> OpGen[Any]:
+            settings, owner, job_id = self.store.settings, self.owner, self.job_id
+            file = cast("bytes | None", data)  # (a bytearray as read: redis-py sends either)
+            return transitions.put_session(
+                settings, owner, job_id, file, error, run=self.token, deferred=deferred
             )
+
+        ops = [op for op in (after, put, release) if op is not None]
+        if len(ops) == 1:
+            return [retrying(lambda: self.store.run(put()))]
+        return retrying(run_together, self.store, *ops)
 
     def fail(self, error: dict[str, Any]) -> None:
         """The fit process ended without an outcome: how (it died, broke the protocol)."""
@@ -266,7 +358,7 @@ class Recorder:
             return
         self.finished = True
         result, self._result = self._result, None
-        last, self._last_progress = self._last_progress, None
+        last = self._last_progress_of_end()
         ended = self.store.finish(
             self.owner,
             self.job_id,
@@ -286,6 +378,54 @@ class Recorder:
         record = self.store.get(self.owner, self.job_id)
         if record and record.get("session") == "writing":
             self.store.put_session(self.owner, self.job_id, None, cause, run=self.token)
+
+
+def _recipe(body: bytes | bytearray) -> None:
+    """Raise BadMessage unless `body` is a recipe: a JSON object."""
+    try:
+        value = json.loads(body)  # Python's json: a convergence row may hold NaN
+    except (ValueError, RecursionError) as e:
+        raise BadMessage(f"a session recipe that is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise BadMessage("a session recipe that is not a JSON object")
+
+
+def run_together(store: JobStore, *ops: Callable[[], OpGen[Any]]) -> list[Any]:
+    """Store operations (each made by a call of one of `ops`) run at once: their first
+    batches in one round trip, then whatever batches each yields after, one by one; their
+    results. A Redis that lost its scripts (restarted) has each run alone, loading them."""
+    try:
+        return store.run(together(store, *(op() for op in ops)))
+    except redis.exceptions.NoScriptError:
+        # (each op's writes are idempotent: one that ran before another's refusal is the same
+        # when run again)
+        return [store.run(op()) for op in ops]
+
+
+def together(store: JobStore, *ops: OpGen[Any]) -> OpGen[list[Any]]:
+    """The operations' first batches as one pipeline of plain commands, in order: scripts by
+    EVALSHA (redis-py checks a pipeline's scripts with SCRIPT EXISTS first, a round trip of
+    its own: NoScriptError instead, see run_together)."""
+    firsts: list[Batch] = [next(op) for op in ops]
+    if any(batch.transaction for batch in firsts):  # (not one of the worker's writes)
+        raise ValueError("together() sends no MULTI/EXEC batch")
+    commands = [
+        ("EVALSHA", store.scripts[c.name].sha, len(c.keys), *c.keys, *c.args)
+        if isinstance(c, Script)
+        else c
+        for batch in firsts
+        for c in batch.commands
+    ]
+    replies = yield Batch(commands)
+    results, at = [], 0
+    for op, batch in zip(ops, firsts, strict=True):
+        reply, at = replies[at : at + len(batch.commands)], at + len(batch.commands)
+        try:
+            while True:
+                reply = yield op.send(reply)
+        except StopIteration as stop:
+            results.append(stop.value)
+    return results
 
 
 def _object(body: bytes | bytearray, what: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import select
 import signal
 import threading
 import time
+from collections import deque
 
 from ...store import LOST_RUN
 from ..fit import frames
@@ -30,6 +31,13 @@ READ_SIZE = 1 << 16
 MAX_DRAIN = 1 << 20
 # How often the exit of a fit is polled where there is no pidfd (Linux before 5.3).
 EXIT_POLL = 0.05
+# Progress the fit sends this soon after the relay starts is held until then: a fit that
+# ends sooner (a tiny one, a sweep's) stores it with its end, not in a round trip of its own
+# (one of five per tiny fit: docs/design.md#what-a-fit-sends-back). A live panel sees a
+# longer fit's first progress at most this much later.
+PROGRESS_HOLD = 0.1
+# What may follow a fit's outcome, stored with it when it is already read
+SESSION_KINDS = (frames.SESSION, frames.RECIPE, frames.NO_SESSION)
 
 
 class Relay:
@@ -59,11 +67,15 @@ class Relay:
         self.job_done = False
         self.clean = False
         self._ending = False  # the fit's outcome is being stored: a cancel is too late
+        self._hold_until = 0.0  # progress until then is held (PROGRESS_HOLD)
+        self._held_due: float | None = None  # when the progress held is stored
+        self._read_error: frames.ProtocolError | None = None  # read ahead of its turn
         self._lock = threading.Lock()
         self._ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bumps-relay", daemon=True)
 
     def start(self) -> Relay:
+        self._hold_until = time.monotonic() + PROGRESS_HOLD
         self._thread.start()
         return self
 
@@ -132,6 +144,9 @@ class Relay:
         while not exited and not self.job_done:
             now = time.monotonic()
             timeout = self.output.due_in(now)
+            if self._held_due is not None:
+                held_in = max(0.0, self._held_due - now)
+                timeout = held_in if timeout is None else min(timeout, held_in)
             watch = list(streams)
             if process.pidfd is not None:
                 watch.append(process.pidfd)
@@ -152,6 +167,9 @@ class Relay:
                 exited = True
             if not exited:
                 self._store_output(now)
+                if self._held_due is not None and now >= self._held_due:
+                    self._held_due = None
+                    self.recorder.flush_held()
         # Whatever it wrote before it exited (or said it is done) is in the pipes (its
         # children may still hold them open: read what is there, wait for nothing more).
         for fd in list(streams):
@@ -190,10 +208,15 @@ class Relay:
 
     def _messages(self, streams: dict[int, str], now: float) -> None:
         try:
-            for kind, body in self.frames.read():
+            pending = deque(self.frames.read())
+            while pending:
+                kind, body = pending.popleft()
                 if self._done and not (kind == frames.DONE and self.reuse and not self.job_done):
                     raise BadMessage(f"a {kind.decode(errors='replace')!r} message after its last")
-                self._message(kind, body, streams, now)
+                self._message(kind, body, streams, now, pending)
+                if not pending and self._read_error is not None:
+                    error, self._read_error = self._read_error, None
+                    raise error
         except frames.ProtocolError as e:
             if e.kind in (frames.SESSION, frames.RECIPE) and self.recorder.session_pending:
                 # too large to read: the job stands, without its session file
@@ -206,10 +229,22 @@ class Relay:
         if self.frames.ended:
             streams.pop(self.process.messages, None)
 
-    def _message(self, kind: bytes, body: bytearray, streams: dict[int, str], now: float):
+    def _message(
+        self,
+        kind: bytes,
+        body: bytearray,
+        streams: dict[int, str],
+        now: float,
+        pending: deque[tuple[bytes, bytearray]],
+    ):
+        """`pending`: the messages read after it, not yet handled."""
         recorder = self.recorder
         if kind == frames.PROGRESS:
-            recorder.progress(body)
+            if now < self._hold_until and not recorder.has_result:
+                recorder.progress(body, hold=True)
+                self._held_due = self._hold_until
+            else:
+                recorder.progress(body)
         elif kind == frames.CHECKPOINT:
             if recorder.has_result and not recorder.session_pending:
                 # between the result and the outcome, or after the session file
@@ -228,7 +263,15 @@ class Relay:
             self._store_output(now, everything=True, patient=True)
             with self._lock:
                 self._ending = True
-            recorder.outcome(body, self.cancel_reason)
+            # the session file (its recipe, or why there is none) if it is here already:
+            # stored with the end, in one round trip
+            if not pending:
+                pending.extend(self._read_ahead())
+            if pending and pending[0][0] in SESSION_KINDS:
+                if recorder.outcome(body, self.cancel_reason, then=pending[0]):
+                    pending.popleft()  # stored
+            else:
+                recorder.outcome(body, self.cancel_reason)
             self._done = not recorder.session_pending
             if recorder.discard:  # the job is no longer this run's: its session file neither
                 self._stop_reading(streams)
@@ -248,6 +291,17 @@ class Relay:
                 raise BadMessage("a job's end before its outcome and session file")
             self._done = self.job_done = True
             self.clean = _object_of(body).get("clean") is True
+
+    def _read_ahead(self) -> list[tuple[bytes, bytearray]]:
+        """The messages the pipe holds now; an error in them (a session file over its
+        limit) waits until the messages before it are handled."""
+        if self.frames.ended:
+            return []
+        try:
+            return self.frames.read()
+        except frames.ProtocolError as e:
+            self._read_error = e
+            return []
 
     def _break(self, what: str, streams: dict[int, str]) -> None:
         """The fit sent what the protocol forbids: stop it; the runner records why."""

@@ -16,7 +16,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -49,6 +48,15 @@ BACKLOG_SECONDS = 0.1
 _fit_lock = threading.RLock()
 _kept_changed = threading.Event()  # set when a fit process is kept: the watch looks again
 _watching: set[int] = set()  # the pool processes whose watch runs (by pid: not a fork's)
+
+
+class _WatchState:
+    # the watch waits for a fit process to be kept, with no deadline: only then does
+    # keeping one wake it (a wake-up per job in a sweep, each kept one replacing the last)
+    idle = True
+
+
+_watch = _WatchState()
 DRAINED = "drained"  # what run_job returns for a job given back to its queue
 DRAIN_SIGNAL = signal.SIGUSR2
 MIN_CHECKPOINT_GAP = 0.1  # s between two checkpoints stored, whatever a fit sends
@@ -74,7 +82,7 @@ def run_job(
     # the worker's main process, instead of killing this one (sigterm.py)
     defer_sigterm(draining)
     store = store_for(settings)
-    token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    token = f"{worker}/{os.getpid()}/{os.urandom(4).hex()}"
     # the record and the payload come with the start (lua/start.lua): no read after it
     outcome, record, payload = claim(
         store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds, dispatch
@@ -152,6 +160,8 @@ def _run(
         relay.kill()
 
     lease = LeaseKeeper(store, owner, job_id, token, settings.lease_seconds, taken_over)
+    # the session file, the run's last write, gives the lease up in the same round trip
+    recorder.release_with_session = lease.stop_for_release
     poll = CancelPoll(
         lambda: store.cancel_reason(owner, job_id), settings.cancel_poll_interval, relay.cancel
     )
@@ -253,7 +263,9 @@ def _watch_kept(settings: WorkerSettings) -> None:
     does not come within kept_fit.REUSE_SECONDS: whoever comes next after a pause then
     finds a warm spare, not a fork made cold at its delivery. One thread per pool process,
     idle while nothing is kept."""
-    _kept_changed.set()
+    with _fit_lock:
+        if _watch.idle:  # it waits for a fit process to be kept: wake it (one waiting for
+            _kept_changed.set()  # the last one's deadline looks again then, by itself)
     if os.getpid() in _watching:
         return
     _watching.clear()  # a forked child has not its parent's thread
@@ -267,6 +279,7 @@ def _replace_stale_kept(settings: WorkerSettings) -> None:
     while True:
         with _fit_lock:
             left = kept_fit.stale_in()
+            _watch.idle = left is None
         _kept_changed.wait(left)  # None: until a fit process is kept
         _kept_changed.clear()
         with _fit_lock:
