@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..repeating import Repeating
+from .ticker import Every, ticker
 
 
 class CancelPoll:
@@ -16,14 +16,17 @@ class CancelPoll:
         """`poll()` returns the reason of a pending cancel request, or None; `cancel(reason)`
         passes it on."""
         self._poll, self._cancel = poll, cancel
-        self._loop = Repeating(self._check, interval, "bumps-cancel-poll")
+        self._interval = interval
+        self._loop: Every | None = None
 
     def start(self) -> CancelPoll:
-        self._loop.start()
+        # on the pool process's ticker thread, not one of its own (ticker.py)
+        self._loop = ticker().every(self._interval, self._check)
         return self
 
     def stop(self) -> None:
-        self._loop.stop(wait=False)
+        if self._loop is not None:
+            self._loop.stop(wait=False)
 
     def _check(self) -> bool:
         reason = self._poll()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ...store import transitions
 from ...store.batch import OpGen
-from ..repeating import Repeating
+from .ticker import Every, ticker
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,11 @@ class LeaseKeeper:
         self.on_lost = on_lost
         self.lost = False
         self.released = False  # given up with the run's last write (stop_for_release)
-        self._loop = Repeating(self._renew, seconds / 3, "bumps-lease")
+        self._loop: Every | None = None
 
     def start(self) -> LeaseKeeper:
-        self._loop.start()
+        # on the pool process's ticker thread, not one of its own (ticker.py)
+        self._loop = ticker().every(self.seconds / 3, self._renew)
         return self
 
     def _renew(self) -> bool:
@@ -81,7 +82,9 @@ class LeaseKeeper:
         return False
 
     def stop(self) -> None:
-        self._loop.stop()
+        """No renewal after this returns."""
+        if self._loop is not None:
+            self._loop.stop()
 
     def stop_for_release(self) -> Callable[[], OpGen[None]] | None:
         """Before the run's last write (its session file): stop renewing, and return what

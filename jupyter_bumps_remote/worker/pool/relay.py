@@ -23,6 +23,7 @@ from ..fit.fit_process import too_large
 from .output import OutputCapture
 from .recorder import BadMessage, Recorder
 from .spare import SpareFitProcess
+from .ticker import worker
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 16
@@ -72,22 +73,21 @@ class Relay:
         self._read_error: frames.ProtocolError | None = None  # read ahead of its turn
         self._lock = threading.Lock()
         self._ended = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bumps-relay", daemon=True)
+        self.started = False
 
     def start(self) -> Relay:
+        """Relay on the pool process's relay thread (one for all its jobs: ticker.py), which
+        the runner waits for before its next job (runner._run)."""
         self._hold_until = time.monotonic() + PROGRESS_HOLD
-        self._thread.start()
+        self.started = True
+        worker("bumps-relay").run(self._run)
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until the relay has ended (True), or `timeout` seconds (False). Interruptible by
-        the soft time limit's exception, unlike Thread.join, which on Python 3.11 then marks
-        the running thread as stopped."""
-        if self.started:
-            if not self._ended.wait(timeout):
-                return False
-            self._thread.join()
-        return True
+        the soft time limit's exception (an Event, not Thread.join, which on Python 3.11
+        then marks the running thread as stopped)."""
+        return not self.started or self._ended.wait(timeout)
 
     def drain(self) -> None:
         """The worker stops: ask the fit for a last checkpoint, after which it exits with no
@@ -97,10 +97,6 @@ class Relay:
                 return
             self.draining = True
         self.process.drain()
-
-    @property
-    def started(self) -> bool:
-        return self._thread.ident is not None
 
     @property
     def running(self) -> bool:
