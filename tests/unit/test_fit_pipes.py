@@ -3,11 +3,13 @@ their header, output coalesced, chunked, capped and decoded across reads."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from jupyter_bumps_remote.worker.fit import frames
+from jupyter_bumps_remote.worker.fit.channel import Channel
 from jupyter_bumps_remote.worker.pool.output import OutputCapture
 
 
@@ -96,3 +98,16 @@ def test_the_cap_cuts_once_with_one_truncated_event():
         {"stream": "stderr", "text": "", "truncated": True, "seq": 2},
     ]
     assert out.used == 10
+
+
+def test_an_end_and_its_recipe_arrive_in_one_read(pipe):
+    """The fit sends a deferred session's recipe with its outcome, in one write: the pool
+    process then stores the job's end and the recipe in one round trip."""
+    read_end, write_end = pipe
+    reader = frames.FrameReader(read_end, lambda kind: 1000)
+    recipe = {"version": 1, "x": [1.0], "convergence": [[float("nan")]], "method": "lm"}
+    Channel(write_end).outcome("completed", recipe=recipe)
+    (outcome_kind, outcome), (recipe_kind, sent) = reader.read()
+    assert (outcome_kind, recipe_kind) == (frames.OUTCOME, frames.RECIPE)
+    assert json.loads(outcome)["outcome"] == "completed"
+    assert sent == b'{"version":1,"x":[1.0],"convergence":[[NaN]],"method":"lm"}'

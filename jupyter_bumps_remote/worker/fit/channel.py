@@ -28,22 +28,34 @@ class Channel:
         """The summary, or its JSON already written (shared/fast_json.py)."""
         self._send(frames.RESULT, summary if isinstance(summary, bytes) else _json(summary))
 
-    def outcome(self, outcome: str, max_time: bool = False, error: dict | None = None) -> None:
+    def outcome(
+        self,
+        outcome: str,
+        max_time: bool = False,
+        error: dict | None = None,
+        recipe: dict[str, Any] | None = None,
+    ) -> None:
         """completed, cancelled or failed (with `error`). Everything printed so far goes
-        first, so that the job's output precedes its end in its event stream."""
+        first, so that the job's output precedes its end in its event stream. `recipe`: the
+        session file's (`session_recipe`), sent with it in one write, so that the pool
+        process stores the job's end and the recipe in one round trip."""
         flush_output()
         self.last_outcome = outcome
-        message = {"outcome": outcome, "max_time": max_time, "error": error}
-        self._send(frames.OUTCOME, _json(message))
+        message = _json({"outcome": outcome, "max_time": max_time, "error": error})
+        if recipe is None:
+            self._send(frames.OUTCOME, message)
+            return
+        with self._lock:
+            frames.send_together(
+                self.fd, [(frames.OUTCOME, message), (frames.RECIPE, _recipe_json(recipe))]
+            )
 
     def session(self, data: bytes) -> None:
         self._send(frames.SESSION, data)
 
     def session_recipe(self, recipe: dict[str, Any]) -> None:
         """What builds the session file later, sent instead of the file (results.py)."""
-        # NaN and infinities as Python's json writes them: a convergence row may hold them,
-        # and the worker that builds the file reads them back with Python's json
-        self._send(frames.RECIPE, json.dumps(recipe, separators=(",", ":")).encode())
+        self._send(frames.RECIPE, _recipe_json(recipe))
 
     def no_session(self, why: str) -> None:
         self._send(frames.NO_SESSION, why.encode())
@@ -58,6 +70,12 @@ class Channel:
     def _send(self, kind: bytes, body: bytes) -> None:
         with self._lock:
             frames.send(self.fd, kind, body)
+
+
+def _recipe_json(recipe: dict[str, Any]) -> bytes:
+    # NaN and infinities as Python's json writes them: a convergence row may hold them, and
+    # the worker that builds the file reads them back with Python's json
+    return json.dumps(recipe, separators=(",", ":")).encode()
 
 
 def flush_output() -> None:

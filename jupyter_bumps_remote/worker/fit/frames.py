@@ -63,6 +63,12 @@ def send(fd: int, kind: bytes, body: bytes = b"") -> None:
         _write_all(fd, view)
 
 
+def send_together(fd: int, messages: list[tuple[bytes, bytes]]) -> None:
+    """Write small frames in one write, so that their reader finds them together."""
+    data = b"".join(HEADER.pack(kind, len(body)) + body for kind, body in messages)
+    _write_all(fd, memoryview(data))
+
+
 def _write_all(fd: int, view: memoryview) -> None:
     while view:
         view = view[os.write(fd, view) :]
