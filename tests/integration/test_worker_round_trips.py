@@ -9,7 +9,10 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.batch import Script
 from jupyter_bumps_remote.worker.fit import frames
 from jupyter_bumps_remote.worker.pool import relay as relay_module
@@ -18,6 +21,7 @@ from jupyter_bumps_remote.worker.pool.recorder import Recorder, run_together
 from jupyter_bumps_remote.worker.pool.relay import Relay
 from jupyter_bumps_remote.worker.pool.spare import SpareFitProcess
 
+from ..support.services import RedisServer
 from ..support.waiting import wait_until
 
 RESULT = {"chisq": 1.5, "x": [1.0], "dx": [0.1], "labels": ["a"]}
@@ -66,7 +70,19 @@ class Run:
         assert self.relay.error is None and self.relay.broken is None
 
 
-def test_a_tiny_fits_progress_goes_with_its_end_and_its_recipe_with_the_release(store, owner):
+@pytest.fixture
+def quiet_store(settings):
+    """A store on a Redis of its own: the session's Redis serves the session's worker and
+    server too (heartbeats, sweeps: scripts of their own), so its counts are not the test's."""
+    server = RedisServer(appendonly=False).start()
+    try:
+        yield JobStore(server.client(), **settings.store_settings())
+    finally:
+        server.cleanup()
+
+
+def test_a_tiny_fits_progress_goes_with_its_end_and_its_recipe_with_the_release(quiet_store, owner):
+    store = quiet_store
     job_id, record = started_job(store, owner)
     store.keep_lease(owner, job_id, "run-1", 30)
     run = Run(store, owner, job_id, record)
@@ -76,15 +92,14 @@ def test_a_tiny_fits_progress_goes_with_its_end_and_its_recipe_with_the_release(
     run.send(frames.PROGRESS, progress(2, [[2, 2.0]], final=True))
     run.send(frames.OUTCOME, b'{"outcome": "completed"}')
     run.send(frames.RECIPE, b'{"point": [1.0]}')
-    for script in store.scripts.values():  # (a first call of each loads it: not counted)
-        store.redis.script_load(script.script)
+    load_scripts(store)  # (a first call of each loads it: not counted)
     sent = store.redis.info("commandstats")
     run.relay.start()
     wait_until(lambda: not run.recorder.session_pending and run.recorder.finished, 30, "stored")
     run.end()
     calls = store.redis.info("commandstats")
     # the end (one script), then the recipe and the release (one pipeline): no progress alone
-    # (the counts are of the whole server: nothing else runs on this test's Redis meanwhile)
+    # (the counts are of the whole server: nothing else uses this test's own Redis)
     assert calls["cmdstat_evalsha"]["calls"] - sent["cmdstat_evalsha"]["calls"] == 3
     assert (
         "cmdstat_script|exists" not in calls
@@ -103,9 +118,17 @@ def test_a_tiny_fits_progress_goes_with_its_end_and_its_recipe_with_the_release(
     assert run.lease.released
 
 
+def load_scripts(store) -> None:
+    """Every script of the store loaded in its Redis, as a worker's first calls leave them:
+    a pipeline of EVALSHA on a Redis without them has each written alone (NOSCRIPT)."""
+    for script in store.scripts.values():
+        store.redis.script_load(script.script)
+
+
 def counted(store) -> list[int]:
     """The number of commands of each round trip of writes (scripts) the store sends from
-    now on (the test's own reads are not counted)."""
+    now on (the test's own reads are not counted), its scripts loaded first."""
+    load_scripts(store)
     sent: list[int] = []
     execute = store._execute
 
