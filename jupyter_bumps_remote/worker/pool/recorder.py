@@ -155,36 +155,24 @@ class Recorder:
         is away): whether the store took it. `session`: `_put_session`'s arguments, the
         session file that follows, stored in the same round trip."""
         result, self._result = self._result, None
-        last = self._last_progress_of_end()
+        ending: dict[str, Any] = {
+            "run": self.token,
+            "record": self.record,
+            "result": result,
+            "last_progress": self._last_progress_of_end(),
+            **fields,
+        }
         if session is None or self.record is None:  # (without the record, finish reads it)
             if session is not None:
                 self.session_pending = True
-            ended = retrying(
-                self.store.finish,
-                self.owner,
-                self.job_id,
-                status,
-                run=self.token,
-                record=self.record,
-                result=result,
-                last_progress=last,
-                **fields,
-            )
+            ended = retrying(self.store.finish, self.owner, self.job_id, status, **ending)
             if session is not None:
                 self._put_session(**session)
             return ended
 
         def end() -> OpGen[bool]:
             return transitions.finish(
-                self.store.settings,
-                self.owner,
-                self.job_id,
-                status,
-                run=self.token,
-                record=self.record,
-                result=result,
-                last_progress=last,
-                **fields,
+                self.store.settings, self.owner, self.job_id, status, **ending
             )
 
         return self._put_session(**session, after=end)[0]
