@@ -105,10 +105,11 @@ def submit_many(
 ):
     """Submit a sweep: one job per problem, tagged together; returns a JobGroup.
 
-    The jobs go in as few requests as fit (POST jobs/batch: up to 1000 jobs and the server's
-    max_payload_bytes each), each all or none: a refusal (a limit, a bad problem) raises
-    naming the problem's index, and says how many jobs earlier requests created (a server
-    without that route gets one request per job, as before).
+    The jobs go in parts sent while the rest is encoded (POST jobs/batch: 4 jobs, then
+    twice as many each time, up to 1000 and the server's max_payload_bytes each). All or
+    none: a refusal (a limit, a bad problem) raises naming the problem's index, once the
+    jobs that earlier parts created are cancelled (a server without that route gets one
+    request per job, as before).
     `idempotency_key` makes a repeated call (a lost answer) return the same jobs."""
     from .group import JobGroup
 
@@ -118,12 +119,14 @@ def submit_many(
     label = name or f"sweep of {len(problems)}"
     group_tag = f"sweep-{jobs.new_job_id()[:8]}"
     member_tags = [group_tag, *(tags or [])]
-    bodies = []
-    for i, problem in enumerate(problems):
-        body = {"payload": prepare(problem), "fitter": fitter, "options": options}
-        body |= {"name": f"{label} [{i}]", "tags": member_tags}
-        if seed is not None:
-            body["seed"] = seed
-        bodies.append(body)
-    records = batches.submit(remote, bodies, idempotency_key, wait_for_worker)
+
+    def bodies():  # each encoded when asked for: the first parts go out meanwhile
+        for i, problem in enumerate(problems):
+            body = {"payload": prepare(problem), "fitter": fitter, "options": options}
+            body |= {"name": f"{label} [{i}]", "tags": member_tags}
+            if seed is not None:
+                body["seed"] = seed
+            yield body
+
+    records = batches.submit(remote, bodies(), idempotency_key, wait_for_worker)
     return JobGroup(label, group_tag, [RemoteJob(remote, record) for record in records])

@@ -1,51 +1,185 @@
-"""A sweep's submissions in as few requests as fit: POST jobs/batch, up to MAX_JOBS jobs and
-the server's max_payload_bytes per request (docs/design.md#a-sweep-in-one-request)."""
+"""A sweep's submissions in parts sent while the rest is encoded: POST jobs/batch, parts that
+double from FIRST_PART up to MAX_JOBS jobs, each within the server's max_payload_bytes
+(docs/design.md#a-sweep-in-parts-sent-as-it-is-encoded).
+
+Encoding a member (with its round trip checked) costs the kernel 1 to 7 ms; a sweep encoded
+whole before its first request left the workers idle all that while. A thread of this
+module sends each part as soon as it is full, and the kernel goes on encoding meanwhile.
+A sweep stays all or none: a member that fails to encode, or a part the server refuses,
+cancels the jobs that earlier parts created before the error is raised."""
 
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
+import warnings
+from collections.abc import Iterable, Iterator
 
 from ..shared.jobs import MAX_IDEMPOTENCY_KEY
 from .client import Client, RemoteError
 
 MAX_JOBS = 1000  # the server's MAX_BATCH_JOBS
+# The first request's members: enough to keep a worker's processes busy while the next
+# part is encoded; each part after it holds twice as many (a sweep of 200 in 6 requests).
+FIRST_PART = 4
 # what a request adds around its members' JSON, with room to spare
 ENVELOPE = 64
 _MEMBER = re.compile(r"^jobs\[(\d+)\]")
 
 
 def submit(
-    client: Client, bodies: list[dict], idempotency_key: str | None, wait_for_worker: bool
+    client: Client, bodies: Iterable[dict], idempotency_key: str | None, wait_for_worker: bool
 ) -> list[dict]:
-    """Each body (as POST jobs takes it) created as a job; the records in the same order."""
+    """Each body (as POST jobs takes it) created as a job; the records in the same order.
+
+    `bodies` may encode each member as it is asked for: the parts go out meanwhile."""
     limit = int(client.info().get("max_payload_bytes") or 0)
-    encoded = [json.dumps(body, separators=(",", ":")).encode() for body in bodies]
-    records: list[dict] = []
-    for number, (start, end) in enumerate(chunks([len(e) for e in encoded], limit)):
-        tail = b'],"wait_for_worker":true}' if wait_for_worker else b"]}"
-        request = b'{"jobs":[' + b",".join(encoded[start:end]) + tail
-        try:
-            records += client.submit_batch(request, chunk_key(idempotency_key, number))
-        except RemoteError as e:
-            if e.status in (404, 405) and not records:  # a server without the route
-                return one_by_one(client, bodies, idempotency_key, wait_for_worker)
-            raise _in_the_sweep(e, start, len(records), len(bodies)) from e
-    return records
+    sender = _Sender(client, idempotency_key, wait_for_worker)
+    parts = Parts(limit)
+    taken = 0  # members encoded: an error while encoding is member `taken`'s
+    try:
+        for body in bodies:
+            for part in parts.add(json.dumps(body, separators=(",", ":")).encode(), body):
+                sender.send(part)
+            taken += 1
+            if sender.failed.is_set():  # refused: encoding the rest would be for nothing
+                break
+        else:
+            for part in parts.rest():
+                sender.send(part)
+        return sender.records()
+    except BaseException as error:
+        # nothing of a sweep that raises stays queued: the caller has no JobGroup to cancel
+        sender.stop()
+        withdrawn = withdraw(client, sender.created)
+        if isinstance(error, RemoteError):
+            if withdrawn:
+                raise type(error)(error.status, f"{error.message} ({withdrawn})") from error
+        elif isinstance(error, Exception):
+            note = f"raised by member {taken} of the sweep"
+            _note(error, f"{note}; {withdrawn}" if withdrawn else note)
+        raise
+
+
+class Part:
+    def __init__(self, start: int):
+        self.start = start
+        self.bodies: list[dict] = []
+        self.encoded: list[bytes] = []
+        self.size = ENVELOPE
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+
+class Parts:
+    """Members into parts: FIRST_PART, then each part twice the last, at most MAX_JOBS and
+    within `limit` bytes (a member alone over it goes alone: the server's 413 then says
+    why). Where a part ends depends only on the members, so the same sweep makes the same
+    parts, and a repeated call's requests carry the same Idempotency-Keys."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.capacity = min(FIRST_PART, MAX_JOBS)
+        self.current = Part(0)
+
+    def add(self, encoded: bytes, body: dict | None = None) -> list[Part]:
+        """Add a member; the parts it completed (the one it did not fit in, its own)."""
+        done = []
+        if len(self.current) and self.limit and self.current.size + len(encoded) + 1 > self.limit:
+            done.append(self._next())
+        part = self.current
+        part.bodies.append(body if body is not None else {})
+        part.encoded.append(encoded)
+        part.size += len(encoded) + 1
+        if len(part) >= self.capacity:
+            done.append(self._next())
+        return done
+
+    def rest(self) -> list[Part]:
+        return [self.current] if len(self.current) else []
+
+    def _next(self) -> Part:
+        done = self.current
+        self.capacity = min(self.capacity * 2, MAX_JOBS)
+        self.current = Part(done.start + len(done))
+        return done
 
 
 def chunks(sizes: list[int], limit: int) -> list[tuple[int, int]]:
-    """[start, end) ranges of at most MAX_JOBS members whose JSON fits in `limit` bytes (a
-    member alone over it goes alone: the server's 413 then says why)."""
-    ranges, start, total = [], 0, ENVELOPE
-    for i, size in enumerate(sizes):
-        if i > start and (i - start >= MAX_JOBS or (limit and total + size + 1 > limit)):
-            ranges.append((start, i))
-            start, total = i, ENVELOPE
-        total += size + 1
-    if sizes:
-        ranges.append((start, len(sizes)))
-    return ranges
+    """[start, end) of each part that members of these encoded sizes make."""
+    parts = Parts(limit)
+    made = [part for size in sizes for part in parts.add(b"x" * size)] + parts.rest()
+    return [(part.start, part.start + len(part)) for part in made]
+
+
+class _Sender:
+    """Sends parts in order on a thread of its own, while the caller encodes the next."""
+
+    def __init__(self, client: Client, idempotency_key: str | None, wait_for_worker: bool):
+        self.client = client
+        self.key = idempotency_key
+        self.tail = b'],"wait_for_worker":true}' if wait_for_worker else b"]}"
+        self.wait_for_worker = wait_for_worker
+        self.created: list[dict] = []
+        self.failed = threading.Event()
+        self.error: BaseException | None = None
+        self.one_by_one = False  # a server without POST jobs/batch
+        self._parts: queue.Queue[Part | None] = queue.Queue()
+        self._stopped = False
+        self._number = 0
+        self._thread: threading.Thread | None = None
+
+    def send(self, part: Part) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="bumps-remote-sweep")
+            self._thread.daemon = True
+            self._thread.start()
+        self._parts.put(part)
+
+    def records(self) -> list[dict]:
+        """Every part sent: the records in order; raises what the server refused."""
+        self._finish()
+        if self.error is not None:
+            raise self.error
+        return self.created
+
+    def stop(self) -> None:
+        """Send nothing more; returns once a request under way has its answer."""
+        self._stopped = True
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._parts.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (part := self._parts.get()) is not None:
+            if self._stopped or self.failed.is_set():
+                continue
+            try:
+                # extended as each record comes: one sent alone that fails keeps those before
+                self.created.extend(self._post(part))
+            except BaseException as e:  # noqa: BLE001 - raised by records() in the caller
+                self.error = e
+                self.failed.set()
+            self._number += 1
+
+    def _post(self, part: Part) -> Iterable[dict]:
+        if self.one_by_one:
+            return one_by_one(self.client, part.bodies, self.key, self.wait_for_worker, part.start)
+        request = b'{"jobs":[' + b",".join(part.encoded) + self.tail
+        try:
+            return self.client.submit_batch(request, chunk_key(self.key, self._number))
+        except RemoteError as e:
+            if e.status in (404, 405) and not self.created:  # a server without the route
+                self.one_by_one = True
+                return self._post(part)
+            raise _in_the_sweep(e, part.start) from e
 
 
 def chunk_key(key: str | None, number: int) -> str | None:
@@ -56,24 +190,46 @@ def chunk_key(key: str | None, number: int) -> str | None:
     return key[: MAX_IDEMPOTENCY_KEY - len(suffix)] + suffix
 
 
-def _in_the_sweep(error: RemoteError, start: int, created: int, total: int) -> RemoteError:
-    """The server's refusal, its `jobs[i]` the sweep's index, with what was created."""
+def _in_the_sweep(error: RemoteError, start: int) -> RemoteError:
+    """The server's refusal, its `jobs[i]` the sweep's index."""
     message = _MEMBER.sub(lambda m: f"jobs[{int(m[1]) + start}]", error.message)
-    if created:
-        message += (
-            f" ({created} of the sweep's {total} jobs, sent in earlier requests, were "
-            "created: list_jobs(tag=...) finds them)"
-        )
     return type(error)(error.status, message)
 
 
+def withdraw(client: Client, created: list[dict]) -> str:
+    """Cancel the jobs a failed sweep created; what became of them, in words ("" if none)."""
+    if not created:
+        return ""
+    kept = 0
+    for record in created:
+        try:
+            client.cancel(record["id"])
+        except RemoteError:  # already ended (a tiny fit may have), or the server is away
+            kept += 1
+    text = f"the {len(created)} jobs that earlier requests created were cancelled"
+    if kept:
+        text += f" ({kept} had ended or could not be reached: list_jobs(tag=...) finds them)"
+    return text
+
+
+def _note(error: BaseException, text: str) -> None:
+    add_note = getattr(error, "add_note", None)  # Python 3.11: shown with the traceback
+    if add_note is not None:
+        add_note(text)
+    else:
+        warnings.warn(text, stacklevel=3)
+
+
 def one_by_one(
-    client: Client, bodies: list[dict], idempotency_key: str | None, wait_for_worker: bool
-) -> list[dict]:
-    records = []
-    for i, body in enumerate(bodies):
+    client: Client,
+    bodies: list[dict],
+    idempotency_key: str | None,
+    wait_for_worker: bool,
+    start: int = 0,
+) -> Iterator[dict]:
+    """POST jobs for each member, for a server without POST jobs/batch."""
+    for i, body in enumerate(bodies, start):
         if wait_for_worker:
             body = {**body, "wait_for_worker": True}
         key = f"{idempotency_key[: MAX_IDEMPOTENCY_KEY - 8]}#{i}" if idempotency_key else None
-        records.append(client.submit(body, key))
-    return records
+        yield client.submit(body, key)
