@@ -37,7 +37,10 @@ METHOD = (
     "session, and as the worker's fit processes set it); 3 rounds (1 with `--quick`) after "
     "a sweep of 4 fits; the speed-up is serial time / sweep time, pair by pair. The "
     "worker's CPU per fit against the serial fits' (which the machine's load does not "
-    "inflate as it does wall time) bounds what 2 processes can reach."
+    "inflate as it does wall time) bounds what 2 processes can reach. In each round too, in "
+    "fresh processes whose malloc adapted: the same fits shared out between 2 processes "
+    "forked after the warm-up (the floor of any sweep on 2 processes: nothing encoded, sent "
+    "or stored), and the CPU that encoding them as `submit_many` does takes."
 )
 SPEEDUP_TARGET = 1.7
 # glibc's thresholds as worker/fit/heap.py sets them in a fit process
@@ -82,9 +85,14 @@ def smeared_problem():
     return FitProblem(curve)  # pyright: ignore[reportArgumentType]
 
 
-def serial_in_a_kernel(count: int, seed: int, adapted: bool) -> tuple[float, float]:
+def serial_in_a_kernel(
+    count: int, seed: int, adapted: bool, mode: str = "serial"
+) -> tuple[float, float]:
     """(seconds, CPU seconds) of `count` fits one after the other in a fresh Python process,
-    its malloc as it starts or `adapted`; timed inside it, after WARMUP fits."""
+    its malloc as it starts or `adapted`; timed inside it, after WARMUP fits. `mode`
+    "split": the fits shared out between 2 processes forked from it, the floor of any
+    sweep on 2 processes (nothing encoded, sent or stored); "encode": not fitted but
+    encoded as submit_many does (the seconds are CPU seconds too)."""
     path = os.pathsep.join([str(services.REPO), str(services.BENCH)])
     env = {**os.environ, "PYTHONPATH": path}
     for name in ADAPTED_MALLOC:
@@ -92,7 +100,7 @@ def serial_in_a_kernel(count: int, seed: int, adapted: bool) -> tuple[float, flo
     if adapted:
         env.update(ADAPTED_MALLOC)
     done = subprocess.run(
-        [sys.executable, __file__, str(count), str(seed)],
+        [sys.executable, __file__, str(count), str(seed), mode],
         env=env,
         capture_output=True,
         text=True,
@@ -123,6 +131,7 @@ def measure(base, quick: bool) -> list[Row]:
     sent_away(4)  # the worker's processes warm
     remote, cpu = [], []
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
+    split, encode = [], []  # in a kernel whose malloc adapted: seconds; CPU s per problem
     for _ in range(rounds):
         seconds, worker_cpu = sent_away(n)
         remote.append(seconds)
@@ -131,6 +140,8 @@ def measure(base, quick: bool) -> list[Row]:
             seconds, own_cpu = serial_in_a_kernel(n, seed, adapted)
             times.append(seconds)
             cpus.append(own_cpu / n)
+        split.append(serial_in_a_kernel(n, seed, True, "split")[0])
+        encode.append(serial_in_a_kernel(n, seed, True, "encode")[1] / n)
     extra = job_extras(seed)
     steps = (
         f"what a job does that the fit in a kernel does not, measured here: decoding its "
@@ -184,6 +195,24 @@ def measure(base, quick: bool) -> list[Row]:
     def sec(seconds: float) -> str:
         return f"{seconds:.2f} s"
 
+    serial, fit_cpu = p(kernels[True][0]), p(kernels[True][1])
+    # what 2 CPUs shared by the kernel and the worker allow once the kernel has encoded the
+    # problems, however little anything else costs: (fits + encoding) CPU over 2 CPUs
+    with_encoding = 2 * fit_cpu / (fit_cpu + p(encode))
+    rows.append(
+        Row(
+            "&nbsp;&nbsp;floor: the same fits shared out between 2 processes forked from a "
+            "kernel whose malloc adapted (nothing encoded, sent or stored)",
+            f"{p(split):.2f} s: {serial / p(split):.2f}× its fits one after the other",
+            "",
+            None,
+            f"encoding a problem as `submit_many` does (its round trip checked: 4 evaluations "
+            f"of the model) takes the kernel {p(encode) * 1000:.1f} ms of CPU, against "
+            f"{fit_cpu * 1000:.1f} ms for its fit: on this machine's 2 CPUs, shared by the "
+            f"kernel and the worker, no sweep of these fits goes past {with_encoding:.2f}× "
+            "however little the rest costs",
+        )
+    )
     return rows + [
         Row("&nbsp;&nbsp;the sweep sent away", spread(remote, unit=sec)),
         Row("&nbsp;&nbsp;the same fits in a new kernel", spread(kernels[False][0], unit=sec)),
@@ -228,22 +257,39 @@ def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
     return {name: p(values) for name, values in steps.items()}
 
 
-def _serial_main(count: int, seed: int) -> None:
+def _serial_main(count: int, seed: int, mode: str) -> None:
     """In the fresh process: WARMUP fits, then `count` timed; one line of JSON."""
     import warnings
 
+    from jupyter_bumps_remote.shared import transport
     from jupyter_bumps_remote.shared.fitting import local_fit
 
     warnings.filterwarnings("ignore", message="Did not converge")
     for problem in [smeared_problem() for _ in range(WARMUP)]:
         local_fit(problem, "lm", seed)
+        transport.encode(problem)
     batch = [smeared_problem() for _ in range(count)]
-    cpu, t0 = sum(os.times()[:2]), time.perf_counter()
-    for problem in batch:
-        local_fit(problem, "lm", seed)
+    cpu, t0 = sum(os.times()[:4]), time.perf_counter()
+    if mode == "encode":
+        for problem in batch:
+            transport.encode(problem)
+    elif mode == "split":
+        children = []
+        for share in (batch[0::2], batch[1::2]):
+            child = os.fork()
+            if child == 0:  # warm as the kernel is, as a kept fit process is
+                for problem in share:
+                    local_fit(problem, "lm", seed)
+                os._exit(0)
+            children.append(child)
+        for child in children:
+            os.waitpid(child, 0)
+    else:
+        for problem in batch:
+            local_fit(problem, "lm", seed)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "cpu": sum(os.times()[:2]) - cpu}))
+    print(json.dumps({"seconds": seconds, "cpu": sum(os.times()[:4]) - cpu}))
 
 
 if __name__ == "__main__":
-    _serial_main(int(sys.argv[1]), int(sys.argv[2]))
+    _serial_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
