@@ -92,7 +92,8 @@ def serial_in_a_kernel(
     its malloc as it starts or `adapted`; timed inside it, after WARMUP fits. `mode`
     "split": the fits shared out between 2 processes forked from it, the floor of any
     sweep on 2 processes (nothing encoded, sent or stored); "encode": not fitted but
-    encoded as submit_many does (the seconds are CPU seconds too)."""
+    encoded as submit_many does; "pack": only made into the payload's bytes; "decode":
+    rebuilt from their payloads as a fit process does (with its preflight chisq)."""
     path = os.pathsep.join([str(services.REPO), str(services.BENCH)])
     env = {**os.environ, "PYTHONPATH": path}
     for name in ADAPTED_MALLOC:
@@ -131,7 +132,8 @@ def measure(base, quick: bool) -> list[Row]:
     sent_away(4)  # the worker's processes warm
     remote, cpu = [], []
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
-    split, encode = [], []  # in a kernel whose malloc adapted: seconds; CPU s per problem
+    # in a kernel whose malloc adapted: seconds; CPU s per problem
+    split, encode, pack, decode = [], [], [], []
     for _ in range(rounds):
         seconds, worker_cpu = sent_away(n)
         remote.append(seconds)
@@ -142,6 +144,8 @@ def measure(base, quick: bool) -> list[Row]:
             cpus.append(own_cpu / n)
         split.append(serial_in_a_kernel(n, seed, True, "split")[0])
         encode.append(serial_in_a_kernel(n, seed, True, "encode")[1] / n)
+        pack.append(serial_in_a_kernel(n, seed, True, "pack")[1] / n)
+        decode.append(serial_in_a_kernel(n, seed, True, "decode")[1] / n)
     extra = job_extras(seed)
     steps = (
         f"what a job does that the fit in a kernel does not, measured here: decoding its "
@@ -199,6 +203,9 @@ def measure(base, quick: bool) -> list[Row]:
     # what 2 CPUs shared by the kernel and the worker allow once the kernel has encoded the
     # problems, however little anything else costs: (fits + encoding) CPU over 2 CPUs
     with_encoding = 2 * fit_cpu / (fit_cpu + p(encode))
+    # and the least a sweep sent away must do besides its fits: the problem made into bytes
+    # in the kernel, rebuilt in the worker (with the one evaluation that checks it there)
+    least = 2 * fit_cpu / (fit_cpu + p(pack) + p(decode))
     rows.append(
         Row(
             "&nbsp;&nbsp;floor: the same fits shared out between 2 processes forked from a "
@@ -210,7 +217,10 @@ def measure(base, quick: bool) -> list[Row]:
             f"of the model) takes the kernel {p(encode) * 1000:.1f} ms of CPU, against "
             f"{fit_cpu * 1000:.1f} ms for its fit: on this machine's 2 CPUs, shared by the "
             f"kernel and the worker, no sweep of these fits goes past {with_encoding:.2f}× "
-            "however little the rest costs",
+            "however little the rest costs. Without that check, the problem's bytes alone "
+            f"({p(pack) * 1000:.1f} ms) and its rebuilding on the worker "
+            f"({p(decode) * 1000:.1f} ms, its preflight chisq included) cap it at "
+            f"{least:.2f}×",
         )
     )
     return rows + [
@@ -261,7 +271,7 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     """In the fresh process: WARMUP fits, then `count` timed; one line of JSON."""
     import warnings
 
-    from jupyter_bumps_remote.shared import transport
+    from jupyter_bumps_remote.shared import encodings, transport
     from jupyter_bumps_remote.shared.fitting import local_fit
 
     warnings.filterwarnings("ignore", message="Did not converge")
@@ -273,6 +283,14 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     if mode == "encode":
         for problem in batch:
             transport.encode(problem)
+    elif mode == "pack":  # the problem's bytes alone: no round trip, no chisq
+        for problem in batch:
+            encodings.to_text(encodings.pack(problem, encodings.SERIALIZE))
+    elif mode == "decode":  # rebuilt from its payload, as a worker's fit process does
+        payloads = [transport.encode(problem) for problem in batch]
+        cpu, t0 = sum(os.times()[:4]), time.perf_counter()
+        for payload in payloads:
+            transport.decode(payload)
     elif mode == "split":
         children = []
         for share in (batch[0::2], batch[1::2]):
