@@ -33,6 +33,7 @@ MODEL_LIBRARIES = ("refl1d", "sasmodels")
 # refl1d's samples and sasmodels' kernels, bounded for a problem holding a huge object graph.
 _MAX_VISITED = 20_000
 _LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None))
+_LEAF_TYPES = frozenset(_LEAVES)  # the exact types, skipped before anything is asked
 
 
 # -- the environment ---------------------------------------------------------------------------
@@ -107,24 +108,95 @@ def libraries_used(problem) -> dict[str, str]:
     # classes, and a class's bases say the same each time
     # (by id: a metaclass may define __eq__; each class stays alive, held by the problem)
     noted: set[int] = set()
+    # what an object is (`_kind_of`), by its type: asked once per type in this walk, not at
+    # each of its objects (a few dozen types among hundreds or thousands of objects)
+    kinds: dict[type, int] = {}
     arrays = _array_types()
     stack = [problem]
     while stack and len(seen) < _MAX_VISITED:
         obj = stack.pop()
-        if isinstance(obj, _LEAVES) or id(obj) in seen:
+        cls = type(obj)
+        if cls in _LEAF_TYPES or id(obj) in seen:  # (a leaf is never in `seen`)
+            continue
+        kind = kinds.get(cls)
+        if kind is None:
+            kind = _kind_of(obj, arrays)
+            # isinstance also reads `__class__`, which an object (a proxy) may set to
+            # another class than its type: such an object's kind is its own
+            if getattr(obj, "__class__", cls) is cls:
+                kinds[cls] = kind
+        elif getattr(obj, "__class__", cls) is not cls:
+            kind = _kind_of(obj, arrays)
+        if kind == _LEAF:
             continue
         seen.add(id(obj))
-        if isinstance(obj, types.ModuleType):
+        if kind == _MODULE:
             _note(obj.__name__, found)
-            continue
-        if isinstance(obj, arrays):
-            continue
-        if isinstance(obj, type):
+        elif kind == _TYPE:
             _note_bases(obj, found, noted)
-            continue
-        _note_bases(type(obj), found, noted)
-        stack.extend(_children(obj))
+        elif kind != _ARRAY:
+            _note_bases(cls, found, noted)
+            stack.extend(_CHILDREN[kind](obj))
     return {name: library_version(name) for name in sorted(found)}
+
+
+# What an object is, for the walk: the first of these its isinstance checks match (the
+# order of the checks, and so of the children, is the walk's: it stops at _MAX_VISITED).
+_LEAF, _MODULE, _ARRAY, _TYPE = range(4)
+_DICT, _COLLECTION, _METHOD, _FUNCTION, _PARTIAL, _DATACLASS, _OTHER = range(4, 11)
+
+
+def _kind_of(obj, arrays: tuple[type, ...]) -> int:
+    if isinstance(obj, _LEAVES):
+        return _LEAF
+    if isinstance(obj, types.ModuleType):
+        return _MODULE
+    if isinstance(obj, arrays):
+        return _ARRAY
+    if isinstance(obj, type):
+        return _TYPE
+    if isinstance(obj, dict):
+        return _DICT
+    if isinstance(obj, list | tuple | set | frozenset):
+        return _COLLECTION
+    if isinstance(obj, types.MethodType):
+        return _METHOD
+    if isinstance(obj, types.FunctionType):
+        return _FUNCTION
+    if isinstance(obj, functools.partial):
+        return _PARTIAL
+    return _DATACLASS if dataclasses.is_dataclass(obj) else _OTHER
+
+
+def _dict_children(obj) -> list:
+    return [*obj.keys(), *obj.values()]
+
+
+def _function_children(obj) -> list:
+    names = obj.__code__.co_names
+    held = [obj.__globals__[name] for name in names if name in obj.__globals__]
+    cells = [cell.cell_contents for cell in obj.__closure__ or () if _filled(cell)]
+    return [obj.__module__ and sys.modules.get(obj.__module__), *held, *cells]
+
+
+def _dataclass_children(obj) -> list:
+    return [getattr(obj, f.name, None) for f in dataclasses.fields(obj)] + _state_of(obj)
+
+
+def _state_of(obj) -> list:
+    state = getattr(obj, "__dict__", None)
+    return list(state.values()) if isinstance(state, dict) else []
+
+
+_CHILDREN = {
+    _DICT: _dict_children,
+    _COLLECTION: list,
+    _METHOD: lambda obj: [obj.__func__, obj.__self__],
+    _FUNCTION: _function_children,
+    _PARTIAL: lambda obj: [obj.func, *obj.args, *obj.keywords.values()],
+    _DATACLASS: _dataclass_children,
+    _OTHER: _state_of,
+}
 
 
 def _note_bases(cls: type, found: set[str], noted: set[int]) -> None:
@@ -145,30 +217,6 @@ def _array_types() -> tuple[type, ...]:
     """numpy's arrays and scalars, if numpy is imported (an array cannot exist otherwise)."""
     numpy = sys.modules.get("numpy")
     return () if numpy is None else (numpy.ndarray, numpy.generic)
-
-
-def _children(obj) -> list:
-    if isinstance(obj, dict):
-        return [*obj.keys(), *obj.values()]
-    if isinstance(obj, list | tuple | set | frozenset):
-        return list(obj)
-    if isinstance(obj, types.MethodType):
-        return [obj.__func__, obj.__self__]
-    if isinstance(obj, types.FunctionType):
-        names = obj.__code__.co_names
-        held = [obj.__globals__[name] for name in names if name in obj.__globals__]
-        cells = [cell.cell_contents for cell in obj.__closure__ or () if _filled(cell)]
-        return [obj.__module__ and sys.modules.get(obj.__module__), *held, *cells]
-    if isinstance(obj, functools.partial):
-        return [obj.func, *obj.args, *obj.keywords.values()]
-    if dataclasses.is_dataclass(obj):
-        held = [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
-    else:
-        held = []
-    state = getattr(obj, "__dict__", None)
-    if isinstance(state, dict):
-        held += list(state.values())
-    return held
 
 
 def _filled(cell) -> bool:

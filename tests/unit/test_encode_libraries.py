@@ -1,0 +1,109 @@
+"""The model libraries an encode records (shared/versions.py): a library a model imports
+when first called is named, and the walk asks what an object is once per type, except of
+an object whose `__class__` is not its type (isinstance believes `__class__`)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+
+import pytest
+
+from jupyter_bumps_remote.shared import transport, versions
+from tests.support.problems import gaussian_fit_of, gaussian_problem, user_module
+
+LAZY_MODEL = """
+import numpy as np
+
+def peak(x, A, mu, sigma):
+    global sasmodels
+    import sasmodels  # imported when first called, as a notebook's model may
+
+    return A * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
+"""
+
+
+@pytest.fixture
+def no_model_library(monkeypatch):
+    """This process as if no model library had been imported (the compat environments
+    import the real ones); what a test imports under their names is dropped after it."""
+    kept = {
+        name: module
+        for name, module in sys.modules.items()
+        if name.partition(".")[0] in versions.MODEL_LIBRARIES
+    }
+    for name in kept:
+        del sys.modules[name]
+    yield
+    for name in [n for n in sys.modules if n.partition(".")[0] in versions.MODEL_LIBRARIES]:
+        del sys.modules[name]
+    sys.modules.update(kept)
+
+
+def fake_library(monkeypatch, name: str, version: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    vars(module)["__version__"] = version
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def model_of(module_name: str):
+    """An object whose class lives in `module_name` (as refl1d's Experiment in refl1d.*)."""
+    return type("Experiment", (), {"__module__": module_name})()
+
+
+def test_a_library_the_model_imports_when_first_called_is_named(
+    no_model_library, monkeypatch, tmp_path
+):
+    package = tmp_path / "sasmodels"
+    package.mkdir()
+    (package / "__init__.py").write_text('__version__ = "9.9.9"\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problem = gaussian_fit_of(user_module(textwrap.dedent(LAZY_MODEL), "lazy_model_code").peak)
+    assert "sasmodels" not in sys.modules
+    envelope = transport.encode(problem)
+    assert envelope["environment"]["libraries"] == {"sasmodels": "9.9.9"}
+
+
+class Claims:
+    """An object that claims, by its `__class__`, to be a dict when `as_dict` (as a proxy
+    does): isinstance believes it. What it `shows` as a dict is not in its `__dict__`."""
+
+    HELD = {"layer": model_of("refl1d.sample")}
+
+    def __init__(self, as_dict: bool, shows: bool):
+        self.as_dict = as_dict
+        self.shows = shows
+
+    @property
+    def __class__(self):  # type: ignore[override]
+        return dict if self.as_dict else Claims
+
+    def keys(self):
+        return self.HELD.keys() if self.shows else {}.keys()
+
+    def values(self):
+        return self.HELD.values() if self.shows else {}.values()
+
+
+def test_an_object_claiming_another_class_is_walked_as_that_class(monkeypatch):
+    fake_library(monkeypatch, "refl1d", "1.0.1")
+    assert isinstance(Claims(True, False), dict) and not isinstance(Claims(False, True), dict)
+    assert versions.libraries_used([Claims(False, True)]) == {}
+    assert versions.libraries_used([Claims(True, True)]) == {"refl1d": "1.0.1"}
+    # (the walk pops the last first) a claim met first does not make the type a dict
+    assert versions.libraries_used([Claims(False, True), Claims(True, False)]) == {}
+    # nor does a plain object met first make the next one's claim ignored
+    assert versions.libraries_used([Claims(True, True), Claims(False, False)]) == {
+        "refl1d": "1.0.1"
+    }
+
+
+def test_many_objects_of_few_types_are_all_walked(monkeypatch):
+    fake_library(monkeypatch, "sasmodels", "1.1.0")
+    problems = [gaussian_problem() for _ in range(5)]
+    deep = types.SimpleNamespace(layers=[{"n": i} for i in range(50)])
+    deep.layers[-7]["model"] = model_of("sasmodels.bumps_model")
+    assert versions.libraries_used([*problems, deep, *problems]) == {"sasmodels": "1.1.0"}
+    assert versions.libraries_used([*problems]) == {}
