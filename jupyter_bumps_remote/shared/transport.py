@@ -75,6 +75,8 @@ def encode(problem) -> dict:
         encoding, data, chisq = choose_encoding(problem)
     return {
         "format": FORMAT,
+        # after the model's evaluations: a library it imports when called counts too
+        # (versions.libraries_used looks only while a model library is imported)
         "environment": versions.environment(problem),
         "parameters": parameter_summary(problem),
         "chisq": _json_float(chisq),

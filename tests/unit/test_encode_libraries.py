@@ -1,44 +1,14 @@
-"""The model libraries an encode records (shared/versions.py): a library a model imports
-when first called is named, and the walk asks what an object is once per type, except of
-an object whose `__class__` is not its type (isinstance believes `__class__`)."""
+"""How the walk for model libraries (shared/versions.py) goes through a problem: it asks
+what an object is once per type, except of an object whose `__class__` is not its type
+(isinstance believes `__class__`); tests/unit/test_encode_no_library.py: when it walks."""
 
 from __future__ import annotations
 
 import sys
-import textwrap
 import types
 
-import pytest
-
-from jupyter_bumps_remote.shared import transport, versions
-from tests.support.problems import gaussian_fit_of, gaussian_problem, user_module
-
-LAZY_MODEL = """
-import numpy as np
-
-def peak(x, A, mu, sigma):
-    global sasmodels
-    import sasmodels  # imported when first called, as a notebook's model may
-
-    return A * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
-"""
-
-
-@pytest.fixture
-def no_model_library(monkeypatch):
-    """This process as if no model library had been imported (the compat environments
-    import the real ones); what a test imports under their names is dropped after it."""
-    kept = {
-        name: module
-        for name, module in sys.modules.items()
-        if name.partition(".")[0] in versions.MODEL_LIBRARIES
-    }
-    for name in kept:
-        del sys.modules[name]
-    yield
-    for name in [n for n in sys.modules if n.partition(".")[0] in versions.MODEL_LIBRARIES]:
-        del sys.modules[name]
-    sys.modules.update(kept)
+from jupyter_bumps_remote.shared import versions
+from tests.support.problems import gaussian_problem
 
 
 def fake_library(monkeypatch, name: str, version: str) -> types.ModuleType:
@@ -51,19 +21,6 @@ def fake_library(monkeypatch, name: str, version: str) -> types.ModuleType:
 def model_of(module_name: str):
     """An object whose class lives in `module_name` (as refl1d's Experiment in refl1d.*)."""
     return type("Experiment", (), {"__module__": module_name})()
-
-
-def test_a_library_the_model_imports_when_first_called_is_named(
-    no_model_library, monkeypatch, tmp_path
-):
-    package = tmp_path / "sasmodels"
-    package.mkdir()
-    (package / "__init__.py").write_text('__version__ = "9.9.9"\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    problem = gaussian_fit_of(user_module(textwrap.dedent(LAZY_MODEL), "lazy_model_code").peak)
-    assert "sasmodels" not in sys.modules
-    envelope = transport.encode(problem)
-    assert envelope["environment"]["libraries"] == {"sasmodels": "9.9.9"}
 
 
 class Claims:
