@@ -15,7 +15,6 @@ import json
 import pickle
 import sys
 import threading
-import uuid
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -46,7 +45,7 @@ def pack(problem, encoding: str) -> bytes:
         if encoding == SERIALIZE:
             with source_blocks_kept():  # (bumps records each model function's source)
                 document = serialized(problem)
-            return dumped(document)
+            return json.dumps(document, separators=(",", ":")).encode()
         if encoding == PICKLE:
             import cloudpickle
 
@@ -138,106 +137,6 @@ def libraries_walked_once(obj, add) -> dict:
 
     walk(obj)
     return libraries
-
-
-# -- the document's bytes -----------------------------------------------------------------------
-
-_ARRAY_TYPE = "bumps.util.NumpyArray"  # bumps.serialize's {"__class__": this, "dtype", "values"}
-# The numbers orjson writes otherwise than Python's float repr: those with an exponent
-# (orjson's "1e-9" for repr's "1e-09") and those below 1e-4 in a fixed point ("0.00001" for
-# "1e-05"); every other float is the same shortest round-trip digits in both (tests/unit/
-# test_encode_bytes.py). Each number holding one of these is written again by repr (any
-# other number holding one, "10.00001", is so the same).
-_REWRITTEN = (b"e", b"E", b"0.0000")
-# What orjson may write for a list of numbers, nested or not: anything else (null for NaN or
-# infinity, a string, true) leaves the array to json.
-_NUMBERS_ONLY = b"0123456789.-+eE,[]"
-
-
-def dumped(document: dict) -> bytes:
-    """`json.dumps(document, separators=(",", ":")).encode()`, the same bytes, faster.
-
-    Most of a document is its data, bumps' float arrays (x, y, dy), which json writes with
-    Python's float repr (~0.3 µs a number: 0.44 ms of bench/sweep_medium.py's 1,200). Their
-    values lists are written by orjson (~15 times faster), each number orjson writes
-    otherwise than repr rewritten by repr, and put where json.dumps wrote a placeholder for
-    them; an array holding anything but numbers (orjson writes NaN and infinity as null) is
-    left to json."""
-    arrays: list[dict] = []
-    _find_float_arrays(document, arrays)
-    if not arrays:
-        return json.dumps(document, separators=(",", ":")).encode()
-    marker = f'"jbr-array-{uuid.uuid4().hex}-'  # + index + '"': in no string of a document
-    texts: dict[int, bytes] = {}
-    values = [array["values"] for array in arrays]
-    try:
-        for index, array in enumerate(arrays):
-            try:
-                text = orjson.dumps(array["values"])
-            except orjson.JSONEncodeError:  # an integer past 64 bits, a float subclass
-                continue
-            if text.translate(None, _NUMBERS_ONLY):
-                continue
-            texts[index] = _as_python_floats(text)
-            array["values"] = f"{marker[1:]}{index}"
-        out = json.dumps(document, separators=(",", ":")).encode()
-    finally:
-        for array, value in zip(arrays, values, strict=True):
-            array["values"] = value
-    first, *rest = out.split(marker.encode())
-    pieces, written = [first], []
-    for piece in rest:  # each b'<index>"...'
-        index, _, after = piece.partition(b'"')
-        if not index.isdigit():
-            break
-        written.append(int(index))
-        pieces += [texts.get(int(index), b""), after]
-    if sorted(written) != sorted(texts) or len(pieces) != 2 * len(rest) + 1:
-        # a placeholder written twice (an array held twice): json's own bytes
-        return json.dumps(document, separators=(",", ":")).encode()
-    return b"".join(pieces)
-
-
-def _as_python_floats(text: bytes) -> bytes:
-    """orjson's list of numbers with the numbers it writes otherwise than repr (`_REWRITTEN`)
-    written by repr: found by bytes.find (a regular expression tried at each of the ~8,000
-    bytes of 400 numbers took ~0.2 ms)."""
-    spans = set()
-    for needle in _REWRITTEN:
-        at = text.find(needle)
-        while at >= 0:
-            start = max(text.rfind(b",", 0, at), text.rfind(b"[", 0, at)) + 1
-            ends = [i for i in (text.find(b",", at), text.find(b"]", at)) if i >= 0]
-            end = min(ends, default=len(text))
-            spans.add((start, end))
-            at = text.find(needle, end)
-    if not spans:
-        return text
-    pieces, done = [], 0
-    for start, end in sorted(spans):
-        pieces += [text[done:start], repr(float(text[start:end])).encode()]
-        done = end
-    pieces.append(text[done:])
-    return b"".join(pieces)
-
-
-def _find_float_arrays(node, found: list[dict]) -> None:
-    """The float arrays in a document, in the order json writes them (not inside one)."""
-    if isinstance(node, dict):
-        if (
-            node.get("__class__") == _ARRAY_TYPE
-            and type(node.get("values")) is list
-            and str(node.get("dtype", "")).startswith("float")
-        ):
-            found.append(node)
-            return
-        for value in node.values():
-            if isinstance(value, dict | list):
-                _find_float_arrays(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, dict | list):
-                _find_float_arrays(value, found)
 
 
 # -- the source of model functions ----------------------------------------------------------------
