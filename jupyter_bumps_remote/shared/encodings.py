@@ -8,16 +8,13 @@ the server. Errors are raised as they come; transport.py turns them into advice.
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import inspect
 import json
 import pickle
 import sys
-import threading
 import warnings
 import zlib
-from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from types import GeneratorType
 
@@ -43,9 +40,7 @@ def pack(problem, encoding: str) -> bytes:
     """The problem as `encoding` carries it, before compression."""
     with sending_local_modules_by_value():
         if encoding == SERIALIZE:
-            with source_blocks_kept():  # (bumps records each model function's source)
-                document = serialized(problem)
-            return json.dumps(document, separators=(",", ":")).encode()
+            return json.dumps(serialized(problem), separators=(",", ":")).encode()
         if encoding == PICKLE:
             import cloudpickle
 
@@ -137,51 +132,6 @@ def libraries_walked_once(obj, add) -> dict:
 
     walk(obj)
     return libraries
-
-
-# -- the source of model functions ----------------------------------------------------------------
-
-# bumps.serialize records each function's source, `inspect.getsource(fn)`: of that, ~85 % is
-# `inspect.getblock` tokenizing the lines from the `def` on to find where the function ends
-# (0.34 of 0.40 ms for an 8-line function in a file; a notebook cell's lines are in
-# linecache, so its functions have a source too), the same at each member of a sweep.
-# getblock's answer depends on those lines only (their text), so within `source_blocks_kept()`
-# it is kept per text of the lines; a file edited since is read again by linecache and
-# reaches getblock as other lines. Only the standard library's getblock is kept so.
-_STDLIB_GETBLOCK = inspect.getblock
-_blocks_lock = threading.Lock()
-_blocks_users = 0
-_blocks_replaced = False
-
-
-@contextlib.contextmanager
-def source_blocks_kept() -> Iterator[None]:
-    """Within the block (nested, or in several threads at once), `inspect.getblock` answers
-    from the lines it was given before; the original is back once the last block ends."""
-    global _blocks_users, _blocks_replaced
-    with _blocks_lock:
-        if _blocks_users == 0 and inspect.getblock is _STDLIB_GETBLOCK:
-            inspect.getblock = kept_block
-            _blocks_replaced = True
-        _blocks_users += 1
-    try:
-        yield
-    finally:
-        with _blocks_lock:
-            _blocks_users -= 1
-            if _blocks_users == 0 and _blocks_replaced:
-                inspect.getblock = _STDLIB_GETBLOCK
-                _blocks_replaced = False
-
-
-def kept_block(lines: list[str]) -> list[str]:
-    """`inspect.getblock(lines)`, a new list each time, computed once per text of `lines`."""
-    return list(_block_of(tuple(lines)))
-
-
-@functools.lru_cache(maxsize=16)
-def _block_of(lines: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(_STDLIB_GETBLOCK(list(lines)))
 
 
 # Types whose instances can be neither a dataclass nor a container (the exact type is compared:
