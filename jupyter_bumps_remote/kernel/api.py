@@ -35,10 +35,11 @@ def client() -> Client:
         return _client
 
 
-def prepare(problem) -> dict:
-    """Encode a problem, refusing here what the worker would refuse (a clear error now)."""
+def prepare(problem, order: tuple[str, ...] | None = None) -> dict:
+    """Encode a problem, refusing here what the worker would refuse (a clear error now).
+    `order`: the encodings to try (transport.encode)."""
     problem = transport.as_fit_problem(problem)
-    payload = transport.encode(problem)
+    payload = transport.encode(problem, order)
     if payload["chisq"] is None or not math.isfinite(payload["chisq"]):
         # recompute the way the worker does, for its message (names the exception if any)
         transport.verify_preflight(problem, payload["chisq"])
@@ -109,7 +110,8 @@ def submit_many(
     twice as many each time, up to 1000 and the server's max_payload_bytes each). All or
     none: a refusal (a limit, a bad problem) raises naming the problem's index, once the
     jobs that earlier parts created are cancelled (a server without that route gets one
-    request per job, as before).
+    request per job, as before). Each problem goes pickled where the pickle carries it
+    unchanged (docs/transport.md#the-two-encodings), else as bumps' own document.
     `idempotency_key` makes a repeated call (a lost answer) return the same jobs."""
     from .group import JobGroup
 
@@ -122,7 +124,8 @@ def submit_many(
 
     def bodies():  # each encoded when asked for: the first parts go out meanwhile
         for i, problem in enumerate(problems):
-            body = {"payload": prepare(problem), "fitter": fitter, "options": options}
+            payload = prepare(problem, transport.SWEEP_ENCODINGS)
+            body = {"payload": payload, "fitter": fitter, "options": options}
             body |= {"name": f"{label} [{i}]", "tags": member_tags}
             if seed is not None:
                 body["seed"] = seed

@@ -21,6 +21,10 @@ FORMAT = "jupyter-bumps-remote/1"
 ENCODING = encodings.SERIALIZE
 PICKLE_ENCODING = encodings.PICKLE
 ENCODINGS = encodings.ALL
+# A sweep's members try the pickle first: the same workers rebuild either (their queue names
+# bumps and each model library exactly), and a pickle is quicker to make, check and rebuild
+# (docs/transport.md#the-two-encodings)
+SWEEP_ENCODINGS = (PICKLE_ENCODING, ENCODING)
 # A problem rebuilt from its payload must give the same chisq as in the kernel; the
 # arithmetic is identical, so anything beyond rounding noise means a different model.
 PREFLIGHT_RTOL = 1e-9
@@ -64,15 +68,15 @@ def _json_float(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def encode(problem) -> dict:
+def encode(problem, order: tuple[str, ...] | None = None) -> dict:
     """The payload for `problem`: a JSON-able envelope.
 
-    The problem travels in the first encoding that decodes, here, to the same problem (same
-    fitted parameters, same chisq): `bumps.serialize`, else a pickle. Raises PayloadError
-    saying what differs when neither does."""
+    The problem travels in the first encoding of `order` (ENCODINGS: `bumps.serialize`,
+    else a pickle) that decodes, here, to the same problem (same fitted parameters, same
+    chisq). Raises PayloadError saying what differs when none does."""
     problem = as_fit_problem(problem)
     with bumps_compat.memoized_chisq_scale():  # (chisq() five times: bumps_compat.py)
-        encoding, data, chisq = choose_encoding(problem)
+        encoding, data, chisq = choose_encoding(problem, order)
     return {
         "format": FORMAT,
         # after the model's evaluations: a library it imports when called counts too
@@ -85,11 +89,11 @@ def encode(problem) -> dict:
     }
 
 
-def choose_encoding(problem) -> tuple[str, bytes, float]:
-    """(encoding, bytes, chisq at the start point) of the first encoding whose round trip
-    gives the same problem."""
+def choose_encoding(problem, order: tuple[str, ...] | None = None) -> tuple[str, bytes, float]:
+    """(encoding, bytes, chisq at the start point) of the first encoding of `order`
+    (ENCODINGS) whose round trip gives the same problem."""
     tried, chisq = [], None
-    for encoding in ENCODINGS:
+    for encoding in order or ENCODINGS:
         try:
             data = encodings.pack(problem, encoding)
         except Exception as e:  # noqa: BLE001 - any failure means: try the next encoding

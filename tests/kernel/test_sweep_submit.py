@@ -13,7 +13,7 @@ import pytest
 
 from jupyter_bumps_remote.kernel import api, batches
 from jupyter_bumps_remote.kernel.client import RemoteError
-from jupyter_bumps_remote.shared import jobs
+from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.problems import gaussian_problem
 from ..support.services import JupyterServer
@@ -45,13 +45,13 @@ def encoding_waits_at(index: int, first_part: threading.Event, monkeypatch, then
     for good."""
     prepare, calls = api.prepare, [0]
 
-    def waiting(problem):
+    def waiting(problem, *order):
         calls[0] += 1
         if calls[0] == index + 1:
             assert first_part.wait(60), "the first part was not sent while the sweep encoded"
             if then is not None:
                 return then(problem)
-        return prepare(problem)
+        return prepare(problem, *order)
 
     monkeypatch.setattr(api, "prepare", waiting)
 
@@ -66,11 +66,26 @@ def test_a_sweep_goes_in_parts_sent_while_it_encodes(api_client, monkeypatch):
         session.hooks["response"].clear()
     assert sent == [("GET", "info")] + [("POST", "jobs/batch")] * 3  # 4, 8 and 13 members
     assert [job.name for job in group] == [f"in parts [{i}]" for i in range(25)]
+    assert {job.record["encoding"] for job in group} == {transport.PICKLE_ENCODING}
     assert all(job.tags == [group.tag, "t"] and job.seed == 4 for job in group)
     results = group.results(timeout=120)
     assert all(group[i].status == jobs.SUCCEEDED for i in range(25)), results
     # each its own problem: the fit of problem i has its number of points
     assert [r.to_dict()["numpoints"] for r in results] == [30 + i for i in range(25)]
+
+
+def test_a_member_the_pickle_cannot_carry_goes_as_bumps_document(api_client):
+    """A sweep's members go pickled first; one holding an object that does not pickle (where
+    bumps' document does not look) goes as the document, and both fit."""
+    held = gaussian_problem(n=40)
+    next(iter(held.models)).lock = threading.Lock()  # not a field bumps.serialize writes
+    group = api_client.submit_many([gaussian_problem(n=30), held], "lm", seed=2)
+    assert [job.record["encoding"] for job in group] == [
+        transport.PICKLE_ENCODING,
+        transport.ENCODING,
+    ]
+    results = group.results(timeout=120)
+    assert [r.to_dict()["numpoints"] for r in results] == [30, 40], results
 
 
 def test_a_larger_sweep_goes_in_order_in_several_requests(api_client, monkeypatch):
