@@ -244,7 +244,7 @@ def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
     from jupyter_bumps_remote.worker.fit.results import session_bytes, session_recipe, summarize
 
     steps: dict[str, list[float]] = {"decode": [], "summary": [], "recipe": [], "session": []}
-    payload = transport.encode(smeared_problem())
+    payload = transport.encode(smeared_problem(), transport.SWEEP_ENCODINGS)  # as a sweep sends it
     for _ in range(rounds):
         t0 = time.process_time()
         problem = transport.decode(payload)
@@ -277,17 +277,18 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     warnings.filterwarnings("ignore", message="Did not converge")
     for problem in [smeared_problem() for _ in range(WARMUP)]:
         local_fit(problem, "lm", seed)
-        transport.encode(problem)
+        transport.encode(problem, transport.SWEEP_ENCODINGS)
     batch = [smeared_problem() for _ in range(count)]
     cpu, t0 = sum(os.times()[:4]), time.perf_counter()
+    sweep = transport.SWEEP_ENCODINGS  # as submit_many encodes: pickled here
     if mode == "encode":
         for problem in batch:
-            transport.encode(problem)
+            transport.encode(problem, sweep)
     elif mode == "pack":  # the problem's bytes alone: no round trip, no chisq
         for problem in batch:
-            encodings.to_text(encodings.pack(problem, encodings.SERIALIZE))
+            encodings.to_text(encodings.pack(problem, sweep[0]))
     elif mode == "decode":  # rebuilt from its payload, as a worker's fit process does
-        payloads = [transport.encode(problem) for problem in batch]
+        payloads = [transport.encode(problem, sweep) for problem in batch]
         cpu, t0 = sum(os.times()[:4]), time.perf_counter()
         for payload in payloads:
             transport.decode(payload)
