@@ -208,7 +208,7 @@ def withdraw(client: Client, created: list[dict]) -> str:
             kept += 1
     text = f"the {len(created)} jobs that earlier requests created were cancelled"
     if kept:
-        text += f" ({kept} had ended or could not be reached: list_jobs(tag=...) finds them)"
+        text += f", but for {kept} that had ended or could not be reached (list_jobs(tag=...))"
     return text
 
 

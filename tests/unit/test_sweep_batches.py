@@ -1,7 +1,13 @@
 """How `submit_many` splits a sweep into POST jobs/batch requests (kernel/batches.py): parts
-that double, so that the first goes out after a few members are encoded."""
+that double, so that the first goes out after a few members are encoded; a refused part, and
+a server without the route, against a stand-in client (the logic alone: the same on a real
+server in tests/kernel/test_sweep_submit.py)."""
 
 from __future__ import annotations
+
+import json
+
+import pytest
 
 from jupyter_bumps_remote.kernel import batches
 from jupyter_bumps_remote.kernel.client import RemoteError
@@ -43,3 +49,67 @@ def test_a_refusal_names_the_sweeps_index():
     again = batches._in_the_sweep(error, 2000)
     assert again.status == 400
     assert again.message == "jobs[2003].fitter: unknown fitter"
+
+
+class FakeServer:
+    """A kernel client's stand-in for the logic of batches.submit alone: what it was sent,
+    and the answers a server would give (`batch`: False for a server without the route;
+    `refuse_at`: the request number refused with 429)."""
+
+    def __init__(self, batch: bool = True, refuse_at: int | None = None, ended=()):
+        self.batch, self.refuse_at, self.ended = batch, refuse_at, set(ended)
+        self.requests: list[tuple[str, int, str | None]] = []  # (route, jobs, key)
+        self.cancelled: list[str] = []
+        self.made = 0
+
+    def info(self) -> dict:
+        return {"max_payload_bytes": 0}
+
+    def _records(self, count: int) -> list[dict]:
+        self.made += count
+        return [{"id": f"job-{i}"} for i in range(self.made - count, self.made)]
+
+    def submit_batch(self, body: bytes, key: str | None = None) -> list[dict]:
+        if not self.batch:
+            raise RemoteError(404, "no such route")
+        members = json.loads(body)["jobs"]
+        self.requests.append(("jobs/batch", len(members), key))
+        if len(self.requests) == self.refuse_at:
+            raise RemoteError(429, "jobs[1]: 6 submissions a minute is the limit")
+        return self._records(len(members))
+
+    def submit(self, body: dict, key: str | None = None) -> dict:
+        self.requests.append(("jobs", 1, key))
+        return self._records(1)[0]
+
+    def cancel(self, job_id: str) -> dict:
+        if job_id in self.ended:
+            raise RemoteError(409, "already ended")
+        self.cancelled.append(job_id)
+        return {"id": job_id}
+
+
+def bodies(count: int):
+    return ({"payload": {"n": i}, "fitter": "lm"} for i in range(count))
+
+
+def test_a_server_without_the_route_gets_one_request_per_job_with_numbered_keys():
+    server = FakeServer(batch=False)
+    records = batches.submit(server, bodies(7), "key", wait_for_worker=False)  # type: ignore[arg-type]
+    assert [r["id"] for r in records] == [f"job-{i}" for i in range(7)]
+    assert server.requests == [("jobs", 1, f"key#{i}") for i in range(7)]
+
+
+def test_a_refused_part_cancels_the_jobs_earlier_parts_created_and_names_the_member():
+    server = FakeServer(refuse_at=2, ended={"job-3"})
+    with pytest.raises(RemoteError) as raised:
+        batches.submit(server, bodies(20), None, wait_for_worker=False)  # type: ignore[arg-type]
+    assert raised.value.status == 429
+    assert raised.value.message == (
+        "jobs[5]: 6 submissions a minute is the limit (the 4 jobs that earlier requests "
+        "created were cancelled, but for 1 that had ended or could not be reached "
+        "(list_jobs(tag=...)))"
+    )
+    assert server.cancelled == ["job-0", "job-1", "job-2"]
+    # nothing sent after the refusal: members 12 on were not even encoded into a request
+    assert [n for _, n, _ in server.requests] == [4, 8]
