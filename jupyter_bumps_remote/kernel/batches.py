@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 from ..shared.jobs import MAX_IDEMPOTENCY_KEY
-from .client import Client, RemoteError
+from .client import Client, RemoteError, ServerUnreachable
 
 MAX_JOBS = 1000  # the server's MAX_BATCH_JOBS
 # The first request's members: enough to keep a worker's processes busy while the next
@@ -44,7 +44,7 @@ def submit(
             for part in parts.add(json.dumps(body, separators=(",", ":")).encode(), body):
                 sender.send(part)
             taken += 1
-            if sender.failed.is_set():  # refused: encoding the rest would be for nothing
+            if sender.error is not None:  # refused: encoding the rest would be for nothing
                 break
         else:
             for part in parts.rest():
@@ -121,11 +121,9 @@ class _Sender:
     def __init__(self, client: Client, idempotency_key: str | None, wait_for_worker: bool):
         self.client = client
         self.key = idempotency_key
-        self.tail = b'],"wait_for_worker":true}' if wait_for_worker else b"]}"
         self.wait_for_worker = wait_for_worker
         self.created: list[dict] = []
-        self.failed = threading.Event()
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # the first request's failure: none after it
         self.one_by_one = False  # a server without POST jobs/batch
         self._parts: queue.Queue[Part | None] = queue.Queue()
         self._stopped = False
@@ -159,20 +157,20 @@ class _Sender:
 
     def _run(self) -> None:
         while (part := self._parts.get()) is not None:
-            if self._stopped or self.failed.is_set():
+            if self._stopped or self.error is not None:
                 continue
             try:
                 # extended as each record comes: one sent alone that fails keeps those before
                 self.created.extend(self._post(part))
             except BaseException as e:  # noqa: BLE001 - raised by records() in the caller
                 self.error = e
-                self.failed.set()
             self._number += 1
 
     def _post(self, part: Part) -> Iterable[dict]:
         if self.one_by_one:
             return one_by_one(self.client, part.bodies, self.key, self.wait_for_worker, part.start)
-        request = b'{"jobs":[' + b",".join(part.encoded) + self.tail
+        tail = b'],"wait_for_worker":true}' if self.wait_for_worker else b"]}"
+        request = b'{"jobs":[' + b",".join(part.encoded) + tail
         try:
             return self.client.submit_batch(request, chunk_key(self.key, self._number))
         except RemoteError as e:
@@ -201,10 +199,13 @@ def withdraw(client: Client, created: list[dict]) -> str:
     if not created:
         return ""
     kept = 0
-    for record in created:
+    for done, record in enumerate(created):
         try:
             client.cancel(record["id"])
-        except RemoteError:  # already ended (a tiny fit may have), or the server is away
+        except ServerUnreachable:  # each other cancel would wait as long to fail the same way
+            kept += len(created) - done
+            break
+        except RemoteError:  # already ended (a tiny fit may have)
             kept += 1
     text = f"the {len(created)} jobs that earlier requests created were cancelled"
     if kept:

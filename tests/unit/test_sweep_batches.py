@@ -10,7 +10,7 @@ import json
 import pytest
 
 from jupyter_bumps_remote.kernel import batches
-from jupyter_bumps_remote.kernel.client import RemoteError
+from jupyter_bumps_remote.kernel.client import RemoteError, ServerUnreachable
 from jupyter_bumps_remote.shared.jobs import MAX_IDEMPOTENCY_KEY
 
 
@@ -56,8 +56,9 @@ class FakeServer:
     and the answers a server would give (`batch`: False for a server without the route;
     `refuse_at`: the request number refused with 429)."""
 
-    def __init__(self, batch: bool = True, refuse_at: int | None = None, ended=()):
-        self.batch, self.refuse_at, self.ended = batch, refuse_at, set(ended)
+    def __init__(self, batch: bool = True, refuse_at: int | None = None, ended=(), away=False):
+        self.batch, self.refuse_at, self.ended, self.away = batch, refuse_at, set(ended), away
+        self.cancels = 0
         self.requests: list[tuple[str, int, str | None]] = []  # (route, jobs, key)
         self.cancelled: list[str] = []
         self.made = 0
@@ -83,6 +84,9 @@ class FakeServer:
         return self._records(1)[0]
 
     def cancel(self, job_id: str) -> dict:
+        self.cancels += 1
+        if self.away:
+            raise ServerUnreachable(0, "the Jupyter server is not reachable")
         if job_id in self.ended:
             raise RemoteError(409, "already ended")
         self.cancelled.append(job_id)
@@ -113,3 +117,15 @@ def test_a_refused_part_cancels_the_jobs_earlier_parts_created_and_names_the_mem
     assert server.cancelled == ["job-0", "job-1", "job-2"]
     # nothing sent after the refusal: members 12 on were not even encoded into a request
     assert [n for _, n, _ in server.requests] == [4, 8]
+
+
+def test_a_server_gone_away_is_asked_to_cancel_once_not_once_per_job():
+    server = FakeServer(refuse_at=3)
+    server.away = True
+    with pytest.raises(RemoteError) as raised:
+        batches.submit(server, bodies(40), None, wait_for_worker=False)  # type: ignore[arg-type]
+    assert server.cancels == 1
+    assert raised.value.message.endswith(
+        "(the 12 jobs that earlier requests created were cancelled, but for 12 that had ended "
+        "or could not be reached (list_jobs(tag=...)))"
+    )
