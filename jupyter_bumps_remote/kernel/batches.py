@@ -52,14 +52,21 @@ def submit(
         return sender.records()
     except BaseException as error:
         # nothing of a sweep that raises stays queued: the caller has no JobGroup to cancel
-        sender.stop()
-        withdrawn = withdraw(client, sender.created)
-        if isinstance(error, RemoteError):
-            if withdrawn:
-                raise type(error)(error.status, f"{error.message} ({withdrawn})") from error
-        elif isinstance(error, Exception):
-            note = f"raised by member {taken} of the sweep"
-            _note(error, f"{note}; {withdrawn}" if withdrawn else note)
+        withdrawal, withdrawn = None, None
+        try:
+            withdrawal = _Withdrawal(client, sender)
+            withdrawn = withdrawal.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C ends the wait, not the withdrawal
+            if withdrawal is None:  # it came as the thread started: one more cancels
+                _Withdrawal(client, sender)  # again, the second of each cancel a no-op
+        what = _Withdrawal.INTERRUPTED if withdrawn is None else withdrawn
+        if isinstance(error, Exception) and not isinstance(error, RemoteError):
+            # raised while encoding a member
+            _note(error, "; ".join(filter(None, [f"raised by member {taken} of the sweep", what])))
+        elif withdrawn is None:  # refused by the server, or a first Ctrl-C
+            _note(error, what)
+        elif withdrawn and isinstance(error, RemoteError):
+            raise type(error)(error.status, f"{error.message} ({withdrawn})") from error
         raise
 
 
@@ -129,6 +136,7 @@ class _Sender:
         self._stopped = False
         self._number = 0
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()  # set when the thread has sent its last part
 
     def send(self, part: Part) -> None:
         if self._thread is None:
@@ -152,19 +160,23 @@ class _Sender:
     def _finish(self) -> None:
         if self._thread is not None:
             self._parts.put(None)
-            self._thread.join()
+            self._done.wait()  # not join: see _Withdrawal
             self._thread = None
 
     def _run(self) -> None:
-        while (part := self._parts.get()) is not None:
-            if self._stopped or self.error is not None:
-                continue
-            try:
-                # extended as each record comes: one sent alone that fails keeps those before
-                self.created.extend(self._post(part))
-            except BaseException as e:  # noqa: BLE001 - raised by records() in the caller
-                self.error = e
-            self._number += 1
+        try:
+            while (part := self._parts.get()) is not None:
+                if self._stopped or self.error is not None:
+                    continue
+                try:
+                    # extended as each record comes: one sent alone that fails keeps those
+                    # before it
+                    self.created.extend(self._post(part))
+                except BaseException as e:  # noqa: BLE001 - raised by records() in the caller
+                    self.error = e
+                self._number += 1
+        finally:
+            self._done.set()
 
     def _post(self, part: Part) -> Iterable[dict]:
         if self.one_by_one:
@@ -192,6 +204,41 @@ def _in_the_sweep(error: RemoteError, start: int) -> RemoteError:
     """The server's refusal, its `jobs[i]` the sweep's index."""
     message = _MEMBER.sub(lambda m: f"jobs[{int(m[1]) + start}]", error.message)
     return type(error)(error.status, message)
+
+
+class _Withdrawal:
+    """A failed sweep's jobs cancelled by a thread of their own, which an interrupt of the
+    caller's wait (a second Ctrl-C, say, while a thousand cancels go out) does not stop: the
+    sweep stays all or none. Not a daemon thread: a script ended by that Ctrl-C cancels its
+    jobs before its process exits."""
+
+    INTERRUPTED = (
+        "interrupted while the jobs that earlier requests created were being cancelled: a "
+        "thread of this process cancels the rest (list_jobs(tag=...) shows them)"
+    )
+
+    def __init__(self, client: Client, sender: _Sender):
+        self.client, self.sender = client, sender
+        self.withdrawn = ""
+        self.waiting = threading.Event()  # the caller waits for the cancels
+        # An Event, not Thread.join: a join that Ctrl-C interrupts marks the thread stopped
+        # on Python 3.11 while it runs on, and the interpreter's exit would not wait for it
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bumps-remote-withdraw")
+        self._thread.start()
+
+    def wait(self) -> str:
+        """What became of the jobs, in words, once every cancel has its answer."""
+        self.waiting.set()
+        self._done.wait()
+        return self.withdrawn
+
+    def _run(self) -> None:
+        try:
+            self.sender.stop()  # the request under way may still create jobs: those too
+            self.withdrawn = withdraw(self.client, self.sender.created)
+        finally:
+            self._done.set()
 
 
 def withdraw(client: Client, created: list[dict]) -> str:

@@ -6,6 +6,9 @@ server in tests/kernel/test_sweep_submit.py)."""
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 
 import pytest
 
@@ -129,3 +132,69 @@ def test_a_server_gone_away_is_asked_to_cancel_once_not_once_per_job():
         "(the 12 jobs that earlier requests created were cancelled, but for 12 that had ended "
         "or could not be reached (list_jobs(tag=...)))"
     )
+
+
+def test_a_second_interrupt_ends_the_wait_but_not_the_cancels(monkeypatch):
+    """Ctrl-C while a failed sweep's jobs are being cancelled (a thousand cancels take
+    seconds): the call returns at once with the sweep's own error, and a thread goes on
+    cancelling, so that no job of the sweep stays queued."""
+    server = FakeServer()
+    cancelling, release = threading.Event(), threading.Event()
+    plain_cancel = server.cancel
+
+    def held_cancel(job_id: str) -> dict:
+        cancelling.set()
+        assert release.wait(60), "the test never released the cancels"
+        return plain_cancel(job_id)
+
+    waiting = []
+    plain_wait = batches._Withdrawal.wait
+
+    def seen_wait(withdrawal) -> str:
+        waiting.append(withdrawal)
+        return plain_wait(withdrawal)
+
+    server.cancel = held_cancel  # type: ignore[method-assign]
+
+    answered = threading.Event()
+    plain_batch = server.submit_batch
+
+    def seen_batch(body: bytes, key: str | None = None) -> list[dict]:
+        records = plain_batch(body, key)
+        answered.set()
+        return records
+
+    server.submit_batch = seen_batch  # type: ignore[method-assign]
+
+    def encoded_then_broken():
+        yield from bodies(10)
+        # once the first part's jobs exist: there are jobs to cancel
+        assert answered.wait(60), "the first part was never sent"
+        raise ValueError("member 10 does not encode")
+
+    def interrupt_the_wait() -> None:
+        # once the caller waits for the cancels (a Ctrl-C before it would end the sweep's
+        # thread-starting too, not the wait this test is about)
+        assert cancelling.wait(60), "no cancel was sent"
+        deadline = time.monotonic() + 60
+        while not (waiting and waiting[0].waiting.wait(0.01)):
+            assert time.monotonic() < deadline, "the caller never waited"
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_the_wait)
+    interrupter.start()
+    monkeypatch.setattr(batches._Withdrawal, "wait", seen_wait)
+    try:
+        with pytest.raises(ValueError) as raised:
+            batches.submit(server, encoded_then_broken(), None, wait_for_worker=False)  # type: ignore[arg-type]
+    finally:
+        release.set()
+        interrupter.join(60)
+    assert raised.value.__notes__ == [
+        "raised by member 10 of the sweep; " + batches._Withdrawal.INTERRUPTED
+    ]
+    withdrawals = [t for t in threading.enumerate() if t.name == "bumps-remote-withdraw"]
+    for thread in withdrawals:
+        thread.join(60)
+    created = [f"job-{i}" for i in range(server.made)]
+    assert server.made >= 4 and server.cancelled == created
