@@ -41,7 +41,9 @@ METHOD = (
     "of 2,000 once), `.results()` and `.table()` of a fresh `JobGroup` whose records say "
     "queued (so that it must ask the server), counted by a response hook on the kernel client's "
     "`requests.Session`; timed 3 times interleaved with what each member alone costs (its "
-    "long poll, then `GET result`)."
+    "long poll, then `GET result`). Last, a sweep of as many long DREAM fits cancelled "
+    "with `group.cancel()`, then another with each member cancelled alone (its status "
+    "asked, then its cancel), requests counted the same way."
 )
 
 
@@ -187,7 +189,56 @@ def measure(base, quick: bool) -> list[Row]:
             f"{bare_fit:.0f} fits/s; in a kept child {bare_child:.0f} fits/s",
         ),
     ]
-    return rows + requests_rows(groups[small], groups[large], MAX_IDS, quick)
+    rows += requests_rows(groups[small], groups[large], MAX_IDS, quick)
+    return rows + cancel_rows(base, small)
+
+
+def cancel_rows(base, count: int) -> list[Row]:
+    """A sweep of `count` long DREAM fits (2 running, the rest queued) cancelled with
+    `group.cancel()`, in requests and seconds, against each member cancelled alone (its
+    status asked, then POST jobs/{id}/cancel: what `group.cancel()` did before POST
+    jobs/cancel); every member ends cancelled before the next."""
+    from jupyter_bumps_remote.shared import jobs
+    from tests.support.problems import gaussian_problem
+    from tests.support.running_fits import LONG_DREAM
+
+    def cancelled(how: str) -> tuple[float, int]:
+        group = base.remote.submit_many(
+            [gaussian_problem() for _ in range(count)], "dream", seed=services.SEED, **LONG_DREAM
+        )
+        session, sent = group[0]._client.session, [0]
+
+        def hook(response, **_):
+            sent[0] += 1
+
+        session.hooks["response"].append(hook)
+        try:
+            t0 = time.perf_counter()
+            if how == "group":
+                group.cancel()
+            else:
+                for job in group:
+                    if job.status in jobs.ACTIVE:
+                        job.cancel()
+            seconds = time.perf_counter() - t0
+        finally:
+            session.hooks["response"].remove(hook)
+        deadline = time.monotonic() + 120
+        while (statuses := group.statuses()) != {jobs.CANCELLED: count}:
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.1)
+        return seconds, sent[0]
+
+    (bulk, bulk_requests), (each, each_requests) = cancelled("group"), cancelled("each")
+    return [
+        Row(
+            f"a sweep of {count} long DREAM fits (2 running, the rest queued): `group.cancel()`",
+            f"{bulk_requests} request{'s' if bulk_requests != 1 else ''}, {ms(bulk)}",
+            "",
+            None,
+            f"each member alone, as before: {each_requests} requests, {ms(each)}",
+        )
+    ]
 
 
 def requests_rows(group, large_group, per_request: int, quick: bool) -> list[Row]:

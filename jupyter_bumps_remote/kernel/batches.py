@@ -17,7 +17,7 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator
 
-from ..shared.jobs import MAX_IDEMPOTENCY_KEY
+from ..shared.jobs import CANCELLED, MAX_IDEMPOTENCY_KEY, TERMINAL
 from .client import Client, RemoteError, ServerUnreachable
 
 MAX_JOBS = 1000  # the server's MAX_BATCH_JOBS
@@ -242,22 +242,43 @@ class _Withdrawal:
 
 
 def withdraw(client: Client, created: list[dict]) -> str:
-    """Cancel the jobs a failed sweep created; what became of them, in words ("" if none)."""
+    """Cancel the jobs a failed sweep created (POST jobs/cancel: one request per MAX_JOBS);
+    what became of them, in words ("" if none)."""
     if not created:
         return ""
-    kept = 0
-    for done, record in enumerate(created):
+    ids, kept = [record["id"] for record in created], 0
+    for start in range(0, len(ids), MAX_JOBS):
+        chunk = ids[start : start + MAX_JOBS]
         try:
-            client.cancel(record["id"])
-        except ServerUnreachable:  # each other cancel would wait as long to fail the same way
-            kept += len(created) - done
+            answer = client.cancel_many(chunk)
+        except ServerUnreachable:  # each other request would wait as long to fail the same way
+            kept += len(ids) - start
             break
-        except RemoteError:  # already ended (a tiny fit may have)
-            kept += 1
+        except RemoteError as e:
+            if e.status in (404, 405):  # a server without the route: one request per job
+                kept += _cancel_one_by_one(client, ids[start:])
+                break
+            kept += len(chunk)
+            continue
+        ended = [r for r in answer["jobs"] if r["status"] in TERMINAL and r["status"] != CANCELLED]
+        kept += len(ended) + len(answer["missing"])  # a tiny fit may have ended already
     text = f"the {len(created)} jobs that earlier requests created were cancelled"
     if kept:
         text += f", but for {kept} that had ended or could not be reached (list_jobs(tag=...))"
     return text
+
+
+def _cancel_one_by_one(client: Client, ids: list[str]) -> int:
+    """POST jobs/{id}/cancel for each; how many were not cancelled."""
+    kept = 0
+    for done, job_id in enumerate(ids):
+        try:
+            client.cancel(job_id)
+        except ServerUnreachable:
+            return kept + len(ids) - done
+        except RemoteError:  # already ended
+            kept += 1
+    return kept
 
 
 def _note(error: BaseException, text: str) -> None:

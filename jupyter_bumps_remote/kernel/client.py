@@ -132,6 +132,11 @@ class Client:
         body = json.dumps({"ids": job_ids})
         return self.json("POST", "jobs/results", params=params, data=body, timeout=wait + TIMEOUT)
 
+    def cancel_many(self, job_ids: list[str]) -> dict:
+        """Cancel many jobs in one request: {"jobs": [records after it], "missing": [ids
+        not found]}; a job that had ended is left as it was. At most 1000 ids."""
+        return self.json("POST", "jobs/cancel", data=json.dumps({"ids": job_ids}))
+
     def payload(self, job_id: str) -> bytes:
         """The job's problem payload as submitted (transport.decode rebuilds the problem)."""
         return self.request("GET", f"jobs/{job_id}/payload").content

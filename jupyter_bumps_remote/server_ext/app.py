@@ -20,6 +20,7 @@ from .embedded import EmbeddedRedis, RedisUnavailable, WorkerSupervisor
 from .handlers import (
     BatchHandler,
     CancelHandler,
+    CancelManyHandler,
     InfoHandler,
     JobHandler,
     JobsHandler,
@@ -172,7 +173,9 @@ class BumpsRemote(ExtensionApp):
             [
                 (rf"/{API}/info", InfoHandler),
                 (rf"/{API}/jobs", JobsHandler),
-                (rf"/{API}/jobs/results", ResultsHandler),  # before {JOB}, which matches it too
+                # these three before {JOB}, which matches them too
+                (rf"/{API}/jobs/results", ResultsHandler),
+                (rf"/{API}/jobs/cancel", CancelManyHandler),
                 (rf"/{API}/jobs/batch", BatchHandler),
                 (rf"/{JOB}", JobHandler),
                 (rf"/{JOB}/cancel", CancelHandler),

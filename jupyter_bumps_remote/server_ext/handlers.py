@@ -376,16 +376,32 @@ class ResultsHandler(LimitedBodyHandler):
     @authorized
     @maps_errors
     async def post(self):
-        ids = self.json_body(frozenset(("ids",)), self.body()).get("ids")
-        if not isinstance(ids, list) or not 0 < len(ids) <= MAX_RESULT_IDS:
-            raise jobs.JobInputError("ids", f"give a list of 1 to {MAX_RESULT_IDS} job ids")
-        for i, job_id in enumerate(ids):
-            if not jobs.is_job_id(job_id):
-                raise jobs.JobInputError("ids", f"item {i} is not a job id (32 hex digits)")
         found, missing = await self.service.results(
-            self.owner, list(dict.fromkeys(ids)), _wait_argument(self)
+            self.owner, _job_ids(self), _wait_argument(self)
         )
         self.write_json({"jobs": found, "missing": missing})
+
+
+class CancelManyHandler(LimitedBodyHandler):
+    """POST {"ids": [...]}: many jobs cancelled (a sweep's), their records in one answer."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self):
+        found, missing = await self.service.cancel_many(self.owner, _job_ids(self))
+        self.write_json({"jobs": found, "missing": missing})
+
+
+def _job_ids(handler: LimitedBodyHandler) -> list[str]:
+    """The body's `ids`: 1 to MAX_RESULT_IDS job ids, each once, in the order given."""
+    ids = handler.json_body(frozenset(("ids",)), handler.body()).get("ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_RESULT_IDS:
+        raise jobs.JobInputError("ids", f"give a list of 1 to {MAX_RESULT_IDS} job ids")
+    for i, job_id in enumerate(ids):
+        if not jobs.is_job_id(job_id):
+            raise jobs.JobInputError("ids", f"item {i} is not a job id (32 hex digits)")
+    return list(dict.fromkeys(ids))
 
 
 class ResultHandler(BumpsRemoteHandler):

@@ -351,6 +351,22 @@ class JobService:
         await self.store.request_cancel(owner, job_id)
         return await self.get(owner, job_id)
 
+    async def cancel_many(self, owner: str, job_ids: list[str]) -> tuple[list[dict], list[str]]:
+        """Cancel the owner's jobs `job_ids` (a sweep's) as `cancel` does each, in one answer:
+        (their records after the request, in the order asked; the ids that are not the
+        owner's jobs). A job that had ended is left as it was, and says so by its status."""
+        await self.store.request_cancel_many(owner, job_ids)
+        found = await self.store.many(owner, job_ids, 0)
+        queued = any(r is not None and r.get("status") == jobs.QUEUED for r in found.records)
+        queues = await self.live_queues() if queued else set()  # one look for them all
+        answered, missing = [], []
+        for job_id, record in zip(job_ids, found.records, strict=True):
+            if record is None:
+                missing.append(job_id)
+            else:
+                answered.append(await self.describe(record, queues))
+        return answered, missing
+
     async def retry(self, owner: str, job_id: str, body: dict) -> dict:
         """A new job from the same payload and options; a new seed unless one is given."""
         old = await self._record(owner, job_id)

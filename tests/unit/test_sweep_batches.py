@@ -61,6 +61,7 @@ class FakeServer:
 
     def __init__(self, batch: bool = True, refuse_at: int | None = None, ended=(), away=False):
         self.batch, self.refuse_at, self.ended, self.away = batch, refuse_at, set(ended), away
+        self.bulk_cancel = batch  # POST jobs/cancel came after POST jobs/batch
         self.cancels = 0
         self.requests: list[tuple[str, int, str | None]] = []  # (route, jobs, key)
         self.cancelled: list[str] = []
@@ -85,6 +86,21 @@ class FakeServer:
     def submit(self, body: dict, key: str | None = None) -> dict:
         self.requests.append(("jobs", 1, key))
         return self._records(1)[0]
+
+    def cancel_many(self, job_ids: list[str]) -> dict:
+        if not self.bulk_cancel:
+            raise RemoteError(404, "no such route")
+        self.cancels += 1
+        if self.away:
+            raise ServerUnreachable(0, "the Jupyter server is not reachable")
+        self.cancelled += [job_id for job_id in job_ids if job_id not in self.ended]
+        return {
+            "jobs": [
+                {"id": i, "status": "succeeded" if i in self.ended else "cancelled"}
+                for i in job_ids
+            ],
+            "missing": [],
+        }
 
     def cancel(self, job_id: str) -> dict:
         self.cancels += 1
@@ -140,12 +156,12 @@ def test_a_second_interrupt_ends_the_wait_but_not_the_cancels(monkeypatch):
     cancelling, so that no job of the sweep stays queued."""
     server = FakeServer()
     cancelling, release = threading.Event(), threading.Event()
-    plain_cancel = server.cancel
+    plain_cancel = server.cancel_many
 
-    def held_cancel(job_id: str) -> dict:
+    def held_cancel(job_ids: list[str]) -> dict:
         cancelling.set()
         assert release.wait(60), "the test never released the cancels"
-        return plain_cancel(job_id)
+        return plain_cancel(job_ids)
 
     waiting = []
     plain_wait = batches._Withdrawal.wait
@@ -154,7 +170,7 @@ def test_a_second_interrupt_ends_the_wait_but_not_the_cancels(monkeypatch):
         waiting.append(withdrawal)
         return plain_wait(withdrawal)
 
-    server.cancel = held_cancel  # type: ignore[method-assign]
+    server.cancel_many = held_cancel  # type: ignore[method-assign]
 
     answered = threading.Event()
     plain_batch = server.submit_batch
@@ -198,3 +214,21 @@ def test_a_second_interrupt_ends_the_wait_but_not_the_cancels(monkeypatch):
         thread.join(60)
     created = [f"job-{i}" for i in range(server.made)]
     assert server.made >= 4 and server.cancelled == created
+
+
+def test_a_failed_sweeps_jobs_are_cancelled_in_one_request():
+    server = FakeServer(refuse_at=3)
+    with pytest.raises(RemoteError):
+        batches.submit(server, bodies(40), None, wait_for_worker=False)  # type: ignore[arg-type]
+    assert server.cancels == 1 and server.cancelled == [f"job-{i}" for i in range(12)]
+
+
+def test_a_server_without_bulk_cancel_gets_one_cancel_per_job():
+    server = FakeServer(refuse_at=3, ended={"job-5"})
+    server.bulk_cancel = False
+    with pytest.raises(RemoteError) as raised:
+        batches.submit(server, bodies(40), None, wait_for_worker=False)  # type: ignore[arg-type]
+    assert server.cancelled == [f"job-{i}" for i in range(12) if i != 5]
+    assert raised.value.message.endswith(
+        "but for 1 that had ended or could not be reached (list_jobs(tag=...)))"
+    )
