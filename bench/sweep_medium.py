@@ -10,7 +10,8 @@ model's ~1 MB temporaries back to the system and faults them in again at every e
 and as a kernel whose malloc has adapted (the thresholds the worker's fit processes set,
 worker/fit/heap.py, given by environment). The two differ by up to 3× for this model
 (docs/benchmarks.md); the bench process itself is either, depending on what ran before it,
-so it is not the reference.
+so it neither runs the serial fits nor sends the sweep: a fresh process of each kind does
+both, since the kernel's encode evaluates the model too (4 times a problem).
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ METHOD = (
     "60 fits (10 with `--quick`) of two Gaussian peaks seen through a Gaussian resolution "
     "(400 points, each the weighted sum of 300 samples: 30 to 100 ms per `lm` fit, the "
     'model shipped by value as from a notebook): `submit_many(problems, "lm", seed=S)` '
-    "then `.results()` on the worker of 2 processes, alternating with the same fits one "
-    "after the other in a fresh Python process (the kernel; timed inside it after 2 "
-    "warm-up fits, its start and imports left out), once with glibc's malloc as it starts "
-    "(a new kernel) and once with `MALLOC_MMAP_THRESHOLD_=33554432 "
-    "MALLOC_TRIM_THRESHOLD_=67108864` (a kernel whose malloc has adapted, as after a long "
-    "session, and as the worker's fit processes set it); 3 rounds (1 with `--quick`) after "
-    "a sweep of 4 fits; the speed-up is serial time / sweep time, pair by pair. The "
-    "worker's CPU per fit against the serial fits' (which the machine's load does not "
+    "then `.results()` on the worker of 2 processes, sent from a fresh Python process (the "
+    "kernel; timed inside it after 2 warm-up fits and a sweep of 2, its start and imports "
+    "left out), alternating with the same fits one after the other in another such process; "
+    "each pair once with glibc's malloc as it starts (a new kernel) and once with "
+    "`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864` (a kernel whose "
+    "malloc has adapted, as after a long session, and as the worker's fit processes set "
+    "it), the sweep and the serial fits from kernels alike (a kernel that evaluates its "
+    "model slowly also encodes slowly: 4 evaluations a problem); 3 rounds (1 with "
+    "`--quick`) after a sweep of 4 fits; the speed-up is serial time / sweep time, pair by "
+    "pair. The worker's CPU per fit (its kernels' warm-up sweeps counted in) against the "
+    "serial fits' (which the machine's load does not "
     "inflate as it does wall time) bounds what 2 processes can reach. In each round too, in "
     "fresh processes whose malloc adapted: the same fits shared out between 2 processes "
     "forked after the warm-up (the floor of any sweep on 2 processes: nothing encoded, sent "
@@ -86,16 +90,20 @@ def smeared_problem():
 
 
 def serial_in_a_kernel(
-    count: int, seed: int, adapted: bool, mode: str = "serial"
+    count: int, seed: int, adapted: bool, mode: str = "serial", server=None
 ) -> tuple[float, float]:
     """(seconds, CPU seconds) of `count` fits one after the other in a fresh Python process,
     its malloc as it starts or `adapted`; timed inside it, after WARMUP fits. `mode`
     "split": the fits shared out between 2 processes forked from it, the floor of any
     sweep on 2 processes (nothing encoded, sent or stored); "encode": not fitted but
     encoded as submit_many does; "pack": only made into the payload's bytes; "decode":
-    rebuilt from their payloads as a fit process does (with its preflight chisq)."""
+    rebuilt from their payloads as a fit process does (with its preflight chisq); "sweep":
+    sent to `server` (a `jupyter server` of services) with `submit_many(...).results()`,
+    after a sweep of the WARMUP problems."""
     path = os.pathsep.join([str(services.REPO), str(services.BENCH)])
     env = {**os.environ, "PYTHONPATH": path}
+    if server is not None:
+        env.update(BENCH_SERVER_URL=server.url, BENCH_SERVER_TOKEN=server.token)
     for name in ADAPTED_MALLOC:
         env.pop(name, None)
     if adapted:
@@ -118,27 +126,21 @@ def measure(base, quick: bool) -> list[Row]:
     seed = services.SEED
     worker_pid = base.worker.process.pid
 
-    def sent_away(count: int) -> tuple[float, float]:
-        """(seconds, the worker's CPU seconds) of a sweep of `count` fits."""
-        batch = [smeared_problem() for _ in range(count)]
-        cpu, t0 = services.session_cpu(worker_pid), time.perf_counter()
-        results = base.remote.submit_many(batch, "lm", seed=seed).results(1800)
-        elapsed = time.perf_counter() - t0
-        failed = [r for r in results if isinstance(r, Exception)]
-        if failed:
-            raise RuntimeError(f"{len(failed)} fits of the sweep failed: {failed[0]}")
-        return elapsed, services.session_cpu(worker_pid) - cpu
-
-    sent_away(4)  # the worker's processes warm
-    remote, cpu = [], []
+    # the worker's processes warm
+    base.remote.submit_many([smeared_problem() for _ in range(4)], "lm", seed=seed).results(600)
+    cpu = []  # the worker's CPU seconds per fit of a sweep
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
+    # each sweep sent from a kernel of the same malloc as the serial fits it is held up to:
+    # a kernel that evaluates its model slowly encodes (4 evaluations each) slowly too
+    remote = {False: [], True: []}
     # in a kernel whose malloc adapted: seconds; CPU s per problem
     split, encode, pack, decode = [], [], [], []
     for _ in range(rounds):
-        seconds, worker_cpu = sent_away(n)
-        remote.append(seconds)
-        cpu.append(worker_cpu / n)
         for adapted, (times, cpus) in kernels.items():
+            before = services.session_cpu(worker_pid)
+            remote[adapted].append(serial_in_a_kernel(n, seed, adapted, "sweep", base.server)[0])
+            # the kernel's warm-up sweep of WARMUP fits counted in, as fits like the rest
+            cpu.append((services.session_cpu(worker_pid) - before) / (n + WARMUP))
             seconds, own_cpu = serial_in_a_kernel(n, seed, adapted)
             times.append(seconds)
             cpus.append(own_cpu / n)
@@ -158,7 +160,7 @@ def measure(base, quick: bool) -> list[Row]:
     rows = []
     for adapted, label in ((False, "a new kernel"), (True, "a kernel whose malloc adapted")):
         times, cpus = kernels[adapted]
-        speedups = [serial / sweep for serial, sweep in zip(times, remote, strict=True)]
+        speedups = [serial / sweep for serial, sweep in zip(times, remote[adapted], strict=True)]
         speedup = p(speedups)
         # the most 2 worker processes could reach on this machine's CPUs: CPU time is what
         # the machine's load cannot inflate the way it does wall time
@@ -224,8 +226,12 @@ def measure(base, quick: bool) -> list[Row]:
         )
     )
     return rows + [
-        Row("&nbsp;&nbsp;the sweep sent away", spread(remote, unit=sec)),
+        Row("&nbsp;&nbsp;the sweep sent from a new kernel", spread(remote[False], unit=sec)),
         Row("&nbsp;&nbsp;the same fits in a new kernel", spread(kernels[False][0], unit=sec)),
+        Row(
+            "&nbsp;&nbsp;the sweep sent from a kernel whose malloc adapted",
+            spread(remote[True], unit=sec),
+        ),
         Row(
             "&nbsp;&nbsp;the same fits in a kernel whose malloc adapted",
             spread(kernels[True][0], unit=sec),
@@ -292,6 +298,17 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
         cpu, t0 = sum(os.times()[:4]), time.perf_counter()
         for payload in payloads:
             transport.decode(payload)
+    elif mode == "sweep":  # sent away from this kernel, as from a notebook
+        import jupyter_bumps_remote as remote
+
+        remote.connect(os.environ["BENCH_SERVER_URL"], os.environ["BENCH_SERVER_TOKEN"])
+        warm = [smeared_problem() for _ in range(WARMUP)]  # its client and sending warm
+        remote.submit_many(warm, "lm", seed=seed).results(600)
+        cpu, t0 = sum(os.times()[:4]), time.perf_counter()
+        results = remote.submit_many(batch, "lm", seed=seed).results(1800)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} fits of the sweep failed: {failed[0]}")
     elif mode == "split":
         children = []
         for share in (batch[0::2], batch[1::2]):
