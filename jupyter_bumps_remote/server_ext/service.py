@@ -22,6 +22,7 @@ from .._version import __version__
 from ..shared import jobs, redis_url, versions
 from ..shared.settings import WorkerSettings
 from ..store import NO_LIMITS, AsyncJobStore, JobNotFound, Limits
+from ..store.records import Many
 from ..worker import make_app
 from . import dispatch, session_builds
 from .event_hub import EventHub
@@ -356,16 +357,7 @@ class JobService:
         (their records after the request, in the order asked; the ids that are not the
         owner's jobs). A job that had ended is left as it was, and says so by its status."""
         await self.store.request_cancel_many(owner, job_ids)
-        found = await self.store.many(owner, job_ids, 0)
-        queued = any(r is not None and r.get("status") == jobs.QUEUED for r in found.records)
-        queues = await self.live_queues() if queued else set()  # one look for them all
-        answered, missing = [], []
-        for job_id, record in zip(job_ids, found.records, strict=True):
-            if record is None:
-                missing.append(job_id)
-            else:
-                answered.append(await self.describe(record, queues))
-        return answered, missing
+        return await self._described(job_ids, await self.store.many(owner, job_ids, 0))
 
     async def retry(self, owner: str, job_id: str, body: dict) -> dict:
         """A new job from the same payload and options; a new seed unless one is given."""
@@ -457,6 +449,11 @@ class JobService:
             if pending:
                 await self._until_all_terminal(owner, pending, found.since, wait)
             found = await self.store.many(owner, job_ids, MAX_RESULTS_BYTES)
+        return await self._described(job_ids, found)
+
+    async def _described(self, job_ids: list[str], found: Many) -> tuple[list[dict], list[str]]:
+        """`found` (store.many's) as answered: the records in the order asked, each with its
+        summary as "result" if one was read; the ids that have no record."""
         queued = any(r is not None and r.get("status") == jobs.QUEUED for r in found.records)
         queues = await self.live_queues() if queued else set()  # one look for them all
         answered, missing = [], []
