@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -10,6 +11,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_bumps_remote.shared import transport
 
 from ..support import openapi
+from ..support.identity import auth
 from ..support.problems import gaussian_problem
 
 API = ("bumps-remote", "api")
@@ -85,3 +87,9 @@ class Api:
 @pytest.fixture
 def api(bumps_ext, jp_fetch):
     return Api(jp_fetch)
+
+
+def named_user(jp_fetch, name: str) -> Api:
+    """A user of its own, `name` and a random suffix, for a module whose server takes users
+    from the Authorization header (identity_provider_class TokenUsers)."""
+    return Api(jp_fetch, auth(f"{name}-{uuid.uuid4().hex[:8]}"))

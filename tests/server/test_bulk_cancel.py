@@ -11,10 +11,10 @@ from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.api_waits import wait_status
-from ..support.identity import TokenUsers, auth
+from ..support.identity import TokenUsers
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM
-from .conftest import Api
+from .conftest import Api, named_user
 
 
 @pytest.fixture
@@ -22,10 +22,6 @@ def jp_server_config(jp_server_config):
     """Users from the Authorization header: each test is a user (or two) of its own."""
     server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
     return {**jp_server_config, "ServerApp": server}
-
-
-def user(jp_fetch, name: str) -> Api:
-    return Api(jp_fetch, auth(f"{name}-{uuid.uuid4().hex[:8]}"))
 
 
 async def queued_for_good(api: Api) -> dict:
@@ -37,7 +33,7 @@ async def queued_for_good(api: Api) -> dict:
 
 
 async def test_queued_running_and_ended_jobs_in_one_request(bumps_ext, jp_fetch):
-    ann, bob = user(jp_fetch, "ann"), user(jp_fetch, "bob")
+    ann, bob = named_user(jp_fetch, "ann"), named_user(jp_fetch, "bob")
     queued = [await queued_for_good(ann) for _ in range(3)]
     running = await ann.submit(fitter="dream", options=LONG_DREAM, seed=3)
     await wait_status(ann, running["id"], {jobs.RUNNING})
@@ -77,6 +73,6 @@ async def test_queued_running_and_ended_jobs_in_one_request(bumps_ext, jp_fetch)
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field(bumps_ext, jp_fetch, body, says):
-    ann = user(jp_fetch, "ann")
+    ann = named_user(jp_fetch, "ann")
     refused = await ann.json("POST", "jobs", "cancel", body=body, expect=400)
     assert refused["message"].startswith(says), refused

@@ -13,9 +13,9 @@ import pytest
 from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import jobs, transport
 
-from ..support.identity import TokenUsers, auth
+from ..support.identity import TokenUsers
 from ..support.problems import gaussian_problem
-from .conftest import Api
+from .conftest import Api, named_user
 
 
 @pytest.fixture
@@ -23,10 +23,6 @@ def jp_server_config(jp_server_config):
     """Users from the Authorization header: each test is a user (or two) of its own."""
     server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
     return {**jp_server_config, "ServerApp": server}
-
-
-def user(jp_fetch, name: str) -> Api:
-    return Api(jp_fetch, auth(f"{name}-{uuid.uuid4().hex[:8]}"))
 
 
 async def results(api: Api, ids: list[str], wait: float = 60, expect: int = 200) -> dict:
@@ -37,7 +33,7 @@ async def results(api: Api, ids: list[str], wait: float = 60, expect: int = 200)
 
 
 async def test_a_sweeps_records_and_summaries_come_in_one_answer(bumps_ext, jp_fetch):
-    ann = user(jp_fetch, "ann")
+    ann = named_user(jp_fetch, "ann")
     made = [await ann.submit(gaussian_problem(n=30 + i), seed=i + 1) for i in range(12)]
     broken = transport.encode(gaussian_problem(model="raising_gaussian", RAISE_AFTER=1))
     failing = await ann.json(
@@ -64,7 +60,7 @@ async def test_a_sweeps_records_and_summaries_come_in_one_answer(bumps_ext, jp_f
 
 
 async def test_a_wait_ends_with_its_time_when_a_job_has_not(bumps_ext, jp_fetch):
-    ann = user(jp_fetch, "ann")
+    ann = named_user(jp_fetch, "ann")
     payload = transport.encode(gaussian_problem())
     payload["environment"]["python"] = "3.10.2"  # no worker runs it: it stays queued
     stuck = await ann.json(
@@ -83,7 +79,7 @@ async def test_a_wait_ends_with_its_time_when_a_job_has_not(bumps_ext, jp_fetch)
 
 
 async def test_another_users_ids_answer_as_missing_and_nothing_of_them(bumps_ext, jp_fetch):
-    ann, bob = user(jp_fetch, "ann"), user(jp_fetch, "bob")
+    ann, bob = named_user(jp_fetch, "ann"), named_user(jp_fetch, "bob")
     hers = await ann.submit(name="ann-secret")
     await results(ann, [hers["id"]])  # ended, with a result
     mine = await bob.submit()
@@ -111,13 +107,13 @@ async def test_another_users_ids_answer_as_missing_and_nothing_of_them(bumps_ext
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field(bumps_ext, jp_fetch, body, says):
-    ann = user(jp_fetch, "ann")
+    ann = named_user(jp_fetch, "ann")
     refused = await ann.json("POST", "jobs", "results", body=body, expect=400)
     assert refused["message"].startswith(says), refused
 
 
 async def test_a_bad_wait_and_a_large_body_are_refused(bumps_ext, jp_fetch):
-    ann = user(jp_fetch, "ann")
+    ann = named_user(jp_fetch, "ann")
     body = {"ids": ["0" * 32]}
     for wait in ("-1", "301", "nan", "soon"):
         refused = await ann.json(
