@@ -13,6 +13,7 @@ member, counted on the kernel client's HTTP session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -206,13 +207,7 @@ def cancel_rows(base, count: int) -> list[Row]:
         group = base.remote.submit_many(
             [gaussian_problem() for _ in range(count)], "dream", seed=services.SEED, **LONG_DREAM
         )
-        session, sent = group[0]._client.session, [0]
-
-        def hook(response, **_):
-            sent[0] += 1
-
-        session.hooks["response"].append(hook)
-        try:
+        with counted(group[0]._client.session) as sent:
             t0 = time.perf_counter()
             if how == "group":
                 group.cancel()
@@ -221,12 +216,8 @@ def cancel_rows(base, count: int) -> list[Row]:
                     if job.status in jobs.ACTIVE:
                         job.cancel()
             seconds = time.perf_counter() - t0
-        finally:
-            session.hooks["response"].remove(hook)
-        deadline = time.monotonic() + 120
-        while (statuses := group.statuses()) != {jobs.CANCELLED: count}:
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.1)
+        statuses = group.wait(120).statuses()  # the running fits stopped too
+        assert statuses == {jobs.CANCELLED: count}, statuses
         return seconds, sent[0]
 
     (bulk, bulk_requests), (each, each_requests) = cancelled("group"), cancelled("each")
@@ -286,14 +277,7 @@ def count_requests(group, how: str) -> tuple[float, int]:
     from jupyter_bumps_remote.shared import jobs
 
     fresh = _fresh_group(group)
-    session = group[0]._client.session
-    sent = [0]
-
-    def hook(response, **_):
-        sent[0] += 1
-
-    session.hooks["response"].append(hook)
-    try:
+    with counted(group[0]._client.session) as sent:
         t0 = time.perf_counter()
         if how == "results":
             out = fresh.results(600)
@@ -305,10 +289,23 @@ def count_requests(group, how: str) -> tuple[float, int]:
                 job.wait(600)
             out = [job.result() for job in fresh]
         seconds = time.perf_counter() - t0
-    finally:
-        session.hooks["response"].remove(hook)
     assert len(out) == len(group) and not any(isinstance(r, Exception) for r in out)
     return seconds, sent[0]
+
+
+@contextlib.contextmanager
+def counted(session):
+    """[the HTTP responses `session` received] while the block runs (a response hook)."""
+    sent = [0]
+
+    def hook(response, **_):
+        sent[0] += 1
+
+    session.hooks["response"].append(hook)
+    try:
+        yield sent
+    finally:
+        session.hooks["response"].remove(hook)
 
 
 def results_alone(group, rounds: int) -> tuple[tuple[list, int], ...]:
