@@ -10,6 +10,7 @@ from . import batches
 from .client import Client
 from .discovery import ServerInfo, find_server
 from .job import RemoteJob
+from .sweep_encoder import SweepEncoder
 
 _client: Client | None = None
 _lock = threading.Lock()
@@ -35,11 +36,14 @@ def client() -> Client:
         return _client
 
 
-def prepare(problem, order: tuple[str, ...] | None = None) -> dict:
+def prepare(
+    problem, order: tuple[str, ...] | None = None, sweep: SweepEncoder | None = None
+) -> dict:
     """Encode a problem, refusing here what the worker would refuse (a clear error now).
-    `order`: the encodings to try (transport.encode)."""
+    `order`: the encodings to try (transport.encode); `sweep`: the encoder of the sweep it
+    belongs to, which checks the round trip of each kind of problem once."""
     problem = transport.as_fit_problem(problem)
-    payload = transport.encode(problem, order)
+    payload = sweep.encode(problem) if sweep is not None else transport.encode(problem, order)
     if payload["chisq"] is None or not math.isfinite(payload["chisq"]):
         # recompute the way the worker does, for its message (names the exception if any)
         transport.verify_preflight(problem, payload["chisq"])
@@ -111,7 +115,9 @@ def submit_many(
     none: a refusal (a limit, a bad problem) raises naming the problem's index, once the
     jobs that earlier parts created are cancelled (a server without that route gets one
     request per job, as before). Each problem goes pickled where the pickle carries it
-    unchanged (docs/transport.md#the-two-encodings), else as bumps' own document.
+    unchanged (docs/transport.md#the-two-encodings), else as bumps' own document; that round
+    trip is checked for the first problem of each kind, and the others of its kind go the
+    same way (docs/transport.md#a-sweep-checks-each-kind-once).
     `idempotency_key` makes a repeated call (a lost answer) return the same jobs."""
     from .group import JobGroup
 
@@ -122,9 +128,11 @@ def submit_many(
     group_tag = f"sweep-{jobs.new_job_id()[:8]}"
     member_tags = [group_tag, *(tags or [])]
 
+    encoder = SweepEncoder(transport.SWEEP_ENCODINGS)
+
     def bodies():  # each encoded when asked for: the first parts go out meanwhile
         for i, problem in enumerate(problems):
-            payload = prepare(problem, transport.SWEEP_ENCODINGS)
+            payload = prepare(problem, sweep=encoder)
             body = {"payload": payload, "fitter": fitter, "options": options}
             body |= {"name": f"{label} [{i}]", "tags": member_tags}
             if seed is not None:

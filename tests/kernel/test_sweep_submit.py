@@ -15,7 +15,7 @@ from jupyter_bumps_remote.kernel import api, batches
 from jupyter_bumps_remote.kernel.client import RemoteError
 from jupyter_bumps_remote.shared import jobs, transport
 
-from ..support.problems import gaussian_problem
+from ..support.problems import gaussian_problem, lossy_problem
 from ..support.services import JupyterServer
 
 # a fit that lasts minutes: whatever the machine's load, it is still running when cancelled
@@ -45,13 +45,13 @@ def encoding_waits_at(index: int, first_part: threading.Event, monkeypatch, then
     for good."""
     prepare, calls = api.prepare, [0]
 
-    def waiting(problem, *order):
+    def waiting(problem, *order, **sweep):
         calls[0] += 1
         if calls[0] == index + 1:
             assert first_part.wait(60), "the first part was not sent while the sweep encoded"
             if then is not None:
                 return then(problem)
-        return prepare(problem, *order)
+        return prepare(problem, *order, **sweep)
 
     monkeypatch.setattr(api, "prepare", waiting)
 
@@ -86,6 +86,19 @@ def test_a_member_the_pickle_cannot_carry_goes_as_bumps_document(api_client):
     ]
     results = group.results(timeout=120)
     assert [r.to_dict()["numpoints"] for r in results] == [30, 40], results
+
+
+def test_a_member_checked_only_by_the_worker_fails_alone_saying_why(api_client):
+    """A sweep checks the round trip of its first problem of a kind; a later one that the
+    pickle changes (its model's scale lost) fails on the worker, alone, naming the cause and
+    what to do, while its kind's others fit."""
+    group = api_client.submit_many(
+        [lossy_problem(1.0), lossy_problem(2.0), lossy_problem(1.0)], "lm", seed=3
+    )
+    group.wait(120)
+    assert [job.status for job in group] == [jobs.SUCCEEDED, jobs.FAILED, jobs.SUCCEEDED]
+    message = group[1].error["message"]
+    assert "the kernel computed" in message and "not checked in the kernel" in message, message
 
 
 def test_a_larger_sweep_goes_in_order_in_several_requests(api_client, monkeypatch):

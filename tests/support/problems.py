@@ -64,3 +64,27 @@ def gaussian_fit_of(function, n: int = 50):
     curve.mu.range(-2, 2)
     curve.sigma.range(0.1, 5)
     return FitProblem(curve)
+
+
+# a model function kept by a callable object whose pickle drops its scale: a problem with
+# scale 1 survives the round trip, one with another scale does not
+LOSSY = """
+import numpy as np
+
+class Scaled:
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def __call__(self, x, A, mu, sigma):
+        return self.scale * A * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.scale = 1.0
+"""
+
+
+def lossy_problem(scale: float):
+    return gaussian_fit_of(user_module(LOSSY, name="lossy_notebook_code").Scaled(scale))
