@@ -12,6 +12,10 @@ runs the fit on a worker pays; and `fit_in_child`, the same in a child process t
 process forks once and keeps, the problem sent over a pipe and the chisq back: what any
 design pays that keeps the model's code out of the process holding the broker's credentials
 (the project's fit processes; their sandbox, entered once per kept process, left out).
+`fit_pickled` takes a problem as its cloudpickle bytes (base64) with its chisq at the start
+point, checks the copy's chisq against it and fits with `run_fit` in the pool process, its
+malloc adapted as a fit process's (worker/fit/heap.py): the least any design that sends a
+sweep's problems through Celery does (bench/sweep_medium.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from celery import Celery
 NOOP = "bench_bare.noop"
 FIT = "bench_bare.fit"
 FIT_IN_CHILD = "bench_bare.fit_in_child"
+FIT_PICKLED = "bench_bare.fit_pickled"
 
 # The project's worker settings that cost time on every task (worker/celery_app.py).
 CONTRACT_SETTINGS = {
@@ -64,6 +69,10 @@ def make_app(redis_url: str, contract: bool = False) -> Celery:
         child.send((payload, fitter, seed))
         return child.recv()
 
+    @app.task(name=FIT_PICKLED)
+    def fit_pickled(problem: str, chisq: float, fitter: str, seed: int) -> float:
+        return _unpickle_and_fit(problem, chisq, fitter, seed)
+
     return app
 
 
@@ -72,6 +81,27 @@ def _decode_and_fit(payload: dict, fitter: str, seed: int) -> float:
     from jupyter_bumps_remote.shared.fitting import local_fit
 
     return float(local_fit(transport.decode(payload), fitter, seed).chisq)
+
+
+_heap_set = False
+
+
+def _unpickle_and_fit(problem: str, chisq: float, fitter: str, seed: int) -> float:
+    import base64
+    import pickle
+
+    from jupyter_bumps_remote.shared import bumps_compat, transport
+    from jupyter_bumps_remote.shared.fitting import run_fit
+    from jupyter_bumps_remote.worker.fit.heap import keep_freed_heap
+
+    global _heap_set
+    if not _heap_set:  # here, not at import: the other tasks keep glibc's malloc as it starts
+        keep_freed_heap()
+        _heap_set = True
+    rebuilt = pickle.loads(base64.b64decode(problem))
+    with bumps_compat.memoized_chisq_scale():  # as transport.decode checks a payload's copy
+        transport.verify_preflight(rebuilt, chisq)
+    return float(run_fit(rebuilt, fitter, {}, seed).result.chisq)
 
 
 _child: Connection | None = None

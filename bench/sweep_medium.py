@@ -12,6 +12,14 @@ worker/fit/heap.py, given by environment). The two differ by up to 3× for this 
 (docs/benchmarks.md); the bench process itself is either, depending on what ran before it,
 so it neither runs the serial fits nor sends the sweep: a fresh process of each kind does
 both, since the kernel's encode evaluates the model too (4 times a problem).
+
+Beside them, in each round: the floors. The same fits shared out between 2 processes forked
+from such a kernel (nothing sent: the most 2 processes reach); and the same fits sent as
+bare Celery tasks (bare_celery.py's `fit_pickled`) to a bare prefork worker of 2 processes
+from a fresh kernel whose malloc adapted: each problem cloudpickled, with its chisq at the
+start point (one evaluation, so that the worker can check its copy), unpickled, checked and
+fitted in a pool process whose malloc adapted too. No job record, progress, summary or fit
+process: what any design built on Celery pays at least, on CPUs it shares with the kernel.
 """
 
 from __future__ import annotations
@@ -44,12 +52,20 @@ METHOD = (
     "inflate as it does wall time) bounds what 2 processes can reach. In each round too, in "
     "fresh processes whose malloc adapted: the same fits shared out between 2 processes "
     "forked after the warm-up (the floor of any sweep on 2 processes: nothing encoded, sent "
-    "or stored), and the CPU that encoding them as `submit_many` does takes."
+    "or stored), and the CPU that encoding them as `submit_many` does takes; and the same "
+    "fits sent as bare Celery tasks (`send_task`, then `.get()` on each) to a bare prefork "
+    "worker of 2 processes (warmed with 4 fits first; its CPU per fit with the kernel's "
+    "warm-up tasks counted in): each problem's cloudpickle bytes and its chisq at the start "
+    "point (one evaluation) made in the kernel, unpickled, its chisq checked and fitted "
+    '(`run_fit(problem, "lm", {}, seed)`) in the pool process, its malloc adapted as a fit '
+    "process's (the floor of any Celery design: no job record, progress, summary or fit "
+    "process)."
 )
 SPEEDUP_TARGET = 1.7
 # glibc's thresholds as worker/fit/heap.py sets them in a fit process
 ADAPTED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864"}
 WARMUP = 2
+BARE_QUEUE = "bench-bare-medium"
 
 SMEARED_PEAKS = """
 import numpy as np
@@ -90,7 +106,7 @@ def smeared_problem():
 
 
 def serial_in_a_kernel(
-    count: int, seed: int, adapted: bool, mode: str = "serial", server=None
+    count: int, seed: int, adapted: bool, mode: str = "serial", server=None, bare=None
 ) -> tuple[float, float]:
     """(seconds, CPU seconds) of `count` fits one after the other in a fresh Python process,
     its malloc as it starts or `adapted`; timed inside it, after WARMUP fits. `mode`
@@ -99,11 +115,14 @@ def serial_in_a_kernel(
     encoded as submit_many does; "pack": only made into the payload's bytes; "decode":
     rebuilt from their payloads as a fit process does (with its preflight chisq); "sweep":
     sent to `server` (a `jupyter server` of services) with `submit_many(...).results()`,
-    after a sweep of the WARMUP problems."""
+    after a sweep of the WARMUP problems; "celery": sent as bare Celery tasks to `bare` (a
+    services.BareWorker), after the WARMUP problems sent so."""
     path = os.pathsep.join([str(services.REPO), str(services.BENCH)])
     env = {**os.environ, "PYTHONPATH": path}
     if server is not None:
         env.update(BENCH_SERVER_URL=server.url, BENCH_SERVER_TOKEN=server.token)
+    if bare is not None:
+        env.update(BENCH_BARE_REDIS_URL=bare.redis_url)
     for name in ADAPTED_MALLOC:
         env.pop(name, None)
     if adapted:
@@ -121,13 +140,41 @@ def serial_in_a_kernel(
     return out["seconds"], out["cpu"]
 
 
+def send_pickled(app, problem, seed: int):
+    """`problem` as a bare Celery task: the least a sweep sends, its cloudpickle bytes (the
+    notebook's model by value, as submit_many pickles it) and its chisq at the start point,
+    against which the worker checks its copy."""
+    import base64
+
+    from bare_celery import FIT_PICKLED
+
+    from jupyter_bumps_remote.shared import bumps_compat, encodings
+
+    data = base64.b64encode(encodings.pack(problem, encodings.PICKLE)).decode("ascii")
+    with bumps_compat.memoized_chisq_scale():  # as transport.encode computes it
+        chisq = float(problem.chisq())
+    return app.send_task(FIT_PICKLED, args=[data, chisq, "lm", seed], queue=BARE_QUEUE)
+
+
 def measure(base, quick: bool) -> list[Row]:
+    with services.started(services.BareWorker(base.redis.url, BARE_QUEUE, concurrency=2)) as bare:
+        return _measure(base, bare, quick)
+
+
+def _measure(base, bare, quick: bool) -> list[Row]:
+    from bare_celery import make_app
+
     n, rounds = (10, 1) if quick else (60, 3)
     seed = services.SEED
     worker_pid = base.worker.process.pid
 
     # the worker's processes warm
     base.remote.submit_many([smeared_problem() for _ in range(4)], "lm", seed=seed).results(600)
+    # and the bare worker's: both import bumps and the model's modules, and set their malloc
+    app = make_app(base.redis.url)
+    for sent in [send_pickled(app, smeared_problem(), seed) for _ in range(4)]:
+        sent.get(timeout=600)
+    app.close()
     cpu = []  # the worker's CPU seconds per fit of a sweep
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
     # each sweep sent from a kernel of the same malloc as the serial fits it is held up to:
@@ -135,6 +182,7 @@ def measure(base, quick: bool) -> list[Row]:
     remote = {False: [], True: []}
     # in a kernel whose malloc adapted: seconds; CPU s per problem
     split, encode, pack, decode = [], [], [], []
+    celery, celery_cpu = [], []  # bare Celery tasks: seconds; the bare worker's CPU s per fit
     for _ in range(rounds):
         for adapted, (times, cpus) in kernels.items():
             before = services.session_cpu(worker_pid)
@@ -145,6 +193,9 @@ def measure(base, quick: bool) -> list[Row]:
             times.append(seconds)
             cpus.append(own_cpu / n)
         split.append(serial_in_a_kernel(n, seed, True, "split")[0])
+        before = services.session_cpu(bare.process.pid)
+        celery.append(serial_in_a_kernel(n, seed, True, "celery", bare=bare)[0])
+        celery_cpu.append((services.session_cpu(bare.process.pid) - before) / (n + WARMUP))
         encode.append(serial_in_a_kernel(n, seed, True, "encode")[1] / n)
         pack.append(serial_in_a_kernel(n, seed, True, "pack")[1] / n)
         decode.append(serial_in_a_kernel(n, seed, True, "decode")[1] / n)
@@ -197,6 +248,7 @@ def measure(base, quick: bool) -> list[Row]:
                     cause,
                 )
             )
+            rows.append(celery_row(times, celery, celery_cpu, p(cpus)))
 
     def sec(seconds: float) -> str:
         return f"{seconds:.2f} s"
@@ -236,7 +288,28 @@ def measure(base, quick: bool) -> list[Row]:
             "&nbsp;&nbsp;the same fits in a kernel whose malloc adapted",
             spread(kernels[True][0], unit=sec),
         ),
+        Row(
+            "&nbsp;&nbsp;the same fits as bare Celery tasks from a kernel whose malloc adapted",
+            spread(celery, unit=sec),
+        ),
     ]
+
+
+def celery_row(serial: list[float], celery: list[float], cpu: list[float], fit_cpu: float) -> Row:
+    """The bare Celery tasks' speed-up over the serial fits of the same rounds, pair by pair:
+    what no design that sends these fits through Celery from this kernel goes past."""
+    speedups = [s / c for s, c in zip(serial, celery, strict=True)]
+    return Row(
+        "&nbsp;&nbsp;floor of any Celery design: the same fits as bare Celery tasks (pickled, "
+        "with their start χ²; unpickled, checked and fitted in the pool process), sent to a "
+        "bare worker of 2 processes from a kernel whose malloc adapted",
+        f"{p(speedups):.2f}× (pair by pair p50; min {min(speedups):.2f}×, max "
+        f"{max(speedups):.2f}×, n={len(speedups)})",
+        "",
+        None,
+        f"CPU per fit: bare worker {p(cpu) * 1000:.1f} ms, the fit in the kernel "
+        f"{fit_cpu * 1000:.1f} ms: 2 processes reach {2 * fit_cpu / p(cpu):.2f}× at most",
+    )
 
 
 def job_extras(seed: int, rounds: int = 3) -> dict[str, float]:
@@ -309,6 +382,16 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             raise RuntimeError(f"{len(failed)} fits of the sweep failed: {failed[0]}")
+    elif mode == "celery":  # bare Celery tasks: the least any Celery design sends and does
+        from bare_celery import make_app
+
+        app = make_app(os.environ["BENCH_BARE_REDIS_URL"])
+        warm = [smeared_problem() for _ in range(WARMUP)]  # its connections and pickling warm
+        for sent in [send_pickled(app, problem, seed) for problem in warm]:
+            sent.get(timeout=600)
+        cpu, t0 = sum(os.times()[:4]), time.perf_counter()
+        for sent in [send_pickled(app, problem, seed) for problem in batch]:
+            sent.get(timeout=1800)
     elif mode == "split":
         children = []
         for share in (batch[0::2], batch[1::2]):
