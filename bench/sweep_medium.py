@@ -11,7 +11,8 @@ and as a kernel whose malloc has adapted (the thresholds the worker's fit proces
 worker/fit/heap.py, given by environment). The two differ by up to 3× for this model
 (docs/benchmarks.md); the bench process itself is either, depending on what ran before it,
 so it neither runs the serial fits nor sends the sweep: a fresh process of each kind does
-both, since the kernel's encode evaluates the model too (4 times a problem).
+both, since the kernel's encode evaluates the model too (once a problem, 4 times for the
+first of its kind).
 
 Beside them, in each round: the floors. The same fits shared out between 2 processes forked
 from such a kernel (nothing sent: the most 2 processes reach); and the same fits sent as
@@ -45,7 +46,8 @@ METHOD = (
     "`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864` (a kernel whose "
     "malloc has adapted, as after a long session, and as the worker's fit processes set "
     "it), the sweep and the serial fits from kernels alike (a kernel that evaluates its "
-    "model slowly also encodes slowly: 4 evaluations a problem); 3 rounds (1 with "
+    "model slowly also encodes slowly: 1 evaluation a problem, 4 for the first of its kind); "
+    "3 rounds (1 with "
     "`--quick`) after a sweep of 4 fits; the speed-up is serial time / sweep time, pair by "
     "pair. The worker's CPU per fit (its kernels' warm-up sweeps counted in) against the "
     "serial fits' (which the machine's load does not "
@@ -178,7 +180,7 @@ def _measure(base, bare, quick: bool) -> list[Row]:
     cpu = []  # the worker's CPU seconds per fit of a sweep
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
     # each sweep sent from a kernel of the same malloc as the serial fits it is held up to:
-    # a kernel that evaluates its model slowly encodes (4 evaluations each) slowly too
+    # a kernel that evaluates its model slowly encodes (1 evaluation each) slowly too
     remote = {False: [], True: []}
     # in a kernel whose malloc adapted: seconds; CPU s per problem
     split, encode, pack, decode = [], [], [], []
@@ -267,11 +269,12 @@ def _measure(base, bare, quick: bool) -> list[Row]:
             f"{p(split):.2f} s: {serial / p(split):.2f}× its fits one after the other",
             "",
             None,
-            f"encoding a problem as `submit_many` does (its round trip checked: 4 evaluations "
-            f"of the model) takes the kernel {p(encode) * 1000:.1f} ms of CPU, against "
+            "encoding a problem as `submit_many` does (the round trip of its kind checked "
+            "once; the others' start χ², 1 evaluation of the model) takes the kernel "
+            f"{p(encode) * 1000:.1f} ms of CPU, against "
             f"{fit_cpu * 1000:.1f} ms for its fit: on this machine's 2 CPUs, shared by the "
             f"kernel and the worker, no sweep of these fits goes past {with_encoding:.2f}× "
-            "however little the rest costs. Without that check, the problem's bytes alone "
+            "however little the rest costs. The problem's bytes alone "
             f"({p(pack) * 1000:.1f} ms) and its rebuilding on the worker "
             f"({p(decode) * 1000:.1f} ms, its preflight chisq included) cap it at "
             f"{least:.2f}×",
@@ -360,9 +363,12 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     batch = [smeared_problem() for _ in range(count)]
     cpu, t0 = sum(os.times()[:4]), time.perf_counter()
     sweep = transport.SWEEP_ENCODINGS  # as submit_many encodes: pickled here
-    if mode == "encode":
+    if mode == "encode":  # as submit_many does: the round trip of its kind checked once
+        from jupyter_bumps_remote.kernel.sweep_encoder import SweepEncoder
+
+        encoder = SweepEncoder(sweep)
         for problem in batch:
-            transport.encode(problem, sweep)
+            encoder.encode(problem)
     elif mode == "pack":  # the problem's bytes alone: no round trip, no chisq
         for problem in batch:
             encodings.to_text(encodings.pack(problem, sweep[0]))
