@@ -41,7 +41,8 @@ def prepare(
 ) -> dict:
     """Encode a problem, refusing here what the worker would refuse (a clear error now).
     `order`: the encodings to try (transport.encode); `sweep`: the encoder of the sweep it
-    belongs to, which checks the round trip of each kind of problem once."""
+    belongs to (its own order then), which checks the round trip of each kind in the kernel
+    once and leaves the others' to the worker."""
     problem = transport.as_fit_problem(problem)
     payload = sweep.encode(problem) if sweep is not None else transport.encode(problem, order)
     if payload["chisq"] is None or not math.isfinite(payload["chisq"]):

@@ -1,19 +1,21 @@
-"""A sweep's problems encoded with the round trip of each kind checked once.
+"""A sweep's problems encoded with the round trip of each kind checked in the kernel once.
 
 `transport.encode` checks that a problem decodes to the same problem (its parameters, its χ²
-at the start point and a little away from it) before sending it: three evaluations of the
-model besides the χ² it sends, most of a medium problem's encode, and for a model that takes
-a second to evaluate, three seconds of the kernel's time per problem. A sweep's problems
-are almost always one model built again with other data or start values, and whether a
-model survives being pickled is a property of how it is built: its first problem is
-checked; the others of its kind travel in the same encoding with their start χ², which the
-worker's preflight compares, with their parameters' names (transport.decode). A problem of
-another kind (other model classes, model functions or parameters) is checked as the first
-of its own (docs/transport.md#a-sweep-checks-each-kind-once).
+at the start point and a little away from it) before sending it: four evaluations of the
+model, most of a medium problem's encode, and for a model that takes a second to evaluate,
+four seconds of the kernel's time per problem. A sweep's problems are almost always one
+model built again with other data or start values: its first problem of each kind is
+checked there, which also chooses its encoding; the others of its kind travel in that
+encoding with what the check compares (the parameters' names, the χ² at the start point and
+away from it: two evaluations), and the worker's preflight compares its copy with them
+(transport.decode), in parallel with the rest of the sweep. What the kind is only decides
+which problem the kernel checks and how it travels; every problem is compared
+(docs/transport.md#a-sweep-checks-each-kind-once).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 
 from ..shared import transport
@@ -39,14 +41,16 @@ class SweepEncoder:
         payload = transport.encode(problem, self.order)
         self.checked += 1
         if kind is not None:
-            self._encoding_of[kind] = payload["encoding"]
+            # the first's: one odd member (a lock the pickle refuses) leaves its kind as it was
+            self._encoding_of.setdefault(kind, payload["encoding"])
         return payload
 
 
 def kind_of(problem) -> Hashable | None:
     """What problems of one kind share: the problem's class, each model's class and model
     function (a `Curve`'s), and the fitted parameters' names in order. None (check it) for a
-    problem that does not say."""
+    problem that does not say. (Reading `problem.models` switches a multi-model problem's
+    free variables and back: nothing of the problem changes before it is packed.)"""
     try:
         models = tuple(
             (_name(type(model)), _name(getattr(model, "fn", None))) for model in problem.models
@@ -60,5 +64,7 @@ def _name(thing) -> str | None:
     """A class's or function's full name; a callable object's class's."""
     if thing is None:
         return None
+    if isinstance(thing, functools.partial):  # every partial is named functools.partial
+        return f"partial of {_name(thing.func)}"
     named = thing if hasattr(thing, "__qualname__") else type(thing)
     return f"{named.__module__}.{named.__qualname__}"

@@ -24,7 +24,7 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
     original ends at its start point again."""
     names, copied_names = list(original.labels()), list(copy.labels())
     if names != copied_names:
-        return _parameters_differ(names, copied_names)
+        return parameters_differ(names, copied_names)
     start = np.asarray(original.getp(), dtype=float)
     ours = _chisq(original) if chisq is None else float(chisq)
     theirs = _chisq(copy)
@@ -39,13 +39,34 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
         ours, theirs = _chisq(original), _chisq(copy)
     finally:
         original.setp(start)
-    if not _same(ours, theirs, rtol):
-        return (
-            f"chisq {theirs!r} instead of {ours!r} a little away from the start point (each "
-            f"parameter moved by {_STEP:.0%} of its range): the copy computes another model "
-            "(for example, a parameter used in two places became two parameters)"
-        )
-    return None
+    return None if _same(ours, theirs, rtol) else moved_chisq_differs(ours, theirs)
+
+
+def moved_chisq_differs(ours: float, theirs: float) -> str:
+    """What the copy has, in words, when its χ² away from the start point is not ours."""
+    return (
+        f"chisq {theirs!r} instead of {ours!r} a little away from the start point (each "
+        f"parameter moved by {_STEP:.0%} of its range): the copy computes another model "
+        "(for example, a parameter used in two places became two parameters)"
+    )
+
+
+def chisq_moved(problem) -> float | None:
+    """χ² at `moved_point` of the problem's start point (nan where the model raises), the
+    problem back at its start after; None for a problem with no fitted parameter."""
+    start = np.asarray(problem.getp(), dtype=float)
+    if not len(start):
+        return None
+    try:
+        problem.setp(moved_point(start, problem.bounds()))
+        return _chisq(problem)
+    finally:
+        problem.setp(start)
+
+
+def same_chisq(a: float, b: float, rtol: float) -> bool:
+    """Equal within `rtol`; nan only equals nan, an infinity only itself."""
+    return _same(a, b, rtol)
 
 
 def moved_point(start: np.ndarray, bounds) -> np.ndarray:
@@ -70,7 +91,7 @@ def _same(a: float, b: float, rtol: float) -> bool:
     return math.isclose(a, b, rel_tol=rtol)
 
 
-def _parameters_differ(names: list[str], copied: list[str]) -> str:
+def parameters_differ(names: list[str], copied: list[str]) -> str:
     text = f"{len(copied)} fitted parameters instead of {len(names)}"
     extra = sorted({n for n in copied if copied.count(n) > names.count(n)})
     missing = sorted({n for n in names if names.count(n) > copied.count(n)})

@@ -81,10 +81,14 @@ def encode(problem, order: tuple[str, ...] | None = None) -> dict:
 
 
 def encode_unchecked(problem, encoding: str) -> dict | None:
-    """The payload for `problem` in `encoding`, its round trip not checked here; None if it
-    does not pack. For a sweep's member whose kind's first member was checked and travels in
-    `encoding` (kernel/sweep_encoder.py): the worker's preflight compares its start χ² and
-    its parameters' names with the envelope's, and says so when they differ."""
+    """The payload for `problem` in `encoding`, its round trip checked by the worker instead
+    of here; None if it does not pack. For a sweep's member whose kind's first member was
+    checked and travels in `encoding` (kernel/sweep_encoder.py). The envelope carries what
+    the kernel's check compares: the parameters' names, the χ² at the start point and a
+    little away from it (`moved_chisq`); the worker's preflight compares its copy with them
+    (`_verify_moved_chisq`): two evaluations of the model here instead of four."""
+    from . import sameness  # numpy: not for the server, which only reads envelopes
+
     problem = as_fit_problem(problem)
     try:
         data = encodings.pack(problem, encoding)  # before any evaluation, as encode() does
@@ -92,7 +96,12 @@ def encode_unchecked(problem, encoding: str) -> dict | None:
         return None
     with bumps_compat.memoized_chisq_scale():
         chisq = float(problem.chisq())
-    return _envelope(problem, encoding, data, chisq) | {"round_trip_checked": False}
+        moved = sameness.chisq_moved(problem)
+    envelope = _envelope(problem, encoding, data, chisq)
+    envelope["round_trip_checked"] = False
+    if moved is not None:
+        envelope["moved_chisq"] = _json_float(moved)
+    return envelope
 
 
 def _envelope(problem, encoding: str, data: bytes, chisq: float) -> dict:
@@ -396,29 +405,46 @@ def _decode(raw: bytes | str | dict, verify: bool):
         if not checked:
             _verify_parameter_names(problem, envelope.get("parameters"))
         verify_preflight(problem, envelope.get("chisq"), checked=checked)
+        if not checked:
+            _verify_moved_chisq(problem, envelope.get("moved_chisq"))
     return problem
 
 
 # what a difference means when the kernel did not check this member's round trip itself
 _UNCHECKED = (
-    "This member of a sweep was not checked in the kernel (a sweep checks the first problem "
-    "of each kind; docs/transport.md#a-sweep-checks-each-kind-once): it may not survive "
-    "being pickled. Submit it alone with submit(), which checks it and says what differs"
+    "This member of a sweep was checked here, not in the kernel (a sweep checks the first "
+    "problem of each kind there; docs/transport.md#a-sweep-checks-each-kind-once): it does "
+    "not survive being encoded as its kind's first did. Submit it alone with submit(), "
+    "which tries both encodings and says what differs"
 )
 
 
 def _verify_parameter_names(problem, parameters) -> None:
     """The fitted parameters' names, in order, as the kernel listed them in the envelope."""
+    from . import sameness
+
     if not isinstance(parameters, list):
         return
-    sent = [p.get("name") for p in parameters if isinstance(p, dict)]
-    here = list(problem.labels())
+    sent = [str(p.get("name")) for p in parameters if isinstance(p, dict)]
+    here = [str(label) for label in problem.labels()]
     if here != sent:
-        raise PayloadError(
-            f"the worker rebuilt {len(here)} fitted parameters where the kernel sent "
-            f"{len(sent)} ({', '.join(map(str, here[:8]))}" + ("…" if len(here) > 8 else "") + ")",
-            _UNCHECKED,
-        )
+        why = sameness.parameters_differ(sent, here)
+        raise PayloadError(f"the problem rebuilt on the worker has {why}", _UNCHECKED)
+
+
+def _verify_moved_chisq(problem, expected) -> None:
+    """χ² a little away from the start point, as the kernel computed it for the envelope:
+    what catches a copy that no longer moves together what moved together (a parameter used
+    in two places that came back as two), which the start point does not show."""
+    from . import sameness
+
+    if not isinstance(expected, int | float):
+        return  # no fitted parameter, or nan in the kernel (JSON has none): start χ² only
+    with _quiet_bumps_logging():
+        moved = sameness.chisq_moved(problem)
+    if moved is None or not sameness.same_chisq(float(expected), moved, PREFLIGHT_RTOL):
+        why = sameness.moved_chisq_differs(float(expected), math.nan if moved is None else moved)
+        raise PayloadError(f"the problem rebuilt on the worker has {why}", _UNCHECKED)
 
 
 def verify_preflight(problem, expected, *, checked: bool = True) -> float:

@@ -88,3 +88,43 @@ class Scaled:
 
 def lossy_problem(scale: float):
     return gaussian_fit_of(user_module(LOSSY, name="lossy_notebook_code").Scaled(scale))
+
+
+# two models that share a parameter, one of them through a callable object that holds it:
+# bumps.serialize pickles that object on its own, so its copy of the parameter comes back
+# as a separate one (docs/transport.md); a problem holding a lock goes as that document
+SHIFTED = """
+class Shifted:
+    def __init__(self, shift):
+        self.shift = shift
+
+    def __call__(self, x, a):
+        return a * x + self.shift.value
+
+def offset(x, s):
+    return x + s
+"""
+
+
+def shared_shift_problem(shared: bool, lock: bool = False):
+    """Two lines fitted together; `shared`: the second's callable holds the first's fitted
+    `shift` (else a fixed copy of it); `lock`: a lock on the first, which no pickle takes."""
+    import threading
+
+    from bumps.names import Curve, FitProblem, Parameter
+
+    module = user_module(SHIFTED, name="shifted_notebook_code")
+    x = np.linspace(0, 1, 11)
+    shift = Parameter(0.5, name="shift").range(0, 2)
+    first = Curve(module.offset, x, x + 1, 0.1 + 0 * x, s=shift)
+    second = Curve(
+        module.Shifted(shift if shared else Parameter(0.5, name="fixed")),
+        x,
+        2 * x + 1,
+        0.1 + 0 * x,
+        a=1.0,
+    )
+    second.a.range(0, 5)
+    if lock:
+        first.lock = threading.Lock()
+    return FitProblem([first, second])

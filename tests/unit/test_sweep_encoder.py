@@ -12,7 +12,13 @@ import pytest
 from jupyter_bumps_remote.kernel.sweep_encoder import SweepEncoder, kind_of
 from jupyter_bumps_remote.shared import transport
 
-from ..support.problems import gaussian_fit_of, gaussian_problem, lossy_problem, user_module
+from ..support.problems import (
+    gaussian_fit_of,
+    gaussian_problem,
+    lossy_problem,
+    shared_shift_problem,
+    user_module,
+)
 
 
 def test_a_sweep_of_one_kind_is_checked_once_and_every_member_decodes_the_same():
@@ -68,7 +74,7 @@ def test_an_unchecked_member_that_changes_in_the_pickle_fails_on_the_worker_sayi
         transport.decode(payload)
     message = str(caught.value)
     assert "at the start point but the kernel computed" in message
-    assert "not checked in the kernel" in message and "submit()" in message
+    assert "checked here, not in the kernel" in message and "submit()" in message
     # submitted alone, the same problem is refused in the kernel, saying what differs
     with pytest.raises(transport.PayloadError, match="the copy has chisq"):
         transport.encode(lossy_problem(2.0), transport.SWEEP_ENCODINGS)
@@ -78,12 +84,50 @@ def test_an_unchecked_member_whose_parameters_differ_fails_naming_them():
     encoder = SweepEncoder(transport.SWEEP_ENCODINGS)
     encoder.encode(gaussian_problem())
     payload = encoder.encode(gaussian_problem(n=40))
-    # as if the pickle had lost a parameter: the envelope lists one the copy does not have
+    # as if the copy had a parameter renamed: the envelope lists one it does not have
     payload = json.loads(json.dumps(payload))
-    payload["parameters"].append({"name": "B", "value": 1.0, "bounds": [0, 2]})
-    where = "rebuilt 3 fitted parameters where the kernel sent 4"
-    with pytest.raises(transport.PayloadError, match=where):
+    payload["parameters"][2]["name"] = "width"
+    with pytest.raises(transport.PayloadError) as caught:
         transport.decode(payload)
+    assert "3 fitted parameters instead of 3; extra: sigma; missing: width" in str(caught.value)
+
+
+def test_an_unchecked_member_that_loses_a_shared_parameter_fails_away_from_the_start():
+    """bumps' document splits a parameter held by a callable object and by a model, which
+    the start point does not show: the worker compares the χ² away from it, as the kernel's
+    check would have."""
+    encoder = SweepEncoder(transport.SWEEP_ENCODINGS)
+    first = encoder.encode(shared_shift_problem(shared=False, lock=True))
+    assert first["encoding"] == transport.ENCODING  # the lock: bumps' document, checked
+    payload = encoder.encode(shared_shift_problem(shared=True, lock=True))
+    assert payload["round_trip_checked"] is False and payload["encoding"] == transport.ENCODING
+    assert isinstance(payload["moved_chisq"], float)  # the kernel's, for the worker's check
+    with pytest.raises(transport.PayloadError) as caught:
+        transport.decode(payload)
+    message = str(caught.value)
+    assert "a little away from the start point" in message, message
+    assert f"instead of {payload['moved_chisq']!r}" in message and "Submit it alone" in message
+
+
+def test_one_odd_member_leaves_its_kind_in_the_encoding_of_its_first():
+    """[plain, holding a lock, sharing a parameter]: the odd one goes as bumps' document
+    (checked); the last goes pickled like the first, which keeps its shared parameter."""
+    encoder = SweepEncoder(transport.SWEEP_ENCODINGS)
+    problems = [
+        shared_shift_problem(shared=False),
+        shared_shift_problem(shared=False, lock=True),
+        shared_shift_problem(shared=True),
+    ]
+    payloads = [encoder.encode(problem) for problem in problems]
+    assert [p["encoding"] for p in payloads] == [
+        transport.PICKLE_ENCODING,
+        transport.ENCODING,
+        transport.PICKLE_ENCODING,
+    ]
+    copy = transport.decode(payloads[2])  # passes: the pickle keeps it shared
+    copy.setp([1.0, 2.0])
+    problems[2].setp([1.0, 2.0])
+    assert float(copy.chisq()) == pytest.approx(float(problems[2].chisq()), abs=1e-12)
 
 
 def test_a_checked_payload_keeps_the_preflight_message_about_versions():
