@@ -353,6 +353,7 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     """In the fresh process: WARMUP fits, then `count` timed; one line of JSON."""
     import warnings
 
+    from jupyter_bumps_remote.kernel.sweep_encoder import SweepEncoder  # (not timed)
     from jupyter_bumps_remote.shared import encodings, transport
     from jupyter_bumps_remote.shared.fitting import local_fit
 
@@ -364,8 +365,6 @@ def _serial_main(count: int, seed: int, mode: str) -> None:
     cpu, t0 = sum(os.times()[:4]), time.perf_counter()
     sweep = transport.SWEEP_ENCODINGS  # as submit_many encodes: pickled here
     if mode == "encode":  # as submit_many does: the round trip of its kind checked once
-        from jupyter_bumps_remote.kernel.sweep_encoder import SweepEncoder
-
         encoder = SweepEncoder(sweep)
         for problem in batch:
             encoder.encode(problem)
