@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from bumps import fitters as bumps_fitters
 
+from jupyter_bumps_remote.kernel.sweep_encoder import SweepEncoder
 from jupyter_bumps_remote.shared import jobs, transport
 from jupyter_bumps_remote.shared.fitting import seed_fit
 
@@ -121,6 +122,30 @@ def test_encode_picks_the_pickle_and_the_job_records_it(remote, make_problem):
     job = remote.submit(payload, "lm", seed=SEED)
     assert job["encoding"] == transport.PICKLE_ENCODING
     assert remote.store.get(remote.owner, job["id"])["encoding"] == transport.PICKLE_ENCODING
+
+
+def test_a_sweep_of_them_is_checked_once_in_the_kernel_and_each_on_the_worker(make_problem):
+    """submit_many's encoder checks the first problem of a kind; the others carry what the
+    check compares, and the worker's preflight compares its copy (docs/transport.md)."""
+    encoder = SweepEncoder(transport.SWEEP_ENCODINGS)
+    problems = [make_problem() for _ in range(3)]
+    payloads = [encoder.encode(problem) for problem in problems]
+    assert encoder.checked == 1
+    assert [p.get("round_trip_checked", True) for p in payloads] == [True, False, False]
+    assert {p["encoding"] for p in payloads} == {transport.PICKLE_ENCODING}
+    for problem, payload in zip(problems, payloads, strict=True):
+        assert transport.decode(payload).labels() == problem.labels()
+
+
+def test_the_worker_refuses_an_unchecked_member_that_bumps_document_changed():
+    """The refl1d problem sent unchecked as bumps' document (as a kind whose first went so
+    would send it): the worker's copy has more parameters, and its preflight says so."""
+    payload = transport.encode_unchecked(tethered_problem(), transport.ENCODING)
+    assert payload is not None
+    with pytest.raises(transport.PayloadError) as caught:
+        transport.decode(payload)
+    assert "has 10 fitted parameters instead of 6" in str(caught.value)
+    assert "Submit it alone" in str(caught.value)
 
 
 @pytest.mark.parametrize("fitter", sorted(FITTERS))
