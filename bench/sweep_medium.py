@@ -11,7 +11,7 @@ and as a kernel whose malloc has adapted (the thresholds the worker's fit proces
 worker/fit/heap.py, given by environment). The two differ by up to 3× for this model
 (docs/benchmarks.md); the bench process itself is either, depending on what ran before it,
 so it neither runs the serial fits nor sends the sweep: a fresh process of each kind does
-both, since the kernel's encode evaluates the model too (once a problem, 4 times for the
+both, since the kernel's encode evaluates the model too (twice a problem, 4 times for the
 first of its kind).
 
 Beside them, in each round: the floors. The same fits shared out between 2 processes forked
@@ -46,7 +46,7 @@ METHOD = (
     "`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864` (a kernel whose "
     "malloc has adapted, as after a long session, and as the worker's fit processes set "
     "it), the sweep and the serial fits from kernels alike (a kernel that evaluates its "
-    "model slowly also encodes slowly: 1 evaluation a problem, 4 for the first of its kind); "
+    "model slowly also encodes slowly: 2 evaluations a problem, 4 for the first of its kind); "
     "3 rounds (1 with "
     "`--quick`) after a sweep of 4 fits; the speed-up is serial time / sweep time, pair by "
     "pair. The worker's CPU per fit (its kernels' warm-up sweeps counted in) against the "
@@ -180,7 +180,7 @@ def _measure(base, bare, quick: bool) -> list[Row]:
     cpu = []  # the worker's CPU seconds per fit of a sweep
     kernels = {False: ([], []), True: ([], [])}  # adapted: ([seconds], [CPU s per fit])
     # each sweep sent from a kernel of the same malloc as the serial fits it is held up to:
-    # a kernel that evaluates its model slowly encodes (1 evaluation each) slowly too
+    # a kernel that evaluates its model slowly encodes (2 evaluations each) slowly too
     remote = {False: [], True: []}
     # in a kernel whose malloc adapted: seconds; CPU s per problem
     split, encode, pack, decode = [], [], [], []
@@ -270,7 +270,8 @@ def _measure(base, bare, quick: bool) -> list[Row]:
             "",
             None,
             "encoding a problem as `submit_many` does (the round trip of its kind checked "
-            "once; the others' start χ², 1 evaluation of the model) takes the kernel "
+            "once; the others' χ² at and away from the start point, 2 evaluations of the "
+            "model) takes the kernel "
             f"{p(encode) * 1000:.1f} ms of CPU, against "
             f"{fit_cpu * 1000:.1f} ms for its fit: on this machine's 2 CPUs, shared by the "
             f"kernel and the worker, no sweep of these fits goes past {with_encoding:.2f}× "
