@@ -8,6 +8,7 @@ import uuid
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import transport
 
 from ..support import openapi
@@ -93,3 +94,14 @@ def named_user(jp_fetch, name: str) -> Api:
     """A user of its own, `name` and a random suffix, for a module whose server takes users
     from the Authorization header (identity_provider_class TokenUsers)."""
     return Api(jp_fetch, auth(f"{name}-{uuid.uuid4().hex[:8]}"))
+
+
+# Bad `ids` of the routes that name jobs in their body (POST jobs/results, jobs/cancel: one
+# validator, handlers._job_ids), with the start of the 400's message
+BAD_JOB_IDS = [
+    ({"ids": ["0" * 32] * (MAX_RESULT_IDS + 1)}, "ids: give a list of 1 to 1000"),
+    ({"ids": []}, "ids: give a list of 1 to 1000"),
+    ({"ids": "0" * 32}, "ids: give a list"),
+    ({}, "ids: give a list"),
+    ({"ids": ["0" * 32, "../x"]}, "ids: item 1 is not a job id"),
+]

@@ -7,14 +7,13 @@ import uuid
 
 import pytest
 
-from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.api_waits import wait_status
 from ..support.identity import TokenUsers
 from ..support.problems import gaussian_problem
 from ..support.running_fits import LONG_DREAM
-from .conftest import Api, named_user
+from .conftest import BAD_JOB_IDS, Api, named_user
 
 
 @pytest.fixture
@@ -64,11 +63,7 @@ async def test_queued_running_and_ended_jobs_in_one_request(bumps_ext, jp_fetch)
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"ids": ["0" * 32] * (MAX_RESULT_IDS + 1)}, "ids: give a list of 1 to 1000"),
-        ({"ids": []}, "ids: give a list of 1 to 1000"),
-        ({"ids": "0" * 32}, "ids: give a list"),
-        ({}, "ids: give a list"),
-        ({"ids": ["0" * 32, "../x"]}, "ids: item 1 is not a job id"),
+        *BAD_JOB_IDS,
         ({"ids": ["0" * 32], "reason": "mine"}, "reason: unknown field"),
     ],
 )

@@ -10,12 +10,11 @@ import uuid
 
 import pytest
 
-from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.identity import TokenUsers
 from ..support.problems import gaussian_problem
-from .conftest import Api, named_user
+from .conftest import BAD_JOB_IDS, Api, named_user
 
 
 @pytest.fixture
@@ -97,11 +96,7 @@ async def test_another_users_ids_answer_as_missing_and_nothing_of_them(bumps_ext
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"ids": ["0" * 32] * (MAX_RESULT_IDS + 1)}, "ids: give a list of 1 to 1000"),
-        ({"ids": []}, "ids: give a list of 1 to 1000"),
-        ({"ids": "0" * 32}, "ids: give a list"),
-        ({}, "ids: give a list"),
-        ({"ids": ["0" * 32, "../x"]}, "ids: item 1 is not a job id"),
+        *BAD_JOB_IDS,
         ({"ids": [None]}, "ids: item 0 is not a job id"),
         ({"ids": ["0" * 32], "include": "session"}, "include: unknown field"),
     ],
