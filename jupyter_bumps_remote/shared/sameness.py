@@ -28,7 +28,7 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
     start = np.asarray(original.getp(), dtype=float)
     ours = _chisq(original) if chisq is None else float(chisq)
     theirs = _chisq(copy)
-    if not _same(ours, theirs, rtol):
+    if not same_chisq(ours, theirs, rtol):
         return f"chisq {theirs!r} instead of {ours!r} at the start point"
     if not len(start):
         return None
@@ -39,7 +39,7 @@ def difference(original, copy, rtol: float, chisq: float | None = None) -> str |
         ours, theirs = _chisq(original), _chisq(copy)
     finally:
         original.setp(start)
-    return None if _same(ours, theirs, rtol) else moved_chisq_differs(ours, theirs)
+    return None if same_chisq(ours, theirs, rtol) else moved_chisq_differs(ours, theirs)
 
 
 def moved_chisq_differs(ours: float, theirs: float) -> str:
@@ -64,11 +64,6 @@ def chisq_moved(problem) -> float | None:
         problem.setp(start)
 
 
-def same_chisq(a: float, b: float, rtol: float) -> bool:
-    """Equal within `rtol`; nan only equals nan, an infinity only itself."""
-    return _same(a, b, rtol)
-
-
 def moved_point(start: np.ndarray, bounds) -> np.ndarray:
     """Each parameter moved a little, inside its bounds (up, or down where up is out)."""
     low, high = (np.asarray(b, dtype=float) for b in bounds)
@@ -85,7 +80,8 @@ def _chisq(problem) -> float:
         return math.nan
 
 
-def _same(a: float, b: float, rtol: float) -> bool:
+def same_chisq(a: float, b: float, rtol: float) -> bool:
+    """Equal within `rtol`; nan only equals nan, an infinity only itself."""
     if not (math.isfinite(a) and math.isfinite(b)):
         return (math.isnan(a) and math.isnan(b)) or a == b
     return math.isclose(a, b, rel_tol=rtol)
