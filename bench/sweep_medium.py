@@ -213,15 +213,10 @@ def _measure(base, bare, quick: bool) -> list[Row]:
     rows = []
     for adapted, label in ((False, "a new kernel"), (True, "a kernel whose malloc adapted")):
         times, cpus = kernels[adapted]
-        speedups = [serial / sweep for serial, sweep in zip(times, remote[adapted], strict=True)]
-        speedup = p(speedups)
+        speedup, figure = pairwise_speedup(times, remote[adapted])
         # the most 2 worker processes could reach on this machine's CPUs: CPU time is what
         # the machine's load cannot inflate the way it does wall time
         ceiling = processes * p(cpus) / p(cpu)
-        figure = (
-            f"{speedup:.2f}× (pair by pair p50; min {min(speedups):.2f}×, max "
-            f"{max(speedups):.2f}×, n={rounds})"
-        )
         cause = (
             f"CPU per fit: worker {p(cpu) * 1000:.1f} ms, the fit in {label} "
             f"{p(cpus) * 1000:.1f} ms: 2 processes reach {ceiling:.2f}× at most, however idle "
@@ -299,16 +294,24 @@ def _measure(base, bare, quick: bool) -> list[Row]:
     ]
 
 
+def pairwise_speedup(serial: list[float], sent: list[float]) -> tuple[float, str]:
+    """The p50 of serial / sent, pair by pair (rounds alike), and that figure in words."""
+    speedups = [s / t for s, t in zip(serial, sent, strict=True)]
+    speedup = p(speedups)
+    return speedup, (
+        f"{speedup:.2f}× (pair by pair p50; min {min(speedups):.2f}×, max "
+        f"{max(speedups):.2f}×, n={len(speedups)})"
+    )
+
+
 def celery_row(serial: list[float], celery: list[float], cpu: list[float], fit_cpu: float) -> Row:
     """The bare Celery tasks' speed-up over the serial fits of the same rounds, pair by pair:
     what no design that sends these fits through Celery from this kernel goes past."""
-    speedups = [s / c for s, c in zip(serial, celery, strict=True)]
     return Row(
         "&nbsp;&nbsp;floor of any Celery design: the same fits as bare Celery tasks (pickled, "
         "with their start χ²; unpickled, checked and fitted in the pool process), sent to a "
         "bare worker of 2 processes from a kernel whose malloc adapted",
-        f"{p(speedups):.2f}× (pair by pair p50; min {min(speedups):.2f}×, max "
-        f"{max(speedups):.2f}×, n={len(speedups)})",
+        pairwise_speedup(serial, celery)[1],
         "",
         None,
         f"CPU per fit: bare worker {p(cpu) * 1000:.1f} ms, the fit in the kernel "
