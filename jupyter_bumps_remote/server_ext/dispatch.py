@@ -1,7 +1,7 @@
-"""Turn a validated request into a stored job and a queued Celery message.
+"""Turn a validated request into a job record, stored with its Celery message.
 
-Shared by the server extension (async store, send in an executor) and by sync callers
-(tests, the CLI): validation and the record are built here once.
+Shared by the server extension (async store) and by sync callers (tests, the CLI):
+validation and the record are built here once; fit_messages.py makes the message.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import json
 import secrets
 
 from ..shared import jobs, transport, versions
-from ..shared.task_names import FIT_TASK
 from ..store.codec import DISPATCH_FIELD
+from .fit_messages import FitMessages, send_sent_events
 
 
 def new_job(
@@ -66,36 +66,6 @@ def _to_bytes(payload: dict | str) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def enqueue(celery_app, record: dict, producer=None) -> None:
-    """Queue the job's fit on the workers of its environment (blocking: use an executor).
-    `record`: as new_job made it, with its dispatch token.
-
-    Through kombu's anonymous exchange ("") with nothing declared: the message goes straight
-    onto the queue named by its routing key (one LPUSH). A server whose Redis user may only
-    push onto the queues (hub/redis_users.py) then needs none of kombu's bindings, which a
-    user must never write (one could copy every message to a queue it reads)."""
-    celery_app.send_task(
-        FIT_TASK,
-        args=[record["id"], record["owner"], record[DISPATCH_FIELD]],
-        # what Celery's events (Flower) show of the arguments: not the token
-        argsrepr=repr([record["id"], record["owner"]]),
-        queue=record["queue"],
-        exchange="",
-        routing_key=record["queue"],
-        declare=[],
-        task_id=record["id"],
-        producer=producer,
-    )
-
-
-def enqueue_many(celery_app, records: list[dict]) -> None:
-    """Queue each job's fit as `enqueue` does, over one broker connection taken once
-    (blocking: use an executor)."""
-    with celery_app.producer_or_acquire() as producer:
-        for record in records:
-            enqueue(celery_app, record, producer)
-
-
 def shown(record: dict) -> dict:
     """The record as its creator returns it: without the dispatch token (a reader of the
     stored record never sees it either)."""
@@ -104,7 +74,7 @@ def shown(record: dict) -> dict:
 
 
 def submit(store, celery_app, owner: str, payload, fitter, options=None, **fields) -> dict:
-    """Sync submit: validate, store, queue. Returns the job record."""
+    """Sync submit: validate, then store and queue in one step. Returns the job record."""
     settings = celery_app.conf.bumps_remote
     record, raw = new_job(
         owner,
@@ -115,6 +85,8 @@ def submit(store, celery_app, owner: str, payload, fitter, options=None, **field
         max_attempts=settings.max_attempts,
         **fields,
     )
-    created, _ = store.create(record, raw)
-    enqueue(celery_app, created)
+    message, event = FitMessages(celery_app).message(record)
+    created, _ = store.create(record, raw, message=message)
+    if event is not None:
+        send_sent_events(celery_app, [event])
     return shown(created)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from ..store.records import Many
 from ..worker import make_app
 from . import dispatch, session_builds
 from .event_hub import EventHub
+from .fit_messages import FitMessages, send_sent_events
 from .reconciling import ReconcileLoop
 from .redis_errors import REDIS_ERRORS
 
@@ -36,6 +38,8 @@ MAX_OFFSET = 10**9  # Redis ranges take 64-bit integers; no user has a billion j
 WAITING = "waiting for a worker with {env} ({key}); {why}"
 NONE_RUNNING = "none is running"
 OTHERS_RUNNING = "the live workers serve other versions (GET workers lists them)"
+log = logging.getLogger(__name__)
+
 # How long a request for a session file waits while its fit process writes it.
 SESSION_WAIT = 60.0
 MAX_WAIT = 300.0  # the longest a GET of a job may wait for it to end
@@ -98,6 +102,7 @@ class JobService:
             self.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval
         )
         self.celery = make_app(settings)
+        self.messages = FitMessages(self.celery)  # on the IOLoop only
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
         # (when read, the live workers, their queues): see _workers_for
@@ -221,24 +226,14 @@ class JobService:
                         versions.no_worker_message(record["environment"], workers)
                     )
         self.reconcile.watch(owner)
-        created, is_new = await self.store.create_many(owner, made, idempotency_key, self.limits)
+        messages = [self.messages.message(record) for record, _ in made]
+        created, is_new = await self.store.create_many(
+            owner, made, idempotency_key, self.limits, [m for m, _ in messages]
+        )
         if is_new:
             for record in created:
                 self.reconcile.reconciler.remember(record)
-            try:
-                await self._celery(dispatch.enqueue_many, self.celery, created)
-            except ServiceUnavailable as e:
-                # Stored but maybe not all queued: say so on each record rather than leave it
-                # queued (a job whose message did go out runs anyway: its worker's start
-                # finds it failed and leaves it, as for a cancel)
-                for record in created:
-                    await self.store.finish(
-                        owner,
-                        record["id"],
-                        jobs.FAILED,
-                        error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
-                    )
-                raise
+            await self._sent_events([event for _, event in messages if event is not None])
         return [await self.describe(dispatch.shown(r), queues) for r in created], is_new
 
     async def _refuse_unserved(self, record: dict, body: dict) -> set[str]:
@@ -260,21 +255,23 @@ class JobService:
 
     async def _create_and_queue(self, record, raw, queues: set[str], idempotency_key=None):
         self.reconcile.watch(record["owner"])
-        created, is_new = await self.store.create(record, raw, idempotency_key, self.limits)
+        message, event = self.messages.message(record)
+        created, is_new = await self.store.create(
+            record, raw, idempotency_key, self.limits, message
+        )
         if is_new:
             self.reconcile.reconciler.remember(created)
-            try:
-                await self._celery(dispatch.enqueue, self.celery, created)
-            except ServiceUnavailable as e:
-                # Stored but not queued: say so on the record rather than leave it queued.
-                await self.store.finish(
-                    record["owner"],
-                    record["id"],
-                    jobs.FAILED,
-                    error={"type": "QueueUnavailable", "message": str(e), "traceback": ""},
-                )
-                raise
+            await self._sent_events([event] if event is not None else [])
         return await self.describe(dispatch.shown(created), queues), is_new
+
+    async def _sent_events(self, events: list[dict]) -> None:
+        """Celery's `task-sent` of jobs already queued (with `task_events` on, for Flower):
+        a broker that fails now costs Flower its view of them, not the jobs."""
+        if events:
+            try:
+                await self._celery(send_sent_events, self.celery, events, what="task-sent")
+            except ServiceUnavailable as e:
+                log.warning("bumps-remote: Celery's task-sent events not sent: %s", e)
 
     async def live_queues(self) -> set[str]:
         return self._queues_of(await self.workers())

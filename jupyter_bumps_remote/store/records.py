@@ -27,10 +27,13 @@ def create(
     payload: bytes,
     idempotency_key: str | None = None,
     limits: Limits = NO_LIMITS,
+    message: bytes | None = None,
 ) -> OpGen[tuple[dict[str, Any], bool]]:
     """Store a new queued job unless one of the owner's `limits` refuses it (QuotaExceeded).
     Returns (record, True), or (the job created earlier with the same `idempotency_key`,
-    False): a repeated request is answered whatever the limits say now."""
+    False): a repeated request is answered whatever the limits say now. `message`: the
+    job's Celery message (server_ext/fit_messages.py), pushed onto its queue
+    (`record["queue"]`) in the same step, only if the job is created."""
     keys = settings.keys
     owner, job_id = record["owner"], record["id"]
     created = {"status": jobs.QUEUED, "attempt": 0, "created": time.time(), **record}
@@ -50,6 +53,7 @@ def create(
         event,
         payload,
         *_limit_args(keys, owner, limits),
+        *_message_args(record, message),
         *flatten(encode_record(created)),
     ]
     (reply,) = yield Batch([Script("create", script_keys, args)])
@@ -59,7 +63,7 @@ def create(
         if found is not None:
             return found, False
         # expired between the script and this read: the script now finds the key free
-        return (yield from create(settings, record, payload, idempotency_key, limits))
+        return (yield from create(settings, record, payload, idempotency_key, limits, message))
     if outcome != "created":
         raise refusal(limits, reply, len(payload))
     return created, True
@@ -76,6 +80,11 @@ def _owner_keys(keys, owner: str) -> list[str]:
         keys.job_bytes(owner),
         keys.usage(owner),
     ]
+
+
+def _message_args(record: dict[str, Any], message: bytes | None) -> list[Any]:
+    """The job's queue and message as the create scripts read them ('' and '': none)."""
+    return [record["queue"], message] if message is not None else ["", ""]
 
 
 def _limit_args(keys, owner: str, limits: Limits) -> list[Any]:
@@ -97,12 +106,14 @@ def create_many(
     jobs_to_create: list[tuple[dict[str, Any], bytes]],
     idempotency_key: str | None = None,
     limits: Limits = NO_LIMITS,
+    messages: list[bytes] | None = None,
 ) -> OpGen[tuple[list[dict[str, Any]], bool]]:
     """Store the owner's new queued jobs (records and payloads, in order), all or none: one
     script (lua/create_many.lua) checks the owner's `limits` for all of them together
-    (QuotaExceeded refuses every one), then writes each as `create` does. Returns (records,
-    True), or (the jobs created earlier with the same `idempotency_key`, those that still
-    exist, False). One round trip, where `create` per job made one each."""
+    (QuotaExceeded refuses every one), then writes each as `create` does, `messages[i]`
+    onto its queue with the i-th. Returns (records, True), or (the jobs created earlier with
+    the same `idempotency_key`, those that still exist, False). One round trip, where
+    `create` per job made one each."""
     keys = settings.keys
     now = time.time()
     script_keys = [
@@ -128,7 +139,9 @@ def create_many(
         script_keys += [keys.job(owner, job_id), keys.payload(owner, job_id)]
         script_keys.append(keys.events(owner, job_id))
         event = compact_json(status_event(created, jobs.QUEUED))
-        args += [job_id, repr(created["created"]), event, payload, len(fields), *fields]
+        message = messages[i] if messages is not None else None
+        args += [job_id, repr(created["created"]), event, payload]
+        args += [*_message_args(record, message), len(fields), *fields]
         created_records.append(created)
     (reply,) = yield Batch([Script("create_many", script_keys, args)])
     outcome = as_text(reply[0])

@@ -20,6 +20,7 @@ import redis.exceptions
 
 from jupyter_bumps_remote.hub import redis_users
 from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.server_ext.fit_messages import FitMessages
 from jupyter_bumps_remote.shared import jobs, transport
 from jupyter_bumps_remote.shared.task_names import BUILD_TASK, FIT_TASK
 from jupyter_bumps_remote.shared.versions import build_queue_of
@@ -199,8 +200,8 @@ def test_27_anns_own_record_under_bobs_job_id_runs_as_hers_and_touches_nothing_o
         max_attempts=ann.settings.max_attempts,
     )
     record["id"] = bob["done"]["id"]
-    created, _ = ann.store.create(record, raw)
-    dispatch.enqueue(ann.app, created)
+    message, _ = FitMessages(ann.app).message(record)
+    created, _ = ann.store.create(record, raw, message=message)
     # her own job's id and token, with Bob as its owner
     ann.app.send_task(
         FIT_TASK,

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.server_ext.fit_messages import FitMessages
 from jupyter_bumps_remote.shared import jobs, transport, versions
 
 from ..support.fit_processes import fits_of
@@ -35,8 +36,8 @@ def submit_raw(remote, payload: dict, fitter="lm", options=None, queue=None) -> 
     )
     pure_bumps = versions.worker_queues(settings.queue_prefix, versions.environment())[0]
     record["queue"] = queue or pure_bumps
-    created, _ = remote.store.create(record, raw)
-    dispatch.enqueue(remote.app, created)
+    message, _ = FitMessages(remote.app).message(record)
+    created, _ = remote.store.create(record, raw, message=message)
     return created
 
 

@@ -18,6 +18,7 @@ from jupyter_bumps_remote.kernel import api
 from jupyter_bumps_remote.kernel.client import RemoteError
 from jupyter_bumps_remote.kernel.job import RemoteFitError
 from jupyter_bumps_remote.server_ext import dispatch
+from jupyter_bumps_remote.server_ext.fit_messages import FitMessages
 from jupyter_bumps_remote.shared import jobs, transport
 from jupyter_bumps_remote.worker import make_app
 
@@ -122,7 +123,8 @@ def test_8_queued_record_whose_message_redis_lost_ends_failed_lost(site, kernel)
     )
     created, _ = s.store.create(record, raw)
     s.redis.client().save()  # the snapshot: the record is in it, the message is not
-    dispatch.enqueue(app, created)
+    # its message alone, afterwards
+    s.redis.client().lpush(created["queue"], FitMessages(app).message(created)[0])
     app.close()
     orphan = api.get_job(created["id"])
     assert orphan.status == jobs.QUEUED

@@ -16,6 +16,7 @@ import redis.exceptions
 
 from jupyter_bumps_remote.hub import RedisFence
 from jupyter_bumps_remote.server_ext import dispatch, session_builds
+from jupyter_bumps_remote.server_ext.fit_messages import FitMessages, send_sent_events
 from jupyter_bumps_remote.shared import transport
 from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
@@ -53,8 +54,10 @@ class Owner:
         )
         if queue is not None:
             record["queue"] = queue
-        created, _ = self.store.create(record, raw, idempotency_key)
-        dispatch.enqueue(self.app, created)
+        message, event = FitMessages(self.app).message(record)
+        created, _ = self.store.create(record, raw, idempotency_key, message=message)
+        if event is not None:  # with task_events on: Celery's task-sent, for Flower
+            send_sent_events(self.app, [event])
         return dispatch.shown(created)
 
     def close(self) -> None:

@@ -5,8 +5,13 @@
 --       bytes, usage, [idempotency key]
 -- ARGV: job id, now, stream maxlen, queued event JSON, payload, payload ttl (0: none),
 --       max active jobs, max submissions a minute, max stored bytes (each 0: no limit),
---       owner namespace, seconds between recounts, idempotency ttl, then field/value
---       pairs of the record
+--       owner namespace, seconds between recounts, idempotency ttl, the job's queue and
+--       its Celery message ('' and '': none), then field/value pairs of the record
+-- The message goes onto its queue here, in the step that stores the record: no job is
+-- stored without its message, nor a message sent for a job refused. The queue is an ARGV,
+-- not a KEYS: a hub user's server may only LPUSH there (hub/redis_users.py), and Redis
+-- refuses a script whose KEYS its user may not run the script on; each command the script
+-- runs is checked against the user's rights, this LPUSH too.
 -- Returns {'created'}, {'exists', id} (the job made earlier with this idempotency key), or
 -- the limit that refuses it: {'rate', count, seconds until a slot frees}, {'active', count},
 -- {'bytes', stored}.
@@ -45,7 +50,7 @@ if max_bytes > 0 then
   if stored + size > max_bytes then return {'bytes', stored} end
 end
 
-redis.call('HSET', KEYS[1], unpack(ARGV, 13))
+redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 local payload_ttl = tonumber(ARGV[6])
 if payload_ttl > 0 then
   redis.call('SET', KEYS[2], ARGV[5], 'EX', payload_ttl)
@@ -60,4 +65,5 @@ redis.call('ZADD', KEYS[7], ARGV[2], id)
 redis.call('EXPIRE', KEYS[7], 61)
 add_bytes(KEYS[8], KEYS[9], id, size)
 if KEYS[10] then redis.call('SET', KEYS[10], id, 'EX', ARGV[12]) end
+if ARGV[13] ~= '' then redis.call('LPUSH', ARGV[13], ARGV[14]) end
 return {'created'}

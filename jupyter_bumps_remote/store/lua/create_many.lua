@@ -8,8 +8,10 @@
 --       submissions a minute, max stored bytes (each 0: no limit), owner namespace,
 --       seconds between recounts, idempotency ttl, '1' with an idempotency key; then for
 --       each job: its id, its creation time (the index's order: the request's), its queued
---       event JSON, its payload, the number n of its record's field/value strings, those n
---       strings
+--       event JSON, its payload, its queue and Celery message ('' and '': none), the number
+--       n of its record's field/value strings, those n strings
+-- Each message goes onto its queue with its record, in the request's order (the first
+-- member runs first); the queue is an ARGV, as in create.lua, which says why.
 -- Returns {'created'}, {'exists', id, ...} (the jobs made earlier with this idempotency
 -- key), or the limit that refuses them: {'rate', count, seconds until enough slots free,
 -- or -1 if never}, {'active', count}, {'bytes', stored}.
@@ -28,11 +30,12 @@ end
 
 local jobs, at, size = {}, 12, 0
 for i = 1, n do
-  local count = tonumber(ARGV[at + 4])
+  local count = tonumber(ARGV[at + 6])
   jobs[i] = {id = ARGV[at], created = ARGV[at + 1], event = ARGV[at + 2],
-             payload = ARGV[at + 3], first = at + 5, last = at + 4 + count}
+             payload = ARGV[at + 3], queue = ARGV[at + 4], message = ARGV[at + 5],
+             first = at + 7, last = at + 6 + count}
   size = size + string.len(jobs[i].payload)
-  at = at + 5 + count
+  at = at + 7 + count
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60)
@@ -77,6 +80,7 @@ for i, job in ipairs(jobs) do
   redis.call('SADD', KEYS[3], job.id)
   redis.call('ZADD', KEYS[4], job.created, job.id)
   add_bytes(KEYS[5], KEYS[6], job.id, string.len(job.payload))
+  if job.queue ~= '' then redis.call('LPUSH', job.queue, job.message) end
   ids[i] = job.id
 end
 redis.call('EXPIRE', KEYS[4], 61)
