@@ -316,10 +316,7 @@ class JobHandler(LimitedBodyHandler):
     async def get(self, job_id):
         wait = _wait_argument(self)
         with_result = _include_argument(self)
-        record = await self.service.get(self.owner, job_id, wait)
-        summary = None
-        if with_result and record.get("has_result"):
-            summary = await self.service.stored_result(self.owner, job_id)
+        record, summary = await self.service.get(self.owner, job_id, wait, with_result)
         if summary is None:
             self.write_json(record)
             return

@@ -294,21 +294,32 @@ class JobService:
                 )
         return record
 
-    async def get(self, owner: str, job_id: str, wait: float = 0) -> dict:
-        """The job's record; with `wait`, once it has ended or after `wait` seconds."""
-        if wait > 0:
-            record = await self._until_terminal(owner, job_id, wait)
-        else:
-            record = await self._record(owner, job_id)
-        return await self.describe(record)
+    async def get(
+        self, owner: str, job_id: str, wait: float = 0, with_result: bool = False
+    ) -> tuple[dict, bytes | None]:
+        """The job's record and, with `with_result`, its result summary as stored (JSON
+        bytes, not parsed here) once it has one, else None; with `wait`, once the job has
+        ended or after `wait` seconds."""
+        record = await self._until_terminal(owner, job_id, wait) if wait > 0 else None
+        summary = None
+        if record is None or (with_result and record.get("has_result")):
+            # one round trip for both: the end of a wait is on a result's path
+            self.reconcile.watch(owner)
+            record, summary = await self.store.get_with_result(owner, job_id, with_result)
+            if record is None:
+                raise JobNotFound(job_id)
+        return await self.describe(record), summary
 
-    async def _until_terminal(self, owner: str, job_id: str, wait: float) -> dict:
-        # Follow the job's stream from its newest event, read before the record: a terminal
-        # event can then only come after that point, never slip in between. (No read of
-        # the record before: a job not ended, the usual case of a wait, would then be read
-        # twice; a job not found has no events, and its record's read says 404.)
-        since = await self.store.last_event_id(owner, job_id)
-        record = await self._record(owner, job_id)
+    async def _until_terminal(self, owner: str, job_id: str, wait: float) -> dict | None:
+        """The record if the job had ended already; else None once it ends, or after
+        `wait` seconds."""
+        # Follow the job's stream from its newest event, read before the record (in the
+        # same round trip): a terminal event can then only come after that point, never
+        # slip in between.
+        self.reconcile.watch(owner)
+        since, record = await self.store.get_after_newest_event(owner, job_id)
+        if record is None:
+            raise JobNotFound(job_id)
         if record["status"] in jobs.TERMINAL:
             return record
         ended = asyncio.get_running_loop().create_future()
@@ -326,7 +337,7 @@ class JobService:
             pass
         finally:
             self.hub.unsubscribe(subscriber)
-        return await self._record(owner, job_id)
+        return None
 
     async def list(self, owner: str, status=None, tag=None, offset=0, limit=50) -> dict:
         if status is not None and status not in jobs.STATES:
@@ -347,7 +358,7 @@ class JobService:
 
     async def cancel(self, owner: str, job_id: str) -> dict:
         await self.store.request_cancel(owner, job_id)
-        return await self.get(owner, job_id)
+        return await self.describe(await self._record(owner, job_id))
 
     async def cancel_many(self, owner: str, job_ids: list[str]) -> tuple[list[dict], list[str]]:
         """Cancel the owner's jobs `job_ids` (a sweep's) as `cancel` does each, in one answer:
@@ -496,12 +507,9 @@ class JobService:
             raise ResultNotReady(PAYLOAD_GONE)
         return payload
 
-    async def stored_result(self, owner: str, job_id: str) -> bytes | None:
-        """The result summary as stored (JSON bytes, not parsed here), if there is one."""
-        return await self.store.result_json(owner, job_id)
-
     async def result(self, owner: str, job_id: str) -> bytes:
-        summary = await self.stored_result(owner, job_id)
+        # the result summary as stored (JSON bytes, not parsed here)
+        summary = await self.store.result_json(owner, job_id)
         if summary is None:
             record = await self._record(owner, job_id)
             raise ResultNotReady(_no_result(record))

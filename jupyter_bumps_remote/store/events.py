@@ -61,13 +61,6 @@ def output(
     return int(reply or 0)
 
 
-def last_event_id(settings: StoreSettings, owner: str, job_id: str) -> OpGen[str]:
-    """The id of the job's newest event ("0" if none): where to follow it from."""
-    stream = settings.keys.events(owner, job_id)
-    (entries,) = yield Batch([("XREVRANGE", stream, "+", "-", "COUNT", 1)])
-    return decode_events(entries)[0]["id"] if entries else "0"
-
-
 def events(
     settings: StoreSettings, owner: str, job_id: str | None, since: str = "0", count: int = 1000
 ) -> OpGen[list[dict[str, Any]]]:

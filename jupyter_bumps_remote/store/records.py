@@ -161,6 +161,41 @@ def get(settings: StoreSettings, owner: str, job_id: str) -> OpGen[dict[str, Any
     return decode_record(raw) if raw else None
 
 
+def get_with_result(
+    settings: StoreSettings, owner: str, job_id: str, with_result: bool = True
+) -> OpGen[tuple[dict[str, Any] | None, bytes | None]]:
+    """The job's record (None if none) and, with `with_result`, its result summary as
+    stored (JSON bytes; None if none or the record says it has none), in one round trip.
+    The summary is read after the record: one that says `has_result` has it (the script
+    that ends a job stores both)."""
+    keys = settings.keys
+    commands: list[Command] = [("HGETALL", keys.job(owner, job_id))]
+    if with_result:
+        commands.append(("GET", keys.result(owner, job_id)))
+    raw, *summary = yield Batch(commands)
+    record = decode_record(raw) if raw else None
+    if record is None or not record.get("has_result") or not summary:
+        return record, None
+    return record, summary[0]
+
+
+def get_after_newest_event(
+    settings: StoreSettings, owner: str, job_id: str
+) -> OpGen[tuple[str, dict[str, Any] | None]]:
+    """The id of the job's newest event ("0" if none), read before its record, and the
+    record (None if none), in one round trip: where to follow the job from, and where it
+    stands then (no terminal event can slip in between)."""
+    keys = settings.keys
+    entries, raw = yield Batch(
+        [
+            ("XREVRANGE", keys.events(owner, job_id), "+", "-", "COUNT", 1),
+            ("HGETALL", keys.job(owner, job_id)),
+        ]
+    )
+    since = decode_events(entries)[0]["id"] if entries else "0"
+    return since, (decode_record(raw) if raw else None)
+
+
 def payload(settings: StoreSettings, owner: str, job_id: str) -> OpGen[bytes | None]:
     (raw,) = yield Batch([("GET", settings.keys.payload(owner, job_id))])
     return raw
