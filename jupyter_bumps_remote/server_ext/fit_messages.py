@@ -52,6 +52,10 @@ class FitMessages:
         self._connection = Connection(transport=_KeepingTransport)
         self._channel: _KeptChannel = self._connection.default_channel  # type: ignore[assignment]
         self._producer = Producer(self._channel, auto_declare=False)
+        # task-sent, when the app sends it, made through this dispatcher into the channel
+        # too: the app's own holds a lock while it publishes over the network (a session
+        # build's send, in an executor thread), which the IOLoop must never wait for
+        self._events = celery_app.events.Dispatcher(connection=self._connection, enabled=False)
 
     def message(self, record: dict) -> tuple[bytes, dict | None]:
         """The JSON bytes to push onto the job's queue (`record["queue"]`), and the fields
@@ -71,6 +75,7 @@ class FitMessages:
             declare=[],
             task_id=record["id"],
             producer=self._producer,
+            event_dispatcher=self._events,
         )
         kept, self._channel.kept = self._channel.kept, []
         fits = [m for exchange, key, m in kept if exchange == "" and key == record["queue"]]

@@ -9,7 +9,7 @@ A Redis restarted without persistence (or restored from an older snapshot) can l
 A sweep, per owner, compares the owner's active records with the task ids in the job queues
 and in kombu's unacked hash (the task id is the job id). A job must look orphaned on two
 sweeps `confirm_after` seconds apart (kombu moves a message between the queue and the
-unacked hash in two steps; a submit stores the record just before it sends the message),
+unacked hash in two steps),
 and a running one at least one heartbeat lifetime apart (after a restart the worker keys
 come back with the next beat). Records that vanished are replaced by a small `failed` record
 ("tombstone") only when the caller saw Redis restart: an active record has no expiry and

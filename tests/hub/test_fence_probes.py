@@ -184,6 +184,27 @@ def test_27_junk_on_the_queue_leaves_the_worker_serving(ann, bob, admin, worker)
     assert namespace(admin, BOB, bob) == before, "Bob's keys changed"
 
 
+def test_27_a_job_on_a_queue_outside_her_prefix_is_refused_whole(ann, bob, admin):
+    """Her server's create script pushes the job's message (store/lua/create.lua) where she
+    may push: a job named onto another queue (a server of hers set to another queue prefix)
+    is refused, and nothing of it is stored (the push comes before the script's writes)."""
+    before = namespace(admin, BOB, bob)
+    client: Any = admin.redis
+
+    def hers() -> tuple:
+        found = client.scan_iter(match=redis_users.glob_escape(admin.keys.job(ANN, "")) + "*")
+        index, active = admin.keys.index(ANN), admin.keys.active(ANN)
+        return sorted(found), client.zrange(index, 0, -1), sorted(client.smembers(active))
+
+    stored = hers()
+    outside = f"elsewhere-{secrets.token_hex(4)}"
+    with pytest.raises(redis.exceptions.ResponseError, match=SCRIPT_REFUSAL):
+        ann.submit(queue=outside)
+    assert hers() == stored
+    assert not client.exists(outside)
+    assert namespace(admin, BOB, bob) == before, "Bob's keys changed"
+
+
 def test_27_anns_own_record_under_bobs_job_id_runs_as_hers_and_touches_nothing_of_bobs(
     ann, bob, admin, worker
 ):

@@ -171,6 +171,9 @@ async def test_oversized_payload_is_413(api):
 async def test_bad_and_unknown_job_ids_are_404(api):
     for job_id in ("0" * 32, "not-an-id", "..%2F..%2Fetc", "A" * 32):
         await api.json("GET", "jobs", job_id, expect=404)
+        # the long poll's own read (the newest event with the record) finds none either
+        wait = {"wait": "30", "include": "result"}
+        await api.json("GET", "jobs", job_id, params=wait, expect=404)
         await api.json("POST", "jobs", job_id, "cancel", expect=404)
 
 

@@ -103,10 +103,12 @@ def test_create_checks_the_limits_and_writes_the_job_in_one_script():
     script = only_script(batch)
     assert script.name == "create" and script.keys == CREATE_KEYS
     job_id, now, maxlen, event, payload, payload_ttl, *rest = script.args
-    max_active, max_rate, max_bytes, namespace, recount, idem_ttl, *pairs = rest
+    max_active, max_rate, max_bytes, namespace, recount, idem_ttl, *rest = rest
+    queue, message, *pairs = rest
     assert (job_id, now, maxlen, payload, payload_ttl) == (JOB, NOW, 100, b"{}", 600)
     assert (max_active, max_rate, max_bytes) == (3, 5, 1000)
     assert (namespace, recount, idem_ttl) == (f"p:u:{OWNER}:", 10, records.IDEMPOTENCY_TTL)
+    assert (queue, message) == ("", "")  # no message: the script pushes none
     fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
     assert fields["status"] == "queued" and fields["tags"] == '["a"]'
     assert json.loads(event) == {
@@ -116,6 +118,27 @@ def test_create_checks_the_limits_and_writes_the_job_in_one_script():
         "fitter": "lm",
         "time": NOW,
     }
+
+
+def test_create_hands_the_script_the_job_s_queue_and_message_after_the_limits():
+    record = new_record(queue="bumps-py3.11")
+    _, (batch,) = drive(records.create(SETTINGS, record, b"{}", message=b'{"m":1}'), [[b"created"]])
+    assert only_script(batch).args[12:14] == ["bumps-py3.11", b'{"m":1}']
+
+
+def test_create_many_hands_the_script_each_job_s_queue_and_message_before_its_fields():
+    jobs_to_create = [(new_record(id=f"{n:032x}", queue=f"q{n}"), b"{}") for n in (1, 2)]
+    messages = [b"m1", b"m2"]
+    _, (batch,) = drive(
+        records.create_many(SETTINGS, OWNER, jobs_to_create, messages=messages), [[b"created"]]
+    )
+    args = only_script(batch).args
+    at = 11  # after the request's own arguments (create_many.lua's ARGV[1..11])
+    for n, message in zip((1, 2), messages, strict=True):
+        job_id, _, _, payload, queue, sent, count = args[at : at + 7]
+        assert (job_id, payload, queue, sent) == (f"{n:032x}", b"{}", f"q{n}", message)
+        at += 7 + count
+    assert at == len(args)
 
 
 def test_create_without_limits_sends_zeros_which_the_script_reads_as_none():

@@ -50,6 +50,9 @@ if max_bytes > 0 then
   if stored + size > max_bytes then return {'bytes', stored} end
 end
 
+-- the push first, then the writes: should it fail (a queue its user may not push onto),
+-- nothing of the job is stored (Redis keeps what a script wrote before an error)
+if ARGV[13] ~= '' then redis.call('LPUSH', ARGV[13], ARGV[14]) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 local payload_ttl = tonumber(ARGV[6])
 if payload_ttl > 0 then
@@ -65,5 +68,4 @@ redis.call('ZADD', KEYS[7], ARGV[2], id)
 redis.call('EXPIRE', KEYS[7], 61)
 add_bytes(KEYS[8], KEYS[9], id, size)
 if KEYS[10] then redis.call('SET', KEYS[10], id, 'EX', ARGV[12]) end
-if ARGV[13] ~= '' then redis.call('LPUSH', ARGV[13], ARGV[14]) end
 return {'created'}

@@ -64,6 +64,11 @@ if max_bytes > 0 then
   if stored + size > max_bytes then return {'bytes', stored} end
 end
 
+-- every push first, then the writes: should one fail (a queue its user may not push onto),
+-- no job of the request is stored (Redis keeps what a script wrote before an error)
+for _, job in ipairs(jobs) do
+  if job.queue ~= '' then redis.call('LPUSH', job.queue, job.message) end
+end
 local payload_ttl = tonumber(ARGV[4])
 local ids = {}
 for i, job in ipairs(jobs) do
@@ -80,7 +85,6 @@ for i, job in ipairs(jobs) do
   redis.call('SADD', KEYS[3], job.id)
   redis.call('ZADD', KEYS[4], job.created, job.id)
   add_bytes(KEYS[5], KEYS[6], job.id, string.len(job.payload))
-  if job.queue ~= '' then redis.call('LPUSH', job.queue, job.message) end
   ids[i] = job.id
 end
 redis.call('EXPIRE', KEYS[4], 61)
