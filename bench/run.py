@@ -26,6 +26,7 @@ MEASURES = (
     "fit_latency",
     "dream_fit",
     "server_latency",
+    "submit_lag",
     "sweep",
     "sweep_medium",
     "scale_out",

@@ -241,7 +241,8 @@ class BatchHandler(LimitedBodyHandler):
     @authorized
     @maps_errors
     async def post(self):
-        body = self.json_body(BATCH_FIELDS, self.body())
+        # 1,000 members' JSON: parsed and its depth checked away from the IOLoop (off_loop.py)
+        body = await self.service.off_loop.run(self.json_body, BATCH_FIELDS, self.body())
         members = body.get("jobs")
         if not isinstance(members, list) or not 0 < len(members) <= MAX_BATCH_JOBS:
             raise jobs.JobInputError("jobs", f"give a list of 1 to {MAX_BATCH_JOBS} jobs")

@@ -28,6 +28,7 @@ from ..worker import make_app
 from . import dispatch, session_builds
 from .event_hub import EventHub
 from .fit_messages import FitMessages, send_sent_events
+from .off_loop import OffLoop
 from .reconciling import ReconcileLoop
 from .redis_errors import REDIS_ERRORS
 
@@ -103,6 +104,8 @@ class JobService:
         )
         self.celery = make_app(settings)
         self.messages = FitMessages(self.celery)  # on the IOLoop only
+        # a sweep's work over many jobs, in threads (off_loop.py)
+        self.off_loop = OffLoop(settings, self.celery)
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
         # (when read, the live workers, their queues): see _workers_for
@@ -116,12 +119,16 @@ class JobService:
 
     def start(self) -> None:
         self.reconcile.start()
+        # bumps' fitters, imported for the first submit's check: a second of imports
+        # (scipy's) the IOLoop would otherwise spend on whoever submits first
+        self._executor.submit(jobs.fitters)
 
     async def close(self) -> None:
         await self.reconcile.close()
         await self.hub.close()
         await self.redis.aclose()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.off_loop.close()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -206,35 +213,48 @@ class JobService:
         or none within the owner's limits, each with its message on its queue.
         Returns (records in the order given, True), or (the jobs of the earlier request with
         the same `idempotency_key`, False)."""
-        made = []
-        for i, member in enumerate(members):
-            try:
-                made.append(self._new_job(owner, member))
-                versions.check(made[-1][0]["environment"])
-            except jobs.JobInputError as e:
-                raise jobs.JobInputError(f"jobs[{i}].{e.field}", e.message) from e
-            except ValueError as e:  # versions.check
-                raise jobs.JobInputError(f"jobs[{i}].payload", f"{e}; re-encode the problem") from e
         if not isinstance(wait_for_worker, bool):
             raise jobs.JobInputError("wait_for_worker", "must be true or false")
-        workers = await self._workers_for({record["queue"] for record, _ in made})
+        made = await self.off_loop.run(self._new_members, owner, members)
+        workers = await self._workers_for({record["queue"] for record, _, _ in made})
         queues = self._queues_of(workers)
         if not wait_for_worker and workers:
-            for record, _ in made:
+            for record, _, _ in made:
                 if record["queue"] not in queues:
                     raise NoMatchingWorker(
                         versions.no_worker_message(record["environment"], workers)
                     )
         self.reconcile.watch(owner)
-        messages = [self.messages.message(record) for record, _ in made]
-        created, is_new = await self.store.create_many(
-            owner, made, idempotency_key, self.limits, [m for m, _ in messages]
+        created, is_new = await self.off_loop.run(
+            self.off_loop.store.create_many,
+            owner,
+            [(record, raw) for record, raw, _ in made],
+            idempotency_key,
+            self.limits,
+            [message for _, _, (message, _) in made],
         )
         if is_new:
             for record in created:
                 self.reconcile.reconciler.remember(record)
-            await self._sent_events([event for _, event in messages if event is not None])
+            await self._sent_events([event for _, _, (_, event) in made if event is not None])
         return [await self.describe(dispatch.shown(r), queues) for r in created], is_new
+
+    def _new_members(
+        self, owner: str, members: list[dict]
+    ) -> list[tuple[dict, bytes, tuple[bytes, dict | None]]]:
+        """Each member validated as a submit's body (an error names it, `jobs[i].field`):
+        (its record, its payload, (its message, its task-sent event)). In an off_loop thread."""
+        made = []
+        for i, member in enumerate(members):
+            try:
+                record, raw = self._new_job(owner, member)
+                versions.check(record["environment"])
+            except jobs.JobInputError as e:
+                raise jobs.JobInputError(f"jobs[{i}].{e.field}", e.message) from e
+            except ValueError as e:  # versions.check
+                raise jobs.JobInputError(f"jobs[{i}].payload", f"{e}; re-encode the problem") from e
+            made.append((record, raw, self.off_loop.messages().message(record)))
+        return made
 
     async def _refuse_unserved(self, record: dict, body: dict) -> set[str]:
         """Refuse at once a job no live worker can run (the user learns now, not after a
@@ -364,8 +384,9 @@ class JobService:
         """Cancel the owner's jobs `job_ids` (a sweep's) as `cancel` does each, in one answer:
         (their records after the request, in the order asked; the ids that are not the
         owner's jobs). A job that had ended is left as it was, and says so by its status."""
-        await self.store.request_cancel_many(owner, job_ids)
-        return await self._described(job_ids, await self.store.many(owner, job_ids, 0))
+        bulk = self.off_loop
+        await bulk.run(bulk.store.request_cancel_many, owner, job_ids)
+        return await self._described(job_ids, await bulk.run(bulk.store.many, owner, job_ids, 0))
 
     async def retry(self, owner: str, job_id: str, body: dict) -> dict:
         """A new job from the same payload and options; a new seed unless one is given."""
@@ -447,7 +468,8 @@ class JobService:
         they fit in MAX_RESULTS_BYTES; the ids that are not the owner's jobs). With `wait`,
         answers once every one has ended or after `wait` seconds."""
         self.reconcile.watch(owner)
-        found = await self.store.many(owner, job_ids, 0 if wait > 0 else MAX_RESULTS_BYTES)
+        many = self.off_loop.store.many
+        found = await self.off_loop.run(many, owner, job_ids, 0 if wait > 0 else MAX_RESULTS_BYTES)
         pending = {
             job_id
             for job_id, record in zip(job_ids, found.records, strict=True)
@@ -456,7 +478,7 @@ class JobService:
         if wait > 0:
             if pending:
                 await self._until_all_terminal(owner, pending, found.since, wait)
-            found = await self.store.many(owner, job_ids, MAX_RESULTS_BYTES)
+            found = await self.off_loop.run(many, owner, job_ids, MAX_RESULTS_BYTES)
         return await self._described(job_ids, found)
 
     async def _described(self, job_ids: list[str], found: Many) -> tuple[list[dict], list[str]]:

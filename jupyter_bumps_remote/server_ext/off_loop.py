@@ -1,0 +1,60 @@
+"""Work over many jobs at once (a sweep's submit, results and cancel), run in threads so that
+the IOLoop keeps serving everyone else meanwhile.
+
+A request of 1,000 members is about half a second of Python in the server: each member
+validated and given its Celery message, the create script's arguments packed, 1,000 records
+decoded. On the IOLoop that half second was one stall for every other request and WebSocket
+(bench/submit_lag.py measures it). In a thread it still takes the GIL, but Python hands the
+GIL back every few milliseconds (`sys.getswitchinterval`), so the IOLoop waits that long at
+most. A single job's work stays on the IOLoop: a thread's hop would cost it more than it
+holds the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import redis
+
+from ..shared.settings import WorkerSettings
+from ..store import JobStore
+from .fit_messages import FitMessages
+
+R = TypeVar("R")
+
+
+class OffLoop:
+    """Threads for work over many jobs: a sync store of their own, and a `FitMessages` per
+    thread (it is not thread-safe)."""
+
+    def __init__(self, settings: WorkerSettings, celery_app: Any, threads: int = 2):
+        # its own connections (redis-py's sync pool is thread-safe), with the same checks
+        # as the server's asyncio client: see JobService.__init__
+        self.store = JobStore(
+            redis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=5, health_check_interval=2
+            ),
+            **settings.store_settings(),
+        )
+        self._celery_app = celery_app
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="bumps-bulk")
+        self._local = threading.local()
+
+    async def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(*args)` in one of the threads; its exception raised here."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def messages(self) -> FitMessages:
+        """This thread's maker of fit messages (call it in one of the threads)."""
+        made = getattr(self._local, "messages", None)
+        if made is None:
+            made = self._local.messages = FitMessages(self._celery_app)
+        return made
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.store.redis.close()
