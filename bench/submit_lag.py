@@ -1,8 +1,8 @@
 """Measure: how long a sweep's submit holds the server's IOLoop from everyone else.
 
 A `POST bumps-remote/api/jobs/batch` of 1,000 members (the most one request takes) is sent
-from a thread while the main thread probes jupyter_server's own `GET /api/status` back to
-back; a probe's time beyond the quiet server's is time the IOLoop spent elsewhere. The
+from a thread while the main thread probes jupyter_server's own `GET /api/status` every 5
+ms; a probe's time beyond the quiet server's is time the IOLoop spent elsewhere. The
 members wait on a queue no worker serves (an interpreter no worker has), so that no fit
 competes for the CPUs, and are cancelled afterwards.
 """
@@ -20,10 +20,10 @@ from report import Row, ms, p, spread
 TITLE = "server"
 MEMBERS = 1000  # the server's most per request (kernel/batches.py MAX_JOBS)
 METHOD = (
-    f"on the `jupyter server` of the run: 3 `POST bumps-remote/api/jobs/batch` of {MEMBERS:,} "
+    f"on the `jupyter server` of the run: 6 `POST bumps-remote/api/jobs/batch` of {MEMBERS:,} "
     "tiny `lm` members each (100 with `--quick`), as a sweep's largest requests, on a queue no "
-    "worker serves (so no fit takes the CPUs; cancelled afterwards); meanwhile `GET "
-    "/api/status` (jupyter_server's own, no Redis) back to back from another thread: its "
+    "worker serves (so no fit takes the CPUs; cancelled afterwards); 3 alone, then 3 with `GET "
+    "/api/status` (jupyter_server's own, no Redis) every 5 ms from another thread: its "
     "p95 and longest during the POSTs against 200 on the quiet server before."
 )
 LAG_TARGET_MS = 20.0  # as the IOLoop lag with 200 WebSockets open (server_latency.py)
@@ -55,27 +55,32 @@ def measure(base, quick: bool) -> list[Row]:
         probe()
     quiet = [probe() for _ in range(200)]
 
-    posts: list[float] = []
     answers: list[requests.Response] = []
-
-    def post(done: threading.Event) -> None:
-        poster = requests.Session()
-        poster.headers.update(server.headers)
-        t0 = time.perf_counter()
-        try:
-            answers.append(poster.post(jobs_url + "/batch", data=body, timeout=600))
-        finally:
-            posts.append(time.perf_counter() - t0)
-            done.set()
-
     busy: list[float] = []
-    for _ in range(3):
-        done = threading.Event()
-        thread = threading.Thread(target=post, args=(done,))
+
+    def post_batch(probing: bool) -> float:
+        """One POST's seconds, with the IOLoop probed meanwhile or not."""
+        taken: list[float] = []
+
+        def post() -> None:
+            poster = requests.Session()
+            poster.headers.update(server.headers)
+            t0 = time.perf_counter()
+            try:
+                answers.append(poster.post(jobs_url + "/batch", data=body, timeout=600))
+            finally:
+                taken.append(time.perf_counter() - t0)
+
+        thread = threading.Thread(target=post)
         thread.start()
-        while not done.is_set():
+        while probing and thread.is_alive():
             busy.append(probe())
+            time.sleep(0.005)  # a busy server's pace, not a flood that takes turns by itself
         thread.join()
+        return taken[0]
+
+    alone = [post_batch(probing=False) for _ in range(3)]
+    probed = [post_batch(probing=True) for _ in range(3)]
     ids = []
     for answer in answers:
         answer.raise_for_status()
@@ -89,10 +94,11 @@ def measure(base, quick: bool) -> list[Row]:
     return [
         Row(
             f"`POST jobs/batch` of {members:,} tiny members, unserved queue",
-            spread(posts),
+            spread(alone),
             "",
             None,
-            f"{members / p(posts):,.0f} jobs/s stored and queued",
+            f"{members / p(alone):,.0f} jobs/s stored and queued; {ms(p(probed))} (p50) "
+            "while other requests come every 5 ms",
         ),
         Row(
             f"&nbsp;&nbsp;IOLoop lag meanwhile (`GET /api/status`, {len(busy)} probes)",

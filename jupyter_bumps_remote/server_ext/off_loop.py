@@ -8,13 +8,21 @@ decoded. On the IOLoop that half second was one stall for every other request an
 GIL back every few milliseconds (`sys.getswitchinterval`), so the IOLoop waits that long at
 most. A single job's work stays on the IOLoop: a thread's hop would cost it more than it
 holds the loop.
+
+At most, that is, each time the IOLoop asks for the GIL, and a request asks at each of its
+system calls (reading, writing, polling: about twenty), each time waiting out the switch
+interval (5 ms) of a thread that only computes. So a thread's long loops take turns with it
+(`in_turns`): during a 1,000-member submit, the longest request of others took 100-150 ms
+without, 13-25 ms with (bench/submit_lag.py, with the server's objects frozen out of the
+full garbage collections: service.py `_settle_imports`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +33,23 @@ from ..store import JobStore
 from .fit_messages import FitMessages
 
 R = TypeVar("R")
+T = TypeVar("T")
+# a thread's work between two offers of the GIL: a request, at ~20 system calls that each
+# wait for the GIL, waits about 20 turns at most
+TURN_SECONDS = 0.001
+
+
+def in_turns(items: Iterable[T], turn: float = TURN_SECONDS) -> Iterator[T]:
+    """`items`, with the GIL offered to the other threads (the IOLoop) after each `turn`
+    seconds of work. `time.sleep(0)` hands it over (a thread waiting for it takes it) but
+    costs ~70 µs; `os.sched_yield` costs 0.4 µs but the waiting thread seldom wins the GIL."""
+    mark = time.perf_counter()
+    for item in items:
+        yield item
+        now = time.perf_counter()
+        if now - mark >= turn:
+            time.sleep(0)
+            mark = time.perf_counter()
 
 
 class OffLoop:

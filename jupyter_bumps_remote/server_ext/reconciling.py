@@ -1,10 +1,15 @@
-"""The server's sweeps for lost jobs, as one asyncio task.
+"""The server's sweeps for lost jobs, as one asyncio task whose ticks run in a thread.
 
 It sweeps the owners this server has served (a sweep needs no user to be looking, but only
 someone who looks cares). For jobs Redis lost (store/reconcile.py): every `interval`
 seconds, at once when Redis restarted (its `run_id` changed: the data may be gone), and
 when a suspect's confirmation is due. For runs whose worker died (store/lost_runs.py), at
 every tick: their messages go back on their queue a worker's lifetime after its last beat.
+
+A sweep reads and decodes every job of its owners and every message on their queues: tens
+of milliseconds per thousand jobs, which on the IOLoop stalled every request and WebSocket
+at each sweep (docs/design.md#a-sweeps-work-off-the-ioloop). So each tick runs in a thread,
+on a sync store; the IOLoop only schedules it.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.exceptions
 
-from ..store import AsyncJobStore
+from ..store import JobStore
 from ..store.lost_runs import LostRuns, Requeued
 from ..store.reconcile import CONFIRM_AFTER, Reconciler, RestartWatch
 from .redis_errors import REDIS_ERRORS
@@ -25,17 +32,26 @@ MAX_TICK = 5.0  # how often Redis' run_id is checked at most (one INFO call)
 
 
 class ReconcileLoop:
-    def __init__(self, store: AsyncJobStore, interval: float, worker_ttl: float):
+    def __init__(
+        self,
+        store: JobStore,
+        interval: float,
+        worker_ttl: float,
+        in_thread: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+    ):
         """`worker_ttl`: seconds after its last heartbeat that a worker is lost
-        (`WorkerSettings.worker_lost_after`)."""
+        (`WorkerSettings.worker_lost_after`); `in_thread(fn)`: runs a tick away from the
+        IOLoop (the server's off_loop.py threads)."""
         self.store = store
         self.interval = interval
+        self.in_thread = in_thread
         self.reconciler = Reconciler(store.settings, CONFIRM_AFTER, worker_ttl)
         self.lost_runs = LostRuns(store.settings, worker_ttl, CONFIRM_AFTER)
         self.owners: set[str] = set()
         self._restarts = RestartWatch()
         self._due = False
         self._data_lost = False
+        self._last = time.time()
         self._task: asyncio.Task | None = None
 
     def watch(self, owner: str) -> None:
@@ -55,18 +71,9 @@ class ReconcileLoop:
 
     async def _run(self) -> None:
         tick = min(self.interval, MAX_TICK)
-        last = time.time()
         while True:
             try:
-                # kept until a sweep has run through: Redis may go away again mid-sweep
-                self._data_lost = await self._redis_restarted() or self._data_lost
-                await self.requeue_lost_runs()
-                now = time.time()
-                due = self._due or now - last >= self.interval or self.reconciler.due(now)
-                if self._data_lost or due:
-                    self._due, last = False, now
-                    await self.sweep(data_lost=self._data_lost)
-                    self._data_lost = False
+                await self.in_thread(self.tick)
             except redis.exceptions.NoPermissionError as e:
                 # A server fenced to its owner's keys (JupyterHub, hub/redis_users.py) may
                 # not read Redis' INFO, the queues or kombu's 'unacked' hash, which hold
@@ -90,25 +97,39 @@ class ReconcileLoop:
             # a dead run seen: look again when its confirmation is due, not a whole tick later
             await asyncio.sleep(min(tick, CONFIRM_AFTER) if self.lost_runs.lapsed else tick)
 
-    async def _redis_restarted(self) -> bool:
-        run_id = (await self.store.redis.info("server")).get("run_id")
+    def tick(self) -> None:
+        """One tick's sweeps, as they are due (blocking: in a thread, one tick at a time)."""
+        # kept until a sweep has run through: Redis may go away again mid-sweep
+        self._data_lost = self._redis_restarted() or self._data_lost
+        self.requeue_lost_runs()
+        now = time.time()
+        due = self._due or now - self._last >= self.interval or self.reconciler.due(now)
+        if self._data_lost or due:
+            # before the owners are read: one watched meanwhile makes the next tick due
+            self._due, self._last = False, now
+            self.sweep(data_lost=self._data_lost)
+            self._data_lost = False
+
+    def _redis_restarted(self) -> bool:
+        run_id = self.store.redis.info("server").get("run_id")
         restarted = self._restarts.restarted(run_id)
         if restarted:
             log.warning("bumps-remote: Redis restarted (new run_id); looking for lost jobs")
         return restarted
 
-    async def requeue_lost_runs(self) -> list[Requeued]:
-        if not self.owners:
+    def requeue_lost_runs(self) -> list[Requeued]:
+        owners = frozenset(self.owners)  # watch() adds to it on the IOLoop meanwhile
+        if not owners:
             return []
-        requeued = await self.store.run(self.lost_runs.sweep(self.owners))
+        requeued = self.store.run(self.lost_runs.sweep(owners))
         for run in requeued:
             log.warning("bumps-remote: %s", run.describe())
         return requeued
 
-    async def sweep(self, data_lost: bool = False) -> list[tuple[str, str]]:
+    def sweep(self, data_lost: bool = False) -> list[tuple[str, str]]:
         ended = []
-        for owner in sorted(self.owners):
-            for job_id, message in await self.store.run(
+        for owner in sorted(frozenset(self.owners)):
+            for job_id, message in self.store.run(
                 self.reconciler.sweep(owner, data_lost=data_lost)
             ):
                 log.warning("bumps-remote: job %s of %s failed: %s", job_id, owner, message)

@@ -8,6 +8,7 @@ behind a semaphore, so nothing here blocks the IOLoop. A Redis or broker outage 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -28,7 +29,7 @@ from ..worker import make_app
 from . import dispatch, session_builds
 from .event_hub import EventHub
 from .fit_messages import FitMessages, send_sent_events
-from .off_loop import OffLoop
+from .off_loop import OffLoop, in_turns
 from .reconciling import ReconcileLoop
 from .redis_errors import REDIS_ERRORS
 
@@ -74,6 +75,18 @@ class NoMatchingWorker(Exception):
     (a request with wait_for_worker queues the job instead)."""
 
 
+def _settle_imports() -> None:
+    """bumps' fitters imported for the first submit's check: a second of imports (scipy's)
+    the IOLoop would otherwise spend on whoever submits first. Then what the server has
+    loaded so far is left out of Python's full garbage collections (`gc.freeze`): they
+    walked every object of jupyter_server, bumps and scipy, 110-130 ms each, a stall of
+    every request whenever a sweep's work set one off (bench/submit_lag.py). Objects only
+    reference counting frees are freed as before; a frozen cycle that becomes garbage
+    stays, and the modules' objects never do."""
+    jobs.fitters()
+    gc.freeze()
+
+
 class JobService:
     def __init__(
         self,
@@ -99,13 +112,16 @@ class JobService:
 
         self.hub = EventHub(self.store, settings.redis_url, uuid.uuid4().hex)
 
-        self.reconcile = ReconcileLoop(
-            self.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval
-        )
         self.celery = make_app(settings)
         self.messages = FitMessages(self.celery)  # on the IOLoop only
         # a sweep's work over many jobs, in threads (off_loop.py)
         self.off_loop = OffLoop(settings, self.celery)
+        self.reconcile = ReconcileLoop(
+            self.off_loop.store,
+            reconcile_interval,
+            worker_ttl=3 * settings.heartbeat_interval,
+            in_thread=self.off_loop.run,
+        )
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
         # (when read, the live workers, their queues): see _workers_for
@@ -119,9 +135,7 @@ class JobService:
 
     def start(self) -> None:
         self.reconcile.start()
-        # bumps' fitters, imported for the first submit's check: a second of imports
-        # (scipy's) the IOLoop would otherwise spend on whoever submits first
-        self._executor.submit(jobs.fitters)
+        self._executor.submit(_settle_imports)
 
     async def close(self) -> None:
         await self.reconcile.close()
@@ -245,7 +259,7 @@ class JobService:
         """Each member validated as a submit's body (an error names it, `jobs[i].field`):
         (its record, its payload, (its message, its task-sent event)). In an off_loop thread."""
         made = []
-        for i, member in enumerate(members):
+        for i, member in in_turns(enumerate(members)):
             try:
                 record, raw = self._new_job(owner, member)
                 versions.check(record["environment"])

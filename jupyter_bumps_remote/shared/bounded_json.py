@@ -24,16 +24,19 @@ class TooDeep(ValueError):
         self.max_depth = max_depth
 
 
-def loads(raw: bytes | bytearray | memoryview | str, max_depth: int = MAX_DEPTH) -> object:
+def loads(raw: bytes | bytearray | memoryview | str, max_depth: int | None = MAX_DEPTH) -> object:
     """Parse strict JSON (no NaN, UTF-8 only). Raises TooDeep past `max_depth` levels and
-    ValueError (orjson.JSONDecodeError) for anything that is not JSON."""
+    ValueError (orjson.JSONDecodeError) for anything that is not JSON. `max_depth=None`:
+    orjson's own bound only, for a caller that runs `check_depth` on the parts itself (what
+    lies past orjson's bound is refused as past ours: it lies past any part's too)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         if "depth" in str(e) or "recursion" in str(e):  # orjson's own limit, above ours
-            raise TooDeep(max_depth) from e
+            raise TooDeep(MAX_DEPTH if max_depth is None else max_depth) from e
         raise
-    check_depth(value, max_depth)
+    if max_depth is not None:
+        check_depth(value, max_depth)
     return value
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -93,11 +94,20 @@ class Reconciler:
         self.worker_ttl = worker_ttl
         self.active: dict[str, dict[str, dict]] = {}
         self.suspects: dict[tuple[str, str], Suspect] = {}
+        # remembered jobs on their way into `active`: a server remembers on its IOLoop while
+        # its sweep runs in a thread, and a deque's append and popleft are thread-safe
+        self._remembered: deque[tuple[str, str, dict]] = deque()
 
     def remember(self, record: dict) -> None:
-        """A job this process just created: known before the next sweep sees it."""
+        """A job this process just created: known before the next sweep sees it (safe to
+        call from any thread)."""
         fields = {k: record[k] for k in REMEMBERED if record.get(k) is not None}
-        self.active.setdefault(record["owner"], {})[record["id"]] = fields
+        self._remembered.append((record["owner"], record["id"], fields))
+
+    def _take_remembered(self) -> None:
+        while self._remembered:
+            owner, job_id, fields = self._remembered.popleft()
+            self.active.setdefault(owner, {})[job_id] = fields
 
     def due(self, now: float) -> bool:
         """A suspect's confirmation time has come."""
@@ -114,6 +124,7 @@ class Reconciler:
         """End the owner's orphaned jobs; returns [(job id, message)] of those it ended."""
         now = time.time() if now is None else now
         keys = self.settings.keys
+        self._take_remembered()
         (ids,) = yield Batch([("ZRANGE", keys.index(owner), 0, -1)])
         ids = [as_text(i) for i in ids]
         records: dict[str, dict] = {}

@@ -4,6 +4,7 @@ passed in (its waits are about time passing, not events)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -118,3 +119,41 @@ def test_a_session_builds_message_is_never_taken_for_its_jobs(private_store):
     assert store.run(sweeps.sweep(OWNER, now=t)) == []
     assert [job_id for job_id, _ in store.run(sweeps.sweep(OWNER, now=t + 2))] == [lost]
     assert store.get(OWNER, kept)["status"] == jobs.QUEUED
+
+
+def test_jobs_remembered_from_another_thread_while_sweeps_run_are_each_swept_once(private_store):
+    """The server remembers the jobs it creates on its IOLoop while its sweeps run in a
+    thread (server_ext/reconciling.py): none is lost or swept twice, and no sweep fails on
+    a remembered job arriving mid-sweep. Every sweep here runs as after a Redis restart, so
+    each remembered job (it has no record) ends as lost in the one sweep that takes it."""
+    store = private_store
+    for n in range(1, 101):  # active jobs each sweep reads and decodes
+        new_job(store, n)
+    sweeps = Reconciler(store.settings, confirm_after=2, worker_ttl=30)
+    remembered = {f"{n:032x}" for n in range(1000, 3000)}
+    ended: list[str] = []
+    errors: list[BaseException] = []
+    sweeping = threading.Event()
+    stop = threading.Event()
+
+    def sweep_until_stopped() -> None:
+        try:
+            while not stop.is_set():
+                ended.extend(i for i, _ in store.run(sweeps.sweep(OWNER, data_lost=True)))
+                sweeping.set()
+        except BaseException as e:  # noqa: BLE001 - raised by the assert below
+            errors.append(e)
+            sweeping.set()
+
+    thread = threading.Thread(target=sweep_until_stopped)
+    thread.start()
+    assert sweeping.wait(60)
+    for job_id in sorted(remembered):
+        # as the store's create gave it back
+        sweeps.remember({**queued_record(job_id, OWNER, QUEUE), "status": jobs.QUEUED})
+        time.sleep(0.0001)  # not a wait: hands the GIL over, so that sweeps run between
+    stop.set()
+    thread.join(120)
+    assert not thread.is_alive() and errors == []
+    ended.extend(i for i, _ in store.run(sweeps.sweep(OWNER, data_lost=True)))
+    assert sorted(ended) == sorted(remembered)

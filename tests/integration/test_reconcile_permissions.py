@@ -7,10 +7,10 @@ import asyncio
 import logging
 
 import pytest
-import redis.asyncio
+import redis
 
 from jupyter_bumps_remote.server_ext.reconciling import ReconcileLoop
-from jupyter_bumps_remote.store import DEFAULT_PREFIX, AsyncJobStore, JobStore
+from jupyter_bumps_remote.store import DEFAULT_PREFIX, JobStore
 
 from ..support.records import queued_record
 from ..support.services import RedisServer
@@ -41,10 +41,8 @@ async def test_no_right_to_read_the_queues_is_logged_and_ends_the_sweeps(
     redis_with_a_limited_user, caplog
 ):
     server = redis_with_a_limited_user
-    client = redis.asyncio.Redis.from_url(
-        f"redis://limited:secret@127.0.0.1:{server.port}/0", decode_responses=False
-    )
-    loop = ReconcileLoop(AsyncJobStore(client), interval=0.05, worker_ttl=30)
+    client = redis.Redis.from_url(f"redis://limited:secret@127.0.0.1:{server.port}/0")
+    loop = ReconcileLoop(JobStore(client), interval=0.05, worker_ttl=30)
     loop.watch(OWNER)
     caplog.set_level(logging.WARNING, logger="jupyter_bumps_remote.server_ext.reconciling")
     loop.start()
@@ -53,6 +51,6 @@ async def test_no_right_to_read_the_queues_is_logged_and_ends_the_sweeps(
         await asyncio.wait_for(asyncio.shield(loop._task), timeout=30)
     finally:
         await loop.close()
-        await client.aclose()
+        client.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("no sweep for lost jobs" in w and "reconcile_interval = 0" in w for w in warnings)

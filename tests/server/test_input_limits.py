@@ -108,6 +108,22 @@ async def test_deeply_nested_json_is_400_not_500(api, payload):
     assert "32 levels" in refused["message"]
 
 
+async def test_a_batch_refuses_deep_nesting_in_a_member_and_in_its_payload(api, payload):
+    """A batch's members' payloads are checked as each is read, the rest of its body as it
+    is parsed (handlers.py `json_body`): either way a 400 that says where."""
+    member = {"payload": payload, "fitter": "amoeba"}
+    refused = await api.json("POST", "jobs", "batch", body=deep(100_000).encode(), expect=400)
+    assert refused["message"].startswith("body: ") and "32 levels" in refused["message"]
+    nested = {**member, "options": {"steps": json.loads(deep(900))}}
+    body = json.dumps({"jobs": [member, nested]}).encode()
+    refused = await api.json("POST", "jobs", "batch", body=body, expect=400)
+    assert refused["message"].startswith("body: ") and "32 levels" in refused["message"]
+    deep_payload = {**member, "payload": {**payload, "extra": json.loads(deep(900))}}
+    body = json.dumps({"jobs": [member, deep_payload]}).encode()
+    refused = await api.json("POST", "jobs", "batch", body=body, expect=400)
+    assert refused["message"].startswith("jobs[1].payload: ") and "32 levels" in refused["message"]
+
+
 # -- Idempotency-Key ---------------------------------------------------------------------------
 
 
