@@ -12,7 +12,7 @@ from jupyter_bumps_remote.server_ext.service import MAX_RESULT_IDS
 from jupyter_bumps_remote.shared import transport
 
 from ..support import openapi
-from ..support.identity import auth
+from ..support.identity import TokenUsers, auth
 from ..support.problems import gaussian_problem
 
 API = ("bumps-remote", "api")
@@ -88,6 +88,13 @@ class Api:
 @pytest.fixture
 def api(bumps_ext, jp_fetch):
     return Api(jp_fetch)
+
+
+def users_from_authorization(jp_server_config: dict) -> dict:
+    """`jp_server_config` with users taken from the Authorization header (TokenUsers), for
+    a module whose tests are each a user of its own (`named_user`)."""
+    server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
+    return {**jp_server_config, "ServerApp": server}
 
 
 def named_user(jp_fetch, name: str) -> Api:

@@ -14,9 +14,8 @@ from jupyter_bumps_remote.server_ext.service import MAX_BATCH_JOBS
 from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.dispatch_tokens import token_of
-from ..support.identity import TokenUsers, auth
 from ..support.problems import gaussian_problem
-from .conftest import Api
+from .conftest import Api, named_user, users_from_authorization
 
 MAX_ACTIVE, PER_MINUTE, MAX_BYTES = 4, 6, 14_000  # a waiting job's payload: about 3 kB
 
@@ -24,13 +23,12 @@ MAX_ACTIVE, PER_MINUTE, MAX_BYTES = 4, 6, 14_000  # a waiting job's payload: abo
 @pytest.fixture
 def jp_server_config(jp_server_config):
     """Users from the Authorization header: each test is a user of its own."""
-    server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
-    return {**jp_server_config, "ServerApp": server}
+    return users_from_authorization(jp_server_config)
 
 
 @pytest.fixture
 def user(bumps_ext, jp_fetch) -> Api:
-    return Api(jp_fetch, auth(f"batch-{uuid.uuid4().hex[:8]}"))
+    return named_user(jp_fetch, "batch")
 
 
 def member(problem=None, **fields) -> dict:

@@ -22,9 +22,8 @@ from jupyter_bumps_remote.shared.task_names import FIT_TASK
 from jupyter_bumps_remote.worker import make_app
 
 from ..support.dispatch_tokens import token_of
-from ..support.identity import TokenUsers, auth
 from ..support.problems import gaussian_problem
-from .conftest import Api
+from .conftest import Api, named_user, users_from_authorization
 
 MAX_ACTIVE = 3
 
@@ -37,13 +36,12 @@ def extension_config(extension_config):
 @pytest.fixture
 def jp_server_config(jp_server_config):
     """Users from the Authorization header: each test is a user of its own."""
-    server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
-    return {**jp_server_config, "ServerApp": server}
+    return users_from_authorization(jp_server_config)
 
 
 @pytest.fixture
 def user(bumps_ext, jp_fetch) -> Api:
-    return Api(jp_fetch, auth(f"message-{uuid.uuid4().hex[:8]}"))
+    return named_user(jp_fetch, "message")
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
 
 from jupyter_bumps_remote.shared import jobs, transport
 
 from ..support.dispatch_tokens import token_of
-from ..support.identity import TokenUsers, auth
 from ..support.problems import gaussian_problem
 from ..support.waiting import wait_until
-from .conftest import Api
+from .conftest import Api, named_user, users_from_authorization
 
 MAX_ACTIVE, PER_MINUTE, MAX_BYTES = 3, 5, 32 * 1024
 
@@ -35,13 +33,12 @@ def extension_config(extension_config):
 def jp_server_config(jp_server_config):
     """Users from the Authorization header: each test is a user of its own, with limits and
     counts of its own."""
-    server = {**jp_server_config["ServerApp"], "identity_provider_class": TokenUsers}
-    return {**jp_server_config, "ServerApp": server}
+    return users_from_authorization(jp_server_config)
 
 
 @pytest.fixture
 def user(bumps_ext, jp_fetch) -> Api:
-    return Api(jp_fetch, auth(f"quota-{uuid.uuid4().hex[:8]}"))
+    return named_user(jp_fetch, "quota")
 
 
 def waiting_job() -> dict:
