@@ -1,6 +1,6 @@
 """Not a measure: two checkouts' whole stacks side by side, from one kernel, fit by fit.
 
-    .venv/bin/python bench/ab_stacks.py /path/to/before /path/to/after [pairs]
+    .venv/bin/python bench/ab_stacks.py /path/to/before /path/to/after [pairs] [--sweep N]
 
 Each checkout gets a private Redis, a worker of 2 processes and a `jupyter server` running
 its own code (its path alone on PYTHONPATH, started from a temporary directory: `python -m`
@@ -10,7 +10,8 @@ turn first, with `local_fit` here before and after each pair, so that the machin
 falls on both alike; `submit(...).result()` − `local_fit`, pair by pair. Prints each
 checkout's p50 and the p50 of the pairwise difference, each with its 90 % confidence
 interval (order statistics), and the phases from the job records. Give the same checkout
-twice to see what the method itself makes of two identical stacks.
+twice to see what the method itself makes of two identical stacks. With `--sweep N`, each
+turn is a sweep of N tiny fits instead, `submit_many(...).results()`, with no phases.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def stack(checkout: str):
         yield Client(ServerInfo(server.url, server.token, "ab_stacks"))
 
 
+def sweep_on(client: Client, problems: list) -> tuple[float, ...]:
+    """A sweep's submit to its every result, in seconds (no phases)."""
+    api._client = client  # (the kernel API's one client: this process talks to two servers)
+    start = time.perf_counter()
+    api.submit_many(problems, "lm", seed=SEED).results(600)
+    return (time.perf_counter() - start, 0.0, 0.0, 0.0)
+
+
 def fit_on(client: Client) -> tuple[float, ...]:
     """Submit to result, and the phases from the job's record, in seconds."""
     api._client = client  # (the kernel API's one client: this process talks to two servers)
@@ -82,27 +91,30 @@ def spread(values: list[float]) -> str:
     )
 
 
-def main(before: str, after: str, pairs: int) -> None:
+def main(before: str, after: str, pairs: int, sweep: int = 0) -> None:
     before, after = os.path.abspath(before), os.path.abspath(after)
+    problems = [gaussian_problem() for _ in range(sweep)]
+    run = (lambda client: sweep_on(client, problems)) if sweep else fit_on
     os.chdir(tempfile.gettempdir())
     services.quiet_fits()
     with stack(before) as old, stack(after) as new:
-        for _ in range(WARMUP):
-            fit_on(old)
-            fit_on(new)
+        for _ in range(WARMUP // 5 if sweep else WARMUP):
+            run(old)
+            run(new)
             here()
         rows = []
         for i in range(pairs):
             order = (old, new) if i % 2 == 0 else (new, old)
             local = here()
-            runs = {id(client): fit_on(client) for client in order}
+            runs = {id(client): run(client) for client in order}
             local = (local + here()) / 2
             rows.append((runs[id(old)], runs[id(new)], local))
-    print(f"before: {before}\nafter:  {after}\n{pairs} pairs")
+    what = f"{pairs} pairs" + (f" of sweeps of {sweep}" if sweep else "")
+    print(f"before: {before}\nafter:  {after}\n{what}")
     print(f"before − local_fit: {spread([b[0] - lo for b, _, lo in rows])}")
     print(f"after − local_fit:  {spread([a[0] - lo for _, a, lo in rows])}")
     print(f"before − after:     {spread([b[0] - a[0] for b, a, _ in rows])}")
-    for k, phase in enumerate(PHASES, start=1):
+    for k, phase in enumerate(() if sweep else PHASES, start=1):
         print(
             f"{phase}: before {statistics.median(b[k] for b, _, _ in rows) * 1000:.2f} ms, "
             f"after {statistics.median(a[k] for _, a, _ in rows) * 1000:.2f} ms"
@@ -110,4 +122,7 @@ def main(before: str, after: str, pairs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 300)
+    args = sys.argv[1:]
+    sweep = int(args.pop(args.index("--sweep") + 1)) if "--sweep" in args else 0
+    args = [a for a in args if a != "--sweep"]
+    main(args[0], args[1], int(args[2]) if len(args) > 2 else 300, sweep)
