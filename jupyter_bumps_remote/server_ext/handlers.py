@@ -251,7 +251,8 @@ class BatchHandler(LimitedBodyHandler):
     @maps_errors
     async def post(self):
         # 1,000 members' JSON: parsed away from the IOLoop (off_loop.py)
-        body = await self.service.off_loop.run(self.json_body, BATCH_FIELDS, self.body(), True)
+        parse = functools.partial(self.json_body, payloads_checked_later=True)
+        body = await self.service.off_loop.run(parse, BATCH_FIELDS, self.body())
         members = body.get("jobs")
         if not isinstance(members, list) or not 0 < len(members) <= MAX_BATCH_JOBS:
             raise jobs.JobInputError("jobs", f"give a list of 1 to {MAX_BATCH_JOBS} jobs")

@@ -1,9 +1,9 @@
 """Work over many jobs at once (a sweep's submit, results and cancel), run in threads so that
 the IOLoop keeps serving everyone else meanwhile.
 
-A request of 1,000 members is about half a second of Python in the server: each member
-validated and given its Celery message, the create script's arguments packed, 1,000 records
-decoded. On the IOLoop that half second was one stall for every other request and WebSocket
+A request of 1,000 members is about a quarter of a second of Python in the server: each
+member validated and given its Celery message, the create script's arguments packed, 1,000
+records decoded. On the IOLoop that was one stall for every other request and WebSocket
 (bench/submit_lag.py measures it). In a thread it still takes the GIL, but Python hands the
 GIL back every few milliseconds (`sys.getswitchinterval`), so the IOLoop waits that long at
 most. A single job's work stays on the IOLoop: a thread's hop would cost it more than it
@@ -11,10 +11,11 @@ holds the loop.
 
 At most, that is, each time the IOLoop asks for the GIL, and a request asks at each of its
 system calls (reading, writing, polling: about twenty), each time waiting out the switch
-interval (5 ms) of a thread that only computes. So a thread's long loops take turns with it
-(`in_turns`): during a 1,000-member submit, the longest request of others took 100-150 ms
+interval (5 ms) of a thread that only computes. So the members' loop of a batch takes turns with
+it (`in_turns`): during a 1,000-member submit, the longest request of others took 100-150 ms
 without, 13-25 ms with (bench/submit_lag.py, with the server's objects frozen out of the
-full garbage collections: service.py `_settle_imports`).
+full garbage collections: warm.py). The store's own loops (decoding records, a sweep's
+reads) take no turns: the store's code is the worker's too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ T = TypeVar("T")
 # a thread's work between two offers of the GIL: a request, at ~20 system calls that each
 # wait for the GIL, waits about 20 turns at most
 TURN_SECONDS = 0.001
+# seconds a reply may take: far above the longest script (a 1,000-member create, ~0.1 s)
+SOCKET_TIMEOUT = 60.0
 
 
 def in_turns(items: Iterable[T], turn: float = TURN_SECONDS) -> Iterator[T]:
@@ -58,10 +61,14 @@ class OffLoop:
 
     def __init__(self, settings: WorkerSettings, celery_app: Any, threads: int = 2):
         # its own connections (redis-py's sync pool is thread-safe), with the same checks
-        # as the server's asyncio client: see JobService.__init__
+        # as the server's asyncio client (see JobService.__init__), and a bound on a reply:
+        # a Redis that stops answering would hold a thread, and the server's exit, forever
         self.store = JobStore(
             redis.Redis.from_url(
-                settings.redis_url, socket_connect_timeout=5, health_check_interval=2
+                settings.redis_url,
+                socket_connect_timeout=5,
+                socket_timeout=SOCKET_TIMEOUT,
+                health_check_interval=2,
             ),
             **settings.store_settings(),
         )
@@ -81,5 +88,6 @@ class OffLoop:
         return made
 
     def close(self) -> None:
+        """No more work taken; a call under way ends on its own (SOCKET_TIMEOUT bounds it)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.store.redis.close()

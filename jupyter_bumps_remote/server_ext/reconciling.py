@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.exceptions
@@ -32,19 +33,11 @@ MAX_TICK = 5.0  # how often Redis' run_id is checked at most (one INFO call)
 
 
 class ReconcileLoop:
-    def __init__(
-        self,
-        store: JobStore,
-        interval: float,
-        worker_ttl: float,
-        in_thread: Callable[..., Awaitable[Any]] = asyncio.to_thread,
-    ):
+    def __init__(self, store: JobStore, interval: float, worker_ttl: float):
         """`worker_ttl`: seconds after its last heartbeat that a worker is lost
-        (`WorkerSettings.worker_lost_after`); `in_thread(fn)`: runs a tick away from the
-        IOLoop (the server's off_loop.py threads)."""
+        (`WorkerSettings.worker_lost_after`)."""
         self.store = store
         self.interval = interval
-        self.in_thread = in_thread
         self.reconciler = Reconciler(store.settings, CONFIRM_AFTER, worker_ttl)
         self.lost_runs = LostRuns(store.settings, worker_ttl, CONFIRM_AFTER)
         self.owners: set[str] = set()
@@ -53,12 +46,22 @@ class ReconcileLoop:
         self._data_lost = False
         self._last = time.time()
         self._task: asyncio.Task | None = None
+        # a thread of its own: a tick that waits out a Redis that does not answer holds it,
+        # not the threads that serve the users' sweeps (off_loop.py)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="bumps-sweep")
 
     def watch(self, owner: str) -> None:
         """Sweep this owner's jobs from now on (the first time, at the next tick)."""
         if owner not in self.owners:
             self.owners.add(owner)
             self._due = True
+
+    def remember(self, record: dict) -> None:
+        """A job just created, known to the sweeps before they see it in Redis; nothing
+        while no sweeps run (`reconcile_interval` 0, or a fenced server's, which stopped):
+        no one would ever take it."""
+        if self._task is not None and not self._task.done():
+            self.reconciler.remember(record)
 
     def start(self) -> None:
         if self.interval > 0:
@@ -68,12 +71,17 @@ class ReconcileLoop:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # a tick under way ends on its own (the client's socket timeout bounds it)
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_thread(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
     async def _run(self) -> None:
         tick = min(self.interval, MAX_TICK)
         while True:
             try:
-                await self.in_thread(self.tick)
+                await self._in_thread(self.tick)
             except redis.exceptions.NoPermissionError as e:
                 # A server fenced to its owner's keys (JupyterHub, hub/redis_users.py) may
                 # not read Redis' INFO, the queues or kombu's 'unacked' hash, which hold

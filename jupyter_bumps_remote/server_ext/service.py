@@ -1,14 +1,14 @@
 """What the REST and WebSocket handlers do, without Tornado: one async service per server.
 
 Redis is reached with redis.asyncio; Celery's blocking calls run in a small thread pool
-behind a semaphore, so nothing here blocks the IOLoop. A Redis or broker outage becomes
+behind a semaphore, and a sweep's work over many jobs in threads of its own (off_loop.py),
+so that nothing here holds the IOLoop long. A Redis or broker outage becomes
 `ServiceUnavailable` (503) with a message; the next request tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import time
@@ -26,7 +26,7 @@ from ..shared.settings import WorkerSettings
 from ..store import NO_LIMITS, AsyncJobStore, JobNotFound, Limits
 from ..store.records import Many
 from ..worker import make_app
-from . import dispatch, session_builds
+from . import dispatch, session_builds, warm
 from .event_hub import EventHub
 from .fit_messages import FitMessages, send_sent_events
 from .off_loop import OffLoop, in_turns
@@ -75,18 +75,6 @@ class NoMatchingWorker(Exception):
     (a request with wait_for_worker queues the job instead)."""
 
 
-def _settle_imports() -> None:
-    """bumps' fitters imported for the first submit's check: a second of imports (scipy's)
-    the IOLoop would otherwise spend on whoever submits first. Then what the server has
-    loaded so far is left out of Python's full garbage collections (`gc.freeze`): they
-    walked every object of jupyter_server, bumps and scipy, 110-130 ms each, a stall of
-    every request whenever a sweep's work set one off (bench/submit_lag.py). Objects only
-    reference counting frees are freed as before; a frozen cycle that becomes garbage
-    stays, and the modules' objects never do."""
-    jobs.fitters()
-    gc.freeze()
-
-
 class JobService:
     def __init__(
         self,
@@ -117,10 +105,7 @@ class JobService:
         # a sweep's work over many jobs, in threads (off_loop.py)
         self.off_loop = OffLoop(settings, self.celery)
         self.reconcile = ReconcileLoop(
-            self.off_loop.store,
-            reconcile_interval,
-            worker_ttl=3 * settings.heartbeat_interval,
-            in_thread=self.off_loop.run,
+            self.off_loop.store, reconcile_interval, worker_ttl=3 * settings.heartbeat_interval
         )
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="bumps-celery")
         self._celery_slots = asyncio.Semaphore(executor_threads)
@@ -135,14 +120,16 @@ class JobService:
 
     def start(self) -> None:
         self.reconcile.start()
-        self._executor.submit(_settle_imports)
+        self._executor.submit(warm.settle)
 
     async def close(self) -> None:
-        await self.reconcile.close()
-        await self.hub.close()
-        await self.redis.aclose()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self.off_loop.close()
+        try:
+            await self.reconcile.close()
+            await self.hub.close()
+            await self.redis.aclose()
+        finally:  # the threads go whatever failed before
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self.off_loop.close()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -249,7 +236,7 @@ class JobService:
         )
         if is_new:
             for record in created:
-                self.reconcile.reconciler.remember(record)
+                self.reconcile.remember(record)
             await self._sent_events([event for _, _, (_, event) in made if event is not None])
         return [await self.describe(dispatch.shown(r), queues) for r in created], is_new
 
@@ -294,7 +281,7 @@ class JobService:
             record, raw, idempotency_key, self.limits, message
         )
         if is_new:
-            self.reconcile.reconciler.remember(created)
+            self.reconcile.remember(created)
             await self._sent_events([event] if event is not None else [])
         return await self.describe(dispatch.shown(created), queues), is_new
 
