@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from ..shared import redis_url
 from ..shared.settings import WorkerSettings
 from ..store import JobStore
 from .fit_messages import FitMessages
@@ -60,15 +61,14 @@ class OffLoop:
     thread (it is not thread-safe)."""
 
     def __init__(self, settings: WorkerSettings, celery_app: Any, threads: int = 2):
-        # its own connections (redis-py's sync pool is thread-safe), with the same checks
-        # as the server's asyncio client (see JobService.__init__), and a bound on a reply:
-        # a Redis that stops answering would hold a thread, and the server's exit, forever
+        # its own connections (redis-py's sync pool is thread-safe), with the checks of the
+        # server's asyncio client, and a bound on a reply: a Redis that stops answering
+        # would hold a thread, and the server's exit, forever
         self.store = JobStore(
             redis.Redis.from_url(
                 settings.redis_url,
-                socket_connect_timeout=5,
                 socket_timeout=SOCKET_TIMEOUT,
-                health_check_interval=2,
+                **redis_url.SERVER_CLIENT_CHECKS,
             ),
             **settings.store_settings(),
         )

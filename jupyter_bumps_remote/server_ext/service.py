@@ -90,11 +90,8 @@ class JobService:
         self.max_payload_bytes = max_payload_bytes
         # each owner's limits, checked in the same atomic step as the creation (QuotaExceeded)
         self.limits = limits
-        # A pooled connection idle for 2 s gets a PING before use: after a Redis restart its
-        # socket is dead, and redis-py retries single commands on it but not pipelines (a
-        # POST's first write then answered 503).
         self.redis = redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=5, health_check_interval=2
+            settings.redis_url, **redis_url.SERVER_CLIENT_CHECKS
         )
         self.store = AsyncJobStore(self.redis, **settings.store_settings())
 

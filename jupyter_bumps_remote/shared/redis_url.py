@@ -13,6 +13,10 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 # redis-py checks certificates by default; kombu, given rediss:// without ssl_cert_reqs,
 # warns and does not check them at all. Say it once so both sides check.
 DEFAULT_CERT_REQS = "required"
+# The server's clients, asyncio and sync alike: a pooled connection idle for 2 s gets a PING
+# before use. After a Redis restart its socket is dead, and redis-py retries single commands
+# on it but not pipelines (a POST's first write was answered 503).
+SERVER_CLIENT_CHECKS: dict = {"socket_connect_timeout": 5, "health_check_interval": 2}
 
 
 def normalize(url: str) -> str:
