@@ -63,7 +63,8 @@ class Channel:
     def done(self, clean: bool) -> None:
         """This job is over (its session file or why there is none is sent) and this
         process waits for its next; `clean`: nothing its code started runs on (no thread,
-        no process), so the pool process may hand it another job of the same owner."""
+        no process) and its files fill less than half its private /tmp, so the pool process
+        may hand it another job of the same owner."""
         flush_output()
         self._send(frames.DONE, _json({"clean": clean}))
 

@@ -103,7 +103,11 @@ def serve_one_job(
             return code
         # its pool process may give this process the owner's next job (a sweep): say this
         # one is over and whether nothing of it runs on, then wait for the next or the end
-        channel.done(clean=channel.last_outcome == "completed" and _nothing_runs_on(pipe))
+        channel.done(
+            clean=channel.last_outcome == "completed"
+            and _nothing_runs_on(pipe)
+            and not (confined.private_mounts and temporary_space_half_used())
+        )
         following = pipe.next_job()
         if following is None:
             return code
@@ -117,6 +121,17 @@ def _nothing_runs_on(pipe: JobPipe) -> bool:
     if {t.ident for t in threading.enumerate()} - {threading.get_ident(), pipe.thread.ident}:
         return False
     return not process_tree.children()
+
+
+def temporary_space_half_used(path: str = "/tmp") -> bool:
+    """Whether the files left in the fit's private tmpfs (its /tmp, HOME and TMPDIR) fill
+    half of it or more: a job in a kept process finds at least half of that space free,
+    whatever the jobs before it wrote and left (kept_fit.py bounds the other limits so)."""
+    try:
+        space = os.statvfs(path)
+    except OSError:
+        return True  # cannot say: a fresh process for the next job
+    return space.f_bavail * 2 <= space.f_blocks
 
 
 def _receive_job(fd: int) -> tuple[dict | None, bytes | None, bytes | None]:

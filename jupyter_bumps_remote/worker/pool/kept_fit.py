@@ -6,8 +6,9 @@ the launcher, and killing what it left behind; the fit itself was a few ms. Ever
 handed over with `reuse`: its fit process then says when it is done rather than exit, and
 this pool process keeps it, instead of forking a spare, for the next job if that job is
 the same owner's and comes within REUSE_SECONDS. Another owner's job, a later one, or a
-kept process that has served REUSE_JOBS or used its share of its CPU time limit
-(reuse_cpu_seconds: 1 % of it, within 1 and 60 s), gets a fresh process, and the kept one
+kept process that has served REUSE_JOBS, used its share of its CPU time limit
+(reuse_cpu_seconds: 1 % of it, within 1 and 60 s) or half its address space limit, gets a
+fresh process, and the kept one
 is ended as any fit process is (runner.retire); one nobody took within REUSE_SECONDS is
 ended then and replaced by a rehearsed spare (runner._watch_kept). Owners
 never share a fit process; a crash still fails only the job it happened in (the next gets a
@@ -25,13 +26,18 @@ from .spare import SpareFitProcess
 
 # The owner's next job must come this soon after the last (a backlog's comes at once).
 REUSE_SECONDS = 2.0
-# Jobs one process serves at most, and its CPU time past which it serves none more: its
-# CPU time limit (RLIMIT_CPU, BUMPS_REMOTE_MAX_CPU_SECONDS) counts over all its jobs, so
-# that a job in a kept process has at most this much less of it: a fraction of the limit,
-# between the bounds (the upper one with no limit). At 1 s flat, a fit of a second served
-# one job, and a sweep of fits of 30 to 90 ms retired its process every 12 to 30 jobs
-# (about 1 ms of CPU per fit: a rehearsed spare costs about 10 ms, its fork a few).
-REUSE_JOBS = 50
+# Jobs one process serves at most: a model that leaks an open file a job stays under the
+# usual soft limit of 1,024 descriptors. A new process costs a sweep about 20 ms of CPU
+# (fork, sandbox, the warm pages written again): at 50 jobs, as until 2026-12-06, that was
+# 0.4 ms of a tiny fit's 3.8 ms in its fit process (docs/benchmarks.md#before-and-after-a-change).
+REUSE_JOBS = 500
+# Its limits count over all its jobs, so a job in a kept process finds some of them used:
+# at most this fraction of its address space (RLIMIT_AS, BUMPS_REMOTE_MAX_MEMORY_MB: what
+# its earlier jobs left in its heap), and of its CPU time limit (RLIMIT_CPU,
+# BUMPS_REMOTE_MAX_CPU_SECONDS) a fraction between the bounds (the upper one with no limit).
+# At 1 s flat, a fit of a second served one job, and a sweep of fits of 30 to 90 ms retired
+# its process every 12 to 30 jobs.
+REUSE_MEMORY_FRACTION = 0.5
 REUSE_CPU_FRACTION = 0.01
 REUSE_CPU_SECONDS_MIN = 1.0
 REUSE_CPU_SECONDS_MAX = 60.0
@@ -98,16 +104,71 @@ def forget() -> None:
 def may_serve_again(process: SpareFitProcess, served: int) -> bool:
     """Within the caps, and nothing of the job it ran is left: no process it started (it
     is a child subreaper, so whatever its code started and orphaned is its child)."""
-    if served >= REUSE_JOBS or cpu_seconds(process.pid) >= reuse_cpu_seconds(process.pid):
+    if served >= REUSE_JOBS:
+        return False
+    usage = usage_of(process.pid)
+    if usage is None:
+        return False
+    limits = limits_of(process.pid, usage.started)
+    if usage.cpu_seconds >= limits.reuse_cpu_seconds:
+        return False
+    if limits.address_space is not None and (
+        usage.address_space > limits.address_space * REUSE_MEMORY_FRACTION
+    ):
         return False
     return not children_of(process.pid)
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float  # its own, not its reaped children's
+    address_space: int  # bytes (what RLIMIT_AS limits)
+    started: int  # clock ticks after boot: with the pid, names this process and no later one
+
+
+@dataclass(frozen=True)
+class Limits:
+    reuse_cpu_seconds: float
+    address_space: int | None  # its soft RLIMIT_AS in bytes; None for none
+
+
+# by (pid, start time): the limits its sandbox set, read once, not at each of its jobs
+_limits: dict[tuple[int, int], Limits] = {}
+_LIMITS_KEPT = 64
+
+
+def usage_of(pid: int) -> Usage | None:
+    """What the process has used, from one read of /proc/PID/stat; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return Usage(cpu, int(fields[20]), int(fields[19]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def limits_of(pid: int, started: int) -> Limits:
+    key = (pid, started)
+    limits = _limits.get(key)
+    if limits is None:
+        if len(_limits) >= _LIMITS_KEPT:
+            _limits.clear()  # of processes long retired
+        soft = soft_limits(pid)
+        limits = _limits[key] = Limits(
+            _reuse_cpu_seconds(soft.get("Max cpu time", 0)), soft.get("Max address space")
+        )
+    return limits
 
 
 def reuse_cpu_seconds(pid: int) -> float:
     """The CPU time past which the process serves no more jobs: REUSE_CPU_FRACTION of its
     CPU time limit (the soft RLIMIT_CPU its sandbox set, read where it applies), within
     REUSE_CPU_SECONDS_MIN and REUSE_CPU_SECONDS_MAX; the least if the limit cannot be read."""
-    limit = cpu_limit(pid)
+    return _reuse_cpu_seconds(cpu_limit(pid))
+
+
+def _reuse_cpu_seconds(limit: float | None) -> float:
     if limit == 0:
         return REUSE_CPU_SECONDS_MIN
     if limit is None:
@@ -116,27 +177,25 @@ def reuse_cpu_seconds(pid: int) -> float:
 
 
 def cpu_limit(pid: int) -> float | None:
-    """The process's soft CPU time limit in seconds: None if it has none, 0 if unknown.
-    From /proc/PID/limits, which any user may read (prlimit needs the process's uid)."""
+    """The process's soft CPU time limit in seconds: None if it has none, 0 if unknown."""
+    return soft_limits(pid).get("Max cpu time", 0)
+
+
+def soft_limits(pid: int) -> dict[str, int | None]:
+    """The soft CPU time ("Max cpu time", s) and address space ("Max address space",
+    bytes) limits of the process, None for unlimited; {} if they cannot be read. From
+    /proc/PID/limits, which any user may read (prlimit needs the process's uid)."""
+    found: dict[str, int | None] = {}
     try:
         with open(f"/proc/{pid}/limits") as f:
             for line in f:
-                if line.startswith("Max cpu time"):
-                    soft = line[len("Max cpu time") :].split()[0]
-                    return None if soft == "unlimited" else float(soft)
+                for name in ("Max cpu time", "Max address space"):
+                    if line.startswith(name):
+                        soft = line[len(name) :].split()[0]
+                        found[name] = None if soft == "unlimited" else int(soft)
     except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time the process has used (its own, not its reaped children's); inf if unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    except (OSError, ValueError, IndexError):
-        return float("inf")
+        return {}
+    return found
 
 
 def children_of(pid: int) -> list[int]:
