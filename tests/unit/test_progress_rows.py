@@ -81,3 +81,35 @@ def test_a_long_fits_events_grow_apart_up_to_a_second():
     assert monitor.gap(start + 3600) == 1.0  # never more than a second apart
     slow = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=lambda data: None, interval=2)
     assert slow.gap(slow.started + 3600) == 2  # nor closer than the configured interval
+
+
+def test_the_first_event_waits_a_tenth_of_a_second_or_the_interval():
+    sent: list[dict] = []
+    monitor = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=sent.append)
+    assert due(monitor) == pytest.approx(0.1)
+    history = History()
+    history.step, history.value, history.point = [1], [3.0], [np.array([1.0, 0.0, 1.0])]
+    # (times moved by hand, so that no pause of a loaded machine decides the test)
+    monitor.started += 60
+    monitor.last_sent += 60
+    monitor(history)
+    assert sent == []  # not yet due: a fit that ends sooner sends its final event alone
+    monitor.started -= 60.1
+    monitor.last_sent -= 60.1
+    monitor(history)
+    assert [event["step"] for event in sent] == [1]
+    brisk = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=sent.append, interval=0.02)
+    assert due(brisk) == pytest.approx(0.02)
+    slow = ProgressMonitor(gaussian_problem(), Rows([]), 100, send=sent.append, interval=2)
+    assert due(slow) == pytest.approx(0.1)
+
+
+def due(monitor: ProgressMonitor) -> float:
+    """Seconds after its start when the monitor sends its first event."""
+    return monitor.last_sent + monitor.gap(monitor.started) - monitor.started
+
+
+class History:
+    step: list
+    value: list
+    point: list

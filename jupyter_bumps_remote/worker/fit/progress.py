@@ -25,6 +25,11 @@ import numpy as np
 # a long fit's events: at most one per this fraction of its elapsed time, up to LONGEST_GAP
 ELAPSED_FRACTION = 0.1
 LONGEST_GAP = 1.0  # s
+# The first event waits this long (or the interval, if shorter): the pool process holds any
+# event of a run's first 0.1 s until then anyway, to store a tiny fit's with its end
+# (worker/pool/relay.py PROGRESS_HOLD). Sent at the first step, it cost each tiny fit a
+# frame, a wake-up of the pool process and its parse, for nothing seen sooner.
+FIRST_EVENT_AFTER = 0.1  # s
 
 
 class ProgressMonitor:
@@ -37,7 +42,8 @@ class ProgressMonitor:
         self.send = send
         self.interval = interval
         self.started = time.monotonic()
-        self.last_sent = -np.inf
+        # as if one was sent just so long ago that the first is due FIRST_EVENT_AFTER on
+        self.last_sent = self.started - interval + min(interval, FIRST_EVENT_AFTER)
         self.rows_sent = 0
         self.step = 0
         self.best_value = np.inf
