@@ -62,12 +62,19 @@ def seed_fit(seed: int) -> None:
     Call it in the thread that runs the fit (numba's generator is per thread).
     """
     np.random.seed(seed)
+    if _numba_importable():
+        _seed_numba(seed)
+
+
+@functools.cache
+def _numba_importable() -> bool:
+    """The condition under which bumps' DREAM uses numba (optional). Asked once: a failed
+    import is not remembered by Python, and each searched sys.path again, at every fit."""
     try:
-        # optional: the condition under which bumps' DREAM uses numba
         import numba  # noqa: F401  # pyright: ignore[reportMissingImports]
     except ImportError:
-        return
-    _seed_numba(seed)
+        return False
+    return True
 
 
 def _seed_numba(seed: int) -> None:
