@@ -136,3 +136,15 @@ def test_a_private_tmp_half_full_is_told_apart_from_one_with_room():
         finally:
             subprocess.run(["umount", where], check=True)
     assert temporary_space_half_used("/no/such/directory")
+
+
+def test_a_processs_children_are_read_from_its_threads_lists():
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        assert child.pid in kept_fit.children_of(os.getpid())
+    finally:
+        child.communicate(b"")
+    assert child.pid not in kept_fit.children_of(os.getpid())  # reaped
+    assert kept_fit.children_of(child.pid) == [0]  # gone: cannot say, so not "none"

@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..fit import process_tree
 from .spare import SpareFitProcess
 
 # The owner's next job must come this soon after the last (a backlog's comes at once).
@@ -140,8 +141,7 @@ _LIMITS_KEPT = 64
 def usage_of(pid: int) -> Usage | None:
     """What the process has used, from one read of /proc/PID/stat; None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = process_tree.read_proc(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         return Usage(cpu, int(fields[20]), int(fields[19]))
     except (OSError, ValueError, IndexError):
@@ -201,10 +201,6 @@ def soft_limits(pid: int) -> dict[str, int | None]:
 def children_of(pid: int) -> list[int]:
     """The process's children, zombies included; [0] (not none) if they cannot be read."""
     try:
-        found: list[int] = []
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                found.extend(map(int, f.read().split()))
-        return found
+        return process_tree.children_of(pid)
     except (OSError, ValueError):
         return [0]
