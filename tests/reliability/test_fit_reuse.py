@@ -4,6 +4,7 @@ a process running behind it (docs/design.md#one-fit-one-forked-process-forked-ah
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -39,9 +40,22 @@ def reporting_gaussian(x, A, mu, sigma):
             if os.fork() == 0:
                 time.sleep(30)
                 os._exit(0)
+        elif ACTION == "fill_tmp":  # over half of its private tmpfs, left behind
+            import tempfile
+            where = tempfile.gettempdir()
+            space = os.statvfs(where)
+            fd = os.open(os.path.join(where, "left-behind"), os.O_CREAT | os.O_WRONLY)
+            os.posix_fallocate(fd, 0, space.f_frsize * space.f_blocks // 2 + (1 << 20))
+            os.close(fd)
+        elif ACTION == "leak_files":  # over half its open-file limit, left open
+            import resource
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+            LEAKED.extend(os.open(os.devnull, os.O_RDONLY) for _ in range(40))
     return gaussian(x, A, mu, sigma)
 
 DONE = [False]
+LEAKED = []
 ACTION = ""
 SUBMITTER = 0
 """
@@ -123,6 +137,20 @@ def test_a_crash_fails_its_job_alone_and_what_a_job_leaves_running_is_not_reused
     assert "killed by signal 9" in crashed["error"]["message"]
     pids = [pid for _, pid in ended]
     for action in ("crash", "thread", "process"):
+        at = actions.index(action)
+        assert pids[at] == pids[at - 1], (action, pids)  # in a process kept for it
+        assert pids[at + 1] != pids[at], (action, pids)  # the next one in a fresh one
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a fit's private tmpfs takes a root worker")
+def test_a_job_that_leaves_half_its_tmp_or_open_files_used_is_not_reused(one_process):
+    store, app = one_process
+    alice = owner(store, app, "alice")
+    actions = ["slow", "", "fill_tmp", "", "leak_files", "", ""]
+    ended = run_all([(alice, alice.submit(reporting_problem(a), "lm")) for a in actions])
+    assert all(record["status"] == jobs.SUCCEEDED for record, _ in ended), ended
+    pids = [pid for _, pid in ended]
+    for action in ("fill_tmp", "leak_files"):
         at = actions.index(action)
         assert pids[at] == pids[at - 1], (action, pids)  # in a process kept for it
         assert pids[at + 1] != pids[at], (action, pids)  # the next one in a fresh one

@@ -63,8 +63,8 @@ class Channel:
     def done(self, clean: bool) -> None:
         """This job is over (its session file or why there is none is sent) and this
         process waits for its next; `clean`: nothing its code started runs on (no thread,
-        no process) and its files fill less than half its private /tmp, so the pool process
-        may hand it another job of the same owner."""
+        no process) and it has room for another (spare_child.room_for_another_job), so the
+        pool process may hand it another job of the same owner."""
         flush_output()
         self._send(frames.DONE, _json({"clean": clean}))
 

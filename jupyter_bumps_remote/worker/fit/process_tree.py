@@ -42,9 +42,10 @@ def parent_of(pid: int) -> int | None:
 
 
 def read_proc(path: str) -> bytes:
-    """A small /proc file whole: three system calls, where Python's open() makes nine (it
-    asks whether the file is a terminal and where it is, twice). Read after each job of a
-    kept fit process, by it and by its pool process."""
+    """A small /proc file whole: four system calls (open, read, the read that finds its
+    end, close), where Python's open() and read() make ten (it asks whether the file is a
+    terminal and where it is, twice). Read after each job of a kept fit process, by it and
+    by its pool process."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []

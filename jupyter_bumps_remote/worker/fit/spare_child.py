@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import json
 import os
+import resource
 import select
 import threading
 from collections.abc import Callable
@@ -97,8 +98,10 @@ def serve_one_job(
     stop = CancelFlag()
     pipe = JobPipe(ends.job, stop)
     channel = Channel(ends.messages)
+    served = 0
     while True:
         code = fit_process.main(fit_settings, channel, stop, job, payload, saved)
+        served += 1
         if not job.get("reuse") or stop.drained:
             return code
         # its pool process may give this process the owner's next job (a sweep): say this
@@ -106,7 +109,7 @@ def serve_one_job(
         channel.done(
             clean=channel.last_outcome == "completed"
             and _nothing_runs_on(pipe)
-            and not (confined.private_mounts and temporary_space_half_used())
+            and room_for_another_job(confined.private_mounts, served)
         )
         following = pipe.next_job()
         if following is None:
@@ -123,15 +126,43 @@ def _nothing_runs_on(pipe: JobPipe) -> bool:
     return not process_tree.children()
 
 
+# Jobs a process serves at most where its /tmp, HOME and TMPDIR are on the host's disk
+# (no private tmpfs): what they hold is not measured, so the bound is the count it was.
+JOBS_WITHOUT_PRIVATE_TMP = 50
+
+
+def room_for_another_job(private_tmp: bool, served: int) -> bool:
+    """Whether a job in this process would find at least half of what its limits allow
+    free, whatever the jobs before it left: its private /tmp, its open files (the pool
+    process bounds its memory and CPU time: worker/pool/kept_fit.py)."""
+    if private_tmp:
+        if temporary_space_half_used():
+            return False
+    elif served >= JOBS_WITHOUT_PRIVATE_TMP:
+        return False
+    return not descriptors_half_used()
+
+
 def temporary_space_half_used(path: str = "/tmp") -> bool:
-    """Whether the files left in the fit's private tmpfs (its /tmp, HOME and TMPDIR) fill
-    half of it or more: a job in a kept process finds at least half of that space free,
-    whatever the jobs before it wrote and left (kept_fit.py bounds the other limits so)."""
+    """Whether files fill half the filesystem at `path` (the fit's private tmpfs, also its
+    HOME and TMPDIR, /var/tmp and /dev/shm) or more."""
     try:
         space = os.statvfs(path)
     except OSError:
         return True  # cannot say: a fresh process for the next job
+    if space.f_blocks == 0:  # a tmpfs of no set size: bounded by memory alone
+        return False
     return space.f_bavail * 2 <= space.f_blocks
+
+
+def descriptors_half_used() -> bool:
+    """Whether this process holds half its soft limit of open files or more."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        held = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return True
+    return soft != resource.RLIM_INFINITY and held * 2 >= soft
 
 
 def _receive_job(fd: int) -> tuple[dict | None, bytes | None, bytes | None]:

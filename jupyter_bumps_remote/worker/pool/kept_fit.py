@@ -6,14 +6,15 @@ the launcher, and killing what it left behind; the fit itself was a few ms. Ever
 handed over with `reuse`: its fit process then says when it is done rather than exit, and
 this pool process keeps it, instead of forking a spare, for the next job if that job is
 the same owner's and comes within REUSE_SECONDS. Another owner's job, a later one, or a
-kept process that has served REUSE_JOBS, used its share of its CPU time limit
-(reuse_cpu_seconds: 1 % of it, within 1 and 60 s) or half its address space limit, gets a
-fresh process, and the kept one
-is ended as any fit process is (runner.retire); one nobody took within REUSE_SECONDS is
-ended then and replaced by a rehearsed spare (runner._watch_kept). Owners
-never share a fit process; a crash still fails only the job it happened in (the next gets a
-fresh process); a process is kept only after a completed job that left nothing running: no
-thread of its code, no process it started (docs/design.md#one-fit-one-forked-process-forked-ahead).
+kept process past its bounds gets a fresh process: REUSE_JOBS served, its share of its CPU
+time limit used (1 % of it, within 1 and 60 s), its address space grown past half of what
+was left of its limit after its first job, or (said by the fit process itself,
+worker/fit/spare_child.py) half its private /tmp or open-file limit used. The kept one is
+ended as any fit process is (runner.retire); one nobody took within REUSE_SECONDS is ended
+then and replaced by a rehearsed spare (runner._watch_kept). Owners never share a fit
+process; a crash still fails only the job it happened in (the next gets a fresh process); a
+process is kept only after a completed job that left nothing running: no thread of its
+code, no process it started (docs/design.md#one-fit-one-forked-process-forked-ahead).
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ from .spare import SpareFitProcess
 
 # The owner's next job must come this soon after the last (a backlog's comes at once).
 REUSE_SECONDS = 2.0
-# Jobs one process serves at most: a model that leaks an open file a job stays under the
-# usual soft limit of 1,024 descriptors. A new process costs a sweep about 20 ms of CPU
-# (fork, sandbox, the warm pages written again): at 50 jobs, as until 2026-12-06, that was
+# Jobs one process serves at most, whatever else it has left: a backstop for what no bound
+# below measures (a module's global state growing). A new process costs a sweep about 20 ms
+# of CPU (fork, sandbox, the warm pages written again): at 50 jobs, as until 2026-12-06,
 # 0.4 ms of a tiny fit's 3.8 ms in its fit process (docs/benchmarks.md#before-and-after-a-change).
 REUSE_JOBS = 500
 # Its limits count over all its jobs, so a job in a kept process finds some of them used:
-# at most this fraction of its address space (RLIMIT_AS, BUMPS_REMOTE_MAX_MEMORY_MB: what
-# its earlier jobs left in its heap), and of its CPU time limit (RLIMIT_CPU,
-# BUMPS_REMOTE_MAX_CPU_SECONDS) a fraction between the bounds (the upper one with no limit).
-# At 1 s flat, a fit of a second served one job, and a sweep of fits of 30 to 90 ms retired
-# its process every 12 to 30 jobs.
+# what its earlier jobs left in its heap, at most this fraction of the address space its
+# limit left it after its first job (RLIMIT_AS, BUMPS_REMOTE_MAX_MEMORY_MB), and of its CPU
+# time limit (RLIMIT_CPU, BUMPS_REMOTE_MAX_CPU_SECONDS) a fraction between the bounds (the
+# upper one with no limit). At 1 s flat, a fit of a second served one job, and a sweep of
+# fits of 30 to 90 ms retired its process every 12 to 30 jobs.
 REUSE_MEMORY_FRACTION = 0.5
 REUSE_CPU_FRACTION = 0.01
 REUSE_CPU_SECONDS_MIN = 1.0
@@ -103,19 +104,17 @@ def forget() -> None:
 
 
 def may_serve_again(process: SpareFitProcess, served: int) -> bool:
-    """Within the caps, and nothing of the job it ran is left: no process it started (it
+    """Within its bounds, and nothing of the job it ran is left: no process it started (it
     is a child subreaper, so whatever its code started and orphaned is its child)."""
     if served >= REUSE_JOBS:
         return False
     usage = usage_of(process.pid)
     if usage is None:
         return False
-    limits = limits_of(process.pid, usage.started)
-    if usage.cpu_seconds >= limits.reuse_cpu_seconds:
+    bounds = bounds_of(process.pid, usage)
+    if bounds is None:  # its limits cannot be read: a fresh process is sure
         return False
-    if limits.address_space is not None and (
-        usage.address_space > limits.address_space * REUSE_MEMORY_FRACTION
-    ):
+    if usage.cpu_seconds >= bounds.cpu_seconds or usage.address_space > bounds.address_space:
         return False
     return not children_of(process.pid)
 
@@ -128,14 +127,16 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Limits:
-    reuse_cpu_seconds: float
-    address_space: int | None  # its soft RLIMIT_AS in bytes; None for none
+class Bounds:
+    """What a kept process may have used and still serve: set at its first check."""
+
+    cpu_seconds: float
+    address_space: int  # bytes
 
 
-# by (pid, start time): the limits its sandbox set, read once, not at each of its jobs
-_limits: dict[tuple[int, int], Limits] = {}
-_LIMITS_KEPT = 64
+# by (pid, start time): its limits are its sandbox's, read once, not after each of its jobs
+_bounds: dict[tuple[int, int], Bounds] = {}
+_BOUNDS_KEPT = 64
 
 
 def usage_of(pid: int) -> Usage | None:
@@ -148,54 +149,58 @@ def usage_of(pid: int) -> Usage | None:
         return None
 
 
-def limits_of(pid: int, started: int) -> Limits:
-    key = (pid, started)
-    limits = _limits.get(key)
-    if limits is None:
-        if len(_limits) >= _LIMITS_KEPT:
-            _limits.clear()  # of processes long retired
-        soft = soft_limits(pid)
-        limits = _limits[key] = Limits(
-            _reuse_cpu_seconds(soft.get("Max cpu time", 0)), soft.get("Max address space")
+def bounds_of(pid: int, usage: Usage) -> Bounds | None:
+    """The process's bounds, from its limits and what it used at its first check: its
+    address space may grow by REUSE_MEMORY_FRACTION of what was left of its limit then (a
+    warm fit process already takes 0.4 to 0.6 GB; with no limit, of the machine's memory).
+    None if its limits cannot be read (not remembered: asked again next time)."""
+    key = (pid, usage.started)
+    bounds = _bounds.get(key)
+    if bounds is None:
+        limits = soft_limits(pid)
+        if limits is None:
+            return None
+        cpu, memory = limits
+        room = max(0, (memory or _machine_memory()) - usage.address_space)
+        if len(_bounds) >= _BOUNDS_KEPT:
+            _bounds.clear()  # of processes long retired
+        bounds = _bounds[key] = Bounds(
+            reuse_cpu_seconds(cpu), usage.address_space + int(room * REUSE_MEMORY_FRACTION)
         )
-    return limits
+    return bounds
 
 
-def reuse_cpu_seconds(pid: int) -> float:
-    """The CPU time past which the process serves no more jobs: REUSE_CPU_FRACTION of its
-    CPU time limit (the soft RLIMIT_CPU its sandbox set, read where it applies), within
-    REUSE_CPU_SECONDS_MIN and REUSE_CPU_SECONDS_MAX; the least if the limit cannot be read."""
-    return _reuse_cpu_seconds(cpu_limit(pid))
-
-
-def _reuse_cpu_seconds(limit: float | None) -> float:
-    if limit == 0:
-        return REUSE_CPU_SECONDS_MIN
+def reuse_cpu_seconds(limit: int | None) -> float:
+    """The CPU time past which a process serves no more jobs, for its soft CPU time limit
+    (None: none): REUSE_CPU_FRACTION of it, within REUSE_CPU_SECONDS_MIN and _MAX."""
     if limit is None:
         return REUSE_CPU_SECONDS_MAX
     return min(REUSE_CPU_SECONDS_MAX, max(REUSE_CPU_SECONDS_MIN, limit * REUSE_CPU_FRACTION))
 
 
-def cpu_limit(pid: int) -> float | None:
-    """The process's soft CPU time limit in seconds: None if it has none, 0 if unknown."""
-    return soft_limits(pid).get("Max cpu time", 0)
-
-
-def soft_limits(pid: int) -> dict[str, int | None]:
-    """The soft CPU time ("Max cpu time", s) and address space ("Max address space",
-    bytes) limits of the process, None for unlimited; {} if they cannot be read. From
-    /proc/PID/limits, which any user may read (prlimit needs the process's uid)."""
+def soft_limits(pid: int) -> tuple[int | None, int | None] | None:
+    """The process's soft CPU time (s) and address space (bytes) limits, None for
+    unlimited; None if they cannot be read. From /proc/PID/limits, which any user may read
+    (prlimit needs the process's uid)."""
     found: dict[str, int | None] = {}
     try:
-        with open(f"/proc/{pid}/limits") as f:
-            for line in f:
-                for name in ("Max cpu time", "Max address space"):
-                    if line.startswith(name):
-                        soft = line[len(name) :].split()[0]
-                        found[name] = None if soft == "unlimited" else int(soft)
+        for line in process_tree.read_proc(f"/proc/{pid}/limits").decode().splitlines():
+            for name in ("Max cpu time", "Max address space"):
+                if line.startswith(name):
+                    soft = line[len(name) :].split()[0]
+                    found[name] = None if soft == "unlimited" else int(soft)
     except (OSError, ValueError, IndexError):
-        return {}
-    return found
+        return None
+    if len(found) != 2:
+        return None
+    return found["Max cpu time"], found["Max address space"]
+
+
+def _machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 1 << 34  # 16 GiB: a bound all the same
 
 
 def children_of(pid: int) -> list[int]:
