@@ -298,6 +298,43 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / _TICK
 
 
+def worker_cpu_by_role(leader: int) -> dict[str, float]:
+    """CPU seconds so far of a `bumps-remote worker`'s processes by role: "main" (Celery's
+    consumer), "pool" (its pool processes) and "fit" (the fit launcher and the fit
+    processes it forked, alive or reaped into its children's time)."""
+    pids = session_pids(leader)
+    parent = {pid: _parent_of(pid) for pid in pids}
+    launchers = {pid for pid in pids if parent[pid] == leader and _is_fit_launcher(pid)}
+    used = {"main": 0.0, "pool": 0.0, "fit": 0.0}
+    for pid in pids:
+        role = "main" if pid == leader else "fit" if _under(pid, launchers, parent) else "pool"
+        with contextlib.suppress(FileNotFoundError):  # ended: its time went to its parent
+            used[role] += cpu_seconds(pid)
+    return used
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _is_fit_launcher(pid: int) -> bool:
+    try:
+        return b"worker.fit.launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _under(pid: int | None, ancestors: set[int], parent: dict[int, int | None]) -> bool:
+    while pid is not None:
+        if pid in ancestors:
+            return True
+        pid = parent.get(pid)
+    return False
+
+
 def session_cpu(leader: int) -> float:
     total = 0.0
     for pid in session_pids(leader):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import services
 from bare_celery import FIT, FIT_IN_CHILD, make_app
@@ -31,7 +31,9 @@ METHOD = (
     '`load_balanced_view().map_sync(local_fit, problems, ["lm"] * n, [S] * n)`; the problems '
     "are built before the clock starts, encoding them is inside it on both sides. The CPU "
     "time of the worker's processes, redis-server, the `jupyter server` and this process "
-    "(ipyparallel: its controller, its engines and this process) from /proc, per fit, and "
+    "(ipyparallel: its controller, its engines and this process) from /proc, per fit (the "
+    "worker's by role too: its main process, its pool processes, its fit launcher with the "
+    "fit processes it forked, alive or reaped), and "
     "how many CPUs that kept busy, beside the CPUs the whole machine kept busy (/proc/stat: "
     "near all of them, the sweep waited for CPUs, its own or others'); a member's run from "
     "its record (`started` → `finished`) and its fit's own clock. In "
@@ -55,6 +57,7 @@ class Sweep:
     run: float = 0.0  # p50 of a member's run on the worker (started → finished), s
     fit: float = 0.0  # p50 of the fit itself within it, s
     machine: float = 0.0  # CPUs the whole machine kept busy meanwhile, ours and others'
+    roles: dict[str, float] = field(default_factory=dict)  # the worker's CPU per fit, by role
 
 
 def measure(base, quick: bool) -> list[Row]:
@@ -101,7 +104,11 @@ def measure(base, quick: bool) -> list[Row]:
                 raise RuntimeError(f"{len(failed)} sweep fits failed: {failed[0]}")
             groups[count] = group
 
+        worker = base.worker.process.pid
+        before = services.worker_cpu_by_role(worker)
         sweep = timed_sweep(run, ours_pids, count)
+        after = services.worker_cpu_by_role(worker)
+        sweep.roles = {role: (after[role] - before[role]) / count for role in after}
         sweep.run = p([job.record["finished"] - job.record["started"] for job in groups[count]])
         sweep.fit = p([result.to_dict()["elapsed"] for result in results])
         return sweep
@@ -156,7 +163,12 @@ def measure(base, quick: bool) -> list[Row]:
         seconds, ipp_seconds = p([s.seconds for s in mine]), p([s.seconds for s in theirs])
         per_fit = {k: p([s.cpu[k] for s in mine]) for k in mine[0].cpu}
         ipp_fit = sum(p([s.cpu[k] for s in theirs]) for k in theirs[0].cpu)
-        share = ", ".join(f"{k} {ms(v)}" for k, v in per_fit.items())
+        roles = {k: p([s.roles[k] for s in mine]) for k in mine[0].roles}
+        within = {  # the worker's share, by role
+            "worker": f" (main process {ms(roles['main'])}, pool processes "
+            f"{ms(roles['pool'])}, fit processes {ms(roles['fit'])})"
+        }
+        share = ", ".join(f"{k} {ms(v)}{within.get(k, '')}" for k, v in per_fit.items())
         runs = "" if len(mine) == 1 else f" (p50 of {len(mine)}, interleaved)"
         rows += [
             Row(
