@@ -26,6 +26,7 @@ for _path in (REPO, BENCH):  # tests.support, bare_celery
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from jupyter_bumps_remote.worker.fit import process_tree  # noqa: E402
 from tests.support.services import JupyterServer, RedisServer, Worker  # noqa: E402
 
 SEED = 20240601
@@ -303,7 +304,7 @@ def worker_cpu_by_role(leader: int) -> dict[str, float]:
     consumer), "pool" (its pool processes) and "fit" (the fit launcher and the fit
     processes it forked, alive or reaped into its children's time)."""
     pids = session_pids(leader)
-    parent = {pid: _parent_of(pid) for pid in pids}
+    parent = {pid: process_tree.parent_of(pid) for pid in pids}
     launchers = {pid for pid in pids if parent[pid] == leader and _is_fit_launcher(pid)}
     used = {"main": 0.0, "pool": 0.0, "fit": 0.0}
     for pid in pids:
@@ -311,13 +312,6 @@ def worker_cpu_by_role(leader: int) -> dict[str, float]:
         with contextlib.suppress(FileNotFoundError):  # ended: its time went to its parent
             used[role] += cpu_seconds(pid)
     return used
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _is_fit_launcher(pid: int) -> bool:

@@ -26,9 +26,9 @@ import numpy as np
 ELAPSED_FRACTION = 0.1
 LONGEST_GAP = 1.0  # s
 # The first event waits this long (or the interval, if shorter): the pool process holds any
-# event of a run's first 0.1 s until then anyway, to store a tiny fit's with its end
-# (worker/pool/relay.py PROGRESS_HOLD). Sent at the first step, it cost each tiny fit a
-# frame, a wake-up of the pool process and its parse, for nothing seen sooner.
+# event of a run's first this-long until then anyway, to store a tiny fit's with its end
+# (worker/pool/relay.py PROGRESS_HOLD, this same value). Sent at the first step, it cost
+# each tiny fit a frame, a wake-up of the pool process and its parse, for nothing seen sooner.
 FIRST_EVENT_AFTER = 0.1  # s
 
 

@@ -20,6 +20,7 @@ from collections import deque
 from ...store import LOST_RUN
 from ..fit import frames
 from ..fit.fit_process import too_large
+from ..fit.progress import FIRST_EVENT_AFTER
 from .output import OutputCapture
 from .recorder import BadMessage, Recorder
 from .spare import SpareFitProcess
@@ -35,8 +36,9 @@ EXIT_POLL = 0.05
 # Progress the fit sends this soon after the relay starts is held until then: a fit that
 # ends sooner (a tiny one, a sweep's) stores it with its end, not in a round trip of its own
 # (one of five per tiny fit: docs/design.md#what-a-fit-sends-back). A live panel sees a
-# longer fit's first progress at most this much later.
-PROGRESS_HOLD = 0.1
+# longer fit's first progress at most this much later. The fit's own monitor waits as long
+# before its first event (progress.py), so this holds only what a fit sends on its own.
+PROGRESS_HOLD = FIRST_EVENT_AFTER
 # What may follow a fit's outcome, stored with it when it is already read
 SESSION_KINDS = (frames.SESSION, frames.RECIPE, frames.NO_SESSION)
 
