@@ -21,6 +21,7 @@ _READS = frozenset(
         "HGETALL",
         "HMGET",
         "HVALS",
+        "LINDEX",
         "LRANGE",
         "SCARD",
         "ZCARD",

@@ -14,7 +14,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from . import checkpoints, quotas, records, transitions
+from . import checkpoints, quotas, records, taken_messages, transitions
 from . import events as event_ops
 from . import workers as worker_ops
 from .batch import Batch, OpGen, Script
@@ -112,6 +112,9 @@ class JobStore(_Connected[Redis]):
     forget_worker = sync_op(worker_ops.forget_worker)
     workers = sync_op(worker_ops.workers)
     usage = sync_op(quotas.usage)
+    next_message = sync_op(taken_messages.next_message)
+    ack_taken = sync_op(taken_messages.ack_taken)
+    give_back = sync_op(taken_messages.give_back)
 
 
 class AsyncJobStore(_Connected[AsyncRedis]):
@@ -184,3 +187,6 @@ class AsyncJobStore(_Connected[AsyncRedis]):
     forget_worker = async_op(worker_ops.forget_worker)
     workers = async_op(worker_ops.workers)
     usage = async_op(quotas.usage)
+    next_message = async_op(taken_messages.next_message)
+    ack_taken = async_op(taken_messages.ack_taken)
+    give_back = async_op(taken_messages.give_back)

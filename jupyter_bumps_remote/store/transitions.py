@@ -16,6 +16,7 @@ from .events import status_event
 from .quotas import RECOUNT_EVERY, session_refused
 from .records import get
 from .settings import StoreSettings
+from .taken_messages import TakenMessage
 
 # the cancel reason of a fit whose record is gone or ended under it: nothing left to record
 LOST_RUN = "lost"
@@ -78,6 +79,7 @@ def start_run(
     lease_seconds: float = 0,
     dispatch: str = "",
     with_payload: bool = True,
+    take: TakenMessage | None = None,
 ) -> OpGen[tuple[str, dict[str, Any] | None, bytes | None]]:
     """Mark a delivered job running and give its lease to token `lease` (none if
     `lease_seconds` is 0). `dispatch`: the token its message carries, which must be the
@@ -89,7 +91,9 @@ def start_run(
     was queued: failed now, saying so), the record read in the same script after it, and
     with `with_payload` the job's payload if it started: one round trip. Its status events
     name the job as its record does: the script puts the record's name, fitter (and a
-    cancel's reason) where the events built here hold `NAMED` marks."""
+    cancel's reason) where the events built here hold `NAMED` marks. `take`: the job's
+    message, at the head of its queue, taken off it in the same script (taken_messages.py);
+    'gone' (nothing done) if it is no longer there."""
     record = dict(NAMED_RECORD, id=job_id)
     now = time.time()
     event = compact_json(status_event(record, jobs.RUNNING, worker=worker))
@@ -120,6 +124,9 @@ def start_run(
         dispatch,
         "1" if with_payload else "",
     ]
+    if take is not None:
+        take_keys, take_args = take.take_keys_and_args()
+        keys, args = keys + take_keys, args + take_args
     (reply,) = yield Batch([Script("start", keys, args)])
     outcome = as_text(reply[0])
     fields = reply[2] if len(reply) > 2 else None

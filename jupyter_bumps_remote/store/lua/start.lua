@@ -80,6 +80,20 @@ local function run()
   return {'started', attempt}
 end
 
+-- A message a pool process takes off its queue itself (worker/pool/backlog.py), rather than
+-- one Celery delivered: it must still be the one its queue gives next ('gone' if another
+-- consumer took it), and it moves into kombu's unacked hash and index as a delivery's does,
+-- so that all that finds a delivered message there finds this one (the sweep for lost runs,
+-- kombu's own restore). The start below then runs as for any delivery.
+-- KEYS (taken): queue, unacked hash, unacked index; ARGV: the message, its delivery tag,
+-- its unacked entry (kombu's [message, exchange, routing key]), the time
+if ARGV[16] then
+  if redis.call('LINDEX', KEYS[12], -1) ~= ARGV[16] then return {'gone', 0} end
+  redis.call('RPOP', KEYS[12])
+  redis.call('HSET', KEYS[13], ARGV[17], ARGV[18])
+  redis.call('ZADD', KEYS[14], ARGV[19], ARGV[17])
+end
+
 local reply = run()
 if reply[1] ~= 'missing' then reply[3] = redis.call('HGETALL', KEYS[1]) end
 if reply[1] == 'started' and ARGV[15] == '1' then reply[4] = redis.call('GET', KEYS[4]) end

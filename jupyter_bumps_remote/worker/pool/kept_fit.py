@@ -68,10 +68,14 @@ def take(owner: str) -> tuple[SpareFitProcess | None, SpareFitProcess | None, in
     kept = _kept.pop(os.getpid(), None)
     if kept is None:
         return None, None, 0
-    fresh = time.monotonic() - kept.since <= REUSE_SECONDS
-    if kept.owner == owner and fresh and kept.process.alive():
+    if _may_run(kept, owner):
         return kept.process, None, kept.served
     return None, kept.process, 0
+
+
+def _may_run(kept: Kept, owner: str) -> bool:
+    fresh = time.monotonic() - kept.since <= REUSE_SECONDS
+    return kept.owner == owner and fresh and kept.process.alive()
 
 
 def stale_in() -> float | None:
@@ -91,6 +95,13 @@ def take_stale() -> SpareFitProcess | None:
         return None
     del _kept[os.getpid()]
     return kept.process
+
+
+def kept_for(owner: str) -> bool:
+    """Whether this pool process keeps a fit process that may run `owner`'s next job now
+    (as `take` would give it)."""
+    kept = _kept.get(os.getpid())
+    return kept is not None and _may_run(kept, owner)
 
 
 def holding() -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from ...store import transitions
 from ...store.batch import OpGen
+from ...store.taken_messages import TakenMessage
 from .ticker import Every, ticker
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ def claim(
     max_attempts: int,
     seconds: float,
     dispatch: str = "",
+    take: TakenMessage | None = None,
 ) -> tuple[str, dict | None, bytes | None]:
     """`store.start_run` with the lease: (outcome, record, payload). A lease found alive is
     watched past its expiry: if it is still there, its holder renewed it and is alive
     ('duplicate'); if it lapsed, its holder is gone and this delivery runs the job.
-    `dispatch`: the message's token."""
+    `dispatch`: the message's token. `take`: the message, taken off its queue by the
+    first start ('gone': another consumer took it first; store/taken_messages.py)."""
     args = (owner, job_id, worker, max_attempts, token, seconds, dispatch)
-    outcome, record, payload = store.start_run(*args)
+    outcome, record, payload = store.start_run(*args, take=take)
     if outcome != "leased":
         return outcome, record, payload
     left = store.lease_left(owner, job_id)

@@ -22,6 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from ...shared import jobs, transport
 from ...shared.settings import ENV_PREFIX, WorkerSettings
 from ...store import JobStore
+from ...store.taken_messages import TakenMessage
 from ..fit import sandbox
 from ..fit.fit_process import error_of
 from . import kept_fit, leftovers
@@ -75,9 +76,16 @@ def store_for(settings: WorkerSettings) -> JobStore:
 
 
 def run_job(
-    settings: WorkerSettings, owner: str, job_id: str, worker: str, dispatch: str = ""
+    settings: WorkerSettings,
+    owner: str,
+    job_id: str,
+    worker: str,
+    dispatch: str = "",
+    take: TakenMessage | None = None,
 ) -> str:
-    """`dispatch`: the token the job's message carries (store.start refuses a wrong one)."""
+    """`dispatch`: the token the job's message carries (store.start refuses a wrong one).
+    `take`: the job's message, which this pool process takes off its queue itself as the
+    job starts (backlog.py); 'gone' if another consumer took it first."""
     # a SIGTERM to every process of a Slurm job (walltime, scancel) drains this job through
     # the worker's main process, instead of killing this one (sigterm.py)
     defer_sigterm(draining)
@@ -85,7 +93,15 @@ def run_job(
     token = f"{worker}/{os.getpid()}/{os.urandom(4).hex()}"
     # the record and the payload come with the start (lua/start.lua): no read after it
     outcome, record, payload = claim(
-        store, owner, job_id, worker, token, settings.max_attempts, settings.lease_seconds, dispatch
+        store,
+        owner,
+        job_id,
+        worker,
+        token,
+        settings.max_attempts,
+        settings.lease_seconds,
+        dispatch,
+        take,
     )
     if outcome == "forged":
         log.warning(
@@ -117,7 +133,8 @@ def run_job(
         store.finish(owner, job_id, jobs.FAILED, error=error_of(gone), run=token, record=record)
         store.release_lease(owner, job_id, token)
         return "failed"
-    backlog = time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
+    # one taken off its queue waited there while the last job ran: a backlog's
+    backlog = take is not None or time.time() - record.get("created", time.time()) > BACKLOG_SECONDS
     global _rehearse_next
     _rehearse_next = not backlog  # the task forks the next spare once this returns
     # Every job may leave its fit process to its owner's next one (kept_fit.py), not only a

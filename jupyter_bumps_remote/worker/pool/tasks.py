@@ -4,6 +4,7 @@ draining is rejected with requeue: its message goes back on its queue."""
 
 from __future__ import annotations
 
+import time
 import traceback
 
 from celery import Celery
@@ -21,9 +22,11 @@ def register_tasks(app: Celery) -> None:
     def fit(task, job_id: str, owner: str, dispatch: str = "") -> str:
         # `dispatch`: the job's token from its server; a message without it (queued before
         # tokens existed) runs only a job whose record has none (store/lua/start.lua)
+        from .backlog import run_backlog
         from .runner import DRAINED, draining, prepare_spare, run_job
 
         settings = app.conf.bumps_remote
+        since = time.monotonic()
         try:
             worker = task.request.hostname or ""
             outcome = run_job(settings, owner, job_id, worker=worker, dispatch=str(dispatch))
@@ -31,6 +34,10 @@ def register_tasks(app: Celery) -> None:
                 # back on its queue now, by the worker's main process (acks_late): the
                 # record already lets the next delivery take it over (store/lua/drain.lua)
                 raise Reject("drained: the worker stops", requeue=True)
+            queue = _queue_of(task.request.delivery_info or {})
+            if queue:  # the owner's next fits on this queue, taken here (backlog.py)
+                own_tag = str((task.request.properties or {}).get("delivery_tag") or "")
+                run_backlog(settings, owner, queue, worker, since, own_tag)
             return outcome
         except BaseException as e:
             # the frames of the job's run hold its payload and results: let go of them
@@ -58,3 +65,11 @@ def register_tasks(app: Celery) -> None:
         finally:
             if not draining():
                 prepare_spare(settings)
+
+
+def _queue_of(delivery_info: dict) -> str:
+    """The queue a message came from: its routing key, through kombu's anonymous exchange
+    (as servers send fits: server_ext/fit_messages.py); '' otherwise."""
+    if delivery_info.get("exchange"):
+        return ""
+    return str(delivery_info.get("routing_key") or "")

@@ -1,0 +1,110 @@
+"""A pool process runs its owner's next queued fit itself, without Celery's delivery.
+
+In a sweep of tiny fits each job crossed four processes: Redis, the worker's main process
+(Celery's consumer, the ack), a pool process, its fit process, and back. Each hop waited to
+be woken and given a CPU, and the main process spent about 1 ms of CPU on each job (13 % of
+a tiny fit's worker CPU; docs/benchmarks.md). So once a job's fit process is kept for its
+owner's next job (kept_fit.py), its pool process looks at what its queue gives next: if it
+is that owner's fit, the pool process takes the message off the queue and starts the job in
+one script (store/taken_messages.py, lua/start.lua), runs it in the kept fit process, and
+looks again. It stops at another owner's message, anything not a fit, an empty queue, a fit
+process not kept, the worker's drain, or PULL_SECONDS into its Celery task.
+
+Nothing else changes for the job: one Celery message per job, taken as a delivery takes it
+(the queue's next, in order), kept in kombu's unacked hash while it runs, so that the sweep
+for lost runs and kombu's restore find it there if the worker dies; acked when its run is
+over; given back to the head of its queue if a drain gives its run back. Its dispatch token
+is checked by the start, and the message is refused as Celery's delivery would refuse it
+(message_checks.py): such a message is left on the queue for Celery.
+
+The job runs within its Celery task's time limits, which count from the task's start: a
+taken job finds up to PULL_SECONDS of them used
+(docs/design.md#a-sweeps-jobs-in-fewer-fit-processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from ...shared.settings import WorkerSettings
+from ...shared.task_names import FIT_TASK
+from ...store import taken_messages
+from ...store.taken_messages import TakenMessage
+from . import kept_fit
+from .message_checks import refusal
+from .runner import DRAINED, draining, run_job, store_for
+
+log = logging.getLogger(__name__)
+# A pool process takes jobs off its queue for at most this long into its Celery task (and a
+# tenth of the soft time limit, if less): a taken job's time limits count from the task's
+# start, so it may find this much of them used (under 0.1 % of the default 12 h).
+PULL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class QueuedFit:
+    """A fit message at the head of a queue, as a server sends it."""
+
+    message: TakenMessage
+    job_id: str
+    owner: str
+    dispatch: str
+
+
+def queued_fit(queue: str, raw: bytes) -> QueuedFit | None:
+    """The fit that the message `raw` asks for, if Celery's delivery would run it; None for
+    anything else (left on the queue for Celery to refuse or run)."""
+    message = taken_messages.read(queue, raw)
+    if message is None or message.headers.get("task") != FIT_TASK:
+        return None
+    if refusal(message.headers, message.body, FIT_TASK):
+        return None
+    args = message.body[0]
+    dispatch = args[2] if len(args) == 3 else ""
+    return QueuedFit(message, args[0], args[1], dispatch)
+
+
+def pull_seconds(settings: WorkerSettings) -> float:
+    return min(PULL_SECONDS, settings.soft_time_limit / 10)
+
+
+def run_backlog(
+    settings: WorkerSettings, owner: str, queue: str, worker: str, since: float, own_tag: str
+) -> int:
+    """After a job of `owner` whose fit process was kept: run the owner's fits that `queue`
+    gives next, while the module's rules allow. `since`: time.monotonic() at the start of
+    the Celery task; `own_tag`: the delivery tag of its message. Returns how many messages
+    it took."""
+    store = store_for(settings)
+    deadline = since + pull_seconds(settings)
+    taken = 0
+    while not draining() and time.monotonic() < deadline and kept_fit.kept_for(owner):
+        raw = store.next_message(queue)
+        fit = queued_fit(queue, raw) if raw is not None else None
+        if fit is None or fit.owner != owner:
+            return taken
+        if not taken and own_tag:
+            # the task's own job has ended, and Celery acks its message whatever the end
+            # but a drain's: acked now, so that a worker killed while running the jobs
+            # taken after it leaves only theirs in the unacked hash (a second ack by Celery
+            # at the task's return finds nothing to remove)
+            store.ack_taken(own_tag)
+        try:
+            outcome = run_job(settings, owner, fit.job_id, worker, fit.dispatch, take=fit.message)
+        except Exception:
+            # as a task that raised: logged. Its message stays unacked: should its run be
+            # left without an end, the sweep for lost runs requeues it as it would a dead
+            # worker's (store/lost_runs.py)
+            log.exception("job %s of %s, taken off queue %s, failed", fit.job_id, owner, queue)
+            return taken + 1
+        if outcome == "gone":  # another consumer took it between the look and the take
+            continue
+        taken += 1
+        if outcome == DRAINED:  # back to the head of its queue, as Celery's reject gives it
+            store.give_back(fit.message)
+            return taken
+        store.ack_taken(fit.message.tag)
+        log.info("job %s of %s, taken off queue %s: %s", fit.job_id, owner, queue, outcome)
+    return taken
