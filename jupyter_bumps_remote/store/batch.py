@@ -22,6 +22,7 @@ _READS = frozenset(
         "HMGET",
         "HVALS",
         "LINDEX",
+        "LLEN",
         "LRANGE",
         "SCARD",
         "ZCARD",

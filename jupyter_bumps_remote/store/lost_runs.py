@@ -154,7 +154,7 @@ class LostRuns:
                 keys.lease(d.owner, d.job_id),
                 keys.worker(worker),
             ],
-            [d.tag, d.raw, json.dumps(_redelivered(d.message)), worker, "1" if gone else "0"],
+            [d.tag, d.raw, json.dumps(redelivered(d.message)), worker, "1" if gone else "0"],
         )
 
 
@@ -191,7 +191,7 @@ def _queue_key(d: Delivery, record_queue: str | None) -> str:
     return f"{queue}{KOMBU_SEP}{step}" if step else queue
 
 
-def _redelivered(message: dict[str, Any]) -> dict[str, Any]:
+def redelivered(message: dict[str, Any]) -> dict[str, Any]:
     """The message as kombu restores it: flagged redelivered."""
     out = json.loads(json.dumps(message))
     out.setdefault("headers", {})["redelivered"] = True

@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .batch import Batch, OpGen, Script
-from .lost_runs import KOMBU_UNACKED, KOMBU_UNACKED_INDEX
+from .lost_runs import KOMBU_UNACKED, KOMBU_UNACKED_INDEX, redelivered
 from .settings import StoreSettings
 
 
@@ -66,10 +67,15 @@ def read(queue: str, raw: bytes) -> TakenMessage | None:
     return TakenMessage(queue, raw, tag, exchange, routing_key, headers, body)
 
 
-def next_message(settings: StoreSettings, queue: str) -> OpGen[bytes | None]:
-    """The message `queue` gives its next consumer (kombu pops the list's right end)."""
-    (raw,) = yield Batch([("LINDEX", queue, -1)])
-    return raw
+def next_message(
+    settings: StoreSettings, queue: str, others: Sequence[str] = ()
+) -> OpGen[bytes | None]:
+    """The message `queue` gives its next consumer (kombu pops the list's right end); None
+    if it is empty, or if any of the `others` queues holds a message: a worker's consumer
+    takes from its queues in turn, and a take must not keep theirs waiting (a session
+    build's, another environment's fits)."""
+    replies = yield Batch([("LINDEX", queue, -1), *(("LLEN", other) for other in others)])
+    return None if any(replies[1:]) else replies[0]
 
 
 def ack_taken(settings: StoreSettings, tag: str) -> OpGen[None]:
@@ -80,8 +86,9 @@ def ack_taken(settings: StoreSettings, tag: str) -> OpGen[None]:
 
 
 def give_back(settings: StoreSettings, taken: TakenMessage) -> OpGen[bool]:
-    """The taken message back at the head of its queue (a drain; lua/give_back.lua); False
-    if it was no longer unacked."""
+    """The taken message back at the head of its queue, flagged redelivered as kombu's
+    restore flags it (a drain; lua/give_back.lua); False if it was no longer unacked."""
     keys = [KOMBU_UNACKED, KOMBU_UNACKED_INDEX, taken.queue]
-    (reply,) = yield Batch([Script("give_back", keys, [taken.tag, taken.raw])])
+    again = json.dumps(redelivered(json.loads(taken.raw)))
+    (reply,) = yield Batch([Script("give_back", keys, [taken.tag, again])])
     return bool(reply)

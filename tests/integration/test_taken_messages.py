@@ -122,15 +122,29 @@ def test_an_ack_ends_the_take_and_a_give_back_puts_it_first_in_line(broker):
     later = broker.submit()
     assert broker.store.give_back(fit.message) is True
     assert broker.client.hlen("unacked") == broker.client.zcard("unacked_index") == 0
-    assert broker.head() == raw  # before the job queued after it
+    again = broker.head()  # before the job queued after it, flagged as kombu restores it
+    assert json.loads(again)["headers"]["id"] == first
+    assert json.loads(again)["headers"]["redelivered"] is True
+    assert json.loads(again)["properties"]["delivery_info"]["redelivered"] is True
     assert broker.store.give_back(fit.message) is False  # no longer taken: nothing pushed
     assert broker.client.llen(broker.queue) == 2
     # taken again (its record lets the next start take the job over), then acked
     broker.client.delete(broker.store.keys.lease(OWNER, first))
-    assert broker.start(first, raw) == "started"
+    assert broker.start(first, again) == "started"
     broker.store.ack_taken(fit.message.tag)
     assert broker.client.hlen("unacked") == broker.client.zcard("unacked_index") == 0
     assert queued_fit(broker.queue, broker.head()).job_id == later  # type: ignore[union-attr]
+
+
+def test_nothing_is_taken_while_another_queue_of_the_worker_holds_a_message(broker):
+    broker.submit()
+    other = "another-queue-of-the-worker"
+    assert broker.store.next_message(broker.queue, [other]) is not None
+    broker.client.lpush(other, b"a session build, say")
+    assert broker.store.next_message(broker.queue, [other]) is None
+    broker.client.delete(broker.queue)
+    broker.client.delete(other)
+    assert broker.store.next_message(broker.queue, [other]) is None  # an empty queue
 
 
 def with_body(raw: bytes, change) -> bytes:
@@ -158,7 +172,18 @@ def test_only_a_message_celerys_delivery_would_run_is_taken(broker):
     def keywords(message, body):
         body[1] = {"x": 1}
 
-    for change in (callback, build, priority, keywords):
+    def time_limit_not_a_list(message, body):  # Celery's own check raised on these
+        message["headers"]["timelimit"] = 5
+
+    def embed_not_a_dict(message, body):
+        body[2] = ["callbacks"]
+
+    def owner_not_a_string(message, body):
+        body[0][1] = ["someone"]
+
+    changes = (callback, build, priority, keywords)
+    changes += (time_limit_not_a_list, embed_not_a_dict, owner_not_a_string)
+    for change in changes:
         assert queued_fit(broker.queue, with_body(raw, change)) is None, change.__name__
     for junk in (b"", b"not json", b"[]", b'{"body": "%%%"}', json.dumps({"x": 1}).encode()):
         assert read(broker.queue, junk) is None, junk

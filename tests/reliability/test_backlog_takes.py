@@ -6,6 +6,7 @@ another worker (docs/design.md#a-sweeps-jobs-in-fewer-fit-processes)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -68,25 +69,29 @@ def test_a_backlog_runs_in_queue_order_taken_by_its_pool_process(stack_factory):
 def test_a_drained_taken_job_goes_back_to_the_head_of_its_queue(stack_factory):
     stack = stack_factory(**SETTINGS, drain_seconds=DRAIN_SECONDS)
     remote = stack.remote
+    bob = Remote(stack.store, stack.app, f"bob-{uuid.uuid4().hex[:8]}")
     first = remote.submit(gaussian_problem(), "lm")
     job = remote.submit(gaussian_problem(**SLOW), *LONG_FIT, seed=1)
     worker = stack.worker(concurrency=1)
     wait_for_checkpoint(stack.store, remote.owner, job["id"], past=20)
+    later = bob.submit(gaussian_problem(), "lm")  # queued behind it
     os.kill(worker.process.pid, signal.SIGTERM)
     assert worker.process.wait(DRAIN_SECONDS * 2) == 0
     requeued = [e for e in remote.events(job["id"]) if e["type"] == "requeued"]
     assert [e["data"]["reason"] for e in requeued] == ["drained"]
-    assert taken(worker) == []  # given back, not ended
+    assert taken(worker) == [(job["id"], "given")]  # given back, not ended
     assert received(worker) == [first["id"]]  # the taken one never went through Celery
     assert task_returns(worker) == ["done"]  # the first job's task
-    assert stack.celery_backlog() == {"queued": 1, "unacked": 0}
+    assert stack.celery_backlog() == {"queued": 2, "unacked": 0}
     record = stack.store.get(remote.owner, job["id"])
     assert record["status"] == jobs.RUNNING and int(record["drained"]) == 1
     second = stack.worker(concurrency=1)
     record = remote.wait(job["id"], timeout=120)
     assert record["status"] == jobs.SUCCEEDED, record.get("error")
     assert record["attempt"] == 1, record  # the drained attempt does not count
-    assert received(second) == [job["id"]]
+    # first in line again: resumed before the job queued behind it
+    assert received(second)[0] == job["id"]
+    assert bob.wait(later["id"], timeout=60)["started"] > record["started"]
     assert stack.drained() == {"queued": 0, "unacked": 0}
 
 
@@ -98,7 +103,10 @@ def test_a_killed_workers_taken_job_is_requeued_and_completes_on_another(stack_f
     dead = stack.worker(concurrency=1)
     wait_for_checkpoint(stack.store, remote.owner, job["id"], past=20)
     assert received(dead) == [first["id"]]  # taken, not delivered
-    # kept in kombu's unacked hash while it runs, as a delivered message is
+    # kept in kombu's unacked hash while it runs, as a delivered message is; the task's own
+    # job's message acked before the take
+    (entry,) = stack.redis.client().hvals("unacked")
+    assert json.loads(entry)[0]["headers"]["id"] == job["id"]
     assert stack.celery_backlog() == {"queued": 0, "unacked": 1}
     kill_worker_main(dead)
     survivor = stack.worker(concurrency=1)  # its heartbeat sweeps for lost runs

@@ -1,21 +1,26 @@
 """A pool process runs its owner's next queued fit itself, without Celery's delivery.
 
 In a sweep of tiny fits each job crossed four processes: Redis, the worker's main process
-(Celery's consumer, the ack), a pool process, its fit process, and back. Each hop waited to
-be woken and given a CPU, and the main process spent about 1 ms of CPU on each job (13 % of
-a tiny fit's worker CPU; docs/benchmarks.md). So once a job's fit process is kept for its
-owner's next job (kept_fit.py), its pool process looks at what its queue gives next: if it
-is that owner's fit, the pool process takes the message off the queue and starts the job in
-one script (store/taken_messages.py, lua/start.lua), runs it in the kept fit process, and
-looks again. It stops at another owner's message, anything not a fit, an empty queue, a fit
-process not kept, the worker's drain, or PULL_SECONDS into its Celery task.
+(Celery's consumer, the ack), a pool process, its fit process, and back. Each hop waited
+to be woken and given a CPU, and the main process spent about 1 ms of CPU on each job
+(13 % of what a tiny fit in a sweep cost the machine; docs/benchmarks.md). So once a job's fit
+process is kept for its owner's next job (kept_fit.py), its pool process looks at what its
+queue gives next: if it is that owner's fit, the pool process takes the message off the
+queue and starts the job in one script (store/taken_messages.py, lua/start.lua), runs it
+in the kept fit process, and looks again. It stops at another owner's message, anything
+not a fit, an empty queue, a message on another queue the worker consumes (a session
+build, another environment's fits: Celery takes from its queues in turn), a fit process
+not kept, the worker's drain, or PULL_SECONDS into its Celery task. It takes only after a
+job that its task's own message ran (the start checked that message's dispatch token, so
+its owner is the record's) and only from a queue the worker consumes.
 
 Nothing else changes for the job: one Celery message per job, taken as a delivery takes it
-(the queue's next, in order), kept in kombu's unacked hash while it runs, so that the sweep
-for lost runs and kombu's restore find it there if the worker dies; acked when its run is
-over; given back to the head of its queue if a drain gives its run back. Its dispatch token
-is checked by the start, and the message is refused as Celery's delivery would refuse it
-(message_checks.py): such a message is left on the queue for Celery.
+(the queue's next, in order), kept in kombu's unacked hash while it runs, so that the
+sweep for lost runs and kombu's restore find it there if the worker dies; acked when its
+run is over; given back to the head of its queue if a drain gives its run back (as the
+sweep for lost runs puts a lost run back). Its dispatch token is checked by the start, and
+the message is refused as Celery's delivery would refuse it (message_checks.py): such a
+message is left on the queue for Celery.
 
 The job runs within its Celery task's time limits, which count from the task's start: a
 taken job finds up to PULL_SECONDS of them used
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...shared.settings import WorkerSettings
@@ -44,6 +50,17 @@ PULL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
+class RanJob:
+    """The job a fit task's own message ran, to its end."""
+
+    owner: str  # the record's, as the start checked the message's dispatch token
+    queue: str  # the message's routing key
+    worker: str  # the worker's name
+    since: float  # time.monotonic() at the task's start
+    tag: str  # the message's delivery tag
+
+
+@dataclass(frozen=True)
 class QueuedFit:
     """A fit message at the head of a queue, as a server sends it."""
 
@@ -59,7 +76,7 @@ def queued_fit(queue: str, raw: bytes) -> QueuedFit | None:
     message = taken_messages.read(queue, raw)
     if message is None or message.headers.get("task") != FIT_TASK:
         return None
-    if refusal(message.headers, message.body, FIT_TASK):
+    if refusal(message.headers, message.body, FIT_TASK):  # (it checks the arguments' types)
         return None
     args = message.body[0]
     dispatch = args[2] if len(args) == 3 else ""
@@ -70,41 +87,43 @@ def pull_seconds(settings: WorkerSettings) -> float:
     return min(PULL_SECONDS, settings.soft_time_limit / 10)
 
 
-def run_backlog(
-    settings: WorkerSettings, owner: str, queue: str, worker: str, since: float, own_tag: str
-) -> int:
-    """After a job of `owner` whose fit process was kept: run the owner's fits that `queue`
-    gives next, while the module's rules allow. `since`: time.monotonic() at the start of
-    the Celery task; `own_tag`: the delivery tag of its message. Returns how many messages
-    it took."""
+def run_backlog(settings: WorkerSettings, ran: RanJob, consumed: Sequence[str]) -> int:
+    """After the job `ran`, whose fit process was kept: run its owner's fits that its queue
+    gives next, while the module's rules allow. `consumed`: the queues this worker consumes
+    (a take waits for none of the others to hold a message). Returns how many messages it
+    took."""
+    if ran.queue not in consumed:  # the routing key a message names: not the worker's
+        return 0
+    queue = ran.queue
+    others = [name for name in consumed if name != queue]
     store = store_for(settings)
-    deadline = since + pull_seconds(settings)
+    deadline = ran.since + pull_seconds(settings)
     taken = 0
-    while not draining() and time.monotonic() < deadline and kept_fit.kept_for(owner):
-        raw = store.next_message(queue)
+    own_acked = not ran.tag
+    while not draining() and time.monotonic() < deadline and kept_fit.kept_for(ran.owner):
+        raw = store.next_message(queue, others)
         fit = queued_fit(queue, raw) if raw is not None else None
-        if fit is None or fit.owner != owner:
+        if fit is None or fit.owner != ran.owner:
             return taken
-        if not taken and own_tag:
+        if not own_acked:
             # the task's own job has ended, and Celery acks its message whatever the end
             # but a drain's: acked now, so that a worker killed while running the jobs
             # taken after it leaves only theirs in the unacked hash (a second ack by Celery
             # at the task's return finds nothing to remove)
-            store.ack_taken(own_tag)
-        try:
-            outcome = run_job(settings, owner, fit.job_id, worker, fit.dispatch, take=fit.message)
-        except Exception:
-            # as a task that raised: logged. Its message stays unacked: should its run be
-            # left without an end, the sweep for lost runs requeues it as it would a dead
-            # worker's (store/lost_runs.py)
-            log.exception("job %s of %s, taken off queue %s, failed", fit.job_id, owner, queue)
-            return taken + 1
+            store.ack_taken(ran.tag)
+            own_acked = True
+        outcome = run_job(
+            settings, ran.owner, fit.job_id, ran.worker, fit.dispatch, take=fit.message
+        )
         if outcome == "gone":  # another consumer took it between the look and the take
             continue
         taken += 1
-        if outcome == DRAINED:  # back to the head of its queue, as Celery's reject gives it
+        if outcome == DRAINED:  # first in line again, for the next worker to resume it
             store.give_back(fit.message)
+            log.info(
+                "job %s of %s, taken off queue %s: given back", fit.job_id, ran.owner, ran.queue
+            )
             return taken
         store.ack_taken(fit.message.tag)
-        log.info("job %s of %s, taken off queue %s: %s", fit.job_id, owner, queue, outcome)
+        log.info("job %s of %s, taken off queue %s: %s", fit.job_id, ran.owner, queue, outcome)
     return taken

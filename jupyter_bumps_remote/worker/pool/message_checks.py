@@ -50,7 +50,16 @@ class BuildRequest(FitRequest):
 
 def refusal(headers: dict, payload: Any, task: str = FIT_TASK) -> str:
     """Why a message of `task` is refused ('' if it is not): `headers` and the decoded body
-    `(args, kwargs, embed)` of a Celery protocol 2 message."""
+    `(args, kwargs, embed)` of a Celery protocol 2 message. Never raises: a header or an
+    embed of another type than Celery's (which a user who may push onto the queues can
+    write) is a refusal too, not an error in the worker's consumer."""
+    try:
+        return _refusal(headers, payload, task)
+    except (TypeError, AttributeError, ValueError) as e:
+        return f"a malformed message ({type(e).__name__})"
+
+
+def _refusal(headers: dict, payload: Any, task: str) -> str:
     for name in EMPTY_HEADERS:
         if headers.get(name):
             return f"header {name}"

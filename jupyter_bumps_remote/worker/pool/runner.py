@@ -116,6 +116,8 @@ def run_job(
         log.info("job %s not run: %s", job_id, outcome)
         return outcome
     assert record is not None  # "started" comes with the record, read after the start
+    if take is not None and draining():  # the drain came while it was taken: not begun
+        return _drained(store, owner, job_id, token)
     # cancelled between its delivery and its start: don't start the fit. The record says so
     # without another round trip (a cancel of a queued job ended it, and start.lua refused
     # it; one since it is running flags it); a cancel after that read reaches the fit
@@ -217,9 +219,7 @@ def _run(
     if relay.draining and not recorder.finished and relay.broken is None:
         # the worker stops: the job goes back to its queue, to resume from its checkpoint
         recorder.flush_pending()  # a result sent before the drain, as any write of the run
-        event = {"job": job_id, "reason": "drained", "worker": token, "time": time.time()}
-        store.drained(owner, job_id, token, event)
-        return DRAINED
+        return _drained(store, owner, job_id, token)
     try:
         if not recorder.finished or recorder.session_pending:
             recorder.fail(relay.broken_error() or death_error(status))
@@ -227,6 +227,13 @@ def _run(
         return "done"
     finally:
         lease.release()
+
+
+def _drained(store: JobStore, owner: str, job_id: str, token: str) -> str:
+    """The run `token` gives its job back: the next delivery takes it over (lua/drain.lua)."""
+    event = {"job": job_id, "reason": "drained", "worker": token, "time": time.time()}
+    store.drained(owner, job_id, token, event)
+    return DRAINED
 
 
 def _ended_cleanly(relay: Relay, recorder: Recorder, lease: LeaseKeeper) -> bool:

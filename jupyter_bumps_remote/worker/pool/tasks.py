@@ -4,14 +4,18 @@ draining is rejected with requeue: its message goes back on its queue."""
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
+from typing import Any
 
 from celery import Celery
 from celery.exceptions import Reject
 
 from ...shared.task_names import BUILD_TASK, FIT_TASK
 from .message_checks import BuildRequest, FitRequest, only_the_fit_task
+
+log = logging.getLogger(__name__)
 
 
 def register_tasks(app: Celery) -> None:
@@ -22,7 +26,6 @@ def register_tasks(app: Celery) -> None:
     def fit(task, job_id: str, owner: str, dispatch: str = "") -> str:
         # `dispatch`: the job's token from its server; a message without it (queued before
         # tokens existed) runs only a job whose record has none (store/lua/start.lua)
-        from .backlog import run_backlog
         from .runner import DRAINED, draining, prepare_spare, run_job
 
         settings = app.conf.bumps_remote
@@ -34,10 +37,8 @@ def register_tasks(app: Celery) -> None:
                 # back on its queue now, by the worker's main process (acks_late): the
                 # record already lets the next delivery take it over (store/lua/drain.lua)
                 raise Reject("drained: the worker stops", requeue=True)
-            queue = _queue_of(task.request.delivery_info or {})
-            if queue:  # the owner's next fits on this queue, taken here (backlog.py)
-                own_tag = str((task.request.properties or {}).get("delivery_tag") or "")
-                run_backlog(settings, owner, queue, worker, since, own_tag)
+            if outcome == "done":  # the owner's next fits on its queue, taken here
+                _run_backlog(task, settings, owner, worker, since)
             return outcome
         except BaseException as e:
             # the frames of the job's run hold its payload and results: let go of them
@@ -67,9 +68,19 @@ def register_tasks(app: Celery) -> None:
                 prepare_spare(settings)
 
 
-def _queue_of(delivery_info: dict) -> str:
-    """The queue a message came from: its routing key, through kombu's anonymous exchange
-    (as servers send fits: server_ext/fit_messages.py); '' otherwise."""
-    if delivery_info.get("exchange"):
-        return ""
-    return str(delivery_info.get("routing_key") or "")
+def _run_backlog(task: Any, settings: Any, owner: str, worker: str, since: float) -> None:
+    """backlog.py after the task's own job; whatever goes wrong there is logged, and the
+    task still returns its own job's end (each taken job's is in its record)."""
+    from .backlog import RanJob, run_backlog
+
+    request = task.request
+    info = request.delivery_info or {}
+    # through kombu's anonymous exchange (as servers send fits: server_ext/fit_messages.py)
+    queue = "" if info.get("exchange") else str(info.get("routing_key") or "")
+    tag = str((request.properties or {}).get("delivery_tag") or "")
+    queues = task.app.amqp.queues
+    consumed = list(queues.consume_from or queues)  # (none selected: all of them)
+    try:
+        run_backlog(settings, RanJob(owner, queue, worker, since, tag), consumed)
+    except Exception:
+        log.exception("taking job %s's owner's next fits off queue %s failed", request.id, queue)
