@@ -57,6 +57,10 @@ WORKER_HELP = {
     "Flower and `celery events`. Off by default, as they cost each fit worker CPU: Flower "
     "turns a worker's on itself; a server's give each task's queue in Flower "
     "(docs/workers.md#task-events).",
+    "take_backlog": "1 (the default): a worker's pool process runs its owner's next queued "
+    "fits itself, taken off the queue without Celery's delivery (a sweep's tiny fits cost less). "
+    "0: every job is a Celery task of its own, as Flower lists them "
+    "(docs/design.md#a-sweeps-jobs-in-fewer-fit-processes).",
     "drain_seconds": "On SIGTERM or at the end of --lifetime, a worker checkpoints its fits, "
     "requeues their jobs and exits within this long (bumps-remote worker --drain-seconds).",
 }

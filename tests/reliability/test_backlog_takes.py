@@ -115,3 +115,13 @@ def test_a_killed_workers_taken_job_is_requeued_and_completes_on_another(stack_f
     assert record["attempt"] == 2, record
     assert received(survivor) == [job["id"]]
     assert stack.drained() == {"queued": 0, "unacked": 0}
+
+
+def test_with_takes_off_every_job_is_a_celery_delivery(stack_factory):
+    stack = stack_factory(**SETTINGS, take_backlog=0)
+    ids = [stack.remote.submit(gaussian_problem(), "lm")["id"] for _ in range(4)]
+    worker = stack.worker(concurrency=1)
+    records = [stack.remote.wait(job_id, timeout=120) for job_id in ids]
+    assert all(r["status"] == jobs.SUCCEEDED for r in records), records
+    wait_until(lambda: len(task_returns(worker)) == 4, timeout=30, what="the tasks' returns")
+    assert received(worker) == ids and taken(worker) == []

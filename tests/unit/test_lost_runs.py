@@ -8,7 +8,7 @@ import base64
 import json
 
 from jupyter_bumps_remote.shared.task_names import FIT_TASK
-from jupyter_bumps_remote.store.lost_runs import _delivery, _queue_key, _redelivered
+from jupyter_bumps_remote.store.lost_runs import _delivery, _queue_key, redelivered
 
 
 def entry(args, task=FIT_TASK, exchange="", routing_key="q", priority=0) -> bytes:
@@ -50,7 +50,7 @@ def test_the_queue_is_the_routing_key_of_the_default_exchange_with_kombus_priori
 def test_a_requeued_message_is_flagged_redelivered_and_otherwise_the_same():
     d = _delivery(b"t", entry(["j", "o"]))
     assert d is not None
-    again = _redelivered(d.message)
+    again = redelivered(d.message)
     assert again["headers"]["redelivered"] is True
     assert again["properties"]["delivery_info"]["redelivered"] is True
     assert again["body"] == d.message["body"]

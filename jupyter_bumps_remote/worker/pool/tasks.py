@@ -37,7 +37,7 @@ def register_tasks(app: Celery) -> None:
                 # back on its queue now, by the worker's main process (acks_late): the
                 # record already lets the next delivery take it over (store/lua/drain.lua)
                 raise Reject("drained: the worker stops", requeue=True)
-            if outcome == "done":  # the owner's next fits on its queue, taken here
+            if outcome == "done" and settings.take_backlog:  # the owner's next fits, taken here
                 _run_backlog(task, settings, owner, worker, since)
             return outcome
         except BaseException as e:
