@@ -104,8 +104,9 @@ class WorkerSettings:
     task_events: bool = False
     # A pool process takes its owner's next queued fits off the queue itself, after a job
     # whose fit process it keeps (docs/design.md#a-sweeps-jobs-in-fewer-fit-processes): a
-    # sweep of tiny fits costs the machine 13 % less CPU. Off, every job goes through
-    # Celery's delivery, and Flower lists each as a task of its own.
+    # sweep of tiny fits cost the machine 10-20 % less CPU a fit (docs/benchmarks.md,
+    # session 20). Off, every job goes through Celery's delivery, and Flower lists each as
+    # a task of its own.
     take_backlog: bool = True
 
     def __post_init__(self):

@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ...shared import jobs
 from ...shared.settings import WorkerSettings
 from ...shared.task_names import FIT_TASK
 from ...store import taken_messages
@@ -112,9 +113,13 @@ def run_backlog(settings: WorkerSettings, ran: RanJob, consumed: Sequence[str]) 
             # at the task's return finds nothing to remove)
             store.ack_taken(ran.tag)
             own_acked = True
-        outcome = run_job(
-            settings, ran.owner, fit.job_id, ran.worker, fit.dispatch, take=fit.message
-        )
+        try:
+            outcome = run_job(
+                settings, ran.owner, fit.job_id, ran.worker, fit.dispatch, take=fit.message
+            )
+        except Exception:
+            _ack_if_ended(store, fit)
+            raise
         if outcome == "gone":  # another consumer took it between the look and the take
             continue
         taken += 1
@@ -127,3 +132,16 @@ def run_backlog(settings: WorkerSettings, ran: RanJob, consumed: Sequence[str]) 
         store.ack_taken(fit.message.tag)
         log.info("job %s of %s, taken off queue %s: %s", fit.job_id, ran.owner, queue, outcome)
     return taken
+
+
+def _ack_if_ended(store, fit: QueuedFit) -> None:
+    """After a taken job's run raised: its message acked if the job is no longer running
+    (as Celery acks a task that raised), else left unacked for the sweep for lost runs,
+    which requeues only running jobs; one not taken yet is still on its queue (nothing to
+    ack)."""
+    try:
+        record = store.get(fit.owner, fit.job_id) or {}  # (none: deleted)
+        if record.get("status") != jobs.RUNNING:
+            store.ack_taken(fit.message.tag)
+    except Exception:  # Redis away: the sweep, or kombu's restore, deals with it later
+        log.exception("job %s of %s: its taken message's ack failed", fit.job_id, fit.owner)

@@ -37,8 +37,7 @@ def register_tasks(app: Celery) -> None:
                 # back on its queue now, by the worker's main process (acks_late): the
                 # record already lets the next delivery take it over (store/lua/drain.lua)
                 raise Reject("drained: the worker stops", requeue=True)
-            if outcome == "done" and settings.take_backlog:  # the owner's next fits, taken here
-                _run_backlog(task, settings, owner, worker, since)
+            run_backlog_after(task, settings, outcome, owner, worker, since)
             return outcome
         except BaseException as e:
             # the frames of the job's run hold its payload and results: let go of them
@@ -68,18 +67,26 @@ def register_tasks(app: Celery) -> None:
                 prepare_spare(settings)
 
 
-def _run_backlog(task: Any, settings: Any, owner: str, worker: str, since: float) -> None:
-    """backlog.py after the task's own job; whatever goes wrong there is logged, and the
-    task still returns its own job's end (each taken job's is in its record)."""
+def run_backlog_after(
+    task: Any, settings: Any, outcome: str, owner: str, worker: str, since: float
+) -> None:
+    """The owner's next fits, taken off the queue here (backlog.py), after the task's own
+    job if it ran to its end ('done': the start checked its message's dispatch token, so
+    `owner` is the record's) and the worker takes. Whatever goes wrong there is logged, and
+    the task still returns its own job's end (each taken job's is in its record)."""
     from .backlog import RanJob, run_backlog
 
+    if outcome != "done" or not settings.take_backlog:
+        return
     request = task.request
     info = request.delivery_info or {}
     # through kombu's anonymous exchange (as servers send fits: server_ext/fit_messages.py)
     queue = "" if info.get("exchange") else str(info.get("routing_key") or "")
     tag = str((request.properties or {}).get("delivery_tag") or "")
-    queues = task.app.amqp.queues
-    consumed = list(queues.consume_from or queues)  # (none selected: all of them)
+    # as the worker's main process selected them at its start, before the pool forked (its
+    # -Q; all of the app's queues without it): a consumer added or cancelled later by
+    # Celery's remote control changes the main process's only
+    consumed = list(task.app.amqp.queues.consume_from)
     try:
         run_backlog(settings, RanJob(owner, queue, worker, since, tag), consumed)
     except Exception:
