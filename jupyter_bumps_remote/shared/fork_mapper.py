@@ -65,8 +65,11 @@ class ForkPoolMapper:
         chunk = max(1, math.ceil(len(points) / len(self._evaluators)))
         parts = [points[start : start + chunk] for start in range(0, len(points), chunk)]
         busy = self._evaluators[: len(parts)]
-        for (_, connection), part in zip(busy, parts, strict=True):
-            connection.send(part)
+        for (pid, connection), part in zip(busy, parts, strict=True):
+            try:
+                connection.send(part)
+            except OSError:  # it died since the last call (a full pipe's EPIPE, say)
+                raise EvaluatorDied(_death_of(pid)) from None
         values: list[float] = []
         failure: BaseException | None = None
         for pid, connection in busy:  # every answer read, so the next call starts in step
