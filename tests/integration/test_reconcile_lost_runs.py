@@ -11,15 +11,13 @@ import pytest
 
 from jupyter_bumps_remote.server_ext import dispatch
 from jupyter_bumps_remote.shared import jobs, transport
-from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.lost_runs import LEASE_LAPSED, WORKER_GONE, LostRuns
-from jupyter_bumps_remote.worker import make_app
 
 from ..support.dead_consumer import take_and_die
 from ..support.dispatch_tokens import token_of
+from ..support.private_broker import PrivateBroker
 from ..support.problems import gaussian_problem
-from ..support.services import RedisServer
 from ..support.waiting import wait_until
 
 OWNER = "someone"
@@ -28,16 +26,8 @@ CONFIRM = 2.0
 LEASE = 0.3  # s: short, so that a dead run's lease lapses at once
 
 
-class Broker:
-    """A private Redis with the job store and the Celery app on it."""
-
-    def __init__(self):
-        self.server = RedisServer(appendonly=False).start()
-        self.client = self.server.client()
-        settings = WorkerSettings.from_env({}, redis_url=self.server.url)
-        self.app = make_app(settings)
-        self.store = JobStore(self.client, **settings.store_settings())
-        self.queue = self.app.conf.task_default_queue
+class Broker(PrivateBroker):
+    """The private broker, with runs left by consumers that died."""
 
     def lost_run(self, owner: str = OWNER, worker: str = "dead@host") -> str:
         """A job whose message a dead consumer holds, started by `worker`, lease lapsed."""
@@ -57,10 +47,6 @@ class Broker:
 
     def unacked(self) -> int:
         return self.client.hlen("unacked") + self.client.zcard("unacked_index")
-
-    def close(self):
-        self.app.close()
-        self.server.cleanup()
 
 
 @pytest.fixture

@@ -14,33 +14,22 @@ import pytest
 
 from jupyter_bumps_remote.server_ext import dispatch
 from jupyter_bumps_remote.shared import jobs, transport
-from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.shared.task_names import BUILD_TASK
-from jupyter_bumps_remote.store import JobStore
 from jupyter_bumps_remote.store.lost_runs import WORKER_GONE, LostRuns
 from jupyter_bumps_remote.store.taken_messages import read
-from jupyter_bumps_remote.worker import make_app
 from jupyter_bumps_remote.worker.pool.backlog import queued_fit
 
 from ..support.dispatch_tokens import token_of
+from ..support.private_broker import PrivateBroker
 from ..support.problems import gaussian_problem
-from ..support.services import RedisServer
 from ..support.waiting import wait_until
 
 OWNER = "someone"
 LEASE = 0.3  # s: a run that stops renewing it has lost it at once
 
 
-class Broker:
-    """A private Redis (no worker consumes it) with the job store and the Celery app."""
-
-    def __init__(self):
-        self.server = RedisServer(appendonly=False).start()
-        self.client = self.server.client()
-        settings = WorkerSettings.from_env({}, redis_url=self.server.url)
-        self.app = make_app(settings)
-        self.store = JobStore(self.client, **settings.store_settings())
-        self.queue = self.app.conf.task_default_queue
+class Broker(PrivateBroker):
+    """The private broker, with the takes of a pool process played by the test."""
 
     def submit(self) -> str:
         payload = transport.encode(gaussian_problem())
@@ -59,10 +48,6 @@ class Broker:
             OWNER, job_id, worker, 3, "run-token", LEASE, token, take=fit.message
         )
         return outcome
-
-    def close(self):
-        self.app.close()
-        self.server.cleanup()
 
 
 @pytest.fixture

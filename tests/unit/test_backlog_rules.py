@@ -1,4 +1,4 @@
-"""The rules of a pool process's takes (worker/pool/backlog.py, pool/tasks.py), on a store
+"""The rules of a pool process's takes (worker/pool/backlog.py), on a store
 that records what is asked of it: nothing from a queue the worker does not consume, only
 after a job its task's own message ran to its end, the task's own message acked once
 before the first take, a message another consumer took skipped, a drained job given back
@@ -14,9 +14,8 @@ import pytest
 
 from jupyter_bumps_remote.shared.settings import WorkerSettings
 from jupyter_bumps_remote.worker.pool import backlog, runner
-from jupyter_bumps_remote.worker.pool.backlog import RanJob, run_backlog
+from jupyter_bumps_remote.worker.pool.backlog import RanJob, run_backlog, run_backlog_after
 from jupyter_bumps_remote.worker.pool.runner import DRAINED
-from jupyter_bumps_remote.worker.pool.tasks import run_backlog_after
 
 QUEUE, OTHER = "bumps-remote.bumps", "bumps-remote.session-bumps"
 

@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ...shared import jobs
 from ...shared.settings import WorkerSettings
@@ -145,3 +146,27 @@ def _ack_if_ended(store, fit: QueuedFit) -> None:
             store.ack_taken(fit.message.tag)
     except Exception:  # Redis away: the sweep, or kombu's restore, deals with it later
         log.exception("job %s of %s: its taken message's ack failed", fit.job_id, fit.owner)
+
+
+def run_backlog_after(
+    task: Any, settings: WorkerSettings, outcome: str, owner: str, worker: str, since: float
+) -> None:
+    """The owner's next fits, taken off the queue by run_backlog, after the task's own
+    job if it ran to its end ('done': the start checked its message's dispatch token, so
+    `owner` is the record's) and the worker takes. Whatever goes wrong there is logged, and
+    the task still returns its own job's end (each taken job's is in its record)."""
+    if outcome != "done" or not settings.take_backlog:
+        return
+    request = task.request
+    info = request.delivery_info or {}
+    # through kombu's anonymous exchange (as servers send fits: server_ext/fit_messages.py)
+    queue = "" if info.get("exchange") else str(info.get("routing_key") or "")
+    tag = str((request.properties or {}).get("delivery_tag") or "")
+    # as the worker's main process selected them at its start, before the pool forked (its
+    # -Q; all of the app's queues without it): a consumer added or cancelled later by
+    # Celery's remote control changes the main process's only
+    consumed = list(task.app.amqp.queues.consume_from)
+    try:
+        run_backlog(settings, RanJob(owner, queue, worker, since, tag), consumed)
+    except Exception:
+        log.exception("taking job %s's owner's next fits off queue %s failed", request.id, queue)

@@ -4,18 +4,14 @@ draining is rejected with requeue: its message goes back on its queue."""
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
-from typing import Any
 
 from celery import Celery
 from celery.exceptions import Reject
 
 from ...shared.task_names import BUILD_TASK, FIT_TASK
 from .message_checks import BuildRequest, FitRequest, only_the_fit_task
-
-log = logging.getLogger(__name__)
 
 
 def register_tasks(app: Celery) -> None:
@@ -26,6 +22,7 @@ def register_tasks(app: Celery) -> None:
     def fit(task, job_id: str, owner: str, dispatch: str = "") -> str:
         # `dispatch`: the job's token from its server; a message without it (queued before
         # tokens existed) runs only a job whose record has none (store/lua/start.lua)
+        from .backlog import run_backlog_after
         from .runner import DRAINED, draining, prepare_spare, run_job
 
         settings = app.conf.bumps_remote
@@ -65,29 +62,3 @@ def register_tasks(app: Celery) -> None:
         finally:
             if not draining():
                 prepare_spare(settings)
-
-
-def run_backlog_after(
-    task: Any, settings: Any, outcome: str, owner: str, worker: str, since: float
-) -> None:
-    """The owner's next fits, taken off the queue here (backlog.py), after the task's own
-    job if it ran to its end ('done': the start checked its message's dispatch token, so
-    `owner` is the record's) and the worker takes. Whatever goes wrong there is logged, and
-    the task still returns its own job's end (each taken job's is in its record)."""
-    from .backlog import RanJob, run_backlog
-
-    if outcome != "done" or not settings.take_backlog:
-        return
-    request = task.request
-    info = request.delivery_info or {}
-    # through kombu's anonymous exchange (as servers send fits: server_ext/fit_messages.py)
-    queue = "" if info.get("exchange") else str(info.get("routing_key") or "")
-    tag = str((request.properties or {}).get("delivery_tag") or "")
-    # as the worker's main process selected them at its start, before the pool forked (its
-    # -Q; all of the app's queues without it): a consumer added or cancelled later by
-    # Celery's remote control changes the main process's only
-    consumed = list(task.app.amqp.queues.consume_from)
-    try:
-        run_backlog(settings, RanJob(owner, queue, worker, since, tag), consumed)
-    except Exception:
-        log.exception("taking job %s's owner's next fits off queue %s failed", request.id, queue)
